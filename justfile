@@ -1,0 +1,45 @@
+# doc-controller recipes. `just --list` shows them all; each README command has one here.
+
+# Run the controller against the embedded sandbox API server with sample Documents (no cluster).
+run:
+    cargo run --example sandbox
+
+# Run the whole test suite (unit, mocked reconcile, sandbox end-to-end).
+test:
+    cargo test --workspace --all-features
+
+# Format, lint and test exactly as CI does.
+ci:
+    bash .ci/run
+
+# Check formatting.
+fmt:
+    cargo fmt --all -- --check
+
+# Lint every target and feature; warnings are errors.
+lint:
+    cargo clippy --workspace --all-targets --all-features -- -D warnings
+
+# Regenerate yaml/crd.yaml from the Rust types (a test fails when it is stale).
+crd:
+    cargo run --bin crdgen > yaml/crd.yaml
+
+# Install the CRD into the cluster of the current kubeconfig context.
+install-crd:
+    cargo run --bin crdgen | kubectl apply -f -
+
+# Run the controller against the cluster of the current kubeconfig context.
+run-cluster *ARGS:
+    cargo run --bin doc-controller -- {{ARGS}}
+
+# Build the container image.
+docker-build:
+    docker build -t doc-controller:latest .
+
+# Deploy CRD, RBAC and the controller to the current cluster.
+deploy:
+    kubectl apply -f yaml/crd.yaml -f yaml/rbac.yaml -f yaml/deployment.yaml
+
+# Apply the sample Document.
+sample:
+    kubectl apply -f yaml/instance-samuel.yaml

@@ -1,0 +1,178 @@
+//! One controller process: client, metrics, admin server, preflight, controller, shutdown.
+//!
+//! [`App::start`] does everything that can fail fast (bind the admin port, build the client with
+//! its metrics layer); [`App::run`] then checks the CRD, starts the watches and reconciles until the
+//! shutdown future resolves. The binary, the tests and the sandbox example all go through it.
+//!
+//! # Shutdown
+//! When `shutdown` resolves, readiness turns false, the controller stops taking new work, in-flight
+//! reconciles finish (kube-runtime's graceful shutdown), and the admin server stops last so that
+//! metrics can be scraped until the end.
+
+use crate::admin::{self, Readiness};
+use crate::client_metrics::ApiMetricsLayer;
+use crate::config::Config;
+use crate::controller;
+use crate::crd::Document;
+use crate::error::Error;
+use crate::metrics::Metrics;
+use crate::preflight::{self, PreflightError};
+use futures::FutureExt;
+use kube::Api;
+use kube::client::ClientBuilder;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// Why the controller could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The admin server's address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The configured admin address.
+        addr: SocketAddr,
+        /// The bind error.
+        source: std::io::Error,
+    },
+    /// The metrics registry rejected a metric (a programming error, caught at start).
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+    /// The Kubernetes client could not be built from the kubeconfig or in-cluster config.
+    #[error("kubernetes client: {0}")]
+    Client(#[source] kube::Error),
+    /// The Document CRD is not installed or not readable.
+    #[error(transparent)]
+    Preflight(#[from] PreflightError),
+    /// The admin server failed while running.
+    #[error("admin server: {0}")]
+    Admin(#[source] std::io::Error),
+}
+
+/// A started, not yet running, controller process.
+pub struct App {
+    config: Config,
+    client: kube::Client,
+    metrics: Arc<Metrics>,
+    readiness: Readiness,
+    listener: tokio::net::TcpListener,
+}
+
+impl App {
+    /// Binds the admin address and builds the instrumented client.
+    pub async fn start(config: Config, kube_config: kube::Config) -> Result<Self, AppError> {
+        let metrics = Arc::new(Metrics::new(Error::ALL_LABELS)?);
+        let listener = tokio::net::TcpListener::bind(config.admin_addr)
+            .await
+            .map_err(|source| AppError::Bind {
+                addr: config.admin_addr,
+                source,
+            })?;
+        let client = ClientBuilder::try_from(kube_config)
+            .map_err(AppError::Client)?
+            .with_layer(&ApiMetricsLayer::new(metrics.api()))
+            .build();
+        Ok(Self {
+            config,
+            client,
+            metrics,
+            readiness: Readiness::new(),
+            listener,
+        })
+    }
+
+    /// The address the admin server listens on (useful with port 0).
+    pub fn admin_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// The instrumented client the controller uses.
+    pub fn client(&self) -> &kube::Client {
+        &self.client
+    }
+
+    /// Runs until `shutdown` resolves. Returns an error if the preflight fails or the admin server
+    /// dies; in-flight reconciles finish before it returns.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), AppError> {
+        let App {
+            config,
+            client,
+            metrics,
+            readiness,
+            listener,
+        } = self;
+        let shutdown = shutdown.boxed().shared();
+
+        // The admin server answers /healthz from the start, so a slow preflight is not a restart.
+        let (admin_stop_tx, admin_stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let admin = tokio::spawn(admin::serve(
+            listener,
+            metrics.clone(),
+            readiness.clone(),
+            async move {
+                let _ = admin_stop_rx.await;
+            },
+        ));
+
+        let result = Self::control(config, client, metrics, &readiness, shutdown).await;
+        readiness.set_shutting_down();
+        let _ = admin_stop_tx.send(());
+        let admin_result = admin.await;
+        result?;
+        match admin_result {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(AppError::Admin(e)),
+            Err(join) => Err(AppError::Admin(std::io::Error::other(join))),
+        }
+    }
+
+    async fn control(
+        config: Config,
+        client: kube::Client,
+        metrics: Arc<Metrics>,
+        readiness: &Readiness,
+        shutdown: futures::future::Shared<futures::future::BoxFuture<'static, ()>>,
+    ) -> Result<(), AppError> {
+        let docs: Api<Document> = match &config.namespace {
+            Some(ns) => Api::namespaced(client.clone(), ns),
+            None => Api::all(client.clone()),
+        };
+        // FAULT(skip-preflight): without this check a missing CRD is an endless series of 404
+        // watch retries. Fix: one LIST up front, and a clear exit with the install command.
+        if !config.faults.is_on(crate::fault::Fault::SkipPreflight) {
+            preflight::check_crd(&docs).await?;
+        }
+        readiness.set_preflight_passed();
+
+        if !config.faults.is_empty() {
+            tracing::warn!(
+                faults = %config.faults,
+                "failure toggles are ON: this controller misbehaves on purpose (see docs/faults.md)"
+            );
+        }
+        tracing::info!(
+            namespace = config.namespace.as_deref().unwrap_or("<all>"),
+            concurrency = config.concurrency,
+            "starting controller"
+        );
+
+        let (stores, run) = controller::build(client, config, metrics, shutdown.clone());
+        let ready = readiness.clone();
+        let wait_ready = async move {
+            let documents = stores.documents.wait_until_ready();
+            let config_maps = stores.config_maps.wait_until_ready();
+            if documents.await.is_ok() && config_maps.await.is_ok() {
+                ready.set_stores_ready();
+                tracing::info!("caches synced, ready");
+            }
+        };
+        // Readiness waits for the caches, but never holds up shutdown.
+        let wait_ready = tokio::spawn(wait_ready);
+        run.await;
+        wait_ready.abort();
+        tracing::info!("controller stopped");
+        Ok(())
+    }
+}

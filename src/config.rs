@@ -1,0 +1,346 @@
+//! The controller's configuration: one struct, from flags, environment and an optional file.
+//!
+//! # Precedence
+//! For each setting, the first of these that sets it wins:
+//! 1. the command-line flag (`--concurrency 8`),
+//! 2. the environment variable (`DOC_CONTROLLER_CONCURRENCY=8`),
+//! 3. the config file given by `--config` / `DOC_CONTROLLER_CONFIG` (YAML, or TOML by extension),
+//! 4. the built-in default.
+//!
+//! Lists (the failure toggles) are replaced, not merged: `--fault a` with `faults: [b]` in the file
+//! switches on `a` only.
+//!
+//! # Errors
+//! A bad flag, environment value or file is reported as one line and the process exits with code 2
+//! (see `main.rs`); nothing starts half-configured.
+
+use crate::fault::{Fault, Faults};
+use crate::telemetry::LogFormat;
+use clap::Parser;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Default number of Documents reconciled at once.
+pub const DEFAULT_CONCURRENCY: u16 = 16;
+
+/// The effective configuration of a controller run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    /// Namespace to watch; `None` watches Documents in all namespaces.
+    pub namespace: Option<String>,
+    /// How many Documents are reconciled at once (`controller::Config::concurrency`).
+    pub concurrency: u16,
+    /// Address of the admin server (`/metrics`, `/healthz`, `/readyz`).
+    pub admin_addr: SocketAddr,
+    /// Log output format.
+    pub log_format: LogFormat,
+    /// How long after a successful reconcile a Document is reconciled again, to catch drift that
+    /// no watch reports.
+    pub resync_period: Duration,
+    /// How long index changes are collected before one write of `documents-index`.
+    pub index_batch_window: Duration,
+    /// The failure toggles switched on.
+    pub faults: Faults,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            namespace: None,
+            concurrency: DEFAULT_CONCURRENCY,
+            admin_addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            log_format: LogFormat::Text,
+            resync_period: Duration::from_secs(60 * 60),
+            index_batch_window: Duration::from_millis(20),
+            faults: Faults::default(),
+        }
+    }
+}
+
+/// Command-line flags; each also reads an environment variable.
+///
+/// Every value is optional here so that an unset flag falls through to the file and the default.
+#[derive(Parser, Debug, Default)]
+#[command(name = "doc-controller", version, about = "Publishes Document resources as ConfigMaps")]
+pub struct Cli {
+    /// Config file, YAML (.yaml/.yml) or TOML (.toml).
+    #[arg(long, env = "DOC_CONTROLLER_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Namespace to watch (default: all namespaces).
+    #[arg(long, env = "DOC_CONTROLLER_NAMESPACE")]
+    pub namespace: Option<String>,
+    /// Documents reconciled at once [default: 16].
+    #[arg(long, env = "DOC_CONTROLLER_CONCURRENCY", value_parser = clap::value_parser!(u16).range(1..))]
+    pub concurrency: Option<u16>,
+    /// Admin server address for /metrics, /healthz, /readyz [default: 127.0.0.1:8080].
+    #[arg(long, env = "DOC_CONTROLLER_ADMIN_ADDR")]
+    pub admin_addr: Option<SocketAddr>,
+    /// Log format [default: text].
+    #[arg(long, env = "DOC_CONTROLLER_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+    /// Requeue period after a successful reconcile, e.g. 30m [default: 1h].
+    #[arg(long, env = "DOC_CONTROLLER_RESYNC_PERIOD", value_parser = humantime::parse_duration)]
+    pub resync_period: Option<Duration>,
+    /// How long index changes are batched before one write, e.g. 20ms [default: 20ms].
+    #[arg(long, env = "DOC_CONTROLLER_INDEX_BATCH_WINDOW", value_parser = humantime::parse_duration)]
+    pub index_batch_window: Option<Duration>,
+    /// Switch on a failure toggle (repeatable; see docs/faults.md).
+    #[arg(long = "fault", env = "DOC_CONTROLLER_FAULTS", value_enum, value_delimiter = ',')]
+    pub faults: Option<Vec<Fault>>,
+}
+
+/// The config file: the same settings as the flags, kebab-case.
+#[derive(Deserialize, Debug, Default, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct FileConfig {
+    /// See [`Config::namespace`].
+    pub namespace: Option<String>,
+    /// See [`Config::concurrency`].
+    pub concurrency: Option<u16>,
+    /// See [`Config::admin_addr`].
+    pub admin_addr: Option<SocketAddr>,
+    /// See [`Config::log_format`].
+    pub log_format: Option<LogFormat>,
+    /// See [`Config::resync_period`].
+    #[serde(default, with = "humantime_serde")]
+    pub resync_period: Option<Duration>,
+    /// See [`Config::index_batch_window`].
+    #[serde(default, with = "humantime_serde")]
+    pub index_batch_window: Option<Duration>,
+    /// See [`Config::faults`].
+    pub faults: Option<Vec<Fault>>,
+}
+
+/// Why the configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The config file could not be read.
+    #[error("config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The YAML config file is malformed or has an unknown key.
+    #[error("config file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message, flattened to one line.
+        message: String,
+    },
+    /// The file extension is neither YAML nor TOML.
+    #[error("config file {0}: unknown format, use .yaml, .yml or .toml")]
+    UnknownFormat(PathBuf),
+    /// A setting has a value that is not allowed.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+// === impl Config ===
+
+impl Config {
+    /// Builds the effective configuration from parsed flags/environment and the file they name.
+    pub fn load(cli: Cli) -> Result<Self, ConfigError> {
+        let file = match &cli.config {
+            Some(path) => FileConfig::read(path)?,
+            None => FileConfig::default(),
+        };
+        Self::merge(cli, file)
+    }
+
+    /// Applies the precedence: flag/env, then file, then default.
+    pub fn merge(cli: Cli, file: FileConfig) -> Result<Self, ConfigError> {
+        let defaults = Config::default();
+        let config = Config {
+            namespace: cli.namespace.or(file.namespace),
+            concurrency: cli
+                .concurrency
+                .or(file.concurrency)
+                .unwrap_or(defaults.concurrency),
+            admin_addr: cli
+                .admin_addr
+                .or(file.admin_addr)
+                .unwrap_or(defaults.admin_addr),
+            log_format: cli
+                .log_format
+                .or(file.log_format)
+                .unwrap_or(defaults.log_format),
+            resync_period: cli
+                .resync_period
+                .or(file.resync_period)
+                .unwrap_or(defaults.resync_period),
+            index_batch_window: cli
+                .index_batch_window
+                .or(file.index_batch_window)
+                .unwrap_or(defaults.index_batch_window),
+            faults: Faults::new(cli.faults.or(file.faults).unwrap_or_default()),
+        };
+        config.check()?;
+        Ok(config)
+    }
+
+    /// Rejects values that parse but cannot work. Flags are range-checked by clap already; the
+    /// file is not, so the same rules are enforced here.
+    fn check(&self) -> Result<(), ConfigError> {
+        if self.concurrency == 0 {
+            return Err(ConfigError::Invalid(
+                "concurrency must be at least 1".into(),
+            ));
+        }
+        if self.resync_period.is_zero() {
+            return Err(ConfigError::Invalid(
+                "resync-period must be longer than 0s".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl FileConfig {
+    /// Reads a YAML or TOML config file, chosen by extension.
+    pub fn read(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let parse_error = |message: String| ConfigError::Parse {
+            path: path.to_owned(),
+            message: one_line(&message),
+        };
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("yaml" | "yml") => {
+                // An empty file is an empty config, not an error.
+                if text.trim().is_empty() {
+                    return Ok(Self::default());
+                }
+                serde_saphyr::from_str(&text).map_err(|e| parse_error(e.to_string()))
+            }
+            Some("toml") => toml::from_str(&text).map_err(|e| parse_error(e.to_string())),
+            _ => Err(ConfigError::UnknownFormat(path.to_owned())),
+        }
+    }
+}
+
+/// Parser messages often span lines (a snippet with a caret); the contract is one line.
+fn one_line(message: &str) -> String {
+    message
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn cli(args: &[&str]) -> Cli {
+        let mut all = vec!["doc-controller"];
+        all.extend_from_slice(args);
+        Cli::try_parse_from(all).expect("flags parse")
+    }
+
+    /// A config file with this extension and body, removed when dropped.
+    fn file(ext: &str, body: &str) -> tempfile::TempPath {
+        let mut f = tempfile::Builder::new()
+            .suffix(&format!(".{ext}"))
+            .tempfile()
+            .expect("create temp file");
+        f.write_all(body.as_bytes()).expect("write temp file");
+        f.into_temp_path()
+    }
+
+    fn path(p: &tempfile::TempPath) -> &str {
+        p.to_str().expect("utf-8 temp path")
+    }
+
+    #[test]
+    fn defaults_apply_when_nothing_is_set() {
+        let config = Config::merge(cli(&[]), FileConfig::default()).expect("valid");
+        assert_eq!(config, Config::default());
+    }
+
+    #[test]
+    fn flags_win_over_the_file_and_the_file_over_defaults() {
+        let f = file(
+            "yaml",
+            "concurrency: 4\nnamespace: from-file\nresync-period: 10m\nfaults: [no-predicate]\n",
+        );
+        let config = Config::load(cli(&[
+            "--config",
+            path(&f),
+            "--namespace",
+            "from-flag",
+            "--fault",
+            "status-timestamp",
+        ]))
+        .expect("valid");
+        assert_eq!(config.namespace.as_deref(), Some("from-flag"));
+        assert_eq!(config.concurrency, 4);
+        assert_eq!(config.resync_period, Duration::from_secs(600));
+        assert_eq!(config.faults, Faults::new([Fault::StatusTimestamp]));
+    }
+
+    #[test]
+    fn toml_files_are_read_too() {
+        let f = file("toml", "concurrency = 2\nfaults = [\"cleanup-fails\", \"direct-reads\"]\n");
+        let config =
+            Config::load(cli(&["--config", path(&f)])).expect("valid");
+        assert_eq!(config.concurrency, 2);
+        assert!(config.faults.is_on(Fault::CleanupFails));
+        assert!(config.faults.is_on(Fault::DirectReads));
+    }
+
+    #[test]
+    fn several_toggles_come_from_one_comma_separated_value() {
+        let c = cli(&["--fault", "no-predicate,status-timestamp"]);
+        let config = Config::merge(c, FileConfig::default()).expect("valid");
+        assert_eq!(
+            config.faults.to_string(),
+            "status-timestamp,no-predicate"
+        );
+    }
+
+    #[test]
+    fn an_unknown_key_in_the_file_is_one_line_naming_the_file() {
+        let f = file("yaml", "concurency: 4\n");
+        let err = Config::load(cli(&["--config", path(&f)]))
+            .expect_err("typo rejected");
+        let msg = err.to_string();
+        assert!(msg.contains("concurency"), "{msg}");
+        assert!(msg.contains(path(&f)), "{msg}");
+        assert_eq!(msg.lines().count(), 1, "{msg}");
+    }
+
+    #[test]
+    fn an_unknown_toggle_in_the_file_is_rejected() {
+        let f = file("yaml", "faults: [no-such-fault]\n");
+        let err = Config::load(cli(&["--config", path(&f)]))
+            .expect_err("unknown toggle rejected");
+        assert!(err.to_string().contains("no-such-fault"), "{err}");
+    }
+
+    #[test]
+    fn zero_concurrency_in_the_file_is_rejected() {
+        let f = file("yaml", "concurrency: 0\n");
+        let err = Config::load(cli(&["--config", path(&f)]))
+            .expect_err("zero rejected");
+        assert_eq!(err.to_string(), "concurrency must be at least 1");
+    }
+
+    #[test]
+    fn a_bad_flag_is_a_usage_error() {
+        let err = Cli::try_parse_from(["doc-controller", "--concurrency", "0"])
+            .expect_err("zero rejected");
+        assert_eq!(err.exit_code(), 2);
+        let err = Cli::try_parse_from(["doc-controller", "--fault", "nope"])
+            .expect_err("unknown toggle rejected");
+        assert_eq!(err.exit_code(), 2);
+    }
+}

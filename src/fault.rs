@@ -1,0 +1,124 @@
+//! The failure toggles: each one turns a single recommended pattern into the classic mistake.
+//!
+//! Names are the contract of `docs/faults.md` and `../shared/fault-catalogue.md`: kebab-case in the
+//! config file, the environment (`DOC_CONTROLLER_FAULTS=a,b`) and the CLI (`--fault a --fault b`).
+//! The code of each wrong way sits next to the right way it replaces, marked `// FAULT(<name>)`, so
+//! `grep -rn 'FAULT(' src/` lists every branch point.
+
+use serde::Deserialize;
+use std::collections::BTreeSet;
+use std::fmt;
+
+/// One switchable failure mode. See `docs/faults.md` for what each one shows and how to fix it.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "kebab-case")]
+#[clap(rename_all = "kebab-case")]
+pub enum Fault {
+    /// Status carries a timestamp of "now" and is patched on every reconcile.
+    StatusTimestamp,
+    /// The main watch has no `predicate_filter`: own status writes trigger reconciles again.
+    NoPredicate,
+    /// `predicates::generation` alone: finalizer changes no longer trigger a reconcile.
+    GenerationOnlyPredicate,
+    /// Objects are cached as they come, with `managedFields` and everything else.
+    KeepManagedFields,
+    /// The initial list is one unpaged LIST instead of a streaming list.
+    UnpagedInitialList,
+    /// No `concurrency(N)`: every ready object is reconciled at once.
+    UnboundedConcurrency,
+    /// Owned objects are read with GET from the API server instead of from the Store.
+    DirectReads,
+    /// Cleanup fails every time, so deleted Documents stay Terminating.
+    CleanupFails,
+    /// No CRD check at start: a missing CRD shows up as endless watch errors.
+    SkipPreflight,
+}
+
+impl Fault {
+    /// Every toggle, in the catalogue's order.
+    pub const ALL: &'static [Fault] = &[
+        Fault::StatusTimestamp,
+        Fault::NoPredicate,
+        Fault::GenerationOnlyPredicate,
+        Fault::KeepManagedFields,
+        Fault::UnpagedInitialList,
+        Fault::UnboundedConcurrency,
+        Fault::DirectReads,
+        Fault::CleanupFails,
+        Fault::SkipPreflight,
+    ];
+
+    /// The kebab-case name used in config, environment, CLI and docs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Fault::StatusTimestamp => "status-timestamp",
+            Fault::NoPredicate => "no-predicate",
+            Fault::GenerationOnlyPredicate => "generation-only-predicate",
+            Fault::KeepManagedFields => "keep-managed-fields",
+            Fault::UnpagedInitialList => "unpaged-initial-list",
+            Fault::UnboundedConcurrency => "unbounded-concurrency",
+            Fault::DirectReads => "direct-reads",
+            Fault::CleanupFails => "cleanup-fails",
+            Fault::SkipPreflight => "skip-preflight",
+        }
+    }
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The set of toggles switched on. Empty, the default, means every pattern is done right.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Faults(BTreeSet<Fault>);
+
+impl Faults {
+    /// A set holding exactly these toggles.
+    pub fn new(faults: impl IntoIterator<Item = Fault>) -> Self {
+        Self(faults.into_iter().collect())
+    }
+
+    /// Whether `fault` is switched on.
+    pub fn is_on(&self, fault: Fault) -> bool {
+        self.0.contains(&fault)
+    }
+
+    /// Whether no toggle is on.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The toggles switched on, in catalogue order.
+    pub fn iter(&self) -> impl Iterator<Item = Fault> + '_ {
+        self.0.iter().copied()
+    }
+}
+
+impl fmt::Display for Faults {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<_> = self.iter().map(Fault::name).collect();
+        f.write_str(&names.join(","))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::ValueEnum;
+
+    #[test]
+    fn every_toggle_has_the_same_name_in_serde_clap_and_docs() {
+        for fault in Fault::ALL {
+            let from_serde: Fault =
+                serde_json::from_value(serde_json::json!(fault.name())).expect("serde name");
+            assert_eq!(from_serde, *fault);
+            let from_clap = Fault::from_str(fault.name(), false).expect("clap name");
+            assert_eq!(from_clap, *fault);
+        }
+        assert_eq!(Fault::ALL.len(), Fault::value_variants().len());
+    }
+}

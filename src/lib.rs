@@ -1,0 +1,56 @@
+//! # doc-controller
+//!
+//! A reference Kubernetes controller for the `Document` custom resource (`documents.kube.rs`), built
+//! with kube-rs. Every pattern of the kube.rs troubleshooting guide is done right here, and each
+//! classic mistake can be switched on by a failure toggle ([`fault`]) to watch its symptom appear.
+//!
+//! ## Where each pattern lives
+//! | module | job |
+//! |---|---|
+//! | [`crd`] | the `Document` type, its schema and the CRD (`cargo run --bin crdgen`) |
+//! | [`validation`] | what only the controller can judge (everything else is schema) |
+//! | [`status`] | the desired status, computed without I/O, deterministic |
+//! | [`configmap`] | the ConfigMaps the controller writes, built without I/O |
+//! | [`reconcile`] | the reconciler: finalizer, publish/hide, status, `error_policy` |
+//! | [`index`] | the shared per-namespace index, written in batches with merge patches |
+//! | [`events`] | Kubernetes Events on status transitions |
+//! | [`controller`] | watches, predicates, shared reflector, concurrency |
+//! | [`preflight`] | the CRD check before any watch |
+//! | [`app`] | one process: client, admin server, preflight, controller, shutdown |
+//! | [`config`] | flags, environment and config file, with failure toggles |
+//! | [`metrics`], [`client_metrics`] | Prometheus metrics, including every API request |
+//! | [`admin`] | `/metrics`, `/healthz`, `/readyz` |
+//! | [`telemetry`] | logs (text/JSON) and OpenTelemetry traces |
+//! | [`error`] | typed errors, their metric labels and retry classes |
+//!
+//! ## Cargo features
+//! | feature | what | default |
+//! |---|---|---|
+//! | `jemalloc` | tikv-jemallocator as global allocator, heap profiling, allocator metrics ([`allocator`]) | off |
+//! | `console` | tokio-console support through console-subscriber | off |
+
+pub mod admin;
+pub mod allocator;
+pub mod app;
+pub mod client_metrics;
+pub mod config;
+pub mod configmap;
+pub mod controller;
+pub mod crd;
+pub mod error;
+pub mod events;
+pub mod fault;
+#[cfg(test)]
+pub mod fixtures;
+pub mod index;
+pub mod metrics;
+pub mod preflight;
+pub mod reconcile;
+pub mod status;
+pub mod telemetry;
+pub mod validation;
+
+pub use app::{App, AppError};
+pub use config::Config;
+pub use crd::{Document, DocumentSpec, DocumentStatus};
+pub use error::Error;

@@ -1,0 +1,598 @@
+//! The reconciler: from one Document to its ConfigMap, index entry, status and Events.
+//!
+//! # Expected flow
+//! [`reconcile`] opens a span carrying the object ref, starts the duration timer, and hands the
+//! Document to kube's [`finalizer`] helper, which adds the `documents.kube.rs` finalizer on first
+//! sight and then calls [`apply`] while the Document lives and [`cleanup`] once it is deleted.
+//!
+//! # Guarantees
+//! * Idempotent: the reconcile reason is not known (by design of kube-runtime), so every step
+//!   compares what is there with what should be, and writes only the difference. Reconciling an
+//!   unchanged Document sends zero write requests.
+//! * Reads of owned objects come from the ConfigMap [`Store`], fed by the shared reflector, not from
+//!   the API server.
+//! * Bad input is not an error: an invalid spec sets `Ready=False`/`InvalidSpec`, publishes one
+//!   Warning, and waits for a change.
+//!
+//! # Errors
+//! API failures return [`Error`]; [`error_policy`] retries each Document with an exponential backoff
+//! whose base depends on the kind of error ([`crate::error::RetryClass`]).
+
+use crate::config::Config;
+use crate::configmap;
+use crate::crd::{Document, FIELD_MANAGER, FINALIZER};
+use crate::error::{Error, backoff_delay};
+use crate::events::{self, DocumentEvent};
+use crate::fault::Fault;
+use crate::index::IndexWriter;
+use crate::metrics::Metrics;
+use crate::status::{self, Outcome};
+use crate::validation;
+use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::Recorder;
+use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::{Client, ResourceExt};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use tracing::{Instrument, field};
+
+/// Everything a reconcile needs, built once and shared by all reconciles.
+pub struct Context {
+    /// Client for writes (and, only with `direct-reads`, reads).
+    pub client: Client,
+    /// The effective configuration, including failure toggles.
+    pub config: Config,
+    /// Metrics of reconciles, status writes and the index.
+    pub metrics: Arc<Metrics>,
+    /// Event recorder; one per controller so its deduplication cache works.
+    pub recorder: Recorder,
+    /// Cache of the ConfigMaps this controller manages (published ones and the indexes).
+    pub config_maps: Store<ConfigMap>,
+    /// Batched writer of `documents-index`.
+    pub index: IndexWriter,
+    /// Consecutive failures per Document, for the exponential backoff; cleared on success.
+    pub failures: Mutex<HashMap<ObjectRef<Document>, u32>>,
+}
+
+/// Reconciles one Document. Called by the [`kube::runtime::Controller`].
+pub async fn reconcile(doc: Arc<Document>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let object_ref = ObjectRef::from_obj(doc.as_ref());
+    // The root span of this reconcile: every log line and OpenTelemetry span below carries the
+    // object ref, and the trace id is recorded so logs can be joined with traces.
+    let span = tracing::info_span!(
+        "reconcile",
+        object.ref = %object_ref,
+        trace_id = field::Empty,
+    );
+    async move {
+        if let Some(trace_id) = crate::telemetry::current_trace_id() {
+            tracing::Span::current().record("trace_id", field::display(trace_id));
+        }
+        let _timer = ctx.metrics.reconcile_started();
+        let result = reconcile_inner(doc, &ctx).await;
+        match &result {
+            Ok(_) => {
+                ctx.metrics.reconcile_succeeded();
+                ctx.forget_failures(&object_ref);
+            }
+            Err(e) => ctx.metrics.reconcile_failed(e.metric_label()),
+        }
+        result
+    }
+    .instrument(span)
+    .await
+}
+
+async fn reconcile_inner(doc: Arc<Document>, ctx: &Context) -> Result<Action, Error> {
+    let namespace = doc
+        .namespace()
+        .ok_or_else(|| Error::MissingNamespace(doc.name_any()))?;
+    let api: Api<Document> = Api::namespaced(ctx.client.clone(), &namespace);
+    finalizer(&api, FINALIZER, doc, |event| async {
+        match event {
+            FinalizerEvent::Apply(doc) => apply(&doc, ctx, &api).await,
+            FinalizerEvent::Cleanup(doc) => cleanup(&doc, ctx).await,
+        }
+    })
+    .await
+    .map_err(|e| Error::Finalizer(Box::new(e)))
+}
+
+/// Brings a live Document's ConfigMap, index entry and status to what its spec asks for.
+pub async fn apply(doc: &Document, ctx: &Context, api: &Api<Document>) -> Result<Action, Error> {
+    let outcome = match validation::validate(doc) {
+        // Bad input loses nothing: what was published stays until the spec is fixed.
+        Err(reason) => Outcome::Invalid {
+            reason,
+            published: current_config_map(doc, ctx)
+                .await?
+                .map(|_| doc.config_map_name()),
+        },
+        Ok(()) if doc.spec.hide => {
+            unpublish(doc, ctx).await?;
+            Outcome::Hidden
+        }
+        Ok(()) => {
+            publish(doc, ctx).await?;
+            Outcome::Published {
+                config_map: doc.config_map_name(),
+            }
+        }
+    };
+    write_status(doc, &outcome, ctx, api).await?;
+    Ok(Action::requeue(ctx.config.resync_period))
+}
+
+/// Runs when a Document with our finalizer is deleted: remove its index entry and say so. Its
+/// ConfigMap needs nothing: the garbage collector removes it through the owner reference.
+pub async fn cleanup(doc: &Document, ctx: &Context) -> Result<Action, Error> {
+    // FAULT(cleanup-fails): a cleanup that can never succeed keeps the finalizer forever; the
+    // Document stays Terminating. Fix: make cleanup succeed eventually, treating what is already
+    // gone (a missing index, a missing entry) as done, as `write_index` does.
+    if ctx.config.faults.is_on(Fault::CleanupFails) {
+        return Err(Error::InjectedCleanupFailure);
+    }
+    let namespace = doc.namespace().unwrap_or_default();
+    if current_index_entry(doc, ctx).await? != Some(None) {
+        ctx.index.set(&namespace, &doc.name_any(), None).await?;
+    }
+    events::publish(&ctx.recorder, doc, &DocumentEvent::Deleted).await;
+    Ok(Action::await_change())
+}
+
+/// Server-side applies the Document's ConfigMap and lists it in the index, each only if needed.
+async fn publish(doc: &Document, ctx: &Context) -> Result<(), Error> {
+    let desired = configmap::published(doc);
+    let up_to_date = current_config_map(doc, ctx)
+        .await?
+        .is_some_and(|current| configmap::is_up_to_date(&current, &desired));
+    if !up_to_date {
+        let name = doc.config_map_name();
+        config_maps(doc, ctx)
+            .patch(
+                &name,
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &Patch::Apply(&desired),
+            )
+            .await
+            .map_err(|e| Error::kube(format!("apply ConfigMap {name}"), e))?;
+    }
+    let title = Some(doc.spec.title.clone());
+    if current_index_entry(doc, ctx).await? != Some(title.clone()) {
+        let namespace = doc.namespace().unwrap_or_default();
+        ctx.index.set(&namespace, &doc.name_any(), title).await?;
+    }
+    Ok(())
+}
+
+/// Removes the Document's ConfigMap and index entry, each only if present.
+async fn unpublish(doc: &Document, ctx: &Context) -> Result<(), Error> {
+    if current_config_map(doc, ctx).await?.is_some() {
+        let name = doc.config_map_name();
+        match config_maps(doc, ctx)
+            .delete(&name, &DeleteParams::default())
+            .await
+        {
+            Ok(_) => {}
+            // Already gone is what we wanted.
+            Err(kube::Error::Api(status)) if status.code == 404 => {}
+            Err(e) => return Err(Error::kube(format!("delete ConfigMap {name}"), e)),
+        }
+    }
+    if current_index_entry(doc, ctx).await?.flatten().is_some() {
+        let namespace = doc.namespace().unwrap_or_default();
+        ctx.index.set(&namespace, &doc.name_any(), None).await?;
+    }
+    Ok(())
+}
+
+/// Writes the status only when it differs from what is on the object, and announces transitions.
+async fn write_status(
+    doc: &Document,
+    outcome: &Outcome,
+    ctx: &Context,
+    api: &Api<Document>,
+) -> Result<(), Error> {
+    let now = Time(k8s_openapi::jiff::Timestamp::now());
+    let desired = status::desired_status(doc, outcome, &now, &ctx.config.faults);
+    if !status::needs_write(doc, &desired) {
+        return Ok(());
+    }
+    let event = DocumentEvent::for_transition(doc, &desired);
+    let patch = serde_json::json!({
+        "apiVersion": "kube.rs/v1",
+        "kind": "Document",
+        "status": desired,
+    });
+    let name = doc.name_any();
+    api.patch_status(
+        &name,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await
+    .map_err(|e| Error::kube(format!("apply status of Document {name}"), e))?;
+    ctx.metrics.status_patched();
+    if let Some(event) = event {
+        events::publish(&ctx.recorder, doc, &event).await;
+    }
+    Ok(())
+}
+
+fn config_maps(doc: &Document, ctx: &Context) -> Api<ConfigMap> {
+    Api::namespaced(ctx.client.clone(), &doc.namespace().unwrap_or_default())
+}
+
+/// The Document's published ConfigMap as last seen.
+async fn current_config_map(doc: &Document, ctx: &Context) -> Result<Option<ConfigMap>, Error> {
+    let name = doc.config_map_name();
+    // FAULT(direct-reads): a GET per reconcile for something the watch already delivered doubles
+    // the API requests per reconcile and adds their latency. Fix: read the reflector's Store.
+    if ctx.config.faults.is_on(Fault::DirectReads) {
+        return config_maps(doc, ctx)
+            .get_opt(&name)
+            .await
+            .map_err(|e| Error::kube(format!("get ConfigMap {name}"), e));
+    }
+    let key = ObjectRef::new(&name).within(&doc.namespace().unwrap_or_default());
+    Ok(ctx.config_maps.get(&key).map(|cm| cm.as_ref().clone()))
+}
+
+/// The Document's entry in its namespace's index as last seen: `None` when the index itself is
+/// not there, `Some(None)` when the index is there without the entry.
+async fn current_index_entry(
+    doc: &Document,
+    ctx: &Context,
+) -> Result<Option<Option<String>>, Error> {
+    let namespace = doc.namespace().unwrap_or_default();
+    // FAULT(direct-reads): see `current_config_map`.
+    let index = if ctx.config.faults.is_on(Fault::DirectReads) {
+        config_maps(doc, ctx)
+            .get_opt(configmap::INDEX_NAME)
+            .await
+            .map_err(|e| Error::kube("get ConfigMap documents-index", e))?
+    } else {
+        let key = ObjectRef::new(configmap::INDEX_NAME).within(&namespace);
+        ctx.config_maps.get(&key).map(|cm| cm.as_ref().clone())
+    };
+    Ok(index.map(|index| configmap::index_entry(&index, &doc.name_any())))
+}
+
+/// Decides when a failed Document is retried: exponential backoff per Document, with a base that
+/// depends on the kind of error (a conflict is retried at once, a 403 waits for a human).
+pub fn error_policy(doc: Arc<Document>, error: &Error, ctx: Arc<Context>) -> Action {
+    let failures = ctx.record_failure(ObjectRef::from_obj(doc.as_ref()));
+    let delay = backoff_delay(error.retry_class(), failures);
+    tracing::warn!(
+        object.ref = %ObjectRef::from_obj(doc.as_ref()),
+        %error,
+        reason = error.metric_label(),
+        retry_in = ?delay,
+        "reconcile failed"
+    );
+    Action::requeue(delay)
+}
+
+// === impl Context ===
+
+impl Context {
+    fn record_failure(&self, object: ObjectRef<Document>) -> u32 {
+        let mut failures = self
+            .failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let count = failures.entry(object).or_insert(0);
+        *count = count.saturating_add(1);
+        *count
+    }
+
+    fn forget_failures(&self, object: &ObjectRef<Document>) {
+        self.failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(object);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Each test drives one reconcile against a mocked API server and asserts the exact requests
+    //! it makes, in order. A request the test does not expect fails it.
+
+    use super::*;
+    use crate::config::Config;
+    use crate::fault::Faults;
+    use crate::fixtures::{self, ApiServer};
+    use crate::status::Outcome;
+    use http::Method;
+    use serde_json::json;
+    use std::time::Duration;
+
+    const DOC: &str = "/apis/kube.rs/v1/namespaces/default/documents/samuel";
+    const STATUS: &str = "/apis/kube.rs/v1/namespaces/default/documents/samuel/status";
+    const CM: &str = "/api/v1/namespaces/default/configmaps/document-samuel";
+    const INDEX: &str = "/api/v1/namespaces/default/configmaps/documents-index";
+    const EVENTS: &str = "/apis/events.k8s.io/v1/namespaces/default/events";
+
+    fn spawn(
+        doc: Document,
+        ctx: Arc<Context>,
+    ) -> tokio::task::JoinHandle<Result<Action, Error>> {
+        tokio::spawn(reconcile(Arc::new(doc), ctx))
+    }
+
+    async fn finish(run: tokio::task::JoinHandle<Result<Action, Error>>) -> Result<Action, Error> {
+        tokio::time::timeout(Duration::from_secs(5), run)
+            .await
+            .expect("reconcile finished")
+            .expect("reconcile did not panic")
+    }
+
+    /// Answers the status apply with the Document carrying that status.
+    fn doc_with(body: &serde_json::Value, doc: &Document) -> serde_json::Value {
+        let mut full = serde_json::to_value(doc).expect("doc serializes");
+        full["status"] = body["status"].clone();
+        full
+    }
+
+    fn empty_index() -> serde_json::Value {
+        serde_json::to_value(crate::configmap::empty_index("default")).expect("index serializes")
+    }
+
+    async fn expect_event(api: &mut ApiServer, reason: &str, type_: &str) {
+        let event = api.expect(Method::POST, EVENTS).await;
+        assert_eq!(event.body["reason"], reason);
+        assert_eq!(event.body["type"], type_);
+        event.echo();
+    }
+
+    #[tokio::test]
+    async fn reconcile_of_an_unchanged_document_makes_no_requests() {
+        let (ctx, mut api, mut cache) = fixtures::context(Config::default());
+        let doc = Document::test().finalized().with_status(&fixtures::published());
+        cache.insert(crate::configmap::published(&doc));
+        cache.insert_index(&[("samuel", "Samuel")]);
+
+        let action = finish(spawn(doc, ctx.clone())).await.expect("reconciled");
+        assert_eq!(action, Action::requeue(ctx.config.resync_period));
+        api.expect_silence().await;
+    }
+
+    #[tokio::test]
+    async fn first_reconcile_only_adds_the_finalizer() {
+        let (ctx, mut api, _cache) = fixtures::context(Config::default());
+        let doc = Document::test();
+        let run = spawn(doc.clone(), ctx);
+
+        let patch = api.expect(Method::PATCH, DOC).await;
+        assert_eq!(patch.content_type, "application/json-patch+json");
+        assert!(patch.body.to_string().contains(FINALIZER), "{}", patch.body);
+        patch.respond(serde_json::to_value(doc.finalized()).expect("doc serializes"));
+
+        assert_eq!(finish(run).await.expect("reconciled"), Action::await_change());
+        api.expect_silence().await;
+    }
+
+    #[tokio::test]
+    async fn a_new_document_is_published_indexed_and_marked_ready() {
+        let (ctx, mut api, _cache) = fixtures::context(Config::default());
+        let doc = Document::test().finalized();
+        let run = spawn(doc.clone(), ctx);
+
+        let cm = api.expect(Method::PATCH, CM).await;
+        assert_eq!(cm.content_type, "application/apply-patch+yaml");
+        assert!(cm.uri.contains("fieldManager=doc-controller") && cm.uri.contains("force=true"));
+        assert_eq!(cm.body["data"], json!({"title": "Samuel", "content": "hello world"}));
+        assert_eq!(cm.body["metadata"]["ownerReferences"][0]["uid"], "uid-samuel");
+        cm.echo();
+
+        let index = api.expect(Method::PATCH, INDEX).await;
+        assert_eq!(index.content_type, "application/merge-patch+json");
+        assert_eq!(index.body, json!({"data": {"samuel": "Samuel"}}));
+        index.echo();
+
+        let status = api.expect(Method::PATCH, STATUS).await;
+        assert_eq!(status.content_type, "application/apply-patch+yaml");
+        let ready = &status.body["status"]["conditions"][0];
+        assert_eq!((ready["type"].as_str(), ready["status"].as_str()), (Some("Ready"), Some("True")));
+        assert_eq!(status.body["status"]["observedGeneration"], 1);
+        assert_eq!(status.body["status"]["configMap"], "document-samuel");
+        let answer = doc_with(&status.body, &doc);
+        status.respond(answer);
+
+        expect_event(&mut api, "Published", "Normal").await;
+        finish(run).await.expect("reconciled");
+        api.expect_silence().await;
+    }
+
+    #[tokio::test]
+    async fn a_missing_index_is_created_with_the_entry() {
+        let (ctx, mut api, mut cache) = fixtures::context(Config::default());
+        let doc = Document::test().finalized().with_status(&fixtures::published());
+        cache.insert(crate::configmap::published(&doc));
+        let run = spawn(doc, ctx);
+
+        api.expect(Method::PATCH, INDEX).await.fail(404, "NotFound");
+        let create = api
+            .expect(Method::POST, "/api/v1/namespaces/default/configmaps")
+            .await;
+        assert_eq!(create.body["metadata"]["name"], "documents-index");
+        assert_eq!(create.body["data"], json!({"samuel": "Samuel"}));
+        create.echo();
+
+        finish(run).await.expect("reconciled");
+        api.expect_silence().await;
+    }
+
+    #[tokio::test]
+    async fn hiding_deletes_the_config_map_and_the_index_entry_then_says_so() {
+        let (ctx, mut api, mut cache) = fixtures::context(Config::default());
+        let doc = Document::test()
+            .finalized()
+            .with_status(&fixtures::published())
+            .hidden();
+        cache.insert(crate::configmap::published(&doc));
+        cache.insert_index(&[("samuel", "Samuel")]);
+        let run = spawn(doc.clone(), ctx);
+
+        api.expect(Method::DELETE, CM).await.respond(json!({
+            "kind": "Status", "apiVersion": "v1", "status": "Success", "metadata": {}
+        }));
+        let index = api.expect(Method::PATCH, INDEX).await;
+        assert_eq!(index.body, json!({"data": {"samuel": null}}));
+        index.respond(empty_index());
+        let status = api.expect(Method::PATCH, STATUS).await;
+        assert_eq!(status.body["status"]["hidden"], true);
+        assert_eq!(status.body["status"]["conditions"][0]["reason"], "Hidden");
+        let answer = doc_with(&status.body, &doc);
+        status.respond(answer);
+        expect_event(&mut api, "Hidden", "Normal").await;
+
+        finish(run).await.expect("reconciled");
+        api.expect_silence().await;
+    }
+
+    #[tokio::test]
+    async fn deletion_removes_the_index_entry_publishes_deleted_and_releases_the_finalizer() {
+        let (ctx, mut api, mut cache) = fixtures::context(Config::default());
+        let doc = Document::test()
+            .finalized()
+            .with_status(&fixtures::published())
+            .deleting();
+        cache.insert_index(&[("samuel", "Samuel")]);
+        let run = spawn(doc.clone(), ctx);
+
+        let index = api.expect(Method::PATCH, INDEX).await;
+        assert_eq!(index.body, json!({"data": {"samuel": null}}));
+        index.respond(empty_index());
+        expect_event(&mut api, "Deleted", "Normal").await;
+        let release = api.expect(Method::PATCH, DOC).await;
+        assert_eq!(release.content_type, "application/json-patch+json");
+        assert!(release.body.to_string().contains("remove"), "{}", release.body);
+        let mut released = doc.clone();
+        released.metadata.finalizers = None;
+        release.respond(serde_json::to_value(released).expect("doc serializes"));
+
+        finish(run).await.expect("reconciled");
+        api.expect_silence().await;
+    }
+
+    #[tokio::test]
+    async fn deletion_with_the_index_already_gone_succeeds() {
+        let (ctx, mut api, _cache) = fixtures::context(Config::default());
+        let doc = Document::test().finalized().deleting();
+        let run = spawn(doc.clone(), ctx);
+
+        api.expect(Method::PATCH, INDEX).await.fail(404, "NotFound");
+        expect_event(&mut api, "Deleted", "Normal").await;
+        let release = api.expect(Method::PATCH, DOC).await;
+        let mut released = doc.clone();
+        released.metadata.finalizers = None;
+        release.respond(serde_json::to_value(released).expect("doc serializes"));
+
+        finish(run).await.expect("a missing index is success");
+    }
+
+    #[tokio::test]
+    async fn an_invalid_spec_gets_a_condition_and_one_warning_and_no_config_map() {
+        let (ctx, mut api, _cache) = fixtures::context(Config::default());
+        let mut doc = Document::test().finalized();
+        doc.spec.content = "𝄞".repeat(300_000);
+        let run = spawn(doc.clone(), ctx.clone());
+
+        let status = api.expect(Method::PATCH, STATUS).await;
+        let ready = &status.body["status"]["conditions"][0];
+        assert_eq!((ready["status"].as_str(), ready["reason"].as_str()), (Some("False"), Some("InvalidSpec")));
+        let answer = doc_with(&status.body, &doc);
+        status.respond(answer.clone());
+        expect_event(&mut api, "InvalidSpec", "Warning").await;
+        // Not an error: no backoff loop, just the regular requeue.
+        assert_eq!(
+            finish(run).await.expect("invalid input is not an error"),
+            Action::requeue(ctx.config.resync_period)
+        );
+
+        // Reconciling it again changes nothing and warns no more.
+        let again: Document = serde_json::from_value(answer).expect("doc deserializes");
+        finish(spawn(again, ctx)).await.expect("reconciled");
+        api.expect_silence().await;
+    }
+
+    #[tokio::test]
+    async fn a_conflict_is_an_error_retried_quickly() {
+        let (ctx, mut api, _cache) = fixtures::context(Config::default());
+        let doc = Document::test().finalized();
+        let run = spawn(doc.clone(), ctx.clone());
+        api.expect(Method::PATCH, CM).await.fail(409, "Conflict");
+        let err = finish(run).await.expect_err("conflict surfaces");
+        assert_eq!(err.metric_label(), "conflict");
+        let action = error_policy(Arc::new(doc), &err, ctx);
+        assert_eq!(action, Action::requeue(Duration::from_millis(100)));
+    }
+
+    #[tokio::test]
+    async fn with_status_timestamp_every_reconcile_writes_status() {
+        let config = Config {
+            faults: Faults::new([crate::fault::Fault::StatusTimestamp]),
+            ..Config::default()
+        };
+        let (ctx, mut api, mut cache) = fixtures::context(config);
+        let doc = Document::test().finalized().with_status(&fixtures::published());
+        cache.insert(crate::configmap::published(&doc));
+        cache.insert_index(&[("samuel", "Samuel")]);
+        let run = spawn(doc.clone(), ctx);
+        let status = api.expect(Method::PATCH, STATUS).await;
+        let answer = doc_with(&status.body, &doc);
+        status.respond(answer);
+        finish(run).await.expect("reconciled");
+    }
+
+    #[tokio::test]
+    async fn with_direct_reads_each_reconcile_gets_what_the_store_has() {
+        let config = Config {
+            faults: Faults::new([crate::fault::Fault::DirectReads]),
+            ..Config::default()
+        };
+        let (ctx, mut api, mut cache) = fixtures::context(config);
+        let doc = Document::test().finalized().with_status(&fixtures::published());
+        cache.insert(crate::configmap::published(&doc));
+        cache.insert_index(&[("samuel", "Samuel")]);
+        let run = spawn(doc.clone(), ctx);
+        let cm = serde_json::to_value(crate::configmap::published(&doc)).expect("cm");
+        api.expect(Method::GET, CM).await.respond(cm);
+        let mut index = crate::configmap::empty_index("default");
+        index.data = Some([("samuel".to_string(), "Samuel".to_string())].into());
+        api.expect(Method::GET, INDEX)
+            .await
+            .respond(serde_json::to_value(index).expect("index"));
+        finish(run).await.expect("reconciled");
+        api.expect_silence().await;
+    }
+
+    #[tokio::test]
+    async fn with_cleanup_fails_deletion_never_completes() {
+        let config = Config {
+            faults: Faults::new([crate::fault::Fault::CleanupFails]),
+            ..Config::default()
+        };
+        let (ctx, mut api, _cache) = fixtures::context(config);
+        let doc = Document::test().finalized().deleting();
+        let err = finish(spawn(doc, ctx)).await.expect_err("cleanup fails");
+        assert_eq!(err.metric_label(), "injected_cleanup_failure");
+        api.expect_silence().await;
+    }
+
+    #[test]
+    fn outcome_of_a_published_fixture_names_its_config_map() {
+        assert_eq!(
+            fixtures::published(),
+            Outcome::Published {
+                config_map: "document-samuel".into()
+            }
+        );
+    }
+}
