@@ -19,7 +19,7 @@
 //!
 //! # Metrics
 //!
-//! [`JemallocCollector`] is registered by [`Metrics::new`](crate::metrics::Metrics::new) and
+//! `JemallocCollector` is registered by [`Metrics::new`](crate::metrics::Metrics::new) and
 //! exports, on every scrape:
 //!
 //! | metric | meaning |

@@ -160,10 +160,9 @@ impl App {
 
         let (stores, run) = controller::build(client, config, metrics, shutdown.clone());
         let ready = readiness.clone();
+        let mut synced = stores.synced;
         let wait_ready = async move {
-            let documents = stores.documents.wait_until_ready();
-            let config_maps = stores.config_maps.wait_until_ready();
-            if documents.await.is_ok() && config_maps.await.is_ok() {
+            if synced.wait_for(|synced| *synced).await.is_ok() {
                 ready.set_stores_ready();
                 tracing::info!("caches synced, ready");
             }

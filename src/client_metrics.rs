@@ -33,8 +33,8 @@
 //! # Labels
 //!
 //! `verb` and `resource` are derived from the method and path the way the API server derives its
-//! own request info (see [`request_info`]), so the numbers line up with the API server's
-//! `apiserver_request_total`. Object names and namespaces are dropped: the label values come
+//! own request info (see [`request_info`]), so they can be compared with the API server's
+//! `apiserver_request_total` (which spells the verbs in upper case). Object names and namespaces are dropped: the label values come
 //! from the finite set of verbs and resources of the API, so the number of series stays bounded
 //! however many objects exist.
 //!

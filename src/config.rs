@@ -63,7 +63,11 @@ impl Default for Config {
 ///
 /// Every value is optional here so that an unset flag falls through to the file and the default.
 #[derive(Parser, Debug, Default)]
-#[command(name = "doc-controller", version, about = "Publishes Document resources as ConfigMaps")]
+#[command(
+    name = "doc-controller",
+    version,
+    about = "Publishes Document resources as ConfigMaps"
+)]
 pub struct Cli {
     /// Config file, YAML (.yaml/.yml) or TOML (.toml).
     #[arg(long, env = "DOC_CONTROLLER_CONFIG", value_name = "FILE")]
@@ -87,7 +91,12 @@ pub struct Cli {
     #[arg(long, env = "DOC_CONTROLLER_INDEX_BATCH_WINDOW", value_parser = humantime::parse_duration)]
     pub index_batch_window: Option<Duration>,
     /// Switch on a failure toggle (repeatable; see docs/faults.md).
-    #[arg(long = "fault", env = "DOC_CONTROLLER_FAULTS", value_enum, value_delimiter = ',')]
+    #[arg(
+        long = "fault",
+        env = "DOC_CONTROLLER_FAULTS",
+        value_enum,
+        value_delimiter = ','
+    )]
     pub faults: Option<Vec<Fault>>,
 }
 
@@ -289,9 +298,11 @@ mod tests {
 
     #[test]
     fn toml_files_are_read_too() {
-        let f = file("toml", "concurrency = 2\nfaults = [\"cleanup-fails\", \"direct-reads\"]\n");
-        let config =
-            Config::load(cli(&["--config", path(&f)])).expect("valid");
+        let f = file(
+            "toml",
+            "concurrency = 2\nfaults = [\"cleanup-fails\", \"direct-reads\"]\n",
+        );
+        let config = Config::load(cli(&["--config", path(&f)])).expect("valid");
         assert_eq!(config.concurrency, 2);
         assert!(config.faults.is_on(Fault::CleanupFails));
         assert!(config.faults.is_on(Fault::DirectReads));
@@ -301,17 +312,13 @@ mod tests {
     fn several_toggles_come_from_one_comma_separated_value() {
         let c = cli(&["--fault", "no-predicate,status-timestamp"]);
         let config = Config::merge(c, FileConfig::default()).expect("valid");
-        assert_eq!(
-            config.faults.to_string(),
-            "status-timestamp,no-predicate"
-        );
+        assert_eq!(config.faults.to_string(), "status-timestamp,no-predicate");
     }
 
     #[test]
     fn an_unknown_key_in_the_file_is_one_line_naming_the_file() {
         let f = file("yaml", "concurency: 4\n");
-        let err = Config::load(cli(&["--config", path(&f)]))
-            .expect_err("typo rejected");
+        let err = Config::load(cli(&["--config", path(&f)])).expect_err("typo rejected");
         let msg = err.to_string();
         assert!(msg.contains("concurency"), "{msg}");
         assert!(msg.contains(path(&f)), "{msg}");
@@ -321,16 +328,14 @@ mod tests {
     #[test]
     fn an_unknown_toggle_in_the_file_is_rejected() {
         let f = file("yaml", "faults: [no-such-fault]\n");
-        let err = Config::load(cli(&["--config", path(&f)]))
-            .expect_err("unknown toggle rejected");
+        let err = Config::load(cli(&["--config", path(&f)])).expect_err("unknown toggle rejected");
         assert!(err.to_string().contains("no-such-fault"), "{err}");
     }
 
     #[test]
     fn zero_concurrency_in_the_file_is_rejected() {
         let f = file("yaml", "concurrency: 0\n");
-        let err = Config::load(cli(&["--config", path(&f)]))
-            .expect_err("zero rejected");
+        let err = Config::load(cli(&["--config", path(&f)])).expect_err("zero rejected");
         assert_eq!(err.to_string(), "concurrency must be at least 1");
     }
 

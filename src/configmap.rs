@@ -59,7 +59,10 @@ pub fn published(doc: &Document) -> ConfigMap {
 /// Whether `current` already holds everything `desired` asks for, so applying it would change
 /// nothing. Fields others added (labels, annotations) do not count: server-side apply leaves them.
 pub fn is_up_to_date(current: &ConfigMap, desired: &ConfigMap) -> bool {
-    let labels_present = desired.labels().iter().all(|(k, v)| current.labels().get(k) == Some(v));
+    let labels_present = desired
+        .labels()
+        .iter()
+        .all(|(k, v)| current.labels().get(k) == Some(v));
     let owner_present = desired.owner_references().iter().all(|want| {
         current
             .owner_references()
@@ -121,16 +124,17 @@ mod tests {
         );
         assert_eq!(cm.labels()[MANAGED_BY], "doc-controller");
         let data = cm.data.expect("data");
-        assert_eq!((data["title"].as_str(), data["content"].as_str()), ("Samuel", "hello"));
+        assert_eq!(
+            (data["title"].as_str(), data["content"].as_str()),
+            ("Samuel", "hello")
+        );
     }
 
     #[test]
     fn extra_labels_from_others_do_not_make_a_config_map_outdated() {
         let desired = published(&doc());
         let mut current = desired.clone();
-        current
-            .labels_mut()
-            .insert("team".into(), "docs".into());
+        current.labels_mut().insert("team".into(), "docs".into());
         assert!(is_up_to_date(&current, &desired));
         current.data = None;
         assert!(!is_up_to_date(&current, &desired));

@@ -31,6 +31,7 @@ use kube::{Api, Client, Resource, ResourceExt};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::sync::watch;
 
 /// Buffer of the shared ConfigMap reflector: how many events a slow subscriber may lag behind.
 const SHARED_STORE_BUFFER: usize = 1024;
@@ -44,6 +45,12 @@ pub struct Stores {
     pub documents: Store<Document>,
     /// The managed ConfigMap cache.
     pub config_maps: Store<ConfigMap>,
+    /// Turns true once both watches have delivered their initial list (`InitDone`).
+    ///
+    /// Readiness waits on this rather than on `Store::wait_until_ready`: in kube-runtime 5.0 a
+    /// Store's readiness can be awaited by one task only (a second waiter replaces the first one's
+    /// waker), and the Controller already waits on the Document store to start its reconciles.
+    pub synced: watch::Receiver<bool>,
 }
 
 /// Builds the watches and the controller; the returned future runs until `shutdown` resolves and
@@ -65,6 +72,10 @@ pub fn build(
         ),
     };
     let keep_managed_fields = config.faults.is_on(Fault::KeepManagedFields);
+    metrics.watch_started("documents", WATCH_ERROR_REASONS);
+    metrics.watch_started("configmaps", WATCH_ERROR_REASONS);
+    let (synced_tx, synced) = watch::channel(false);
+    let pending_syncs = Arc::new(std::sync::atomic::AtomicUsize::new(2));
 
     // Owned ConfigMaps: one shared reflector is both the Store for reads and the owner trigger.
     let (cm_store, cm_writer) = reflector::store_shared(SHARED_STORE_BUFFER);
@@ -74,7 +85,11 @@ pub fn build(
     let cm_watch = watcher(cms, watcher_config(&config).labels(MANAGED_BY_SELECTOR))
         .default_backoff()
         .modify(move |cm: &mut ConfigMap| strip(cm, keep_managed_fields))
-        .inspect(observe("configmaps", metrics.clone()))
+        .inspect(observe(
+            "configmaps",
+            metrics.clone(),
+            sync_signal(&pending_syncs, &synced_tx),
+        ))
         .reflect_shared(cm_writer)
         .for_each(|_| futures::future::ready(()));
 
@@ -83,7 +98,11 @@ pub fn build(
     let doc_events = watcher(docs, watcher_config(&config))
         .default_backoff()
         .modify(move |doc: &mut Document| strip(doc, keep_managed_fields))
-        .inspect(observe("documents", metrics.clone()))
+        .inspect(observe(
+            "documents",
+            metrics.clone(),
+            sync_signal(&pending_syncs, &synced_tx),
+        ))
         .reflect(doc_writer)
         .applied_objects();
     let doc_trigger = filter_changes(doc_events, &config);
@@ -132,6 +151,7 @@ pub fn build(
         Stores {
             documents: doc_store,
             config_maps: cm_store,
+            synced,
         },
         Box::pin(run),
     )
@@ -199,13 +219,37 @@ fn strip<K: Resource>(obj: &mut K, keep_managed_fields: bool) {
         .remove("kubectl.kubernetes.io/last-applied-configuration");
 }
 
+/// A callback for one watch's first `InitDone`; the last of them flips `synced` to true.
+fn sync_signal(
+    pending: &Arc<std::sync::atomic::AtomicUsize>,
+    synced: &watch::Sender<bool>,
+) -> impl FnMut() + Send + 'static {
+    let pending = pending.clone();
+    let synced = synced.clone();
+    let mut done = false;
+    move || {
+        if !done {
+            done = true;
+            if pending.fetch_sub(1, std::sync::atomic::Ordering::AcqRel) == 1 {
+                let _ = synced.send(true);
+            }
+        }
+    }
+}
+
 /// Counts watch events and logs watch errors, passing every item on unchanged.
 fn observe<K>(
     resource: &'static str,
     metrics: Arc<Metrics>,
+    mut on_init_done: impl FnMut() + Send + 'static,
 ) -> impl FnMut(&Result<watcher::Event<K>, watcher::Error>) {
     move |item| match item {
-        Ok(event) => metrics.watch_event(resource, event_label(event)),
+        Ok(event) => {
+            if matches!(event, watcher::Event::InitDone) {
+                on_init_done();
+            }
+            metrics.watch_event(resource, event_label(event));
+        }
         Err(error) => {
             metrics.watch_error(resource, watch_error_reason(error));
             tracing::warn!(resource, %error, "watch error, retrying with backoff");
@@ -222,6 +266,19 @@ fn event_label<K>(event: &watcher::Event<K>) -> &'static str {
         watcher::Event::InitDone => "init_done",
     }
 }
+
+/// Every value [`watch_error_reason`] returns, so each series exists (at 0) from the start.
+pub const WATCH_ERROR_REASONS: &[&str] = &[
+    "connection",
+    "401",
+    "403",
+    "404",
+    "410",
+    "429",
+    "5xx",
+    "other",
+    "no_resource_version",
+];
 
 /// A bounded label for a watch error: the HTTP status when the API server sent one.
 pub fn watch_error_reason(error: &watcher::Error) -> &'static str {

@@ -51,19 +51,11 @@ pub const MAX_CONTENT_CHARS: u32 = 512 * 1024;
     derive = "PartialEq",
     derive = "Default",
     doc = "A document published by doc-controller as a ConfigMap",
-    printcolumn(name = "Title", type_ = "string", json_path = ".spec.title"),
-    printcolumn(name = "Hidden", type_ = "boolean", json_path = ".spec.hide"),
-    printcolumn(
-        name = "Ready",
-        type_ = "string",
-        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
-    ),
-    printcolumn(
-        name = "Reason",
-        type_ = "string",
-        json_path = ".status.conditions[?(@.type==\"Ready\")].reason"
-    ),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn = r#"{"name":"Title","type":"string","jsonPath":".spec.title"}"#,
+    printcolumn = r#"{"name":"Hidden","type":"boolean","jsonPath":".spec.hide"}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Reason","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
 pub struct DocumentSpec {
@@ -140,6 +132,45 @@ pub fn crd_yaml() -> Result<String, serde_saphyr::SerializeError> {
     serde_saphyr::to_string(&Document::crd())
 }
 
+/// Why the CRD could not be installed.
+#[derive(Debug, thiserror::Error)]
+pub enum InstallError {
+    /// The API server refused the CRD.
+    #[error("apply CRD documents.kube.rs: {0}")]
+    Apply(#[source] kube::Error),
+    /// The CRD was not `Established` in time.
+    #[error("CRD documents.kube.rs not established within {0:?}")]
+    NotEstablished(std::time::Duration),
+}
+
+/// Installs (server-side applies) the CRD and waits until it is `Established`, i.e. served.
+///
+/// What `cargo run --bin crdgen | kubectl apply -f -` does, for examples and tests.
+pub async fn install(
+    client: kube::Client,
+    timeout: std::time::Duration,
+) -> Result<(), InstallError> {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    use kube::CustomResourceExt;
+    use kube::api::{Api, Patch, PatchParams};
+    use kube::runtime::wait::{await_condition, conditions};
+
+    let crds: Api<CustomResourceDefinition> = Api::all(client);
+    let name = Document::crd_name();
+    crds.patch(
+        name,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(Document::crd()),
+    )
+    .await
+    .map_err(InstallError::Apply)?;
+    let established = await_condition(crds, name, conditions::is_crd_established());
+    match tokio::time::timeout(timeout, established).await {
+        Ok(Ok(_)) => Ok(()),
+        _ => Err(InstallError::NotEstablished(timeout)),
+    }
+}
+
 /// The name of the ConfigMap a Document named `document` is published as.
 pub fn config_map_name(document: &str) -> String {
     format!("document-{document}")
@@ -165,17 +196,23 @@ mod tests {
         assert_eq!(spec["required"], serde_json::json!(["title"]));
         assert_eq!(spec["properties"]["title"]["minLength"], 1);
         assert_eq!(spec["properties"]["title"]["maxLength"], MAX_TITLE_CHARS);
-        assert_eq!(spec["properties"]["content"]["maxLength"], MAX_CONTENT_CHARS);
+        assert_eq!(
+            spec["properties"]["content"]["maxLength"],
+            MAX_CONTENT_CHARS
+        );
         assert_eq!(spec["properties"]["hide"]["default"], false);
     }
 
     #[test]
     fn conditions_merge_by_type_under_server_side_apply() {
         let crd = serde_json::to_value(Document::crd()).expect("crd serializes");
-        let conditions = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]
-            ["status"]["properties"]["conditions"];
+        let conditions = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["status"]
+            ["properties"]["conditions"];
         assert_eq!(conditions["x-kubernetes-list-type"], "map");
-        assert_eq!(conditions["x-kubernetes-list-map-keys"], serde_json::json!(["type"]));
+        assert_eq!(
+            conditions["x-kubernetes-list-map-keys"],
+            serde_json::json!(["type"])
+        );
     }
 
     #[test]

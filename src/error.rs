@@ -204,9 +204,7 @@ mod tests {
         assert_eq!(RetryClass::of(&api(429)), RetryClass::Transient);
         assert_eq!(RetryClass::of(&api(503)), RetryClass::Transient);
         assert_eq!(RetryClass::of(&api(403)), RetryClass::Persistent);
-        assert!(
-            backoff_delay(RetryClass::Conflict, 1) < backoff_delay(RetryClass::Persistent, 1)
-        );
+        assert!(backoff_delay(RetryClass::Conflict, 1) < backoff_delay(RetryClass::Persistent, 1));
     }
 
     #[test]

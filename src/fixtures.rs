@@ -158,10 +158,11 @@ pub struct Received {
 impl ApiServer {
     /// Waits for the next request and checks its method and path (the query is not compared).
     pub async fn expect(&mut self, method: Method, path: &str) -> Received {
-        let (request, respond) = tokio::time::timeout(Duration::from_secs(5), self.0.next_request())
-            .await
-            .unwrap_or_else(|_| panic!("timed out waiting for {method} {path}"))
-            .expect("client dropped before sending the request");
+        let (request, respond) =
+            tokio::time::timeout(Duration::from_secs(5), self.0.next_request())
+                .await
+                .unwrap_or_else(|_| panic!("timed out waiting for {method} {path}"))
+                .expect("client dropped before sending the request");
         let uri = request.uri().to_string();
         let content_type = request
             .headers()
@@ -182,7 +183,10 @@ impl ApiServer {
             serde_json::from_slice(&bytes).expect("request body is JSON")
         };
         assert_eq!(
-            (received_method.as_str(), uri.split('?').next().unwrap_or_default()),
+            (
+                received_method.as_str(),
+                uri.split('?').next().unwrap_or_default()
+            ),
             (method.as_str(), path),
             "unexpected request; body: {body}"
         );
@@ -222,7 +226,9 @@ impl Received {
         let response = Response::builder()
             .status(code)
             .header(http::header::CONTENT_TYPE, "application/json")
-            .body(Body::from(serde_json::to_vec(&body).expect("response serializes")))
+            .body(Body::from(
+                serde_json::to_vec(&body).expect("response serializes"),
+            ))
             .expect("valid response");
         self.respond.send_response(response);
     }

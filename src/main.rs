@@ -44,10 +44,7 @@ async fn main() -> ExitCode {
         Err(e) => {
             tracing::error!("{e}");
             if let doc_controller::AppError::Preflight(_) = e {
-                tracing::info!(
-                    "Installation: {}",
-                    doc_controller::preflight::INSTALL_HINT
-                );
+                tracing::info!("Installation: {}", doc_controller::preflight::INSTALL_HINT);
             }
             ExitCode::FAILURE
         }

@@ -12,7 +12,9 @@ pub const INSTALL_HINT: &str = "cargo run --bin crdgen | kubectl apply -f -";
 
 /// The Document API could not be listed.
 #[derive(Debug, thiserror::Error)]
-#[error("Document CRD is not queryable ({source}); is it installed? Install it with: {INSTALL_HINT}")]
+#[error(
+    "Document CRD is not queryable ({source}); is it installed? Install it with: {INSTALL_HINT}"
+)]
 pub struct PreflightError {
     /// The LIST's error: 404 when the CRD is missing, 403 when RBAC forbids listing.
     #[source]

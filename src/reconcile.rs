@@ -318,10 +318,7 @@ mod tests {
     const INDEX: &str = "/api/v1/namespaces/default/configmaps/documents-index";
     const EVENTS: &str = "/apis/events.k8s.io/v1/namespaces/default/events";
 
-    fn spawn(
-        doc: Document,
-        ctx: Arc<Context>,
-    ) -> tokio::task::JoinHandle<Result<Action, Error>> {
+    fn spawn(doc: Document, ctx: Arc<Context>) -> tokio::task::JoinHandle<Result<Action, Error>> {
         tokio::spawn(reconcile(Arc::new(doc), ctx))
     }
 
@@ -353,7 +350,9 @@ mod tests {
     #[tokio::test]
     async fn reconcile_of_an_unchanged_document_makes_no_requests() {
         let (ctx, mut api, mut cache) = fixtures::context(Config::default());
-        let doc = Document::test().finalized().with_status(&fixtures::published());
+        let doc = Document::test()
+            .finalized()
+            .with_status(&fixtures::published());
         cache.insert(crate::configmap::published(&doc));
         cache.insert_index(&[("samuel", "Samuel")]);
 
@@ -373,7 +372,10 @@ mod tests {
         assert!(patch.body.to_string().contains(FINALIZER), "{}", patch.body);
         patch.respond(serde_json::to_value(doc.finalized()).expect("doc serializes"));
 
-        assert_eq!(finish(run).await.expect("reconciled"), Action::await_change());
+        assert_eq!(
+            finish(run).await.expect("reconciled"),
+            Action::await_change()
+        );
         api.expect_silence().await;
     }
 
@@ -386,8 +388,14 @@ mod tests {
         let cm = api.expect(Method::PATCH, CM).await;
         assert_eq!(cm.content_type, "application/apply-patch+yaml");
         assert!(cm.uri.contains("fieldManager=doc-controller") && cm.uri.contains("force=true"));
-        assert_eq!(cm.body["data"], json!({"title": "Samuel", "content": "hello world"}));
-        assert_eq!(cm.body["metadata"]["ownerReferences"][0]["uid"], "uid-samuel");
+        assert_eq!(
+            cm.body["data"],
+            json!({"title": "Samuel", "content": "hello world"})
+        );
+        assert_eq!(
+            cm.body["metadata"]["ownerReferences"][0]["uid"],
+            "uid-samuel"
+        );
         cm.echo();
 
         let index = api.expect(Method::PATCH, INDEX).await;
@@ -398,7 +406,10 @@ mod tests {
         let status = api.expect(Method::PATCH, STATUS).await;
         assert_eq!(status.content_type, "application/apply-patch+yaml");
         let ready = &status.body["status"]["conditions"][0];
-        assert_eq!((ready["type"].as_str(), ready["status"].as_str()), (Some("Ready"), Some("True")));
+        assert_eq!(
+            (ready["type"].as_str(), ready["status"].as_str()),
+            (Some("Ready"), Some("True"))
+        );
         assert_eq!(status.body["status"]["observedGeneration"], 1);
         assert_eq!(status.body["status"]["configMap"], "document-samuel");
         let answer = doc_with(&status.body, &doc);
@@ -412,7 +423,9 @@ mod tests {
     #[tokio::test]
     async fn a_missing_index_is_created_with_the_entry() {
         let (ctx, mut api, mut cache) = fixtures::context(Config::default());
-        let doc = Document::test().finalized().with_status(&fixtures::published());
+        let doc = Document::test()
+            .finalized()
+            .with_status(&fixtures::published());
         cache.insert(crate::configmap::published(&doc));
         let run = spawn(doc, ctx);
 
@@ -472,7 +485,11 @@ mod tests {
         expect_event(&mut api, "Deleted", "Normal").await;
         let release = api.expect(Method::PATCH, DOC).await;
         assert_eq!(release.content_type, "application/json-patch+json");
-        assert!(release.body.to_string().contains("remove"), "{}", release.body);
+        assert!(
+            release.body.to_string().contains("remove"),
+            "{}",
+            release.body
+        );
         let mut released = doc.clone();
         released.metadata.finalizers = None;
         release.respond(serde_json::to_value(released).expect("doc serializes"));
@@ -506,7 +523,10 @@ mod tests {
 
         let status = api.expect(Method::PATCH, STATUS).await;
         let ready = &status.body["status"]["conditions"][0];
-        assert_eq!((ready["status"].as_str(), ready["reason"].as_str()), (Some("False"), Some("InvalidSpec")));
+        assert_eq!(
+            (ready["status"].as_str(), ready["reason"].as_str()),
+            (Some("False"), Some("InvalidSpec"))
+        );
         let answer = doc_with(&status.body, &doc);
         status.respond(answer.clone());
         expect_event(&mut api, "InvalidSpec", "Warning").await;
@@ -541,7 +561,9 @@ mod tests {
             ..Config::default()
         };
         let (ctx, mut api, mut cache) = fixtures::context(config);
-        let doc = Document::test().finalized().with_status(&fixtures::published());
+        let doc = Document::test()
+            .finalized()
+            .with_status(&fixtures::published());
         cache.insert(crate::configmap::published(&doc));
         cache.insert_index(&[("samuel", "Samuel")]);
         let run = spawn(doc.clone(), ctx);
@@ -558,7 +580,9 @@ mod tests {
             ..Config::default()
         };
         let (ctx, mut api, mut cache) = fixtures::context(config);
-        let doc = Document::test().finalized().with_status(&fixtures::published());
+        let doc = Document::test()
+            .finalized()
+            .with_status(&fixtures::published());
         cache.insert(crate::configmap::published(&doc));
         cache.insert_index(&[("samuel", "Samuel")]);
         let run = spawn(doc.clone(), ctx);
@@ -584,6 +608,40 @@ mod tests {
         let err = finish(spawn(doc, ctx)).await.expect_err("cleanup fails");
         assert_eq!(err.metric_label(), "injected_cleanup_failure");
         api.expect_silence().await;
+    }
+
+    #[tokio::test]
+    async fn one_reconcile_yields_an_opentelemetry_span_carrying_the_object_ref() {
+        use opentelemetry_sdk::trace::InMemorySpanExporter;
+        use tracing_subscriber::layer::SubscriberExt;
+
+        let exporter = InMemorySpanExporter::default();
+        let (provider, layer) = crate::telemetry::test_tracer(exporter.clone());
+        let subscriber = tracing_subscriber::registry().with(layer);
+        let _guard = tracing::subscriber::set_default(subscriber);
+
+        let (ctx, mut api, mut cache) = fixtures::context(Config::default());
+        let doc = Document::test()
+            .finalized()
+            .with_status(&fixtures::published());
+        cache.insert(crate::configmap::published(&doc));
+        cache.insert_index(&[("samuel", "Samuel")]);
+        finish(spawn(doc, ctx)).await.expect("reconciled");
+        api.expect_silence().await;
+        provider.force_flush().expect("spans flushed");
+
+        let spans = exporter.get_finished_spans().expect("spans exported");
+        let reconciles: Vec<_> = spans.iter().filter(|s| s.name == "reconcile").collect();
+        assert_eq!(reconciles.len(), 1, "{spans:?}");
+        let object_ref = reconciles[0]
+            .attributes
+            .iter()
+            .find(|kv| kv.key.as_str() == "object.ref")
+            .map(|kv| kv.value.to_string());
+        assert_eq!(
+            object_ref.as_deref(),
+            Some("Document.v1.kube.rs/samuel.default")
+        );
     }
 
     #[test]

@@ -175,7 +175,12 @@ mod tests {
     #[test]
     fn published_document_is_ready_with_observed_generation_digest_and_word_count() {
         let d = doc(3);
-        let s = desired_status(&d, &published(), &time("2024-01-01T00:00:00Z"), &Faults::default());
+        let s = desired_status(
+            &d,
+            &published(),
+            &time("2024-01-01T00:00:00Z"),
+            &Faults::default(),
+        );
         assert_eq!(s.observed_generation, Some(3));
         assert_eq!(s.config_map.as_deref(), Some("document-samuel"));
         assert_eq!(s.word_count, 2);
@@ -186,14 +191,28 @@ mod tests {
             ("True", "Published")
         );
         assert_eq!(ready.observed_generation, Some(3));
-        assert!(s.content_digest.as_deref().is_some_and(|d| d.starts_with("sha256:")));
+        assert!(
+            s.content_digest
+                .as_deref()
+                .is_some_and(|d| d.starts_with("sha256:"))
+        );
     }
 
     #[test]
     fn reconciling_an_unchanged_document_later_needs_no_write() {
         let mut d = doc(1);
-        d.status = Some(desired_status(&d, &published(), &time("2024-01-01T00:00:00Z"), &Faults::default()));
-        let again = desired_status(&d, &published(), &time("2030-06-01T12:00:00Z"), &Faults::default());
+        d.status = Some(desired_status(
+            &d,
+            &published(),
+            &time("2024-01-01T00:00:00Z"),
+            &Faults::default(),
+        ));
+        let again = desired_status(
+            &d,
+            &published(),
+            &time("2030-06-01T12:00:00Z"),
+            &Faults::default(),
+        );
         assert!(!needs_write(&d, &again));
     }
 
@@ -201,7 +220,12 @@ mod tests {
     fn with_status_timestamp_on_every_reconcile_needs_a_write() {
         let faults = Faults::new([Fault::StatusTimestamp]);
         let mut d = doc(1);
-        d.status = Some(desired_status(&d, &published(), &time("2024-01-01T00:00:00Z"), &faults));
+        d.status = Some(desired_status(
+            &d,
+            &published(),
+            &time("2024-01-01T00:00:00Z"),
+            &faults,
+        ));
         let again = desired_status(&d, &published(), &time("2024-01-01T00:00:01Z"), &faults);
         assert!(needs_write(&d, &again));
     }
@@ -209,10 +233,20 @@ mod tests {
     #[test]
     fn transition_time_moves_only_when_the_condition_status_changes() {
         let mut d = doc(1);
-        d.status = Some(desired_status(&d, &published(), &time("2024-01-01T00:00:00Z"), &Faults::default()));
+        d.status = Some(desired_status(
+            &d,
+            &published(),
+            &time("2024-01-01T00:00:00Z"),
+            &Faults::default(),
+        ));
 
         // Published -> Hidden keeps Ready=True: same transition time, though the reason changes.
-        let hidden = desired_status(&d, &Outcome::Hidden, &time("2025-01-01T00:00:00Z"), &Faults::default());
+        let hidden = desired_status(
+            &d,
+            &Outcome::Hidden,
+            &time("2025-01-01T00:00:00Z"),
+            &Faults::default(),
+        );
         assert_eq!(hidden.conditions[0].reason, "Hidden");
         assert_eq!(
             hidden.conditions[0].last_transition_time,
@@ -221,19 +255,40 @@ mod tests {
 
         // True -> False is a transition.
         let invalid = invalid(1);
-        let s = desired_status(&d, &invalid, &time("2026-01-01T00:00:00Z"), &Faults::default());
+        let s = desired_status(
+            &d,
+            &invalid,
+            &time("2026-01-01T00:00:00Z"),
+            &Faults::default(),
+        );
         assert_eq!(s.conditions[0].status, "False");
-        assert_eq!(s.conditions[0].last_transition_time, time("2026-01-01T00:00:00Z"));
+        assert_eq!(
+            s.conditions[0].last_transition_time,
+            time("2026-01-01T00:00:00Z")
+        );
     }
 
     #[test]
     fn a_new_generation_needs_a_write_even_with_the_same_outcome() {
         let mut d = doc(1);
-        d.status = Some(desired_status(&d, &published(), &time("2024-01-01T00:00:00Z"), &Faults::default()));
+        d.status = Some(desired_status(
+            &d,
+            &published(),
+            &time("2024-01-01T00:00:00Z"),
+            &Faults::default(),
+        ));
         d.metadata.generation = Some(2);
-        let s = desired_status(&d, &published(), &time("2024-01-02T00:00:00Z"), &Faults::default());
+        let s = desired_status(
+            &d,
+            &published(),
+            &time("2024-01-02T00:00:00Z"),
+            &Faults::default(),
+        );
         assert!(needs_write(&d, &s));
-        assert_eq!(s.conditions[0].last_transition_time, time("2024-01-01T00:00:00Z"));
+        assert_eq!(
+            s.conditions[0].last_transition_time,
+            time("2024-01-01T00:00:00Z")
+        );
     }
 
     #[test]

@@ -144,6 +144,8 @@ impl Drop for TelemetryGuard {
 ///
 /// Call once, inside the tokio runtime.
 pub fn init(format: LogFormat) -> Result<TelemetryGuard, TelemetryError> {
+    // Each layer gets its own copy of the filter instead of one filter on the whole registry,
+    // which would also hide tokio's runtime spans from the console layer.
     let rust_log = std::env::var("RUST_LOG").ok();
     let ansi = std::io::stdout().is_terminal();
     let log_layer =
@@ -154,8 +156,6 @@ pub fn init(format: LogFormat) -> Result<TelemetryGuard, TelemetryError> {
     } else {
         None
     };
-    // The OpenTelemetry layer gets its own copy of the filter: a filter on the whole registry
-    // would also hide tokio's runtime spans from the console layer.
     let otel_layer = match &tracer_provider {
         Some(provider) => Some(otel_layer(provider).with_filter(log_filter(rust_log.as_deref())?)),
         None => None,
@@ -192,8 +192,9 @@ pub fn current_trace_id() -> Option<String> {
 /// for tests that assert on exported spans (pass an `InMemorySpanExporter` from
 /// `opentelemetry_sdk`'s `testing` feature).
 ///
-/// The layer is built exactly as in [`init`]; install it with
-/// `tracing::subscriber::with_default` and call `provider.force_flush()` before reading the
+/// The layer is the one [`init`] installs, minus the `RUST_LOG` filter (add one with
+/// `Layer::with_filter` if the test needs it). Install it with
+/// `tracing::subscriber::with_default`, and call `provider.force_flush()` before reading the
 /// exporter.
 pub fn test_tracer<S, E>(exporter: E) -> (SdkTracerProvider, OpenTelemetryLayer<S, SdkTracer>)
 where

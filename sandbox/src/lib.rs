@@ -1,0 +1,258 @@
+//! `sandbox`: an in-memory Kubernetes API server for tests, examples and demos.
+//!
+//! It speaks the real API over HTTPS with a bearer token, so kube-rs and kubectl talk to it
+//! unchanged: CRUD with optimistic concurrency, finalizers and `generation`, list with
+//! selectors and paging, watch with history replay, bookmarks and streaming lists,
+//! CustomResourceDefinitions with schema validation, patches (merge, JSON, strategic,
+//! server-side apply), and background garbage collection.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let sb = sandbox::Sandbox::start().await?;
+//! let client = sb.client()?;
+//! // ... use client; `kubectl --kubeconfig <sb.kubeconfig_path()>` works too.
+//! drop(sb); // stops the server and removes its temporary directory
+//! # Ok(()) }
+//! ```
+
+mod adapters;
+mod api;
+mod crd;
+mod discovery;
+mod fieldvalidation;
+mod gc;
+mod http;
+mod kubeconfig;
+mod objects;
+mod patch;
+mod protobuf;
+pub mod registry;
+mod request;
+mod reviews;
+mod schema;
+mod selector;
+mod server;
+mod ssa;
+mod status;
+mod store;
+mod table;
+mod tls;
+mod watch;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::task::JoinHandle;
+
+pub use kubeconfig::KubeconfigError;
+pub use tls::TlsError;
+
+/// Errors starting a sandbox.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Binding or inspecting the listener failed.
+    #[error("listening on 127.0.0.1:{port}: {source}")]
+    Listen {
+        /// Requested port (0 for any).
+        port: u16,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Creating the temporary directory failed.
+    #[error("creating temporary directory: {0}")]
+    TempDir(std::io::Error),
+    /// TLS material could not be generated.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    /// Client configuration could not be produced.
+    #[error(transparent)]
+    Kubeconfig(#[from] KubeconfigError),
+    /// The kube client could not be built.
+    #[error("building kube client: {0}")]
+    Client(#[from] kube::Error),
+}
+
+/// Options for a sandbox; see [`Sandbox::builder`].
+#[derive(Debug, Clone)]
+pub struct SandboxBuilder {
+    port: u16,
+    watch_history: usize,
+    bookmark_interval: Duration,
+    kubeconfig: Option<PathBuf>,
+}
+
+impl Default for SandboxBuilder {
+    fn default() -> Self {
+        Self {
+            port: 0,
+            watch_history: 10_000,
+            bookmark_interval: Duration::from_secs(5),
+            kubeconfig: None,
+        }
+    }
+}
+
+impl SandboxBuilder {
+    /// Port to listen on (127.0.0.1); 0, the default, picks a free one.
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = port;
+        self
+    }
+
+    /// How many change events are kept for watch replay (default 10,000); older
+    /// resourceVersions answer 410 Expired, like a compacted etcd.
+    pub fn watch_history(mut self, events: usize) -> Self {
+        self.watch_history = events.max(1);
+        self
+    }
+
+    /// How often watches asking for bookmarks receive one (default 5 s).
+    pub fn bookmark_interval(mut self, interval: Duration) -> Self {
+        self.bookmark_interval = interval;
+        self
+    }
+
+    /// Also write the kubeconfig to this path (besides the one in the temporary directory).
+    pub fn kubeconfig_path(mut self, path: impl Into<PathBuf>) -> Self {
+        self.kubeconfig = Some(path.into());
+        self
+    }
+
+    /// Starts the server on the current tokio runtime.
+    pub async fn start(self) -> Result<Sandbox, Error> {
+        let material = tls::generate()?;
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.port))
+            .await
+            .map_err(|source| Error::Listen {
+                port: self.port,
+                source,
+            })?;
+        let addr: SocketAddr = listener.local_addr().map_err(|source| Error::Listen {
+            port: self.port,
+            source,
+        })?;
+        let url = format!("https://{addr}");
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        let dir = tempfile::Builder::new()
+            .prefix("sandbox-")
+            .tempdir()
+            .map_err(Error::TempDir)?;
+        let kubeconfig_path = dir.path().join("kubeconfig");
+        kubeconfig::write(&kubeconfig_path, &url, &material.ca_pem, &token)?;
+        if let Some(extra) = &self.kubeconfig {
+            kubeconfig::write(extra, &url, &material.ca_pem, &token)?;
+        }
+        let state = Arc::new(http::AppState {
+            store: store::Store::new(self.watch_history),
+            registry: registry::Registry::with_builtins(),
+            addr: addr.to_string(),
+            token: token.clone(),
+            bookmark_interval: self.bookmark_interval,
+        });
+        seed(&state);
+        let task = tokio::spawn(server::serve(
+            listener,
+            material.server_config.clone(),
+            state.clone(),
+        ));
+        Ok(Sandbox {
+            url,
+            token,
+            ca_der: material.ca_der,
+            kubeconfig_path,
+            _dir: dir,
+            state,
+            task,
+        })
+    }
+}
+
+/// The namespaces every cluster starts with.
+fn seed(state: &http::AppState) {
+    let res = (String::new(), "namespaces".to_owned());
+    let Some(info) = state.registry.lookup("", "v1", "namespaces") else {
+        return;
+    };
+    for name in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+        let mut obj = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
+        if objects::prepare_create(&info, &mut obj).is_ok() {
+            let _ = state
+                .store
+                .write(&res, &(String::new(), name.to_owned()), |_, _| {
+                    Ok(store::WriteOp::Put(obj))
+                });
+        }
+    }
+}
+
+/// A running sandbox API server. Dropping it stops the server and deletes its temporary
+/// directory (and with it the kubeconfig file).
+#[derive(Debug)]
+pub struct Sandbox {
+    url: String,
+    token: String,
+    ca_der: Vec<u8>,
+    kubeconfig_path: PathBuf,
+    _dir: tempfile::TempDir,
+    state: Arc<http::AppState>,
+    task: JoinHandle<()>,
+}
+
+impl Sandbox {
+    /// Starts a sandbox with default options on a free port of 127.0.0.1.
+    pub async fn start() -> Result<Self, Error> {
+        Self::builder().start().await
+    }
+
+    /// A builder for non-default options.
+    pub fn builder() -> SandboxBuilder {
+        SandboxBuilder::default()
+    }
+
+    /// A `kube::Config` that connects to this sandbox (CA and admin token included).
+    pub fn kube_config(&self) -> kube::Config {
+        // Cannot fail: the URL is `https://127.0.0.1:PORT` and the auth info is a plain token.
+        kubeconfig::kube_config(&self.url, &self.ca_der, &self.token)
+            .expect("the sandbox URL and token always form a valid config")
+    }
+
+    /// A `kube::Client` connected to this sandbox.
+    pub fn client(&self) -> Result<kube::Client, Error> {
+        Ok(kube::Client::try_from(self.kube_config())?)
+    }
+
+    /// Path of a kubeconfig file for `kubectl --kubeconfig`.
+    pub fn kubeconfig_path(&self) -> &Path {
+        &self.kubeconfig_path
+    }
+
+    /// `https://127.0.0.1:PORT`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The admin bearer token (user `admin`, group `system:masters`).
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    /// The current global revision (the latest resourceVersion).
+    pub fn revision(&self) -> u64 {
+        self.state.store.revision()
+    }
+
+    /// Drops the watch history now, so watches and continue tokens from older
+    /// resourceVersions get 410 Expired, like an etcd compaction.
+    pub fn compact_history(&self) {
+        self.state.store.compact();
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

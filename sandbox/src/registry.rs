@@ -1,0 +1,276 @@
+//! The registry of resources the sandbox serves: built-in kinds plus the kinds that
+//! CustomResourceDefinitions register at runtime.
+//!
+//! It mirrors what a real kube-apiserver derives from its installed API groups and from
+//! the apiextensions-apiserver: one entry per (group, version, plural resource), carrying
+//! what discovery (`/api`, `/apis/...`) and table output (`kubectl get`) need.
+//! See <https://kubernetes.io/docs/reference/using-api/api-concepts/#discovery-api>.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+
+use serde_json::Value;
+
+/// One column of `kubectl get` output, as declared by a CRD's `additionalPrinterColumns`
+/// (<https://kubernetes.io/docs/tasks/extend-kubernetes/custom-resources/custom-resource-definitions/#additional-printer-columns>)
+/// or built into the server for built-in kinds.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PrinterColumn {
+    /// Column header, e.g. `Age`.
+    pub name: String,
+    /// OpenAPI type of the column: `string`, `integer`, `number`, `boolean` or `date`.
+    pub type_: String,
+    /// Simple JSONPath (without braces) evaluated against each object, e.g. `.spec.title`.
+    pub json_path: String,
+    /// Human-readable description shown in the table's column definitions.
+    pub description: String,
+    /// 0 shows in standard output; greater values only in `-o wide`.
+    pub priority: i32,
+    /// Optional OpenAPI format, e.g. `date-time`.
+    pub format: String,
+}
+
+/// Everything the server knows about one served resource at one version.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ResourceInfo {
+    /// API group; empty for the core (legacy `/api/v1`) group.
+    pub group: String,
+    /// API version within the group, e.g. `v1`.
+    pub version: String,
+    /// Lower-case plural resource name used in URLs, e.g. `documents`.
+    pub resource: String,
+    /// Kind of the objects, e.g. `Document`.
+    pub kind: String,
+    /// Lower-case singular name, e.g. `document`.
+    pub singular: String,
+    /// Kind of the list objects, e.g. `DocumentList`.
+    pub list_kind: String,
+    /// Whether objects live in a namespace.
+    pub namespaced: bool,
+    /// Short names such as `doc`, used by kubectl.
+    pub short_names: Vec<String>,
+    /// Categories such as `all`, used by `kubectl get all`.
+    pub categories: Vec<String>,
+    /// Verbs allowed on the resource, as reported by discovery.
+    pub verbs: Vec<String>,
+    /// Subresources, e.g. `status`.
+    pub subresources: Vec<String>,
+    /// Extra printer columns (besides `Name`, and `Age` that the table code adds).
+    pub printer_columns: Vec<PrinterColumn>,
+    /// The `openAPIV3Schema` of a CRD version, if any.
+    pub schema: Option<Value>,
+    /// Whether this version is the storage version (CRDs: exactly one per CRD).
+    pub storage: bool,
+    /// Whether the resource is served by a CRD (custom resources), rather than built in.
+    pub custom: bool,
+}
+
+impl ResourceInfo {
+    /// `apiVersion` string of objects of this resource: `v1` for core, else `group/version`.
+    pub fn api_version(&self) -> String {
+        if self.group.is_empty() {
+            self.version.clone()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
+    }
+
+    /// Qualified resource name used in error messages, e.g. `documents.kube.rs` or `configmaps`.
+    pub fn qualified(&self) -> String {
+        if self.group.is_empty() {
+            self.resource.clone()
+        } else {
+            format!("{}.{}", self.resource, self.group)
+        }
+    }
+
+    /// Whether the resource has a `status` subresource.
+    pub fn has_status(&self) -> bool {
+        self.subresources.iter().any(|s| s == "status")
+    }
+}
+
+/// Key of a registry entry: (group, version, resource).
+type Key = (String, String, String);
+
+/// Thread-safe, cheaply cloneable registry of served resources.
+///
+/// Reads (every request) take a shared lock; writes happen only when a CRD is created,
+/// updated or deleted.
+#[derive(Debug, Clone, Default)]
+pub struct Registry {
+    inner: Arc<RwLock<BTreeMap<Key, ResourceInfo>>>,
+}
+
+impl Registry {
+    /// A registry holding the built-in kinds the sandbox serves.
+    pub fn with_builtins() -> Self {
+        let reg = Self::default();
+        for info in builtins() {
+            reg.insert(info);
+        }
+        reg
+    }
+
+    /// Every served resource, sorted by group, version, resource.
+    pub fn all(&self) -> Vec<ResourceInfo> {
+        self.read().values().cloned().collect()
+    }
+
+    /// The resource served at `group`/`version`/`resource`, if any.
+    pub fn lookup(&self, group: &str, version: &str, resource: &str) -> Option<ResourceInfo> {
+        self.read()
+            .get(&(group.to_owned(), version.to_owned(), resource.to_owned()))
+            .cloned()
+    }
+
+    /// All served versions of a group/resource (used for CRDs with several versions).
+    pub fn versions_of(&self, group: &str, resource: &str) -> Vec<ResourceInfo> {
+        self.read()
+            .values()
+            .filter(|i| i.group == group && i.resource == resource)
+            .cloned()
+            .collect()
+    }
+
+    /// Adds or replaces an entry.
+    pub fn insert(&self, info: ResourceInfo) {
+        let key = (
+            info.group.clone(),
+            info.version.clone(),
+            info.resource.clone(),
+        );
+        self.write().insert(key, info);
+    }
+
+    /// Removes every version of `group`/`resource` (a deleted or changed CRD).
+    pub fn remove_resource(&self, group: &str, resource: &str) {
+        self.write()
+            .retain(|(g, _, r), _| !(g == group && r == resource));
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<Key, ResourceInfo>> {
+        // A poisoned lock only means another request panicked mid-write of a plain map
+        // insert; the map itself is still consistent.
+        self.inner.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<Key, ResourceInfo>> {
+        self.inner.write().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Verbs of a normal read/write resource, as the real discovery documents report them.
+pub fn standard_verbs() -> Vec<String> {
+    [
+        "create",
+        "delete",
+        "deletecollection",
+        "get",
+        "list",
+        "patch",
+        "update",
+        "watch",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect()
+}
+
+fn strings(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| (*s).to_owned()).collect()
+}
+
+fn builtin(
+    group: &str,
+    resource: &str,
+    kind: &str,
+    namespaced: bool,
+    short_names: &[&str],
+    categories: &[&str],
+    subresources: &[&str],
+) -> ResourceInfo {
+    ResourceInfo {
+        group: group.to_owned(),
+        version: "v1".to_owned(),
+        resource: resource.to_owned(),
+        kind: kind.to_owned(),
+        singular: kind.to_lowercase(),
+        list_kind: format!("{kind}List"),
+        namespaced,
+        short_names: strings(short_names),
+        categories: strings(categories),
+        verbs: standard_verbs(),
+        subresources: strings(subresources),
+        printer_columns: Vec::new(),
+        schema: None,
+        storage: true,
+        custom: false,
+    }
+}
+
+/// The built-in kinds: what a controller and kubectl need from a bare cluster.
+fn builtins() -> Vec<ResourceInfo> {
+    let mut namespaces = builtin(
+        "",
+        "namespaces",
+        "Namespace",
+        false,
+        &["ns"],
+        &[],
+        &["status"],
+    );
+    namespaces.verbs = strings(&[
+        "create", "delete", "get", "list", "patch", "update", "watch",
+    ]);
+    vec![
+        namespaces,
+        builtin("", "configmaps", "ConfigMap", true, &["cm"], &[], &[]),
+        builtin("", "events", "Event", true, &["ev"], &[], &[]),
+        builtin(
+            "",
+            "serviceaccounts",
+            "ServiceAccount",
+            true,
+            &["sa"],
+            &[],
+            &[],
+        ),
+        builtin("events.k8s.io", "events", "Event", true, &["ev"], &[], &[]),
+        builtin(
+            "coordination.k8s.io",
+            "leases",
+            "Lease",
+            true,
+            &[],
+            &[],
+            &[],
+        ),
+        builtin(
+            "apiextensions.k8s.io",
+            "customresourcedefinitions",
+            "CustomResourceDefinition",
+            false,
+            &["crd", "crds"],
+            &["api-extensions"],
+            &["status"],
+        ),
+        review(
+            "authentication.k8s.io",
+            "selfsubjectreviews",
+            "SelfSubjectReview",
+        ),
+        review(
+            "authorization.k8s.io",
+            "selfsubjectaccessreviews",
+            "SelfSubjectAccessReview",
+        ),
+    ]
+}
+
+/// A create-only, never stored review resource (`kubectl auth whoami`, `kubectl auth can-i`).
+fn review(group: &str, resource: &str, kind: &str) -> ResourceInfo {
+    let mut info = builtin(group, resource, kind, false, &[], &[], &[]);
+    info.verbs = strings(&["create"]);
+    info
+}

@@ -1,0 +1,341 @@
+//! API errors and their wire format, the `metav1.Status` object.
+//!
+//! Every failure is answered with a `Status` body whose `reason`, `code` and message wording
+//! follow the real apiserver (`k8s.io/apimachinery/pkg/api/errors`), because clients branch on
+//! them: kube-rs parses them into `kube::Error::Api`, kubectl prints the message verbatim.
+//! See <https://kubernetes.io/docs/reference/using-api/api-concepts/#status-object>.
+
+use axum::response::{IntoResponse, Response};
+use http::StatusCode;
+use serde_json::{Value, json};
+
+/// One field-level cause of an `Invalid` error (`details.causes[]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cause {
+    /// Machine-readable cause, e.g. `FieldValueInvalid`, `FieldValueForbidden`.
+    pub reason: String,
+    /// Human-readable message, e.g. `Invalid value: "": ... should be at least 1 chars long`.
+    pub message: String,
+    /// The field path, e.g. `spec.title`.
+    pub field: String,
+}
+
+/// An API error, rendered as a `Status` with the matching HTTP code.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ApiError {
+    /// 404: the object (or its namespace, or the resource) does not exist.
+    #[error("{} \"{name}\" not found", qualify(group, resource))]
+    NotFound {
+        /// Group of the resource, empty for core.
+        group: String,
+        /// Plural resource name, e.g. `configmaps`.
+        resource: String,
+        /// Object name.
+        name: String,
+    },
+    /// 404 for a path no resource is served at.
+    #[error("the server could not find the requested resource")]
+    NoRoute,
+    /// 409: create of an existing name.
+    #[error("{} \"{name}\" already exists", qualify(group, resource))]
+    AlreadyExists {
+        /// Group of the resource.
+        group: String,
+        /// Plural resource name.
+        resource: String,
+        /// Object name.
+        name: String,
+    },
+    /// 409: optimistic-concurrency or apply conflict.
+    #[error(
+        "Operation cannot be fulfilled on {} \"{name}\": {detail}",
+        qualify(group, resource)
+    )]
+    Conflict {
+        /// Group of the resource.
+        group: String,
+        /// Plural resource name.
+        resource: String,
+        /// Object name.
+        name: String,
+        /// Why, e.g. `the object has been modified; ...`.
+        detail: String,
+        /// Field-level causes (apply conflicts list the conflicting fields).
+        causes: Vec<Cause>,
+    },
+    /// 409 with a free-form message (server-side apply conflicts use their own wording).
+    #[error("{message}")]
+    ApplyConflict {
+        /// Group of the resource.
+        group: String,
+        /// Kind of the object.
+        kind: String,
+        /// Object name.
+        name: String,
+        /// The full message.
+        message: String,
+        /// One cause per conflicting field.
+        causes: Vec<Cause>,
+    },
+    /// 422: validation failed.
+    #[error("{message}")]
+    Invalid {
+        /// Group of the kind.
+        group: String,
+        /// Kind, e.g. `Document`.
+        kind: String,
+        /// Object name.
+        name: String,
+        /// `Kind.group "name" is invalid: <causes>`, like `errors.NewInvalid`.
+        message: String,
+        /// The individual causes.
+        causes: Vec<Cause>,
+    },
+    /// 422 without a kind, as `errors.NewGenericServerResponse` builds it, e.g. for a
+    /// JSON patch whose `test` operation failed; the detail goes into one cause.
+    #[error("the server rejected our request due to an error in our request")]
+    Rejected(String),
+    /// 400: malformed request.
+    #[error("{0}")]
+    BadRequest(String),
+    /// 405: verb not supported on this resource.
+    #[error("{0}")]
+    MethodNotAllowed(String),
+    /// 410: resourceVersion or continue token older than the retained history.
+    #[error("{0}")]
+    Expired(String),
+    /// 401: missing or wrong bearer token.
+    #[error("Unauthorized")]
+    Unauthorized,
+    /// 403: forbidden.
+    #[error("{0}")]
+    Forbidden(String),
+    /// 415: unsupported patch content type.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// 504: e.g. a resourceVersion from the future.
+    #[error("{0}")]
+    Timeout(String),
+    /// 500: a bug in the sandbox.
+    #[error("{0}")]
+    Internal(String),
+}
+
+fn dotted(group: &str) -> String {
+    if group.is_empty() {
+        String::new()
+    } else {
+        format!(".{group}")
+    }
+}
+
+impl ApiError {
+    /// The HTTP status code of this error.
+    pub fn code(&self) -> u16 {
+        match self {
+            Self::NotFound { .. } | Self::NoRoute => 404,
+            Self::AlreadyExists { .. } | Self::Conflict { .. } | Self::ApplyConflict { .. } => 409,
+            Self::Invalid { .. } | Self::Rejected(_) => 422,
+            Self::BadRequest(_) => 400,
+            Self::MethodNotAllowed(_) => 405,
+            Self::Expired(_) => 410,
+            Self::Unauthorized => 401,
+            Self::Forbidden(_) => 403,
+            Self::UnsupportedMediaType(_) => 415,
+            Self::Timeout(_) => 504,
+            Self::Internal(_) => 500,
+        }
+    }
+
+    /// The `reason` field of the Status.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::NotFound { .. } | Self::NoRoute => "NotFound",
+            Self::AlreadyExists { .. } => "AlreadyExists",
+            Self::Conflict { .. } | Self::ApplyConflict { .. } => "Conflict",
+            Self::Invalid { .. } | Self::Rejected(_) => "Invalid",
+            Self::BadRequest(_) => "BadRequest",
+            Self::MethodNotAllowed(_) => "MethodNotAllowed",
+            Self::Expired(_) => "Expired",
+            Self::Unauthorized => "Unauthorized",
+            Self::Forbidden(_) => "Forbidden",
+            Self::UnsupportedMediaType(_) => "UnsupportedMediaType",
+            Self::Timeout(_) => "Timeout",
+            Self::Internal(_) => "InternalError",
+        }
+    }
+
+    /// A 404 for `name` of the given resource.
+    pub fn not_found(group: &str, resource: &str, name: &str) -> Self {
+        Self::NotFound {
+            group: group.to_owned(),
+            resource: resource.to_owned(),
+            name: name.to_owned(),
+        }
+    }
+
+    /// A 409 AlreadyExists for `name`.
+    pub fn already_exists(group: &str, resource: &str, name: &str) -> Self {
+        Self::AlreadyExists {
+            group: group.to_owned(),
+            resource: resource.to_owned(),
+            name: name.to_owned(),
+        }
+    }
+
+    /// The optimistic-concurrency 409, worded exactly like `errors.NewConflict` with
+    /// `registry.OptimisticLockErrorMsg`.
+    pub fn stale(group: &str, resource: &str, name: &str) -> Self {
+        Self::Conflict {
+            group: group.to_owned(),
+            resource: resource.to_owned(),
+            name: name.to_owned(),
+            detail: "the object has been modified; please apply your changes to the latest \
+                     version and try again"
+                .to_owned(),
+            causes: Vec::new(),
+        }
+    }
+
+    /// A 422 Invalid built from field causes; the message joins them like
+    /// `field.ErrorList.ToAggregate()` (a single cause is not bracketed).
+    pub fn invalid(group: &str, kind: &str, name: &str, causes: Vec<Cause>) -> Self {
+        let parts: Vec<String> = causes
+            .iter()
+            .map(|c| {
+                if c.field.is_empty() {
+                    c.message.clone()
+                } else {
+                    format!("{}: {}", c.field, c.message)
+                }
+            })
+            .collect();
+        let summary = if parts.len() == 1 {
+            parts.concat()
+        } else {
+            format!("[{}]", parts.join(", "))
+        };
+        Self::Invalid {
+            group: group.to_owned(),
+            kind: kind.to_owned(),
+            name: name.to_owned(),
+            message: format!("{kind}{} \"{name}\" is invalid: {summary}", dotted(group)),
+            causes,
+        }
+    }
+
+    /// The `Status` object for this error.
+    pub fn to_status(&self) -> Value {
+        let mut details = serde_json::Map::new();
+        let mut put = |k: &str, v: &str| {
+            details.insert(k.to_owned(), Value::String(v.to_owned()));
+        };
+        let mut causes: &[Cause] = &[];
+        let rejected;
+        match self {
+            Self::NotFound {
+                group,
+                resource,
+                name,
+                ..
+            }
+            | Self::AlreadyExists {
+                group,
+                resource,
+                name,
+                ..
+            } => {
+                put("name", name);
+                put("group", group);
+                put("kind", resource);
+            }
+            Self::Conflict {
+                group,
+                resource,
+                name,
+                causes: c,
+                ..
+            } => {
+                put("name", name);
+                put("group", group);
+                put("kind", resource);
+                causes = c;
+            }
+            Self::ApplyConflict {
+                group,
+                kind,
+                name,
+                causes: c,
+                ..
+            }
+            | Self::Invalid {
+                group,
+                kind,
+                name,
+                causes: c,
+                ..
+            } => {
+                put("name", name);
+                put("group", group);
+                put("kind", kind);
+                causes = c;
+            }
+            Self::Rejected(detail) => {
+                rejected = [Cause {
+                    reason: "UnexpectedServerResponse".into(),
+                    message: detail.clone(),
+                    field: String::new(),
+                }];
+                causes = &rejected;
+            }
+            _ => {}
+        }
+        if !causes.is_empty() {
+            let list: Vec<Value> = causes
+                .iter()
+                .map(|c| json!({"reason": c.reason, "message": c.message, "field": c.field}))
+                .collect();
+            details.insert("causes".to_owned(), Value::Array(list));
+        }
+        let mut status = json!({
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": self.to_string(),
+            "reason": self.reason(),
+            "code": self.code(),
+        });
+        if !details.is_empty() {
+            status["details"] = Value::Object(details);
+        }
+        status
+    }
+}
+
+/// `resource.group`, or just `resource` for the core group.
+pub fn qualify(group: &str, resource: &str) -> String {
+    if group.is_empty() {
+        resource.to_owned()
+    } else {
+        format!("{resource}.{group}")
+    }
+}
+
+/// A `Status` of `status: Success`, returned e.g. by DELETE of built-in kinds.
+pub fn success(group: &str, resource: &str, name: &str, uid: &str) -> Value {
+    json!({
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Success",
+        "details": {"name": name, "group": group, "kind": resource, "uid": uid},
+    })
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let code = StatusCode::from_u16(self.code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        crate::http::json_response(code, &self.to_status())
+    }
+}

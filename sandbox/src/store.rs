@@ -1,0 +1,535 @@
+//! The object store: every object as JSON, one global revision counter, and a bounded
+//! history of changes for watches.
+//!
+//! It mirrors etcd as the apiserver uses it: a single monotonically increasing revision,
+//! bumped by every write and stamped into the written object's `metadata.resourceVersion`
+//! (<https://kubernetes.io/docs/reference/using-api/api-concepts/#resource-versions>), and a
+//! compaction point before which watches and continue tokens answer `410 Expired`.
+//!
+//! All writes go through [`Store::write`], which runs a closure against the current object
+//! under the store lock, so the resourceVersion precondition check and the write are atomic,
+//! like etcd's guaranteed update.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use serde_json::Value;
+use tokio::sync::broadcast;
+
+use crate::status::ApiError;
+
+/// Identifies a stored resource independently of the version it is served at:
+/// `(group, plural resource)`.
+pub type ResKey = (String, String);
+
+/// Identifies an object within a resource: `(namespace, name)`; the namespace is empty for
+/// cluster-scoped objects.
+pub type ObjKey = (String, String);
+
+/// The type of a change, as sent in watch events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventType {
+    /// The object was created.
+    Added,
+    /// The object was changed.
+    Modified,
+    /// The object was removed.
+    Deleted,
+}
+
+impl EventType {
+    /// The `type` string of a watch event.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Added => "ADDED",
+            Self::Modified => "MODIFIED",
+            Self::Deleted => "DELETED",
+        }
+    }
+}
+
+/// One committed change.
+#[derive(Debug)]
+pub struct Event {
+    /// What happened.
+    pub kind: EventType,
+    /// The resource of the object.
+    pub res: ResKey,
+    /// The object after the change (for deletes: its last state, stamped with the delete revision).
+    pub object: Arc<Value>,
+    /// The object before the change, so watches can tell when it left their selector.
+    pub prev: Option<Arc<Value>>,
+    /// The revision of this change.
+    pub revision: u64,
+}
+
+/// What a write closure decided.
+#[derive(Debug)]
+pub enum WriteOp {
+    /// Store this object (create or replace); the store stamps `resourceVersion`.
+    Put(Value),
+    /// Remove the object.
+    Delete,
+    /// Nothing changed: no new revision and no event, like an apiserver no-op update.
+    Noop,
+}
+
+/// The result of a write.
+#[derive(Debug, Clone)]
+pub struct Written {
+    /// The object as now stored (for deletes: the last stored state; for no-ops: the
+    /// unchanged object).
+    pub object: Arc<Value>,
+    /// Whether the object was removed.
+    pub deleted: bool,
+}
+
+/// Where a watch starts.
+#[derive(Debug, Clone, Copy)]
+pub enum Since {
+    /// Synthetic ADDED events for every current object, then changes after the current revision.
+    Now,
+    /// Changes after this revision, from the history.
+    Revision(u64),
+}
+
+/// What a watch gets when it subscribes: the first events and the live feed.
+pub struct Subscription {
+    /// Events to send first (replayed history or synthetic ADDED of current objects).
+    pub initial: Vec<Arc<Event>>,
+    /// The live feed of changes with revisions above `revision`.
+    pub live: broadcast::Receiver<Arc<Event>>,
+    /// Revision the initial events bring the watcher up to.
+    pub revision: u64,
+}
+
+struct Inner {
+    revision: u64,
+    compacted: u64,
+    history: VecDeque<Arc<Event>>,
+    history_limit: usize,
+    objects: HashMap<ResKey, BTreeMap<ObjKey, Arc<Value>>>,
+}
+
+/// The shared store.
+pub struct Store {
+    inner: Mutex<Inner>,
+    tx: broadcast::Sender<Arc<Event>>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").finish_non_exhaustive()
+    }
+}
+
+/// How many live events a watcher may fall behind before it is dropped, like the real
+/// watch cache closes watchers whose buffer is full.
+const LIVE_BUFFER: usize = 16_384;
+
+impl Store {
+    /// An empty store keeping at most `history_limit` events for watch replay.
+    pub fn new(history_limit: usize) -> Self {
+        let (tx, _) = broadcast::channel(LIVE_BUFFER);
+        Self {
+            inner: Mutex::new(Inner {
+                revision: 1,
+                compacted: 1,
+                history: VecDeque::new(),
+                history_limit,
+                objects: HashMap::new(),
+            }),
+            tx,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // Writes never leave the maps half-updated across a panic point, so a poisoned lock
+        // still guards consistent data.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The current revision (the resourceVersion of the latest write).
+    pub fn revision(&self) -> u64 {
+        self.lock().revision
+    }
+
+    /// The oldest revision a watch or continue token may still start from; older ones are
+    /// 410 Expired.
+    pub fn compacted(&self) -> u64 {
+        self.lock().compacted
+    }
+
+    /// Drops the watch history now, so every resourceVersion handed out so far answers
+    /// 410 Expired and clients must relist.
+    pub fn compact(&self) {
+        let mut inner = self.lock();
+        inner.history.clear();
+        inner.compacted = inner.revision + 1;
+    }
+
+    /// The object `key` of `res`.
+    pub fn get(&self, res: &ResKey, key: &ObjKey) -> Option<Arc<Value>> {
+        self.lock()
+            .objects
+            .get(res)
+            .and_then(|m| m.get(key))
+            .cloned()
+    }
+
+    /// Objects of `res` (in `namespace`, if given) with keys after `after`, in key order,
+    /// plus the current revision.
+    pub fn list(
+        &self,
+        res: &ResKey,
+        namespace: Option<&str>,
+        after: Option<&ObjKey>,
+    ) -> (Vec<(ObjKey, Arc<Value>)>, u64) {
+        let inner = self.lock();
+        let Some(map) = inner.objects.get(res) else {
+            return (Vec::new(), inner.revision);
+        };
+        let items = collect_range(map, namespace, after);
+        (items, inner.revision)
+    }
+
+    /// Every object of every resource (for garbage collection scans).
+    pub fn all_objects(&self) -> Vec<(ResKey, Arc<Value>)> {
+        let inner = self.lock();
+        inner
+            .objects
+            .iter()
+            .flat_map(|(res, m)| m.values().map(move |o| (res.clone(), o.clone())))
+            .collect()
+    }
+
+    /// Atomically reads the current object, lets `decide` compute the change, and commits it.
+    ///
+    /// `decide` gets the current object (if any) and the revision the write would get.
+    pub fn write<F>(&self, res: &ResKey, key: &ObjKey, decide: F) -> Result<Written, ApiError>
+    where
+        F: FnOnce(Option<&Arc<Value>>, u64) -> Result<WriteOp, ApiError>,
+    {
+        self.write_opts(res, key, false, decide)
+    }
+
+    /// [`Store::write`], or with `dry_run` (`?dryRun=All`) everything but the commit: the
+    /// answer is the object as it would be stored, and nothing changes.
+    pub fn write_opts<F>(
+        &self,
+        res: &ResKey,
+        key: &ObjKey,
+        dry_run: bool,
+        decide: F,
+    ) -> Result<Written, ApiError>
+    where
+        F: FnOnce(Option<&Arc<Value>>, u64) -> Result<WriteOp, ApiError>,
+    {
+        let mut inner = self.lock();
+        let current = inner.objects.get(res).and_then(|m| m.get(key)).cloned();
+        let next = inner.revision + 1;
+        let op = decide(current.as_ref(), next)?;
+        if dry_run {
+            return match (op, current) {
+                (WriteOp::Put(object), _) => Ok(Written {
+                    object: Arc::new(object),
+                    deleted: false,
+                }),
+                (WriteOp::Delete, Some(object)) => Ok(Written {
+                    object,
+                    deleted: true,
+                }),
+                (_, Some(object)) => Ok(Written {
+                    object,
+                    deleted: false,
+                }),
+                (_, None) => Err(ApiError::Internal("dry run of a missing object".into())),
+            };
+        }
+        match op {
+            WriteOp::Noop => match current {
+                Some(object) => Ok(Written {
+                    object,
+                    deleted: false,
+                }),
+                None => Err(ApiError::Internal("no-op write of a missing object".into())),
+            },
+            WriteOp::Put(mut object) => {
+                set_resource_version(&mut object, next);
+                let object = Arc::new(object);
+                inner.revision = next;
+                inner
+                    .objects
+                    .entry(res.clone())
+                    .or_default()
+                    .insert(key.clone(), object.clone());
+                let kind = if current.is_some() {
+                    EventType::Modified
+                } else {
+                    EventType::Added
+                };
+                self.record(&mut inner, kind, res, object.clone(), current);
+                Ok(Written {
+                    object,
+                    deleted: false,
+                })
+            }
+            WriteOp::Delete => {
+                let Some(old) = current else {
+                    return Err(ApiError::Internal("delete of a missing object".into()));
+                };
+                if let Some(m) = inner.objects.get_mut(res) {
+                    m.remove(key);
+                }
+                inner.revision = next;
+                let mut last = (*old).clone();
+                set_resource_version(&mut last, next);
+                // The DELETED event carries the deletion revision (etcd's watch does), the
+                // response the object as it was last stored.
+                self.record(
+                    &mut inner,
+                    EventType::Deleted,
+                    res,
+                    Arc::new(last),
+                    Some(old.clone()),
+                );
+                Ok(Written {
+                    object: old,
+                    deleted: true,
+                })
+            }
+        }
+    }
+
+    /// Removes every object of `res` (its CRD was deleted), sending DELETED events; returns
+    /// the removed objects so their dependents can be collected.
+    pub fn drop_resource(&self, res: &ResKey) -> Vec<Arc<Value>> {
+        let mut inner = self.lock();
+        let Some(map) = inner.objects.remove(res) else {
+            return Vec::new();
+        };
+        let mut removed = Vec::with_capacity(map.len());
+        for (_, old) in map {
+            removed.push(old.clone());
+            inner.revision += 1;
+            let rev = inner.revision;
+            let mut last = (*old).clone();
+            set_resource_version(&mut last, rev);
+            self.record(
+                &mut inner,
+                EventType::Deleted,
+                res,
+                Arc::new(last),
+                Some(old),
+            );
+        }
+        removed
+    }
+
+    fn record(
+        &self,
+        inner: &mut Inner,
+        kind: EventType,
+        res: &ResKey,
+        object: Arc<Value>,
+        prev: Option<Arc<Value>>,
+    ) {
+        let event = Arc::new(Event {
+            kind,
+            res: res.clone(),
+            object,
+            prev,
+            revision: inner.revision,
+        });
+        inner.history.push_back(event.clone());
+        while inner.history.len() > inner.history_limit {
+            if let Some(old) = inner.history.pop_front() {
+                inner.compacted = old.revision;
+            }
+        }
+        // No receivers is fine: nobody is watching.
+        let _ = self.tx.send(event);
+    }
+
+    /// Subscribes a watch on `res` (in `namespace`, if given) starting at `since`.
+    ///
+    /// A revision older than the retained history is `410 Expired` with the real server's
+    /// message `too old resource version: X (Y)`.
+    pub fn subscribe(
+        &self,
+        res: &ResKey,
+        namespace: Option<&str>,
+        since: Since,
+    ) -> Result<Subscription, ApiError> {
+        let inner = self.lock();
+        let live = self.tx.subscribe();
+        match since {
+            Since::Now => {
+                let initial = inner
+                    .objects
+                    .get(res)
+                    .map(|m| collect_range(m, namespace, None))
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(_, object)| {
+                        Arc::new(Event {
+                            kind: EventType::Added,
+                            res: res.clone(),
+                            object,
+                            prev: None,
+                            revision: inner.revision,
+                        })
+                    })
+                    .collect();
+                Ok(Subscription {
+                    initial,
+                    live,
+                    revision: inner.revision,
+                })
+            }
+            Since::Revision(rv) => {
+                if rv < inner.compacted {
+                    return Err(ApiError::Expired(format!(
+                        "too old resource version: {rv} ({})",
+                        inner.compacted
+                    )));
+                }
+                let initial = inner
+                    .history
+                    .iter()
+                    .filter(|e| e.revision > rv && &e.res == res)
+                    .filter(|e| namespace.is_none_or(|ns| namespace_of(&e.object) == ns))
+                    .cloned()
+                    .collect();
+                Ok(Subscription {
+                    initial,
+                    live,
+                    revision: inner.revision.max(rv),
+                })
+            }
+        }
+    }
+}
+
+fn collect_range(
+    map: &BTreeMap<ObjKey, Arc<Value>>,
+    namespace: Option<&str>,
+    after: Option<&ObjKey>,
+) -> Vec<(ObjKey, Arc<Value>)> {
+    use std::ops::Bound;
+    let lower = match after {
+        Some(k) => Bound::Excluded(k.clone()),
+        None => match namespace {
+            Some(ns) => Bound::Included((ns.to_owned(), String::new())),
+            None => Bound::Unbounded,
+        },
+    };
+    map.range((lower, Bound::Unbounded))
+        .take_while(|((ns, _), _)| namespace.is_none_or(|want| ns == want))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// `metadata.namespace` of an object, or "".
+pub fn namespace_of(obj: &Value) -> &str {
+    obj.pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+}
+
+fn set_resource_version(object: &mut Value, rev: u64) {
+    if let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) {
+        meta.insert("resourceVersion".into(), Value::String(rev.to_string()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use serde_json::json;
+
+    fn res() -> ResKey {
+        (String::new(), "configmaps".into())
+    }
+
+    fn key(name: &str) -> ObjKey {
+        ("default".into(), name.into())
+    }
+
+    fn put(store: &Store, name: &str) -> Written {
+        let obj = json!({"metadata": {"name": name, "namespace": "default"}});
+        store
+            .write(&res(), &key(name), |_, _| Ok(WriteOp::Put(obj)))
+            .unwrap()
+    }
+
+    #[test]
+    fn every_write_bumps_the_global_revision_into_the_resource_version() {
+        let store = Store::new(10);
+        let a = put(&store, "a");
+        let b = put(&store, "b");
+        assert_eq!(a.object["metadata"]["resourceVersion"], "2");
+        assert_eq!(b.object["metadata"]["resourceVersion"], "3");
+        assert_eq!(store.revision(), 3);
+    }
+
+    #[test]
+    fn a_noop_write_keeps_the_revision() {
+        let store = Store::new(10);
+        put(&store, "a");
+        let before = store.revision();
+        store
+            .write(&res(), &key("a"), |_, _| Ok(WriteOp::Noop))
+            .unwrap();
+        assert_eq!(store.revision(), before);
+    }
+
+    #[test]
+    fn watch_replay_returns_changes_after_the_revision_and_expires_trimmed_history() {
+        let store = Store::new(2);
+        put(&store, "a");
+        put(&store, "b");
+        put(&store, "c");
+        let sub = store.subscribe(&res(), None, Since::Revision(3)).unwrap();
+        assert_eq!(sub.initial.len(), 1);
+        let err = store
+            .subscribe(&res(), None, Since::Revision(1))
+            .err()
+            .unwrap();
+        assert_eq!(err.code(), 410);
+        assert_eq!(err.to_string(), "too old resource version: 1 (2)");
+    }
+
+    #[test]
+    fn compaction_expires_every_resource_version_handed_out() {
+        let store = Store::new(10);
+        put(&store, "a");
+        store.compact();
+        let current = store.revision();
+        assert!(
+            store
+                .subscribe(&res(), None, Since::Revision(current))
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn namespaced_lists_only_see_their_namespace_in_key_order() {
+        let store = Store::new(10);
+        put(&store, "b");
+        put(&store, "a");
+        let other = json!({"metadata": {"name": "z", "namespace": "other"}});
+        store
+            .write(&res(), &("other".into(), "z".into()), |_, _| {
+                Ok(WriteOp::Put(other))
+            })
+            .unwrap();
+        let (items, _) = store.list(&res(), Some("default"), None);
+        let names: Vec<&str> = items.iter().map(|(k, _)| k.1.as_str()).collect();
+        assert_eq!(names, ["a", "b"]);
+        let (after, _) = store.list(&res(), None, Some(&key("a")));
+        assert_eq!(after.len(), 2);
+    }
+}

@@ -1,0 +1,585 @@
+//! The sandbox driven by the real `kubectl` binary through the kubeconfig it writes:
+//! discovery, server-side printing (`get`, `get -w`), client-side and server-side `apply`,
+//! `patch`, `describe`, `delete` and `explain`.
+//!
+//! Each test starts its own sandbox in-process and runs `kubectl --kubeconfig <sandbox>`
+//! off the async runtime, with a private `HOME` and discovery cache directory. The tests
+//! are skipped (they pass after printing a note) when no kubectl is installed; set `KUBECTL`
+//! to use another binary.
+
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Event;
+use kube::Api;
+use kube::api::PostParams;
+use sandbox::Sandbox;
+use serde_json::json;
+
+/// The Document CRD, with printer columns like the controller's (a plain field and a
+/// condition filter), the status subresource and a schema with a validation.
+const DOCUMENT_CRD: &str = r#"
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: documents.kube.rs
+spec:
+  group: kube.rs
+  names:
+    kind: Document
+    listKind: DocumentList
+    plural: documents
+    singular: document
+    shortNames: [doc]
+  scope: Namespaced
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    subresources:
+      status: {}
+    additionalPrinterColumns:
+    - name: Title
+      type: string
+      jsonPath: .spec.title
+    - name: Ready
+      type: string
+      jsonPath: .status.conditions[?(@.type=="Ready")].status
+    - name: Age
+      type: date
+      jsonPath: .metadata.creationTimestamp
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            required: [title]
+            properties:
+              title: {type: string, minLength: 1}
+              content: {type: string}
+          status:
+            type: object
+            properties:
+              conditions:
+                type: array
+                items:
+                  type: object
+                  properties:
+                    type: {type: string}
+                    status: {type: string}
+"#;
+
+fn document_yaml(name: &str, title: &str) -> String {
+    format!(
+        "apiVersion: kube.rs/v1\nkind: Document\nmetadata:\n  name: {name}\n  namespace: default\nspec:\n  title: {title}\n  content: hello\n"
+    )
+}
+
+/// The kubectl binary, or `None` (tests skip) when it cannot run.
+fn kubectl_binary() -> Option<String> {
+    let bin = std::env::var("KUBECTL").unwrap_or_else(|_| "kubectl".to_owned());
+    let ok = Command::new(&bin)
+        .args(["version", "--client"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if ok {
+        Some(bin)
+    } else {
+        eprintln!("kubectl not found: skipping kubectl tests");
+        None
+    }
+}
+
+/// A sandbox plus a kubectl pointed at it.
+struct Kubectl {
+    bin: String,
+    kubeconfig: PathBuf,
+    dir: tempfile::TempDir,
+    sandbox: Sandbox,
+}
+
+impl Kubectl {
+    async fn start() -> Option<Self> {
+        let bin = kubectl_binary()?;
+        let sandbox = Sandbox::start().await.unwrap();
+        Some(Self {
+            bin,
+            kubeconfig: sandbox.kubeconfig_path().to_owned(),
+            dir: tempfile::tempdir().unwrap(),
+            sandbox,
+        })
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(&self.bin);
+        cmd.arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .arg("--cache-dir")
+            .arg(self.dir.path().join("cache"))
+            .args(args)
+            // No user configuration or cache leaks in.
+            .env("HOME", self.dir.path())
+            .env_remove("KUBECONFIG");
+        cmd
+    }
+
+    /// Runs kubectl to completion (feeding `stdin`) without blocking the runtime the
+    /// sandbox serves on.
+    async fn run_with(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        let mut cmd = self.command(args);
+        let stdin = stdin.map(str::to_owned);
+        tokio::task::spawn_blocking(move || {
+            let mut child = cmd
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            let mut pipe = child.stdin.take().unwrap();
+            if let Some(input) = stdin {
+                pipe.write_all(input.as_bytes()).unwrap();
+            }
+            drop(pipe);
+            child.wait_with_output().unwrap()
+        })
+        .await
+        .unwrap()
+    }
+
+    async fn run(&self, args: &[&str]) -> Output {
+        self.run_with(args, None).await
+    }
+
+    /// Runs kubectl, asserts it succeeded and returns its stdout.
+    async fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args).await;
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(
+            out.status.success(),
+            "kubectl {args:?} failed ({}):\nstdout:\n{stdout}\nstderr:\n{stderr}",
+            out.status
+        );
+        stdout
+    }
+
+    /// Writes a manifest into the scratch directory and returns its path.
+    fn manifest(&self, name: &str, content: &str) -> String {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, content).unwrap();
+        path.to_string_lossy().into_owned()
+    }
+
+    async fn install_crd(&self) {
+        let crd = self.manifest("crd.yaml", DOCUMENT_CRD);
+        let out = self.ok(&["apply", "-f", &crd]).await;
+        assert_eq!(
+            out.trim(),
+            "customresourcedefinition.apiextensions.k8s.io/documents.kube.rs created"
+        );
+    }
+
+    async fn apply_document(&self, name: &str, title: &str) -> String {
+        let file = self.manifest(&format!("{name}.yaml"), &document_yaml(name, title));
+        self.ok(&["apply", "-f", &file]).await
+    }
+}
+
+/// Splits kubectl's column output into words per line.
+fn table(out: &str) -> Vec<Vec<String>> {
+    out.lines()
+        .map(|l| l.split_whitespace().map(str::to_owned).collect())
+        .collect()
+}
+
+fn row(words: &[&str]) -> Vec<String> {
+    words.iter().map(|w| (*w).to_owned()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn version_reports_the_sandbox_server() {
+    let Some(k) = Kubectl::start().await else {
+        return;
+    };
+    let out = k.ok(&["version"]).await;
+    assert!(out.contains("Server Version: v1.32.0-sandbox"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_resources_lists_builtins_and_the_crd_with_its_short_name() {
+    let Some(k) = Kubectl::start().await else {
+        return;
+    };
+    k.install_crd().await;
+    let out = k.ok(&["api-resources"]).await;
+    let rows = table(&out);
+    assert_eq!(
+        rows[0],
+        ["NAME", "SHORTNAMES", "APIVERSION", "NAMESPACED", "KIND"]
+    );
+    for expected in [
+        row(&["documents", "doc", "kube.rs/v1", "true", "Document"]),
+        row(&["configmaps", "cm", "v1", "true", "ConfigMap"]),
+        row(&["namespaces", "ns", "v1", "false", "Namespace"]),
+    ] {
+        assert!(rows.contains(&expected), "{expected:?} missing from\n{out}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_documents_shows_the_crd_printer_columns() {
+    let Some(k) = Kubectl::start().await else {
+        return;
+    };
+    k.install_crd().await;
+    assert_eq!(
+        k.apply_document("first", "Hello").await.trim(),
+        "document.kube.rs/first created"
+    );
+    let out = k.ok(&["get", "documents"]).await;
+    let rows = table(&out);
+    assert_eq!(rows[0], ["NAME", "TITLE", "READY", "AGE"], "{out}");
+    // A missing value is a null cell, which kubectl prints as a blank.
+    assert_eq!(rows[1].len(), 3, "{out}");
+    assert_eq!(rows[1][..2], ["first", "Hello"], "{out}");
+
+    // The filter column follows the status subresource.
+    let patch = r#"{"status":{"conditions":[{"type":"Ready","status":"True"}]}}"#;
+    k.ok(&[
+        "patch",
+        "doc",
+        "first",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        patch,
+    ])
+    .await;
+    let out = k.ok(&["get", "doc", "first"]).await;
+    assert_eq!(table(&out)[1][..3], ["first", "Hello", "True"], "{out}");
+
+    // All-namespaces and label columns are added by kubectl from the row objects.
+    let out = k.ok(&["get", "documents", "-A", "--show-labels"]).await;
+    assert_eq!(
+        table(&out)[0],
+        ["NAMESPACE", "NAME", "TITLE", "READY", "AGE", "LABELS"],
+        "{out}"
+    );
+    assert_eq!(table(&out)[1][..2], ["default", "first"], "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_creates_then_configures_a_document_and_a_configmap() {
+    let Some(k) = Kubectl::start().await else {
+        return;
+    };
+    k.install_crd().await;
+    assert_eq!(
+        k.apply_document("doc1", "One").await.trim(),
+        "document.kube.rs/doc1 created"
+    );
+    assert_eq!(
+        k.apply_document("doc1", "One").await.trim(),
+        "document.kube.rs/doc1 unchanged"
+    );
+    assert_eq!(
+        k.apply_document("doc1", "Two").await.trim(),
+        "document.kube.rs/doc1 configured"
+    );
+    let title = k
+        .ok(&["get", "doc", "doc1", "-o", "jsonpath={.spec.title}"])
+        .await;
+    assert_eq!(title, "Two");
+
+    // Built-in kinds take the strategic-merge-patch path of client-side apply.
+    let cm = |value: &str| {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  key: {value}\n  other: x\n"
+        )
+    };
+    let file = k.manifest("cm.yaml", &cm("a"));
+    assert_eq!(
+        k.ok(&["apply", "-f", &file]).await.trim(),
+        "configmap/settings created"
+    );
+    let file = k.manifest("cm.yaml", &cm("b"));
+    let out = k.run(&["apply", "-f", &file]).await;
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "configmap/settings configured"
+    );
+    // No "warning: error calculating patch from openapi" on stderr.
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+    let out = k.ok(&["get", "cm", "settings"]).await;
+    let rows = table(&out);
+    assert_eq!(rows[0], ["NAME", "DATA", "AGE"], "{out}");
+    assert_eq!(rows[1][..2], ["settings", "2"], "{out}");
+    let value = k
+        .ok(&["get", "cm", "settings", "-o", "jsonpath={.data.key}"])
+        .await;
+    assert_eq!(value, "b");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_from_stdin_rejects_an_invalid_document_with_the_schema_message() {
+    let Some(k) = Kubectl::start().await else {
+        return;
+    };
+    k.install_crd().await;
+    let bad = document_yaml("bad", "\"\"");
+    let out = k.run_with(&["apply", "-f", "-"], Some(&bad)).await;
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("spec.title in body should be at least 1 chars long"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_side_apply_of_the_crd_and_a_document_then_delete() {
+    let Some(k) = Kubectl::start().await else {
+        return;
+    };
+    let out = k
+        .run_with(&["apply", "--server-side", "-f", "-"], Some(DOCUMENT_CRD))
+        .await;
+    assert!(out.status.success(), "{out:?}");
+    let file = k.manifest("ssa.yaml", &document_yaml("ssa", "Server"));
+    let out = k.ok(&["apply", "--server-side", "-f", &file]).await;
+    assert_eq!(out.trim(), "document.kube.rs/ssa serverside-applied");
+    let title = k
+        .ok(&["get", "doc", "ssa", "-o", "jsonpath={.spec.title}"])
+        .await;
+    assert_eq!(title, "Server");
+    let out = k.ok(&["delete", "doc", "ssa"]).await;
+    assert_eq!(out.trim(), r#"document.kube.rs "ssa" deleted"#);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn patch_describe_and_delete_a_document() {
+    let Some(k) = Kubectl::start().await else {
+        return;
+    };
+    k.install_crd().await;
+    k.apply_document("d", "Before").await;
+    let out = k
+        .ok(&[
+            "patch",
+            "document",
+            "d",
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"title":"After"}}"#,
+        ])
+        .await;
+    assert_eq!(out.trim(), "document.kube.rs/d patched");
+    let out = k
+        .ok(&[
+            "patch",
+            "document",
+            "d",
+            "--type=json",
+            "-p",
+            r#"[{"op":"replace","path":"/spec/content","value":"json"}]"#,
+        ])
+        .await;
+    assert_eq!(out.trim(), "document.kube.rs/d patched");
+
+    let out = k.ok(&["describe", "document", "d"]).await;
+    for expected in [
+        "Name:         d",
+        "Namespace:    default",
+        "Kind:         Document",
+        "Title:    After",
+        "Content:  json",
+        "Events:",
+    ] {
+        assert!(out.contains(expected), "{expected:?} missing from\n{out}");
+    }
+
+    let out = k.ok(&["delete", "document", "d"]).await;
+    assert_eq!(out.trim(), r#"document.kube.rs "d" deleted"#);
+    let out = k.run(&["get", "document", "d"]).await;
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(r#"documents.kube.rs "d" not found"#),
+        "{stderr}"
+    );
+    let out = k.run(&["get", "documents"]).await;
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("No resources found in default namespace."),
+        "{out:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_watch_prints_the_list_then_changes_as_rows() {
+    let Some(k) = Kubectl::start().await else {
+        return;
+    };
+    k.install_crd().await;
+    k.apply_document("w1", "First").await;
+
+    let mut child = k
+        .command(&["get", "documents", "-w"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let next_line = || {
+        tokio::task::block_in_place(|| {
+            rx.recv_timeout(Duration::from_secs(20))
+                .unwrap_or_else(|_| String::from("<timeout>"))
+        })
+    };
+    let header = next_line();
+    let first = next_line();
+    k.apply_document("w2", "Second").await;
+    let added = next_line();
+    k.apply_document("w1", "Changed").await;
+    let modified = next_line();
+    k.ok(&["delete", "doc", "w2", "--wait=false"]).await;
+    let deleted = next_line();
+
+    child.kill().unwrap();
+    let _ = child.wait();
+
+    let split = |l: &str| l.split_whitespace().map(str::to_owned).collect::<Vec<_>>();
+    assert_eq!(
+        split(&header),
+        ["NAME", "TITLE", "READY", "AGE"],
+        "{header}"
+    );
+    assert_eq!(split(&first)[..2], ["w1", "First"], "{first}");
+    // Later events print rows only: the columns did not change.
+    assert_eq!(split(&added)[..2], ["w2", "Second"], "{added}");
+    assert_eq!(split(&modified)[..2], ["w1", "Changed"], "{modified}");
+    assert_eq!(split(&deleted)[..2], ["w2", "Second"], "{deleted}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_events_namespaces_and_crds_use_the_builtin_columns() {
+    let Some(k) = Kubectl::start().await else {
+        return;
+    };
+    k.install_crd().await;
+    let events: Api<Event> = Api::namespaced(k.sandbox.client().unwrap(), "default");
+    let now = k8s_openapi::jiff::Timestamp::now();
+    let event: Event = serde_json::from_value(json!({
+        "metadata": {"name": "first.1", "namespace": "default"},
+        "involvedObject": {"kind": "Document", "name": "first", "namespace": "default",
+            "apiVersion": "kube.rs/v1"},
+        "reason": "Reconciled",
+        "message": "document reconciled",
+        "type": "Normal",
+        "firstTimestamp": now.to_string(),
+        "lastTimestamp": now.to_string(),
+        "count": 1,
+        "source": {"component": "doc-controller"},
+    }))
+    .unwrap();
+    events.create(&PostParams::default(), &event).await.unwrap();
+
+    let out = k.ok(&["get", "events"]).await;
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        table(lines[0]).concat(),
+        ["LAST", "SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"],
+        "{out}"
+    );
+    assert!(
+        lines[1].contains("Normal   Reconciled   document/first   document reconciled"),
+        "{out}"
+    );
+    let out = k.ok(&["get", "events", "-o", "wide"]).await;
+    assert!(out.contains("SUBOBJECT"), "{out}");
+    assert!(out.contains("doc-controller"), "{out}");
+
+    let out = k.ok(&["get", "ns"]).await;
+    let rows = table(&out);
+    assert_eq!(rows[0], ["NAME", "STATUS", "AGE"], "{out}");
+    for ns in ["default", "kube-system"] {
+        assert!(rows.iter().any(|r| r[..2] == [ns, "Active"]), "{out}");
+    }
+
+    let out = k.ok(&["get", "crd"]).await;
+    let rows = table(&out);
+    assert_eq!(rows[0], ["NAME", "CREATED", "AT"], "{out}");
+    assert_eq!(rows[1][0], "documents.kube.rs", "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn explain_reads_the_crd_schema_from_openapi_v3() {
+    let Some(k) = Kubectl::start().await else {
+        return;
+    };
+    k.install_crd().await;
+    let out = k.ok(&["explain", "documents.spec"]).await;
+    assert!(out.contains("KIND:       Document"), "{out}");
+    assert!(out.contains("title\t<string> -required-"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the server to read dryRun from the DELETE body (DeleteOptions)"]
+async fn delete_with_server_dry_run_keeps_the_object() {
+    let Some(k) = Kubectl::start().await else {
+        return;
+    };
+    k.install_crd().await;
+    k.apply_document("keep", "Kept").await;
+    // kubectl sends `{"propagationPolicy":"Background","dryRun":["All"]}` as the body, not
+    // `?dryRun=All`.
+    let out = k.ok(&["delete", "doc", "keep", "--dry-run=server"]).await;
+    assert_eq!(
+        out.trim(),
+        r#"document.kube.rs "keep" deleted (server dry run)"#
+    );
+    let out = k.ok(&["get", "doc", "keep", "-o", "name"]).await;
+    assert_eq!(out.trim(), "document.kube.rs/keep");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the server to decode application/vnd.kubernetes.protobuf request bodies"]
+async fn create_configmap_and_namespace_with_the_typed_kubectl_commands() {
+    let Some(k) = Kubectl::start().await else {
+        return;
+    };
+    // `kubectl create <kind>` uses client-go's typed clients, which send protobuf.
+    let out = k.ok(&["create", "namespace", "team"]).await;
+    assert_eq!(out.trim(), "namespace/team created");
+    let out = k
+        .ok(&[
+            "create",
+            "configmap",
+            "lit",
+            "--from-literal=a=b",
+            "-n",
+            "team",
+        ])
+        .await;
+    assert_eq!(out.trim(), "configmap/lit created");
+    let out = k
+        .ok(&["get", "cm", "lit", "-n", "team", "-o", "jsonpath={.data.a}"])
+        .await;
+    assert_eq!(out, "b");
+}

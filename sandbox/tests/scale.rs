@@ -1,0 +1,80 @@
+//! The sandbox keeps up with the object counts a controller's load tests use.
+
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::time::{Duration, Instant};
+
+use futures::{StreamExt, TryStreamExt, stream};
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::Api;
+use kube::api::{ListParams, PostParams};
+use kube::runtime::watcher;
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_objects_can_be_created_listed_paged_and_watched() {
+    let sb = sandbox::Sandbox::start().await.unwrap();
+    let cms: Api<ConfigMap> = Api::default_namespaced(sb.client().unwrap());
+    let started = Instant::now();
+    stream::iter(0..10_000)
+        .map(|i| {
+            let cms = cms.clone();
+            async move {
+                let cm: ConfigMap = serde_json::from_value(json!({
+                    "metadata": {"name": format!("cm-{i:05}"), "labels": {"shard": (i % 10).to_string()}},
+                    "data": {"i": i.to_string()}
+                }))
+                .unwrap();
+                cms.create(&PostParams::default(), &cm).await.map(|_| ())
+            }
+        })
+        .buffer_unordered(32)
+        .try_collect::<Vec<()>>()
+        .await
+        .unwrap();
+    let created = started.elapsed();
+
+    let started = Instant::now();
+    let all = cms.list(&ListParams::default()).await.unwrap();
+    assert_eq!(all.items.len(), 10_000);
+    let shard = cms
+        .list(&ListParams::default().labels("shard=3"))
+        .await
+        .unwrap();
+    assert_eq!(shard.items.len(), 1_000);
+    let mut pages = 0;
+    let mut seen = 0;
+    let mut params = ListParams::default().limit(500);
+    loop {
+        let page = cms.list(&params).await.unwrap();
+        pages += 1;
+        seen += page.items.len();
+        match page.metadata.continue_ {
+            Some(token) if !token.is_empty() => params = params.continue_token(&token),
+            _ => break,
+        }
+    }
+    assert_eq!((pages, seen), (20, 10_000));
+    let listed = started.elapsed();
+
+    let started = Instant::now();
+    let mut events = watcher(cms.clone(), watcher::Config::default().streaming_lists()).boxed();
+    let mut initial = 0;
+    loop {
+        match tokio::time::timeout(Duration::from_secs(30), events.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap()
+        {
+            watcher::Event::InitApply(_) => initial += 1,
+            watcher::Event::InitDone => break,
+            _ => {}
+        }
+    }
+    assert_eq!(initial, 10_000);
+    eprintln!(
+        "created in {created:?}, listed in {listed:?}, streamed in {:?}",
+        started.elapsed()
+    );
+}

@@ -1,0 +1,383 @@
+//! End-to-end: the controller against an API server, observed only as a user could.
+//!
+//! Runs on the embedded sandbox by default; set `DOC_CONTROLLER_E2E_KUBECONFIG` to run the same
+//! tests against a real cluster (see tests/support/mod.rs).
+
+mod support;
+
+use doc_controller::config::Config;
+use doc_controller::{Document, DocumentSpec};
+use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::api::events::v1::Event;
+use kube::ResourceExt;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::runtime::wait::conditions;
+use serde_json::json;
+use support::{Controller, Env, eventually, wait_for};
+
+fn doc(name: &str, title: &str, content: &str) -> Document {
+    Document::new(
+        name,
+        DocumentSpec {
+            title: title.into(),
+            content: content.into(),
+            hide: false,
+        },
+    )
+}
+
+/// Ready with the given reason, for the Document's current generation.
+fn ready_as(reason: &'static str) -> impl Fn(Option<&Document>) -> bool {
+    move |d: Option<&Document>| {
+        d.is_some_and(|d| {
+            let generation = d.metadata.generation;
+            d.status.as_ref().is_some_and(|s| {
+                s.observed_generation == generation
+                    && s.conditions
+                        .iter()
+                        .any(|c| c.type_ == "Ready" && c.reason == reason)
+            })
+        })
+    }
+}
+
+async fn create(api: &Api<Document>, d: &Document) -> Document {
+    api.create(&PostParams::default(), d)
+        .await
+        .expect("document created")
+}
+
+async fn set_spec(api: &Api<Document>, name: &str, spec: serde_json::Value) {
+    api.patch(
+        name,
+        &PatchParams::default(),
+        &Patch::Merge(json!({ "spec": spec })),
+    )
+    .await
+    .expect("document patched");
+}
+
+async fn events_with_reason(client: &kube::Client, ns: &str, reason: &str) -> Vec<Event> {
+    let api: Api<Event> = Api::namespaced(client.clone(), ns);
+    api.list(&ListParams::default())
+        .await
+        .expect("events listed")
+        .items
+        .into_iter()
+        .filter(|e| e.reason.as_deref() == Some(reason))
+        .collect()
+}
+
+async fn index_entries(cms: &Api<ConfigMap>) -> std::collections::BTreeMap<String, String> {
+    cms.get_opt("documents-index")
+        .await
+        .expect("index readable")
+        .and_then(|cm| cm.data)
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_created_document_is_published_indexed_and_ready() {
+    let env = Env::new().await;
+    let ns = env.namespace().await;
+    let controller = Controller::start(&env, &ns.name, Config::default()).await;
+    let docs: Api<Document> = Api::namespaced(env.client.clone(), &ns.name);
+    let cms: Api<ConfigMap> = Api::namespaced(env.client.clone(), &ns.name);
+
+    create(&docs, &doc("samuel", "Samuel", "hello world")).await;
+    let ready = wait_for(&docs, "samuel", ready_as("Published")).await;
+
+    let status = ready.status.clone().expect("status");
+    assert_eq!(status.config_map.as_deref(), Some("document-samuel"));
+    assert_eq!(status.word_count, 2);
+    assert_eq!(ready.finalizers(), ["documents.kube.rs"]);
+    let cm = cms
+        .get("document-samuel")
+        .await
+        .expect("published ConfigMap");
+    let data = cm.data.clone().expect("data");
+    assert_eq!(
+        (data["title"].as_str(), data["content"].as_str()),
+        ("Samuel", "hello world")
+    );
+    assert_eq!(
+        cm.owner_references()[0].uid,
+        ready.metadata.uid.expect("uid")
+    );
+    assert_eq!(
+        index_entries(&cms).await.get("samuel").map(String::as_str),
+        Some("Samuel")
+    );
+    eventually("a Published event", || async {
+        (!events_with_reason(&env.client, &ns.name, "Published")
+            .await
+            .is_empty())
+        .then_some(())
+    })
+    .await;
+    assert_eq!(controller.readyz().await, 200);
+    controller.stop().await.expect("clean shutdown");
+}
+
+#[tokio::test]
+async fn hiding_removes_the_config_map_and_unhiding_restores_it() {
+    let env = Env::new().await;
+    let ns = env.namespace().await;
+    let _controller = Controller::start(&env, &ns.name, Config::default()).await;
+    let docs: Api<Document> = Api::namespaced(env.client.clone(), &ns.name);
+    let cms: Api<ConfigMap> = Api::namespaced(env.client.clone(), &ns.name);
+
+    create(&docs, &doc("memo", "Memo", "text")).await;
+    wait_for(&docs, "memo", ready_as("Published")).await;
+
+    set_spec(&docs, "memo", json!({ "hide": true })).await;
+    let hidden = wait_for(&docs, "memo", ready_as("Hidden")).await;
+    assert!(hidden.status.expect("status").hidden);
+    assert!(cms.get_opt("document-memo").await.expect("get").is_none());
+    assert!(!index_entries(&cms).await.contains_key("memo"));
+    eventually("a Hidden event", || async {
+        (!events_with_reason(&env.client, &ns.name, "Hidden")
+            .await
+            .is_empty())
+        .then_some(())
+    })
+    .await;
+
+    set_spec(&docs, "memo", json!({ "hide": false })).await;
+    wait_for(&docs, "memo", ready_as("Published")).await;
+    assert!(cms.get_opt("document-memo").await.expect("get").is_some());
+    assert!(index_entries(&cms).await.contains_key("memo"));
+}
+
+#[tokio::test]
+async fn updating_the_spec_republishes_and_moves_observed_generation() {
+    let env = Env::new().await;
+    let ns = env.namespace().await;
+    let _controller = Controller::start(&env, &ns.name, Config::default()).await;
+    let docs: Api<Document> = Api::namespaced(env.client.clone(), &ns.name);
+    let cms: Api<ConfigMap> = Api::namespaced(env.client.clone(), &ns.name);
+
+    create(&docs, &doc("notes", "Notes", "one")).await;
+    let first = wait_for(&docs, "notes", ready_as("Published")).await;
+    set_spec(
+        &docs,
+        "notes",
+        json!({ "title": "Notes v2", "content": "one two three" }),
+    )
+    .await;
+    let second = wait_for(&docs, "notes", |d: Option<&Document>| {
+        ready_as("Published")(d) && d.is_some_and(|d| d.metadata.generation == Some(2))
+    })
+    .await;
+
+    let (before, after) = (
+        first.status.expect("status"),
+        second.status.expect("status"),
+    );
+    assert_ne!(before.content_digest, after.content_digest);
+    assert_eq!(after.word_count, 3);
+    assert_eq!(after.observed_generation, Some(2));
+    let data = cms
+        .get("document-notes")
+        .await
+        .expect("cm")
+        .data
+        .expect("data");
+    assert_eq!(data["content"], "one two three");
+    assert_eq!(index_entries(&cms).await["notes"], "Notes v2");
+}
+
+#[tokio::test]
+async fn deletion_cleans_the_index_and_the_config_map_is_garbage_collected() {
+    let env = Env::new().await;
+    let ns = env.namespace().await;
+    let _controller = Controller::start(&env, &ns.name, Config::default()).await;
+    let docs: Api<Document> = Api::namespaced(env.client.clone(), &ns.name);
+    let cms: Api<ConfigMap> = Api::namespaced(env.client.clone(), &ns.name);
+
+    create(&docs, &doc("keep", "Keep", "stays")).await;
+    create(&docs, &doc("gone", "Gone", "goes")).await;
+    wait_for(&docs, "keep", ready_as("Published")).await;
+    let gone = wait_for(&docs, "gone", ready_as("Published")).await;
+    let uid = gone.metadata.uid.clone().expect("uid");
+
+    docs.delete("gone", &DeleteParams::default())
+        .await
+        .expect("delete accepted");
+    tokio::time::timeout(
+        support::TIMEOUT,
+        kube::runtime::wait::await_condition(docs.clone(), "gone", conditions::is_deleted(&uid)),
+    )
+    .await
+    .expect("finalizer released in time")
+    .expect("watch works");
+
+    let index = index_entries(&cms).await;
+    assert!(!index.contains_key("gone"), "{index:?}");
+    assert_eq!(
+        index.get("keep").map(String::as_str),
+        Some("Keep"),
+        "other entries survive"
+    );
+    assert!(
+        !events_with_reason(&env.client, &ns.name, "Deleted")
+            .await
+            .is_empty()
+    );
+    eventually("document-gone garbage collected", || async {
+        cms.get_opt("document-gone")
+            .await
+            .expect("get")
+            .is_none()
+            .then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_invalid_document_gets_invalid_spec_and_one_warning() {
+    let env = Env::new().await;
+    let ns = env.namespace().await;
+    let _controller = Controller::start(&env, &ns.name, Config::default()).await;
+    let docs: Api<Document> = Api::namespaced(env.client.clone(), &ns.name);
+    let cms: Api<ConfigMap> = Api::namespaced(env.client.clone(), &ns.name);
+
+    // 310,000 three-byte characters pass the schema's character bound (524,288) but take 930,000
+    // bytes, more than a published ConfigMap can hold: only the controller can tell.
+    let name = "heavy".to_string();
+    create(&docs, &doc(&name, "Too heavy", &"€".repeat(310_000))).await;
+    let invalid = wait_for(&docs, &name, ready_as("InvalidSpec")).await;
+    let ready = &invalid.status.expect("status").conditions[0];
+    assert_eq!(ready.status, "False");
+    assert!(ready.message.contains("930009 bytes"), "{}", ready.message);
+
+    let warnings = eventually("an InvalidSpec warning", || async {
+        let events = events_with_reason(&env.client, &ns.name, "InvalidSpec").await;
+        (!events.is_empty()).then_some(events)
+    })
+    .await;
+    assert_eq!(warnings.len(), 1);
+    assert_eq!(warnings[0].type_.as_deref(), Some("Warning"));
+    assert!(
+        cms.list(&ListParams::default())
+            .await
+            .expect("list")
+            .items
+            .iter()
+            .all(|cm| cm.name_any() != format!("document-{name}"))
+    );
+}
+
+#[tokio::test]
+async fn the_schema_rejects_a_blank_title_at_admission() {
+    let env = Env::new().await;
+    let ns = env.namespace().await;
+    let docs: Api<Document> = Api::namespaced(env.client.clone(), &ns.name);
+    for title in ["", "   "] {
+        let err = docs
+            .create(&PostParams::default(), &doc("blank", title, ""))
+            .await
+            .expect_err("rejected at admission");
+        match err {
+            kube::Error::Api(status) => {
+                assert_eq!(status.code, 422, "{status:?}");
+                assert!(status.message.contains("spec.title"), "{}", status.message);
+            }
+            other => panic!("expected a 422, got {other}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_settled_document_is_not_written_again() {
+    let env = Env::new().await;
+    let ns = env.namespace().await;
+    let controller = Controller::start(&env, &ns.name, Config::default()).await;
+    let docs: Api<Document> = Api::namespaced(env.client.clone(), &ns.name);
+
+    create(&docs, &doc("quiet", "Quiet", "nothing changes")).await;
+    let settled = wait_for(&docs, "quiet", ready_as("Published")).await;
+    let patches = controller
+        .metric("doc_controller_status_patches_total", &[])
+        .await;
+    assert_eq!(
+        patches, 1.0,
+        "exactly one status write for one new Document"
+    );
+
+    // Touch the Document without changing its spec: labels do not bump the generation, so the
+    // predicate filter drops the event and nothing is reconciled or written.
+    docs.patch(
+        "quiet",
+        &PatchParams::default(),
+        &Patch::Merge(json!({ "metadata": { "labels": { "touched": "yes" } } })),
+    )
+    .await
+    .expect("labelled");
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let after = docs.get("quiet").await.expect("get");
+    assert_eq!(after.status, settled.status);
+    assert_eq!(
+        controller
+            .metric("doc_controller_status_patches_total", &[])
+            .await,
+        1.0
+    );
+}
+
+#[tokio::test]
+async fn the_controller_exits_with_the_install_command_when_the_crd_is_missing() {
+    let env = Env::without_crd().await;
+    if !env.is_sandbox() {
+        eprintln!("skipped on a real cluster: it needs an API server without the Document CRD");
+        return;
+    }
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_doc-controller"))
+        .args(["--admin-addr", "127.0.0.1:0"])
+        .env("KUBECONFIG", env.kubeconfig())
+        .env("RUST_LOG", "info")
+        .output()
+        .await
+        .expect("controller binary runs");
+    assert_eq!(output.status.code(), Some(1));
+    let logs = String::from_utf8_lossy(&output.stdout).to_string()
+        + &String::from_utf8_lossy(&output.stderr);
+    assert!(
+        logs.contains("cargo run --bin crdgen | kubectl apply -f -"),
+        "{logs}"
+    );
+    assert!(logs.contains("404"), "{logs}");
+}
+
+#[tokio::test]
+async fn kubectl_lists_documents_with_their_ready_column() {
+    let env = Env::new().await;
+    let ns = env.namespace().await;
+    let _controller = Controller::start(&env, &ns.name, Config::default()).await;
+    let docs: Api<Document> = Api::namespaced(env.client.clone(), &ns.name);
+    create(&docs, &doc("samuel", "Samuel", "hello")).await;
+    wait_for(&docs, "samuel", ready_as("Published")).await;
+
+    let output = tokio::process::Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(env.kubeconfig())
+        .args(["get", "documents", "-n", &ns.name])
+        .output()
+        .await
+        .expect("kubectl runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let header = stdout.lines().next().unwrap_or_default();
+    for column in ["NAME", "TITLE", "READY", "REASON"] {
+        assert!(header.contains(column), "{stdout}");
+    }
+    let row = stdout.lines().nth(1).unwrap_or_default();
+    assert!(
+        row.contains("samuel") && row.contains("True") && row.contains("Published"),
+        "{stdout}"
+    );
+}

@@ -1,0 +1,292 @@
+//! The end-to-end harness: an API server (the embedded sandbox, or a real cluster), a namespace per
+//! test, and the controller running in-process against it.
+//!
+//! # Real clusters
+//! Set `DOC_CONTROLLER_E2E_KUBECONFIG=/path/to/kubeconfig` and the same tests run against that
+//! cluster's current context instead of the sandbox. Each test works in its own namespace
+//! (`e2e-<random>`), deleted when the test ends, pass or fail. The CRD is server-side applied.
+
+#![allow(
+    dead_code,
+    reason = "each test binary uses a different part of the harness"
+)]
+
+use doc_controller::config::Config;
+use doc_controller::{App, AppError, Document};
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::{Api, DeleteParams, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::runtime::wait::{Condition, await_condition};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The environment variable naming a kubeconfig to run the e2e suite against.
+pub const KUBECONFIG_ENV: &str = "DOC_CONTROLLER_E2E_KUBECONFIG";
+
+/// How long any single expectation may take before the test fails.
+pub const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Where the tests run: the sandbox, started for this test, or a real cluster.
+pub struct Env {
+    sandbox: Option<sandbox::Sandbox>,
+    kubeconfig: PathBuf,
+    kube_config: kube::Config,
+    /// An admin client, not the controller's.
+    pub client: kube::Client,
+}
+
+impl Env {
+    /// Connects to the cluster named by [`KUBECONFIG_ENV`], or starts a sandbox; installs the CRD.
+    pub async fn new() -> Env {
+        let env = Self::without_crd().await;
+        doc_controller::crd::install(env.client.clone(), TIMEOUT)
+            .await
+            .expect("CRD installs");
+        env
+    }
+
+    /// Like [`Env::new`] but without installing the CRD (on a real cluster it may be there).
+    pub async fn without_crd() -> Env {
+        match std::env::var_os(KUBECONFIG_ENV) {
+            Some(path) => {
+                let kubeconfig = PathBuf::from(path);
+                let raw = Kubeconfig::read_from(&kubeconfig).expect("kubeconfig readable");
+                let kube_config =
+                    kube::Config::from_custom_kubeconfig(raw, &KubeConfigOptions::default())
+                        .await
+                        .expect("kubeconfig valid");
+                let client = kube::Client::try_from(kube_config.clone()).expect("client");
+                Env {
+                    sandbox: None,
+                    kubeconfig,
+                    kube_config,
+                    client,
+                }
+            }
+            None => {
+                let sandbox = sandbox::Sandbox::start().await.expect("sandbox starts");
+                let client = sandbox.client().expect("client");
+                Env {
+                    kubeconfig: sandbox.kubeconfig_path().to_path_buf(),
+                    kube_config: sandbox.kube_config(),
+                    sandbox: Some(sandbox),
+                    client,
+                }
+            }
+        }
+    }
+
+    /// Whether this run is on the embedded sandbox (some checks need to control the server).
+    pub fn is_sandbox(&self) -> bool {
+        self.sandbox.is_some()
+    }
+
+    /// The kubeconfig for `kubectl --kubeconfig` and the controller binary.
+    pub fn kubeconfig(&self) -> &Path {
+        &self.kubeconfig
+    }
+
+    /// Client configuration for an in-process controller.
+    pub fn kube_config(&self) -> kube::Config {
+        self.kube_config.clone()
+    }
+
+    /// A fresh namespace for one test, deleted when the returned guard drops.
+    pub async fn namespace(&self) -> TestNamespace {
+        let name = format!("e2e-{:08x}", rand_u32());
+        let api: Api<Namespace> = Api::all(self.client.clone());
+        let ns: Namespace = serde_json::from_value(serde_json::json!({
+            "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}
+        }))
+        .expect("namespace object");
+        api.create(&PostParams::default(), &ns)
+            .await
+            .expect("namespace created");
+        TestNamespace {
+            name,
+            client: self.client.clone(),
+        }
+    }
+}
+
+/// A namespace owned by one test. Dropping it deletes it (and with it everything in it).
+pub struct TestNamespace {
+    /// The namespace's name.
+    pub name: String,
+    client: kube::Client,
+}
+
+impl Drop for TestNamespace {
+    fn drop(&mut self) {
+        let api: Api<Namespace> = Api::all(self.client.clone());
+        let name = self.name.clone();
+        // Drop cannot await; the deletion is sent from a helper thread with its own runtime so
+        // that cleanup happens even when the test panicked.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build();
+            if let Ok(rt) = rt {
+                let _ = rt.block_on(async {
+                    tokio::time::timeout(
+                        Duration::from_secs(10),
+                        api.delete(&name, &DeleteParams::background()),
+                    )
+                    .await
+                });
+            }
+        })
+        .join();
+    }
+}
+
+/// A controller running in-process, scoped to one namespace.
+pub struct Controller {
+    admin: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<Result<(), AppError>>,
+}
+
+impl Controller {
+    /// Starts the controller for `namespace` with `config` (its namespace and admin address are
+    /// overridden).
+    pub async fn start(env: &Env, namespace: &str, config: Config) -> Controller {
+        let config = Config {
+            namespace: Some(namespace.to_string()),
+            admin_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            ..config
+        };
+        let app = App::start(config, env.kube_config())
+            .await
+            .expect("controller starts");
+        let admin = app.admin_addr().expect("admin address");
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(app.run(async move {
+            let _ = stopped.await;
+        }));
+        Controller {
+            admin,
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    /// The `/metrics` text.
+    pub async fn metrics(&self) -> String {
+        http_get(self.admin, "/metrics").await.1
+    }
+
+    /// The sum of all series of `name` whose labels contain every `label="value"` in `labels`.
+    pub async fn metric(&self, name: &str, labels: &[&str]) -> f64 {
+        sum_metric(&self.metrics().await, name, labels)
+    }
+
+    /// The status code of `/readyz`.
+    pub async fn readyz(&self) -> u16 {
+        http_get(self.admin, "/readyz").await.0
+    }
+
+    /// Stops the controller gracefully and returns how it ended.
+    pub async fn stop(mut self) -> Result<(), AppError> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        tokio::time::timeout(TIMEOUT, &mut self.task)
+            .await
+            .expect("controller stops within the timeout")
+            .expect("controller task did not panic")
+    }
+}
+
+impl Drop for Controller {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Sums the samples of `name` (exact metric name) whose label set contains all of `labels`.
+pub fn sum_metric(text: &str, name: &str, labels: &[&str]) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (series, value) = l.rsplit_once(' ')?;
+            let (metric, label_part) = match series.split_once('{') {
+                Some((m, rest)) => (m, rest.trim_end_matches('}')),
+                None => (series, ""),
+            };
+            (metric == name && labels.iter().all(|want| label_part.contains(want)))
+                .then(|| value.parse::<f64>().ok())
+                .flatten()
+        })
+        .sum()
+}
+
+/// Waits until `condition` holds for the named Document, or fails the test.
+pub async fn wait_for(
+    api: &Api<Document>,
+    name: &str,
+    condition: impl Condition<Document>,
+) -> Document {
+    tokio::time::timeout(TIMEOUT, await_condition(api.clone(), name, condition))
+        .await
+        .unwrap_or_else(|_| panic!("timed out waiting for Document {name}"))
+        .expect("watch works")
+        .unwrap_or_else(|| panic!("Document {name} is gone"))
+}
+
+/// Polls `check` until it returns `Some`, or fails the test with `what`.
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A minimal HTTP/1.0 GET, enough for the admin server; returns status and body.
+pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("admin server reachable");
+    let request = format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n");
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .expect("request sent");
+    let mut response = String::new();
+    stream
+        .read_to_string(&mut response)
+        .await
+        .expect("response read");
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    let code = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (code, body.to_string())
+}
+
+fn rand_u32() -> u32 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default(),
+    );
+    h.finish() as u32
+}
