@@ -116,7 +116,12 @@ impl App {
             },
         ));
 
+        // Readiness turns false the moment shutdown begins, while in-flight reconciles drain.
+        let draining = readiness.clone();
+        let mark_draining =
+            tokio::spawn(shutdown.clone().map(move |()| draining.set_shutting_down()));
         let result = Self::control(config, client, metrics, &readiness, shutdown).await;
+        mark_draining.abort();
         readiness.set_shutting_down();
         let _ = admin_stop_tx.send(());
         let admin_result = admin.await;

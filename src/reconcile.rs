@@ -217,6 +217,14 @@ async fn write_status(
     .await
     .map_err(|e| Error::kube(format!("apply status of Document {name}"), e))?;
     ctx.metrics.status_patched();
+    if let Some(ready) = desired.conditions.first() {
+        tracing::info!(
+            ready = %ready.status,
+            reason = %ready.reason,
+            generation = desired.observed_generation.unwrap_or_default(),
+            "status written"
+        );
+    }
     if let Some(event) = event {
         events::publish(&ctx.recorder, doc, &event).await;
     }
