@@ -43,3 +43,7 @@ deploy:
 # Apply the sample Document.
 sample:
     kubectl apply -f yaml/instance-samuel.yaml
+
+# Run the end-to-end suite against a real cluster (each test in its own namespace).
+e2e-cluster KUBECONFIG:
+    DOC_CONTROLLER_E2E_KUBECONFIG={{KUBECONFIG}} cargo test --test e2e

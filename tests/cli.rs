@@ -1,0 +1,60 @@
+//! The binary's contract for bad input: one line on stderr and exit code 2, nothing started.
+
+use std::process::Command;
+
+fn run(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_doc-controller"));
+    cmd.args(args).env_remove("DOC_CONTROLLER_CONFIG");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("binary runs");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).trim_end().to_string(),
+    )
+}
+
+#[test]
+fn a_bad_flag_is_one_line_and_exit_2() {
+    for args in [
+        &["--concurrency", "0"][..],
+        &["--no-such-flag"],
+        &["--fault", "no-such-fault"],
+        &["--resync-period", "soon"],
+    ] {
+        let (code, stderr) = run(args, &[]);
+        assert_eq!(code, Some(2), "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.starts_with("doc-controller: "), "{stderr}");
+    }
+}
+
+#[test]
+fn a_bad_environment_value_is_one_line_and_exit_2() {
+    let (code, stderr) = run(&[], &[("DOC_CONTROLLER_CONCURRENCY", "lots")]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}
+
+#[test]
+fn a_bad_config_file_is_one_line_naming_the_file_and_exit_2() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("config.yaml");
+    std::fs::write(&path, "concurrency: 4\nconcurency: 5\n").expect("write config");
+    let path = path.to_str().expect("utf-8 path");
+    let (code, stderr) = run(&["--config", path], &[]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains(path) && stderr.contains("concurency"), "{stderr}");
+
+    let (code, stderr) = run(&["--config", "/nonexistent/config.toml"], &[]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("/nonexistent/config.toml"), "{stderr}");
+}
+
+#[test]
+fn help_and_version_exit_0() {
+    assert_eq!(run(&["--help"], &[]).0, Some(0));
+    assert_eq!(run(&["--version"], &[]).0, Some(0));
+}
