@@ -165,9 +165,12 @@ impl App {
 
         let (stores, run) = controller::build(client, config, metrics, shutdown.clone());
         let ready = readiness.clone();
-        let mut synced = stores.synced;
+        let (mut documents, mut config_maps) = (stores.documents_synced, stores.config_maps_synced);
         let wait_ready = async move {
-            if synced.wait_for(|synced| *synced).await.is_ok() {
+            let synced = |s: &bool| *s;
+            if documents.wait_for(synced).await.is_ok()
+                && config_maps.wait_for(synced).await.is_ok()
+            {
                 ready.set_stores_ready();
                 tracing::info!("caches synced, ready");
             }

@@ -45,12 +45,14 @@ pub struct Stores {
     pub documents: Store<Document>,
     /// The managed ConfigMap cache.
     pub config_maps: Store<ConfigMap>,
-    /// Turns true once both watches have delivered their initial list (`InitDone`).
+    /// Turns true once the Document watch has delivered its initial list (`InitDone`).
     ///
-    /// Readiness waits on this rather than on `Store::wait_until_ready`: in kube-runtime 5.0 a
+    /// Readiness waits on these rather than on `Store::wait_until_ready`: in kube-runtime 5.0 a
     /// Store's readiness can be awaited by one task only (a second waiter replaces the first one's
     /// waker), and the Controller already waits on the Document store to start its reconciles.
-    pub synced: watch::Receiver<bool>,
+    pub documents_synced: watch::Receiver<bool>,
+    /// Turns true once the ConfigMap watch has delivered its initial list.
+    pub config_maps_synced: watch::Receiver<bool>,
 }
 
 /// Builds the watches and the controller; the returned future runs until `shutdown` resolves and
@@ -74,8 +76,8 @@ pub fn build(
     let keep_managed_fields = config.faults.is_on(Fault::KeepManagedFields);
     metrics.watch_started("documents", WATCH_ERROR_REASONS);
     metrics.watch_started("configmaps", WATCH_ERROR_REASONS);
-    let (synced_tx, synced) = watch::channel(false);
-    let pending_syncs = Arc::new(std::sync::atomic::AtomicUsize::new(2));
+    let (docs_synced_tx, documents_synced) = watch::channel(false);
+    let (cms_synced_tx, config_maps_synced) = watch::channel(false);
 
     // Owned ConfigMaps: one shared reflector is both the Store for reads and the owner trigger.
     let (cm_store, cm_writer) = reflector::store_shared(SHARED_STORE_BUFFER);
@@ -85,11 +87,9 @@ pub fn build(
     let cm_watch = watcher(cms, watcher_config(&config).labels(MANAGED_BY_SELECTOR))
         .default_backoff()
         .modify(move |cm: &mut ConfigMap| strip(cm, keep_managed_fields))
-        .inspect(observe(
-            "configmaps",
-            metrics.clone(),
-            sync_signal(&pending_syncs, &synced_tx),
-        ))
+        .inspect(observe("configmaps", metrics.clone(), move || {
+            cms_synced_tx.send_replace(true)
+        }))
         .reflect_shared(cm_writer)
         .for_each(|_| futures::future::ready(()));
 
@@ -98,11 +98,9 @@ pub fn build(
     let doc_events = watcher(docs, watcher_config(&config))
         .default_backoff()
         .modify(move |doc: &mut Document| strip(doc, keep_managed_fields))
-        .inspect(observe(
-            "documents",
-            metrics.clone(),
-            sync_signal(&pending_syncs, &synced_tx),
-        ))
+        .inspect(observe("documents", metrics.clone(), move || {
+            docs_synced_tx.send_replace(true)
+        }))
         .reflect(doc_writer)
         .applied_objects();
     let doc_trigger = filter_changes(doc_events, &config);
@@ -117,6 +115,7 @@ pub fn build(
             },
         ),
         config_maps: cm_store.clone(),
+        config_maps_synced: config_maps_synced.clone(),
         index: IndexWriter::spawn(client, config.index_batch_window, metrics.clone()),
         metrics: metrics.clone(),
         failures: Mutex::new(HashMap::new()),
@@ -151,7 +150,8 @@ pub fn build(
         Stores {
             documents: doc_store,
             config_maps: cm_store,
-            synced,
+            documents_synced,
+            config_maps_synced,
         },
         Box::pin(run),
     )
@@ -219,29 +219,11 @@ fn strip<K: Resource>(obj: &mut K, keep_managed_fields: bool) {
         .remove("kubectl.kubernetes.io/last-applied-configuration");
 }
 
-/// A callback for one watch's first `InitDone`; the last of them flips `synced` to true.
-fn sync_signal(
-    pending: &Arc<std::sync::atomic::AtomicUsize>,
-    synced: &watch::Sender<bool>,
-) -> impl FnMut() + Send + 'static {
-    let pending = pending.clone();
-    let synced = synced.clone();
-    let mut done = false;
-    move || {
-        if !done {
-            done = true;
-            if pending.fetch_sub(1, std::sync::atomic::Ordering::AcqRel) == 1 {
-                let _ = synced.send(true);
-            }
-        }
-    }
-}
-
 /// Counts watch events and logs watch errors, passing every item on unchanged.
 fn observe<K>(
     resource: &'static str,
     metrics: Arc<Metrics>,
-    mut on_init_done: impl FnMut() + Send + 'static,
+    on_init_done: impl Fn() -> bool + Send + 'static,
 ) -> impl FnMut(&Result<watcher::Event<K>, watcher::Error>) {
     move |item| match item {
         Ok(event) => {

@@ -36,10 +36,11 @@ impl DocumentEvent {
     /// message compared to what the Document has now.
     pub fn for_transition(doc: &Document, desired: &DocumentStatus) -> Option<Self> {
         let new = desired.conditions.iter().find(|c| c.type_ == READY)?;
-        if let Some(old) = doc.ready_condition() {
-            if old.reason == new.reason && old.message == new.message {
-                return None;
-            }
+        if let Some(old) = doc.ready_condition()
+            && old.reason == new.reason
+            && old.message == new.message
+        {
+            return None;
         }
         match new.reason.as_str() {
             reason::PUBLISHED => Some(DocumentEvent::Published {

@@ -34,6 +34,8 @@ pub enum Fault {
     CleanupFails,
     /// No CRD check at start: a missing CRD shows up as endless watch errors.
     SkipPreflight,
+    /// Reconciles read the ConfigMap Store before its initial list arrived.
+    StoreNotReady,
 }
 
 impl Fault {
@@ -48,6 +50,7 @@ impl Fault {
         Fault::DirectReads,
         Fault::CleanupFails,
         Fault::SkipPreflight,
+        Fault::StoreNotReady,
     ];
 
     /// The kebab-case name used in config, environment, CLI and docs.
@@ -62,6 +65,7 @@ impl Fault {
             Fault::DirectReads => "direct-reads",
             Fault::CleanupFails => "cleanup-fails",
             Fault::SkipPreflight => "skip-preflight",
+            Fault::StoreNotReady => "store-not-ready",
         }
     }
 }

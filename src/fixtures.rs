@@ -131,6 +131,7 @@ pub fn context(config: Config) -> (Arc<Context>, ApiServer, Cache) {
             },
         ),
         config_maps: store,
+        config_maps_synced: tokio::sync::watch::channel(true).1,
         index: IndexWriter::spawn(client, Duration::ZERO, metrics.clone()),
         metrics,
         failures: Mutex::new(HashMap::new()),

@@ -52,6 +52,8 @@ pub struct Context {
     pub recorder: Recorder,
     /// Cache of the ConfigMaps this controller manages (published ones and the indexes).
     pub config_maps: Store<ConfigMap>,
+    /// True once the ConfigMap cache holds its initial list; reads wait for it.
+    pub config_maps_synced: tokio::sync::watch::Receiver<bool>,
     /// Batched writer of `documents-index`.
     pub index: IndexWriter,
     /// Consecutive failures per Document, for the exponential backoff; cleared on success.
@@ -246,8 +248,26 @@ async fn current_config_map(doc: &Document, ctx: &Context) -> Result<Option<Conf
             .await
             .map_err(|e| Error::kube(format!("get ConfigMap {name}"), e));
     }
+    wait_for_cache(ctx).await;
     let key = ObjectRef::new(&name).within(&doc.namespace().unwrap_or_default());
     Ok(ctx.config_maps.get(&key).map(|cm| cm.as_ref().clone()))
+}
+
+/// Waits until the ConfigMap cache holds its initial list.
+///
+/// The Controller starts reconciling once the *Document* cache is ready; the ConfigMap watch may
+/// still be listing. Reading its Store then would find nothing, and every reconcile at start would
+/// rewrite a ConfigMap and an index entry that are already there.
+async fn wait_for_cache(ctx: &Context) {
+    // FAULT(store-not-ready): reading the Store before its initial list makes decisions on an
+    // empty cache: right after a start, every Document looks unpublished and is written again.
+    // Fix: wait for the cache (this function), and only then read it.
+    if ctx.config.faults.is_on(Fault::StoreNotReady) {
+        return;
+    }
+    let mut synced = ctx.config_maps_synced.clone();
+    // An error means the watch is gone (shutdown); reading the Store is then harmless.
+    let _ = synced.wait_for(|synced| *synced).await;
 }
 
 /// The Document's entry in its namespace's index as last seen: `None` when the index itself is
@@ -264,6 +284,7 @@ async fn current_index_entry(
             .await
             .map_err(|e| Error::kube("get ConfigMap documents-index", e))?
     } else {
+        wait_for_cache(ctx).await;
         let key = ObjectRef::new(configmap::INDEX_NAME).within(&namespace);
         ctx.config_maps.get(&key).map(|cm| cm.as_ref().clone())
     };

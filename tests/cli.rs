@@ -46,7 +46,10 @@ fn a_bad_config_file_is_one_line_naming_the_file_and_exit_2() {
     let (code, stderr) = run(&["--config", path], &[]);
     assert_eq!(code, Some(2), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(stderr.contains(path) && stderr.contains("concurency"), "{stderr}");
+    assert!(
+        stderr.contains(path) && stderr.contains("concurency"),
+        "{stderr}"
+    );
 
     let (code, stderr) = run(&["--config", "/nonexistent/config.toml"], &[]);
     assert_eq!(code, Some(2), "{stderr}");
