@@ -46,6 +46,9 @@ pub enum AppError {
     /// The admin server failed while running.
     #[error("admin server: {0}")]
     Admin(#[source] std::io::Error),
+    /// A watch failed and the controller was set to stop on it (`crash-on-error`).
+    #[error(transparent)]
+    WatchFailed(#[from] controller::WatchFailed),
 }
 
 /// A started, not yet running, controller process.
@@ -157,6 +160,14 @@ impl App {
                 "failure toggles are ON: this controller misbehaves on purpose (see docs/faults.md)"
             );
         }
+        // FAULT(controller-down): the process is up, `/healthz` answers and metrics are served,
+        // but nothing reconciles: deleted Documents stay Terminating until a controller runs
+        // again. Fix: run the controller (and alert when reconciles stop, not only on liveness).
+        if config.faults.is_on(crate::fault::Fault::ControllerDown) {
+            tracing::warn!("controller-down: not starting the controller");
+            shutdown.await;
+            return Ok(());
+        }
         tracing::info!(
             namespace = config.namespace.as_deref().unwrap_or("<all>"),
             concurrency = config.concurrency,
@@ -177,9 +188,9 @@ impl App {
         };
         // Readiness waits for the caches, but never holds up shutdown.
         let wait_ready = tokio::spawn(wait_ready);
-        run.await;
+        let result = run.await;
         wait_ready.abort();
         tracing::info!("controller stopped");
-        Ok(())
+        Ok(result?)
     }
 }

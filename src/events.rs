@@ -1,7 +1,7 @@
 //! Kubernetes Events about Documents, published through kube's [`Recorder`] (events.k8s.io/v1).
 //!
 //! Events follow status transitions, not reconciles: the reconciler publishes one only when the
-//! `Ready` condition's reason or message changes, so an invalid Document gets one Warning and not
+//! `Ready` condition's reason changes (or an invalid spec's message), so an invalid Document gets one Warning and not
 //! one per retry, and a quiet cluster stays quiet. The one [`Recorder`] lives in the reconcile
 //! context because its deduplication cache is per recorder; repeated events become a series there.
 //!
@@ -32,13 +32,14 @@ pub enum DocumentEvent {
 }
 
 impl DocumentEvent {
-    /// The event for a status about to be written, if the `Ready` condition changes reason or
-    /// message compared to what the Document has now.
+    /// The event for a status about to be written, if the `Ready` condition changes reason (or,
+    /// for `InvalidSpec`, message) compared to what the Document has now.
     pub fn for_transition(doc: &Document, desired: &DocumentStatus) -> Option<Self> {
         let new = desired.conditions.iter().find(|c| c.type_ == READY)?;
+        // A new reason is news; for InvalidSpec so is a new message (another problem).
         if let Some(old) = doc.ready_condition()
             && old.reason == new.reason
-            && old.message == new.message
+            && (new.reason != reason::INVALID_SPEC || old.message == new.message)
         {
             return None;
         }

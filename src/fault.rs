@@ -36,6 +36,26 @@ pub enum Fault {
     SkipPreflight,
     /// Reconciles read the ConfigMap Store before its initial list arrived.
     StoreNotReady,
+    /// ConfigMaps of the whole cluster are watched and cached, without a selector.
+    BroadWatchScope,
+    /// Watches run without bookmarks.
+    NoBookmarks,
+    /// Documents are watched at cluster scope while RBAC grants one namespace.
+    ForbiddenWatch,
+    /// Watches have no backoff.
+    NoBackoff,
+    /// The Document watch selects on a label no Document has.
+    NarrowSelector,
+    /// A predicate that lets each Document through once and never again.
+    PredicateBlocksAll,
+    /// Watch errors are counted but not logged.
+    SilentWatchErrors,
+    /// The first watch error stops the controller (exit code 1).
+    CrashOnError,
+    /// The process serves metrics and health but runs no controller.
+    ControllerDown,
+    /// Each reconcile blocks its runtime thread with a synchronous sleep.
+    BlockingReconcile,
 }
 
 impl Fault {
@@ -51,6 +71,16 @@ impl Fault {
         Fault::CleanupFails,
         Fault::SkipPreflight,
         Fault::StoreNotReady,
+        Fault::BroadWatchScope,
+        Fault::NoBookmarks,
+        Fault::ForbiddenWatch,
+        Fault::NoBackoff,
+        Fault::NarrowSelector,
+        Fault::PredicateBlocksAll,
+        Fault::SilentWatchErrors,
+        Fault::CrashOnError,
+        Fault::ControllerDown,
+        Fault::BlockingReconcile,
     ];
 
     /// The kebab-case name used in config, environment, CLI and docs.
@@ -66,6 +96,16 @@ impl Fault {
             Fault::CleanupFails => "cleanup-fails",
             Fault::SkipPreflight => "skip-preflight",
             Fault::StoreNotReady => "store-not-ready",
+            Fault::BroadWatchScope => "broad-watch-scope",
+            Fault::NoBookmarks => "no-bookmarks",
+            Fault::ForbiddenWatch => "forbidden-watch",
+            Fault::NoBackoff => "no-backoff",
+            Fault::NarrowSelector => "narrow-selector",
+            Fault::PredicateBlocksAll => "predicate-blocks-all",
+            Fault::SilentWatchErrors => "silent-watch-errors",
+            Fault::CrashOnError => "crash-on-error",
+            Fault::ControllerDown => "controller-down",
+            Fault::BlockingReconcile => "blocking-reconcile",
         }
     }
 }

@@ -40,6 +40,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tracing::{Instrument, field};
 
+/// How long a reconcile blocks its thread with `blocking-reconcile`.
+const BLOCKING_RECONCILE_DELAY: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// Everything a reconcile needs, built once and shared by all reconciles.
 pub struct Context {
     /// Client for writes (and, only with `direct-reads`, reads).
@@ -90,6 +93,13 @@ pub async fn reconcile(doc: Arc<Document>, ctx: Arc<Context>) -> Result<Action, 
 }
 
 async fn reconcile_inner(doc: Arc<Document>, ctx: &Context) -> Result<Action, Error> {
+    // FAULT(blocking-reconcile): synchronous sleep or I/O inside an async fn holds the runtime
+    // thread; every other task on it (watches, other reconciles, /metrics) waits. tokio-console
+    // shows long polls. Fix: never block in async code; use `tokio::time::sleep`, async I/O, or
+    // `spawn_blocking` for unavoidable blocking work.
+    if ctx.config.faults.is_on(Fault::BlockingReconcile) {
+        std::thread::sleep(BLOCKING_RECONCILE_DELAY);
+    }
     let namespace = doc
         .namespace()
         .ok_or_else(|| Error::MissingNamespace(doc.name_any()))?;

@@ -80,13 +80,23 @@ pub fn desired_status(
         ),
     };
     let previous = doc.ready_condition();
+    // FAULT(status-timestamp): "reconciled at <now>" makes every computed status differ from the
+    // last one, so every reconcile writes status and bumps resourceVersion (and, without a
+    // predicate, triggers itself again, forever). Fix: only values derived from the spec and the
+    // controller's actions; a time only where the API conventions ask for one
+    // (`lastTransitionTime`, moved only on a transition).
+    let message = if faults.is_on(Fault::StatusTimestamp) {
+        format!("{message} (reconciled at {})", now.0)
+    } else {
+        message
+    };
     let ready = Condition {
         type_: READY.to_string(),
         status: status.to_string(),
         reason: reason.to_string(),
         message,
         observed_generation: generation,
-        last_transition_time: transition_time(previous, status, now, faults),
+        last_transition_time: transition_time(previous, status, now),
     };
     DocumentStatus {
         observed_generation: generation,
@@ -99,18 +109,7 @@ pub fn desired_status(
 }
 
 /// Keeps the previous transition time unless the condition's status changes.
-fn transition_time(
-    previous: Option<&Condition>,
-    status: &str,
-    now: &Time,
-    faults: &Faults,
-) -> Time {
-    // FAULT(status-timestamp): stamping "now" on every reconcile makes each computed status differ
-    // from the last one, so every reconcile writes status and bumps resourceVersion. Fix: keep the
-    // previous time unless the status changes (below), so an unchanged Document needs no write.
-    if faults.is_on(Fault::StatusTimestamp) {
-        return now.clone();
-    }
+fn transition_time(previous: Option<&Condition>, status: &str, now: &Time) -> Time {
     match previous {
         Some(c) if c.status == status => c.last_transition_time.clone(),
         _ => now.clone(),

@@ -13,49 +13,7 @@ use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::wait::conditions;
 use serde_json::json;
-use support::{Controller, Env, eventually, wait_for};
-
-fn doc(name: &str, title: &str, content: &str) -> Document {
-    Document::new(
-        name,
-        DocumentSpec {
-            title: title.into(),
-            content: content.into(),
-            hide: false,
-        },
-    )
-}
-
-/// Ready with the given reason, for the Document's current generation.
-fn ready_as(reason: &'static str) -> impl Fn(Option<&Document>) -> bool {
-    move |d: Option<&Document>| {
-        d.is_some_and(|d| {
-            let generation = d.metadata.generation;
-            d.status.as_ref().is_some_and(|s| {
-                s.observed_generation == generation
-                    && s.conditions
-                        .iter()
-                        .any(|c| c.type_ == "Ready" && c.reason == reason)
-            })
-        })
-    }
-}
-
-async fn create(api: &Api<Document>, d: &Document) -> Document {
-    api.create(&PostParams::default(), d)
-        .await
-        .expect("document created")
-}
-
-async fn set_spec(api: &Api<Document>, name: &str, spec: serde_json::Value) {
-    api.patch(
-        name,
-        &PatchParams::default(),
-        &Patch::Merge(json!({ "spec": spec })),
-    )
-    .await
-    .expect("document patched");
-}
+use support::{Controller, Env, create, doc, eventually, ready_as, set_spec, wait_for};
 
 async fn events_with_reason(client: &kube::Client, ns: &str, reason: &str) -> Vec<Event> {
     let api: Api<Event> = Api::namespaced(client.clone(), ns);

@@ -12,7 +12,9 @@
 )]
 
 use doc_controller::config::Config;
-use doc_controller::{App, AppError, Document};
+use doc_controller::{App, AppError, Document, DocumentSpec};
+use kube::api::{Patch, PatchParams};
+use serde_json::json;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, DeleteParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
@@ -193,6 +195,19 @@ impl Controller {
         sum_metric(&self.metrics().await, name, labels)
     }
 
+    /// The status code of `/healthz`.
+    pub async fn healthz(&self) -> u16 {
+        http_get(self.admin, "/healthz").await.0
+    }
+
+    /// How the controller ended, if it ends within `within`; `None` if it is still running.
+    pub async fn finished_within(&mut self, within: Duration) -> Option<Result<(), AppError>> {
+        match tokio::time::timeout(within, &mut self.task).await {
+            Ok(joined) => Some(joined.expect("controller task did not panic")),
+            Err(_) => None,
+        }
+    }
+
     /// The status code of `/readyz`.
     pub async fn readyz(&self) -> u16 {
         http_get(self.admin, "/readyz").await.0
@@ -231,6 +246,49 @@ pub fn sum_metric(text: &str, name: &str, labels: &[&str]) -> f64 {
                 .flatten()
         })
         .sum()
+}
+
+/// A Document in the shape tests need.
+pub fn doc(name: &str, title: &str, content: &str) -> Document {
+    Document::new(
+        name,
+        DocumentSpec {
+            title: title.into(),
+            content: content.into(),
+            hide: false,
+        },
+    )
+}
+
+/// Ready with the given reason, for the Document's current generation.
+pub fn ready_as(reason: &'static str) -> impl Fn(Option<&Document>) -> bool {
+    move |d: Option<&Document>| {
+        d.is_some_and(|d| {
+            let generation = d.metadata.generation;
+            d.status.as_ref().is_some_and(|s| {
+                s.observed_generation == generation
+                    && s.conditions
+                        .iter()
+                        .any(|c| c.type_ == "Ready" && c.reason == reason)
+            })
+        })
+    }
+}
+
+pub async fn create(api: &Api<Document>, d: &Document) -> Document {
+    api.create(&PostParams::default(), d)
+        .await
+        .expect("document created")
+}
+
+pub async fn set_spec(api: &Api<Document>, name: &str, spec: serde_json::Value) {
+    api.patch(
+        name,
+        &PatchParams::default(),
+        &Patch::Merge(json!({ "spec": spec })),
+    )
+    .await
+    .expect("document patched");
 }
 
 /// Waits until `condition` holds for the named Document, or fails the test.

@@ -1,7 +1,7 @@
 //! Wiring: the watches, caches and the kube-runtime [`Controller`] that drives [`reconcile`].
 //!
-//! Two watches feed the controller, each with `default_backoff()` so a failing API server is retried
-//! calmly instead of ending the stream or spinning:
+//! Two watches ([`watches`]) feed the controller, each with `default_backoff()` so a failing API
+//! server is retried calmly instead of ending the stream or spinning:
 //!
 //! * **Documents**: a streaming list (`streaming_lists()`) then watch, stripped of `managedFields`
 //!   before caching (`.modify()`), filtered by `predicates::generation` combined with
@@ -14,30 +14,34 @@
 //! Every watch event and watch error is counted in metrics and errors are logged at WARN: watcher
 //! errors are soft (retried), but never silently ignored.
 
+pub mod watches;
+
 use crate::config::Config;
-use crate::configmap::MANAGED_BY_SELECTOR;
 use crate::crd::{CONTROLLER_NAME, Document};
 use crate::fault::Fault;
 use crate::index::IndexWriter;
 use crate::metrics::Metrics;
 use crate::reconcile::{Context, error_policy, reconcile};
-use futures::{Stream, StreamExt, future::BoxFuture};
+use futures::{StreamExt, future::BoxFuture, stream::BoxStream};
 use k8s_openapi::api::core::v1::ConfigMap;
+use kube::Client;
 use kube::runtime::controller::{self, Controller};
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{Predicate, WatchStreamExt, predicates, watcher};
-use kube::{Api, Client, Resource, ResourceExt};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
+use watches::{Observer, WATCH_ERROR_REASONS};
+
+pub use watches::watch_error_reason;
 
 /// Buffer of the shared ConfigMap reflector: how many events a slow subscriber may lag behind.
 const SHARED_STORE_BUFFER: usize = 1024;
 
 /// How often the cached-object gauges are refreshed.
-const CACHE_GAUGE_INTERVAL: Duration = Duration::from_secs(5);
+const CACHE_GAUGE_INTERVAL: Duration = Duration::from_secs(1);
 
 /// What the running controller exposes to its caller.
 pub struct Stores {
@@ -55,6 +59,11 @@ pub struct Stores {
     pub config_maps_synced: watch::Receiver<bool>,
 }
 
+/// The controller stopped because of a watch error (only with the `crash-on-error` toggle).
+#[derive(Debug, thiserror::Error)]
+#[error("{0} (fault toggle crash-on-error is on)")]
+pub struct WatchFailed(pub String);
+
 /// Builds the watches and the controller; the returned future runs until `shutdown` resolves and
 /// in-flight reconciles have finished.
 pub fn build(
@@ -62,48 +71,51 @@ pub fn build(
     config: Config,
     metrics: Arc<Metrics>,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
-) -> (Stores, BoxFuture<'static, ()>) {
-    let (docs, cms) = match &config.namespace {
-        Some(ns) => (
-            Api::<Document>::namespaced(client.clone(), ns),
-            Api::<ConfigMap>::namespaced(client.clone(), ns),
-        ),
-        None => (
-            Api::<Document>::all(client.clone()),
-            Api::<ConfigMap>::all(client.clone()),
-        ),
-    };
-    let keep_managed_fields = config.faults.is_on(Fault::KeepManagedFields);
+) -> (Stores, BoxFuture<'static, Result<(), WatchFailed>>) {
     metrics.watch_started("documents", WATCH_ERROR_REASONS);
     metrics.watch_started("configmaps", WATCH_ERROR_REASONS);
     let (docs_synced_tx, documents_synced) = watch::channel(false);
     let (cms_synced_tx, config_maps_synced) = watch::channel(false);
+    let (fatal_tx, mut fatal_rx) = mpsc::channel(1);
+    let observer = |resource, synced: watch::Sender<bool>| Observer {
+        resource,
+        metrics: metrics.clone(),
+        on_init_done: Box::new(move || {
+            synced.send_replace(true);
+        }),
+        fatal: config
+            .faults
+            .is_on(Fault::CrashOnError)
+            .then(|| fatal_tx.clone()),
+        log_errors: !config.faults.is_on(Fault::SilentWatchErrors),
+    };
 
     // Owned ConfigMaps: one shared reflector is both the Store for reads and the owner trigger.
     let (cm_store, cm_writer) = reflector::store_shared(SHARED_STORE_BUFFER);
     let cm_subscriber = cm_writer
         .subscribe()
         .expect("a store_shared writer always hands out subscribers");
-    let cm_watch = watcher(cms, watcher_config(&config).labels(MANAGED_BY_SELECTOR))
-        .default_backoff()
-        .modify(move |cm: &mut ConfigMap| strip(cm, keep_managed_fields))
-        .inspect(observe("configmaps", metrics.clone(), move || {
-            cms_synced_tx.send_replace(true)
-        }))
+    let (cm_api, cm_wc) = watches::config_maps_watch(&client, &config);
+    let strip_config = config.clone();
+    let cm_events = watches::watch(cm_api, cm_wc, &config)
+        .modify(move |cm: &mut ConfigMap| watches::strip(cm, &strip_config))
+        .boxed();
+    let cm_watch = observer("configmaps", cms_synced_tx)
+        .observe(cm_events)
         .reflect_shared(cm_writer)
         .for_each(|_| futures::future::ready(()));
 
     // Documents: streaming list + watch, stripped, cached, then filtered by predicates.
     let (doc_store, doc_writer) = reflector::store();
-    let doc_events = watcher(docs, watcher_config(&config))
-        .default_backoff()
-        .modify(move |doc: &mut Document| strip(doc, keep_managed_fields))
-        .inspect(observe("documents", metrics.clone(), move || {
-            docs_synced_tx.send_replace(true)
-        }))
-        .reflect(doc_writer)
-        .applied_objects();
-    let doc_trigger = filter_changes(doc_events, &config);
+    let docs_api = watches::documents_api(&client, &config);
+    let strip_config = config.clone();
+    let doc_events = watches::watch(docs_api, watches::documents_watch_config(&config), &config)
+        .modify(move |doc: &mut Document| watches::strip(doc, &strip_config))
+        .boxed();
+    let doc_events = observer("documents", docs_synced_tx)
+        .observe(doc_events)
+        .reflect(doc_writer);
+    let doc_trigger = filter_changes(watches::applied(doc_events), &config);
 
     let context = Arc::new(Context {
         client: client.clone(),
@@ -122,7 +134,15 @@ pub fn build(
         config: config.clone(),
     });
 
-    let controller = Controller::for_stream(doc_trigger, doc_store.clone())
+    let controller = Controller::for_stream(doc_trigger, doc_store.clone());
+    // FAULT(no-backoff): see `watches::watch`; the Controller's own trigger backoff would
+    // otherwise hide the missing one on the Document watch.
+    let controller = if config.faults.is_on(Fault::NoBackoff) {
+        controller.trigger_backoff(watches::NoBackoff)
+    } else {
+        controller
+    };
+    let controller = controller
         .owns_shared_stream(cm_subscriber)
         .with_config(controller_config(&config))
         .graceful_shutdown_on(shutdown)
@@ -141,9 +161,10 @@ pub fn build(
         // The ConfigMap watch and the gauges live as long as the controller; once the controller
         // has drained (graceful shutdown), they are dropped with this future.
         tokio::select! {
-            () = controller => {},
-            () = cm_watch => {},
-            () = gauges => {},
+            () = controller => Ok(()),
+            () = cm_watch => Ok(()),
+            () = gauges => Ok(()),
+            Some(error) = fatal_rx.recv() => Err(WatchFailed(error)),
         }
     };
     (
@@ -157,28 +178,17 @@ pub fn build(
     )
 }
 
-/// Watch settings shared by both watches.
-fn watcher_config(config: &Config) -> watcher::Config {
-    // FAULT(unpaged-initial-list): one LIST of everything holds every object, in one response, in
-    // memory at once, on top of the cache being built. Fix: a streaming list (objects arrive one by
-    // one over the watch), or at least paging.
-    if config.faults.is_on(Fault::UnpagedInitialList) {
-        return watcher::Config::default().any_semantic();
-    }
-    watcher::Config::default().streaming_lists()
-}
-
 /// Reconcile only on changes that matter: a new generation (spec change or deletion) or a
 /// finalizer change. Status writes, including the controller's own, do not pass.
 fn filter_changes(
-    docs: impl Stream<Item = Result<Document, watcher::Error>> + Send + 'static,
+    docs: BoxStream<'static, Result<Document, watcher::Error>>,
     config: &Config,
-) -> futures::stream::BoxStream<'static, Result<Document, watcher::Error>> {
+) -> BoxStream<'static, Result<Document, watcher::Error>> {
     // FAULT(no-predicate): without a filter every status write the controller makes comes back as
     // a watch event and triggers another reconcile; with a non-deterministic status
     // (status-timestamp) that never ends.
     if config.faults.is_on(Fault::NoPredicate) {
-        return docs.boxed();
+        return docs;
     }
     // FAULT(generation-only-predicate): generation alone misses finalizer changes (they do not
     // bump generation), so the reconcile that follows adding the finalizer never comes and
@@ -186,6 +196,14 @@ fn filter_changes(
     if config.faults.is_on(Fault::GenerationOnlyPredicate) {
         return docs
             .predicate_filter(predicates::generation, Default::default())
+            .boxed();
+    }
+    // FAULT(predicate-blocks-all): a predicate whose value never changes lets each Document
+    // through once, at first sight, and never again: edits are not reconciled, with no log line
+    // to say so. Fix: hash what should trigger a reconcile (generation, finalizers).
+    if config.faults.is_on(Fault::PredicateBlocksAll) {
+        return docs
+            .predicate_filter(|_: &Document| Some(0), Default::default())
             .boxed();
     }
     docs.predicate_filter(
@@ -204,86 +222,6 @@ fn controller_config(config: &Config) -> controller::Config {
         config.concurrency
     };
     controller::Config::default().concurrency(concurrency)
-}
-
-/// Drops what the controller never reads before it is cached: `managedFields` is often larger than
-/// the object itself, and `last-applied-configuration` repeats the whole spec.
-fn strip<K: Resource>(obj: &mut K, keep_managed_fields: bool) {
-    // FAULT(keep-managed-fields): cache objects as they come; the Store then holds every field
-    // manager's bookkeeping for every object. Fix: strip it here, before the reflector.
-    if keep_managed_fields {
-        return;
-    }
-    obj.managed_fields_mut().clear();
-    obj.annotations_mut()
-        .remove("kubectl.kubernetes.io/last-applied-configuration");
-}
-
-/// Counts watch events and logs watch errors, passing every item on unchanged.
-fn observe<K>(
-    resource: &'static str,
-    metrics: Arc<Metrics>,
-    on_init_done: impl Fn() -> bool + Send + 'static,
-) -> impl FnMut(&Result<watcher::Event<K>, watcher::Error>) {
-    move |item| match item {
-        Ok(event) => {
-            if matches!(event, watcher::Event::InitDone) {
-                on_init_done();
-            }
-            metrics.watch_event(resource, event_label(event));
-        }
-        Err(error) => {
-            metrics.watch_error(resource, watch_error_reason(error));
-            tracing::warn!(resource, %error, "watch error, retrying with backoff");
-        }
-    }
-}
-
-fn event_label<K>(event: &watcher::Event<K>) -> &'static str {
-    match event {
-        watcher::Event::Apply(_) => "apply",
-        watcher::Event::Delete(_) => "delete",
-        watcher::Event::Init => "init",
-        watcher::Event::InitApply(_) => "init_apply",
-        watcher::Event::InitDone => "init_done",
-    }
-}
-
-/// Every value [`watch_error_reason`] returns, so each series exists (at 0) from the start.
-pub const WATCH_ERROR_REASONS: &[&str] = &[
-    "connection",
-    "401",
-    "403",
-    "404",
-    "410",
-    "429",
-    "5xx",
-    "other",
-    "no_resource_version",
-];
-
-/// A bounded label for a watch error: the HTTP status when the API server sent one.
-pub fn watch_error_reason(error: &watcher::Error) -> &'static str {
-    let code = match error {
-        watcher::Error::WatchError(status) => Some(status.code),
-        watcher::Error::InitialListFailed(e)
-        | watcher::Error::WatchStartFailed(e)
-        | watcher::Error::WatchFailed(e) => match e {
-            kube::Error::Api(status) => Some(status.code),
-            _ => None,
-        },
-        watcher::Error::NoResourceVersion => return "no_resource_version",
-    };
-    match code {
-        None => "connection",
-        Some(401) => "401",
-        Some(403) => "403",
-        Some(404) => "404",
-        Some(410) => "410",
-        Some(429) => "429",
-        Some(500..=599) => "5xx",
-        Some(_) => "other",
-    }
 }
 
 /// Keeps `doc_controller_cached_objects{store}` current.

@@ -1,0 +1,259 @@
+//! The watches feeding the controller: scope, list mode, backoff, stripping, and what every event
+//! and error turns into (metrics, logs, cache sync signals).
+//!
+//! Every watch gets `default_backoff()`: watcher errors are soft (the watcher recovers once the API
+//! server, RBAC or network recovers), so they are retried calmly, counted in
+//! `doc_controller_watch_errors_total{reason}` and logged at WARN: optimistically retried, never
+//! silently ignored.
+
+use crate::config::Config;
+use crate::configmap::MANAGED_BY_SELECTOR;
+use crate::crd::Document;
+use crate::fault::Fault;
+use crate::metrics::Metrics;
+use futures::{Stream, StreamExt, stream::BoxStream};
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client, Resource, ResourceExt};
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+/// A watch stream after backoff, as the rest of the wiring consumes it.
+pub type EventStream<K> = BoxStream<'static, Result<watcher::Event<K>, watcher::Error>>;
+
+/// Label selector that matches no Document (toggle `narrow-selector`).
+pub const NARROW_SELECTOR: &str = "doc-controller.kube.rs/shard=does-not-exist";
+
+/// The Document API the main watch uses: the configured namespace, or all namespaces.
+pub fn documents_api(client: &Client, config: &Config) -> Api<Document> {
+    // FAULT(forbidden-watch): watching at cluster scope while RBAC grants one namespace gets
+    // `403 ... cannot watch resource "documents" ... at the cluster scope`, retried forever.
+    // Fix: watch the namespace the controller is configured (and permitted) for.
+    if config.faults.is_on(Fault::ForbiddenWatch) {
+        return Api::all(client.clone());
+    }
+    match &config.namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
+/// The ConfigMap API and selector of the owned-objects watch.
+pub fn config_maps_watch(client: &Client, config: &Config) -> (Api<ConfigMap>, watcher::Config) {
+    // FAULT(broad-watch-scope): every ConfigMap of the cluster, with no selector, ends up in the
+    // cache, though the controller only reads its own. Fix: select on the label it puts on them.
+    if config.faults.is_on(Fault::BroadWatchScope) {
+        return (Api::all(client.clone()), watcher_config(config));
+    }
+    let api = match &config.namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    (api, watcher_config(config).labels(MANAGED_BY_SELECTOR))
+}
+
+/// Watch settings of the Document watch.
+pub fn documents_watch_config(config: &Config) -> watcher::Config {
+    // FAULT(narrow-selector): a selector that matches nothing leaves the Store empty, and nothing
+    // is ever reconciled, while `kubectl get documents` lists them. Fix: no selector, or one that
+    // matches what the controller is responsible for.
+    if config.faults.is_on(Fault::NarrowSelector) {
+        return watcher_config(config).labels(NARROW_SELECTOR);
+    }
+    watcher_config(config)
+}
+
+/// Watch settings shared by both watches.
+fn watcher_config(config: &Config) -> watcher::Config {
+    let wc = watcher::Config::default();
+    // FAULT(no-bookmarks): without bookmarks a quiet watch's resourceVersion grows old; after the
+    // API server compacts its history, resuming it gets 410 Gone and a full re-list.
+    // Fix: leave bookmarks on (kube's default).
+    let wc = if config.faults.is_on(Fault::NoBookmarks) {
+        wc.disable_bookmarks()
+    } else {
+        wc
+    };
+    // FAULT(unpaged-initial-list): one LIST of everything holds every object, in one response, in
+    // memory at once, on top of the cache being built. Fix: a streaming list (objects arrive one
+    // by one over the watch), or at least paging.
+    if config.faults.is_on(Fault::UnpagedInitialList) {
+        return wc.any_semantic();
+    }
+    wc.streaming_lists()
+}
+
+/// Starts a watch with the backoff every watch needs.
+pub fn watch<K>(api: Api<K>, wc: watcher::Config, config: &Config) -> EventStream<K>
+where
+    K: Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+{
+    let events = watcher(api, wc);
+    // FAULT(no-backoff): without a backoff the watcher retries a failing request as fast as it can:
+    // a hot loop of requests against an API server that is already failing.
+    // Fix: `default_backoff()`, exponential with jitter, reset after a healthy period.
+    if config.faults.is_on(Fault::NoBackoff) {
+        return events.boxed();
+    }
+    events.default_backoff().boxed()
+}
+
+/// A "backoff" that retries at once, forever: what a watch without `default_backoff()` does.
+///
+/// kube's `Controller` puts a backoff of its own on the streams it is given; `no-backoff` replaces
+/// it with this one, so the toggle shows what a bare watch stream does.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoBackoff;
+
+impl Iterator for NoBackoff {
+    type Item = std::time::Duration;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        Some(std::time::Duration::ZERO)
+    }
+}
+
+impl kube::runtime::utils::Backoff for NoBackoff {
+    fn reset(&mut self) {}
+}
+
+/// Drops what the controller never reads before it is cached: `managedFields` is often larger than
+/// the object itself, and `last-applied-configuration` repeats the whole spec.
+pub fn strip<K: Resource>(obj: &mut K, config: &Config) {
+    // FAULT(keep-managed-fields): cache objects as they come; the Store then holds every field
+    // manager's bookkeeping for every object. Fix: strip it here, before the reflector.
+    if config.faults.is_on(Fault::KeepManagedFields) {
+        return;
+    }
+    obj.managed_fields_mut().clear();
+    obj.annotations_mut()
+        .remove("kubectl.kubernetes.io/last-applied-configuration");
+}
+
+/// What a watch reports besides its objects.
+pub struct Observer {
+    /// Which watch, as the `resource` metric label.
+    pub resource: &'static str,
+    /// Where events and errors are counted.
+    pub metrics: Arc<Metrics>,
+    /// Called on every `InitDone` (the cache holds a complete list).
+    pub on_init_done: Box<dyn Fn() + Send + Sync>,
+    /// Receives the first watch error when the controller is to stop on it (`crash-on-error`).
+    pub fatal: Option<mpsc::Sender<String>>,
+    /// Whether errors are logged (off only with `silent-watch-errors`).
+    pub log_errors: bool,
+}
+
+impl Observer {
+    /// Counts every event and error of `events`, passing them on unchanged.
+    pub fn observe<K: Send + 'static>(self, events: EventStream<K>) -> EventStream<K> {
+        events
+            .inspect(move |item| match item {
+                Ok(event) => {
+                    if matches!(event, watcher::Event::InitDone) {
+                        (self.on_init_done)();
+                    }
+                    self.metrics.watch_event(self.resource, event_label(event));
+                }
+                Err(error) => self.error(error),
+            })
+            .boxed()
+    }
+
+    fn error(&self, error: &watcher::Error) {
+        self.metrics
+            .watch_error(self.resource, watch_error_reason(error));
+        // FAULT(silent-watch-errors): dropping watch errors without a word leaves a failing
+        // controller with clean logs; only the metrics still tell. Fix: log every one, at WARN.
+        if self.log_errors {
+            tracing::warn!(resource = self.resource, %error, "watch error, retrying with backoff");
+        }
+        // FAULT(crash-on-error): tearing the process down on the first (soft, retryable) watch
+        // error turns a blip into a restart; restarts then mask the cause. Fix: retry with
+        // backoff, alert on the error rate.
+        if let Some(fatal) = &self.fatal {
+            let _ = fatal.try_send(format!("{} watch failed: {error}", self.resource));
+        }
+    }
+}
+
+fn event_label<K>(event: &watcher::Event<K>) -> &'static str {
+    match event {
+        watcher::Event::Apply(_) => "apply",
+        watcher::Event::Delete(_) => "delete",
+        watcher::Event::Init => "init",
+        watcher::Event::InitApply(_) => "init_apply",
+        watcher::Event::InitDone => "init_done",
+    }
+}
+
+/// Every value [`watch_error_reason`] returns, so each series exists (at 0) from the start.
+pub const WATCH_ERROR_REASONS: &[&str] = &[
+    "connection",
+    "401",
+    "403",
+    "404",
+    "410",
+    "429",
+    "5xx",
+    "other",
+    "no_resource_version",
+];
+
+/// A bounded label for a watch error: the HTTP status when the API server sent one.
+pub fn watch_error_reason(error: &watcher::Error) -> &'static str {
+    let code = match error {
+        watcher::Error::WatchError(status) => Some(status.code),
+        watcher::Error::InitialListFailed(e)
+        | watcher::Error::WatchStartFailed(e)
+        | watcher::Error::WatchFailed(e) => match e {
+            kube::Error::Api(status) => Some(status.code),
+            _ => None,
+        },
+        watcher::Error::NoResourceVersion => return "no_resource_version",
+    };
+    match code {
+        None => "connection",
+        Some(401) => "401",
+        Some(403) => "403",
+        Some(404) => "404",
+        Some(410) => "410",
+        Some(429) => "429",
+        Some(500..=599) => "5xx",
+        Some(_) => "other",
+    }
+}
+
+/// Keeps only the objects of applied events, for triggers.
+pub fn applied<K: Send + 'static>(
+    events: impl Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static,
+) -> BoxStream<'static, Result<K, watcher::Error>> {
+    events.applied_objects().boxed()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kube::core::Status;
+
+    #[test]
+    fn watch_errors_are_labelled_by_http_code_or_connection() {
+        let api = |code| {
+            watcher::Error::WatchStartFailed(kube::Error::Api(Box::new(
+                Status::failure("x", "y").with_code(code),
+            )))
+        };
+        assert_eq!(watch_error_reason(&api(403)), "403");
+        assert_eq!(watch_error_reason(&api(504)), "5xx");
+        assert_eq!(watch_error_reason(&api(418)), "other");
+        let expired = watcher::Error::WatchError(Box::new(Status::failure("x", "Expired").with_code(410)));
+        assert_eq!(watch_error_reason(&expired), "410");
+        for label in [
+            watch_error_reason(&api(403)),
+            watch_error_reason(&expired),
+            watch_error_reason(&watcher::Error::NoResourceVersion),
+        ] {
+            assert!(WATCH_ERROR_REASONS.contains(&label));
+        }
+    }
+}

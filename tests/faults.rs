@@ -1,0 +1,529 @@
+//! The fault catalogue, toggle by toggle: each symptom shown with the toggle on, and gone with it
+//! off, through what a user can observe (API objects, `/metrics`, logs, exit codes).
+//!
+//! Counts, not timings: where a test needs a window to show that something does *not* happen, the
+//! window only bounds how long the test waits; the assertion is on counts and object state.
+//! Toggles that need the API server to misbehave (403, 410, 429, 401, hanging connections) are
+//! not here yet; see docs/faults.md.
+
+mod support;
+
+use doc_controller::config::Config;
+use doc_controller::fault::{Fault, Faults};
+use doc_controller::{AppError, Document};
+use kube::api::{Api, DeleteParams, PostParams};
+use serde_json::json;
+use std::process::Stdio;
+use std::time::Duration;
+use support::{Controller, Env, create, doc, eventually, ready_as, set_spec, wait_for};
+
+/// Long enough for a healthy controller to finish what a test asks of it on this kind of machine,
+/// so that "nothing happened within it" means the toggle stopped it.
+const WINDOW: Duration = Duration::from_secs(2);
+
+fn with(faults: &[Fault]) -> Config {
+    Config {
+        faults: Faults::new(faults.iter().copied()),
+        ..Config::default()
+    }
+}
+
+async fn status_patches(c: &Controller) -> f64 {
+    c.metric("doc_controller_status_patches_total", &[]).await
+}
+
+async fn requests(c: &Controller, verb: &str, resource: &str) -> f64 {
+    c.metric(
+        "doc_controller_api_requests_total",
+        &[&format!("verb=\"{verb}\""), &format!("resource=\"{resource}\"")],
+    )
+    .await
+}
+
+/// Creates `n` Documents and waits until all are Ready.
+async fn converge(docs: &Api<Document>, n: usize) {
+    for i in 0..n {
+        create(docs, &doc(&format!("doc-{i}"), &format!("Doc {i}"), "some words")).await;
+    }
+    for i in 0..n {
+        wait_for(docs, &format!("doc-{i}"), ready_as("Published")).await;
+    }
+}
+
+// === status-timestamp, no-predicate ===
+
+#[tokio::test]
+async fn status_timestamp_on_writes_status_on_every_reconcile() {
+    let env = Env::new().await;
+    let ns = env.namespace().await;
+    let c = Controller::start(&env, &ns.name, with(&[Fault::StatusTimestamp])).await;
+    let docs: Api<Document> = Api::namespaced(env.client.clone(), &ns.name);
+    converge(&docs, 3).await;
+    tokio::time::sleep(WINDOW / 4).await;
+    let reconciles = c.metric("doc_controller_reconcile_total", &["result=\"success\""]).await;
+    // Finalizer-adding reconciles write no status; every other reconcile writes one.
+    assert!(status_patches(&c).await >= reconciles - 3.0, "one status write per reconcile");
+    assert!(status_patches(&c).await > 3.0);
+}
+
+#[tokio::test]
+async fn status_timestamp_off_writes_status_once_per_change() {
+    let env = Env::new().await;
+    let ns = env.namespace().await;
+    let c = Controller::start(&env, &ns.name, Config::default()).await;
+    let docs: Api<Document> = Api::namespaced(env.client.clone(), &ns.name);
+    converge(&docs, 3).await;
+    tokio::time::sleep(WINDOW / 4).await;
+    assert_eq!(status_patches(&c).await, 3.0, "one status write per new Document");
+}
+
+#[tokio::test]
+async fn no_predicate_with_status_timestamp_on_loops_forever() {
+    let env = Env::new().await;
+    let ns = env.namespace().await;
+    let c = Controller::start(
+        &env,
+        &ns.name,
+        with(&[Fault::NoPredicate, Fault::StatusTimestamp]),
+    )
+    .await;
+    let docs: Api<Document> = Api::namespaced(env.client.clone(), &ns.name);
+    converge(&docs, 1).await;
+    let rv = |d: Document| d.metadata.resource_version.unwrap_or_default();
+    let first = rv(docs.get("doc-0").await.expect("get"));
+    let before = status_patches(&c).await;
+    tokio::time::sleep(WINDOW).await;
+    let after = status_patches(&c).await;
+    assert!(after - before >= 5.0, "status writes keep coming: {before} -> {after}");
+    assert_ne!(rv(docs.get("doc-0").await.expect("get")), first, "resourceVersion climbs");
+}
+
+/// Reconciles caused by touching each Document without changing its spec (a label), the kind of
+/// change a status write is too.
+async fn reconciles_after_touching(faults: &[Fault]) -> f64 {
+    let env = Env::new().await;
+    let ns = env.namespace().await;
+    let c = Controller::start(&env, &ns.name, with(faults)).await;
+    let docs: Api<Document> = Api::namespaced(env.client.clone(), &ns.name);
+    converge(&docs, 3).await;
+    tokio::time::sleep(WINDOW / 4).await;
+    let before = c.metric("doc_controller_reconcile_total", &[]).await;
+    for i in 0..3 {
+        docs.patch(
+            &format!("doc-{i}"),
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(json!({ "metadata": { "labels": { "touched": "yes" } } })),
+        )
+        .await
+        .expect("labelled");
+    }
+    tokio::time::sleep(WINDOW / 2).await;
+    c.metric("doc_controller_reconcile_total", &[]).await - before
+}
+
+#[tokio::test]
+async fn no_predicate_on_reconciles_changes_that_leave_the_spec_alone() {
+    assert!(reconciles_after_touching(&[Fault::NoPredicate]).await >= 3.0);
+}
+
+#[tokio::test]
+async fn no_predicate_off_ignores_changes_that_leave_the_spec_alone() {
+    assert_eq!(reconciles_after_touching(&[]).await, 0.0);
+}
+
+// === generation-only-predicate ===
+
+#[tokio::test]
+async fn generation_only_predicate_on_stalls_after_adding_the_finalizer() {
+    let env = Env::new().await;
+    let ns = env.namespace().await;
+    let _c = Controller::start(&env, &ns.name, with(&[Fault::GenerationOnlyPredicate])).await;
+    let docs: Api<Document> = Api::namespaced(env.client.clone(), &ns.name);
+    create(&docs, &doc("stuck", "Stuck", "")).await;
+    let with_finalizer = eventually("the finalizer", || async {
+        let d = docs.get("stuck").await.expect("get");
+        d.metadata.finalizers.is_some().then_some(d)
+    })
+    .await;
+    tokio::time::sleep(WINDOW).await;
+    let d = docs.get("stuck").await.expect("get");
+    assert!(d.status.is_none(), "no reconcile after the finalizer change");
+    assert_eq!(d.metadata.resource_version, with_finalizer.metadata.resource_version);
+}
+
+#[tokio::test]
+async fn generation_only_predicate_off_publishes_right_after_the_finalizer() {
+    let env = Env::new().await;
+    let ns = env.namespace().await;
+    let _c = Controller::start(&env, &ns.name, Config::default()).await;
+    let docs: Api<Document> = Api::namespaced(env.client.clone(), &ns.name);
+    create(&docs, &doc("flows", "Flows", "")).await;
+    wait_for(&docs, "flows", ready_as("Published")).await;
+}
+
+// === predicate-blocks-all ===
+
+#[tokio::test]
+async fn predicate_blocks_all_on_ignores_spec_changes() {
+    let env = Env::new().await;
+    let ns = env.namespace().await;
+    let c = Controller::start(&env, &ns.name, with(&[Fault::PredicateBlocksAll])).await;
+    let docs: Api<Document> = Api::namespaced(env.client.clone(), &ns.name);
+    create(&docs, &doc("frozen", "Frozen", "")).await;
+    // First sight passes once: the finalizer is added; nothing after that.
+    tokio::time::sleep(WINDOW).await;
+    let reconciles = c.metric("doc_controller_reconcile_total", &[]).await;
+    set_spec(&docs, "frozen", json!({ "title": "Thawed" })).await;
+    tokio::time::sleep(WINDOW).await;
+    assert_eq!(c.metric("doc_controller_reconcile_total", &[]).await, reconciles);
+    let d = docs.get("frozen").await.expect("get");
+    assert_ne!(
+        d.status.and_then(|s| s.observed_generation),
+        d.metadata.generation,
+        "the edit is never reconciled"
+    );
+}
+
+#[tokio::test]
+async fn predicate_blocks_all_off_reconciles_spec_changes() {
+    let env = Env::new().await;
+    let ns = env.namespace().await;
+    let _c = Controller::start(&env, &ns.name, Config::default()).await;
+    let docs: Api<Document> = Api::namespaced(env.client.clone(), &ns.name);
+    create(&docs, &doc("live", "Live", "")).await;
+    wait_for(&docs, "live", ready_as("Published")).await;
+    set_spec(&docs, "live", json!({ "title": "Live v2" })).await;
+    wait_for(&docs, "live", |d: Option<&Document>| {
+        ready_as("Published")(d) && d.is_some_and(|d| d.metadata.generation == Some(2))
+    })
+    .await;
+}
+
+// === narrow-selector ===
+
+#[tokio::test]
+async fn narrow_selector_on_leaves_the_store_empty() {
+    let env = Env::new().await;
+    let ns = env.namespace().await;
+    let c = Controller::start(&env, &ns.name, with(&[Fault::NarrowSelector])).await;
+    let docs: Api<Document> = Api::namespaced(env.client.clone(), &ns.name);
+    create(&docs, &doc("unseen", "Unseen", "")).await;
+    tokio::time::sleep(WINDOW).await;
+    assert_eq!(c.metric("doc_controller_cached_objects", &["store=\"documents\""]).await, 0.0);
+    assert_eq!(c.metric("doc_controller_reconcile_total", &[]).await, 0.0);
+    assert!(docs.get("unseen").await.expect("listed by the API").status.is_none());
+}
+
+#[tokio::test]
+async fn narrow_selector_off_caches_every_document() {
+    let env = Env::new().await;
+    let ns = env.namespace().await;
+    let c = Controller::start(&env, &ns.name, Config::default()).await;
+    converge(&Api::namespaced(env.client.clone(), &ns.name), 2).await;
+    eventually("2 cached Documents", || async {
+        (c.metric("doc_controller_cached_objects", &["store=\"documents\""]).await == 2.0)
+            .then_some(())
+    })
+    .await;
+}
+
+// === broad-watch-scope ===
+
+async fn unrelated_config_maps(env: &Env, ns: &str, n: usize) {
+    let cms: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(env.client.clone(), ns);
+    for i in 0..n {
+        let cm = serde_json::from_value(json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": { "name": format!("unrelated-{i}") }, "data": { "k": "v" }
+        }))
+        .expect("configmap");
+        cms.create(&PostParams::default(), &cm).await.expect("created");
+    }
+}
+
+#[tokio::test]
+async fn broad_watch_scope_on_caches_unrelated_config_maps() {
+    let env = Env::new().await;
+    let ns = env.namespace().await;
+    unrelated_config_maps(&env, &ns.name, 20).await;
+    let c = Controller::start(&env, &ns.name, with(&[Fault::BroadWatchScope])).await;
+    converge(&Api::namespaced(env.client.clone(), &ns.name), 1).await;
+    eventually("unrelated ConfigMaps in the cache", || async {
+        (c.metric("doc_controller_cached_objects", &["store=\"configmaps\""]).await >= 22.0)
+            .then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn broad_watch_scope_off_caches_only_managed_config_maps() {
+    let env = Env::new().await;
+    let ns = env.namespace().await;
+    unrelated_config_maps(&env, &ns.name, 20).await;
+    let c = Controller::start(&env, &ns.name, Config::default()).await;
+    converge(&Api::namespaced(env.client.clone(), &ns.name), 1).await;
+    // document-doc-0 and documents-index.
+    eventually("2 cached ConfigMaps", || async {
+        (c.metric("doc_controller_cached_objects", &["store=\"configmaps\""]).await == 2.0)
+            .then_some(())
+    })
+    .await;
+}
+
+// === unpaged-initial-list ===
+
+#[tokio::test]
+async fn unpaged_initial_list_on_lists_everything_in_one_request() {
+    let env = Env::new().await;
+    let ns = env.namespace().await;
+    let c = Controller::start(&env, &ns.name, with(&[Fault::UnpagedInitialList])).await;
+    converge(&Api::namespaced(env.client.clone(), &ns.name), 1).await;
+    // The preflight's LIST, plus the watcher's initial LIST of each watched resource.
+    assert_eq!(requests(&c, "list", "documents").await, 2.0);
+    assert_eq!(requests(&c, "list", "configmaps").await, 1.0);
+}
+
+#[tokio::test]
+async fn unpaged_initial_list_off_streams_the_initial_list() {
+    let env = Env::new().await;
+    let ns = env.namespace().await;
+    let c = Controller::start(&env, &ns.name, Config::default()).await;
+    converge(&Api::namespaced(env.client.clone(), &ns.name), 1).await;
+    assert_eq!(requests(&c, "list", "documents").await, 1.0, "only the preflight");
+    assert_eq!(requests(&c, "list", "configmaps").await, 0.0);
+}
+
+// === direct-reads ===
+
+#[tokio::test]
+async fn direct_reads_on_gets_from_the_api_on_every_reconcile() {
+    let env = Env::new().await;
+    let ns = env.namespace().await;
+    let c = Controller::start(&env, &ns.name, with(&[Fault::DirectReads])).await;
+    converge(&Api::namespaced(env.client.clone(), &ns.name), 3).await;
+    let gets = requests(&c, "get", "configmaps").await;
+    let reconciles = c.metric("doc_controller_reconcile_total", &[]).await;
+    assert!(gets >= reconciles, "{gets} GETs for {reconciles} reconciles");
+}
+
+#[tokio::test]
+async fn direct_reads_off_reads_only_the_store() {
+    let env = Env::new().await;
+    let ns = env.namespace().await;
+    let c = Controller::start(&env, &ns.name, Config::default()).await;
+    converge(&Api::namespaced(env.client.clone(), &ns.name), 3).await;
+    assert_eq!(requests(&c, "get", "configmaps").await, 0.0);
+}
+
+// === cleanup-fails ===
+
+#[tokio::test]
+async fn cleanup_fails_on_keeps_deleted_documents_terminating() {
+    let env = Env::new().await;
+    let ns = env.namespace().await;
+    let c = Controller::start(&env, &ns.name, with(&[Fault::CleanupFails])).await;
+    let docs: Api<Document> = Api::namespaced(env.client.clone(), &ns.name);
+    converge(&docs, 1).await;
+    docs.delete("doc-0", &DeleteParams::default()).await.expect("delete accepted");
+    eventually("cleanup errors", || async {
+        (c.metric(
+            "doc_controller_reconcile_errors_total",
+            &["reason=\"injected_cleanup_failure\""],
+        )
+        .await
+            >= 1.0)
+            .then_some(())
+    })
+    .await;
+    tokio::time::sleep(WINDOW).await;
+    let d = docs.get("doc-0").await.expect("still there");
+    assert!(d.metadata.deletion_timestamp.is_some(), "Terminating");
+    assert_eq!(d.metadata.finalizers, Some(vec!["documents.kube.rs".to_string()]));
+}
+
+#[tokio::test]
+async fn cleanup_fails_off_releases_the_finalizer() {
+    let env = Env::new().await;
+    let ns = env.namespace().await;
+    let _c = Controller::start(&env, &ns.name, Config::default()).await;
+    let docs: Api<Document> = Api::namespaced(env.client.clone(), &ns.name);
+    converge(&docs, 1).await;
+    docs.delete("doc-0", &DeleteParams::default()).await.expect("delete accepted");
+    eventually("the Document gone", || async {
+        docs.get_opt("doc-0").await.expect("get").is_none().then_some(())
+    })
+    .await;
+}
+
+// === controller-down ===
+
+#[tokio::test]
+async fn controller_down_on_serves_health_but_reconciles_nothing() {
+    let env = Env::new().await;
+    let ns = env.namespace().await;
+    let c = Controller::start(&env, &ns.name, with(&[Fault::ControllerDown])).await;
+    let docs: Api<Document> = Api::namespaced(env.client.clone(), &ns.name);
+    create(&docs, &doc("waiting", "Waiting", "")).await;
+    tokio::time::sleep(WINDOW).await;
+    let d = docs.get("waiting").await.expect("get");
+    assert!(d.metadata.finalizers.is_none() && d.status.is_none());
+    assert_eq!(c.healthz().await, 200, "alive");
+    assert_eq!(c.metric("doc_controller_reconcile_total", &[]).await, 0.0);
+
+    // Processed once a controller runs again.
+    c.stop().await.expect("stops");
+    let _again = Controller::start(&env, &ns.name, Config::default()).await;
+    wait_for(&docs, "waiting", ready_as("Published")).await;
+}
+
+// === blocking-reconcile ===
+
+async fn mean_reconcile_seconds(c: &Controller) -> f64 {
+    let sum = c.metric("doc_controller_reconcile_duration_seconds_sum", &[]).await;
+    let count = c.metric("doc_controller_reconcile_duration_seconds_count", &[]).await;
+    sum / count.max(1.0)
+}
+
+#[tokio::test]
+async fn blocking_reconcile_on_holds_every_reconcile_for_its_sleep() {
+    let env = Env::new().await;
+    let ns = env.namespace().await;
+    let c = Controller::start(&env, &ns.name, with(&[Fault::BlockingReconcile])).await;
+    converge(&Api::namespaced(env.client.clone(), &ns.name), 2).await;
+    assert!(mean_reconcile_seconds(&c).await >= 0.25);
+}
+
+#[tokio::test]
+async fn blocking_reconcile_off_reconciles_in_milliseconds() {
+    let env = Env::new().await;
+    let ns = env.namespace().await;
+    let c = Controller::start(&env, &ns.name, Config::default()).await;
+    converge(&Api::namespaced(env.client.clone(), &ns.name), 2).await;
+    assert!(mean_reconcile_seconds(&c).await < 0.25);
+}
+
+// === Toggles shown on an API server without the CRD: skip-preflight, no-backoff,
+// === silent-watch-errors, crash-on-error. A real cluster has the CRD installed, so these run
+// === on the sandbox only.
+
+/// A sandbox without the Document CRD, or `None` (with the reason printed) on a real cluster.
+async fn crd_less() -> Option<Env> {
+    let env = Env::without_crd().await;
+    if env.is_sandbox() {
+        Some(env)
+    } else {
+        eprintln!("skipped on a real cluster: needs an API server without the Document CRD");
+        None
+    }
+}
+
+#[tokio::test]
+async fn skip_preflight_on_retries_404s_instead_of_exiting() {
+    let Some(env) = crd_less().await else { return };
+    let ns = env.namespace().await;
+    let mut c = Controller::start(&env, &ns.name, with(&[Fault::SkipPreflight])).await;
+    eventually("404 watch errors", || async {
+        (c.metric("doc_controller_watch_errors_total", &["reason=\"404\""]).await >= 1.0)
+            .then_some(())
+    })
+    .await;
+    assert!(c.finished_within(WINDOW).await.is_none(), "still running");
+}
+
+#[tokio::test]
+async fn skip_preflight_off_stops_with_the_install_command() {
+    let Some(env) = crd_less().await else { return };
+    let ns = env.namespace().await;
+    let mut c = Controller::start(&env, &ns.name, Config::default()).await;
+    match c.finished_within(support::TIMEOUT).await {
+        Some(Err(AppError::Preflight(e))) => {
+            assert!(e.to_string().contains("cargo run --bin crdgen | kubectl apply -f -"));
+        }
+        other => panic!("expected a preflight error, got {other:?}"),
+    }
+}
+
+async fn documents_watch_errors_in_window(faults: &[Fault]) -> f64 {
+    let env = crd_less().await.expect("sandbox");
+    let ns = env.namespace().await;
+    let mut all = vec![Fault::SkipPreflight];
+    all.extend_from_slice(faults);
+    let c = Controller::start(&env, &ns.name, with(&all)).await;
+    tokio::time::sleep(WINDOW).await;
+    c.metric("doc_controller_watch_errors_total", &["resource=\"documents\""]).await
+}
+
+#[tokio::test]
+async fn no_backoff_on_retries_a_failing_watch_in_a_hot_loop() {
+    if crd_less().await.is_none() {
+        return;
+    }
+    let errors = documents_watch_errors_in_window(&[Fault::NoBackoff]).await;
+    assert!(errors >= 50.0, "{errors} errors in {WINDOW:?}");
+}
+
+#[tokio::test]
+async fn no_backoff_off_retries_calmly() {
+    if crd_less().await.is_none() {
+        return;
+    }
+    let errors = documents_watch_errors_in_window(&[]).await;
+    assert!((1.0..10.0).contains(&errors), "{errors} errors in {WINDOW:?}");
+}
+
+/// Runs the controller binary for `WINDOW` against a CRD-less sandbox; returns its exit code (None
+/// when it was still running and got killed) and its log output.
+async fn run_binary(env: &Env, faults: &str) -> (Option<i32>, String) {
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_doc-controller"))
+        .args(["--admin-addr", "127.0.0.1:0", "--fault", faults])
+        .env("KUBECONFIG", env.kubeconfig())
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("controller binary starts");
+    let code = match tokio::time::timeout(WINDOW * 2, child.wait()).await {
+        Ok(status) => status.expect("wait").code(),
+        Err(_) => {
+            child.kill().await.expect("kill");
+            None
+        }
+    };
+    let output = child.wait_with_output().await.expect("output");
+    let logs = String::from_utf8_lossy(&output.stdout).to_string()
+        + &String::from_utf8_lossy(&output.stderr);
+    (code, logs)
+}
+
+#[tokio::test]
+async fn silent_watch_errors_on_leaves_no_trace_in_the_logs() {
+    let Some(env) = crd_less().await else { return };
+    let (code, logs) = run_binary(&env, "skip-preflight,silent-watch-errors").await;
+    assert_eq!(code, None, "kept running");
+    assert!(!logs.contains("watch error"), "{logs}");
+}
+
+#[tokio::test]
+async fn silent_watch_errors_off_logs_each_watch_error() {
+    let Some(env) = crd_less().await else { return };
+    let (code, logs) = run_binary(&env, "skip-preflight").await;
+    assert_eq!(code, None, "kept running");
+    assert!(logs.contains("watch error, retrying with backoff"), "{logs}");
+    assert!(logs.contains("404"), "{logs}");
+}
+
+#[tokio::test]
+async fn crash_on_error_on_exits_1_on_the_first_watch_error() {
+    let Some(env) = crd_less().await else { return };
+    let (code, logs) = run_binary(&env, "skip-preflight,crash-on-error").await;
+    assert_eq!(code, Some(1), "{logs}");
+    assert!(logs.contains("crash-on-error"), "{logs}");
+}
+
+#[tokio::test]
+async fn crash_on_error_off_keeps_running_through_watch_errors() {
+    let Some(env) = crd_less().await else { return };
+    let (code, _logs) = run_binary(&env, "skip-preflight").await;
+    assert_eq!(code, None);
+}
