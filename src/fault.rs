@@ -56,6 +56,10 @@ pub enum Fault {
     ControllerDown,
     /// Each reconcile blocks its runtime thread with a synchronous sleep.
     BlockingReconcile,
+    /// A watch per Document's ConfigMap instead of one shared reflector.
+    WatchPerObject,
+    /// The controller replaces whole ConfigMaps instead of applying the fields it owns.
+    RivalWriter,
 }
 
 impl Fault {
@@ -81,6 +85,8 @@ impl Fault {
         Fault::CrashOnError,
         Fault::ControllerDown,
         Fault::BlockingReconcile,
+        Fault::WatchPerObject,
+        Fault::RivalWriter,
     ];
 
     /// The kebab-case name used in config, environment, CLI and docs.
@@ -106,6 +112,8 @@ impl Fault {
             Fault::CrashOnError => "crash-on-error",
             Fault::ControllerDown => "controller-down",
             Fault::BlockingReconcile => "blocking-reconcile",
+            Fault::WatchPerObject => "watch-per-object",
+            Fault::RivalWriter => "rival-writer",
         }
     }
 }

@@ -135,6 +135,7 @@ pub fn context(config: Config) -> (Arc<Context>, ApiServer, Cache) {
         index: IndexWriter::spawn(client, Duration::ZERO, metrics.clone()),
         metrics,
         failures: Mutex::new(HashMap::new()),
+        object_watches: None,
         config,
     };
     (Arc::new(ctx), ApiServer(handle), Cache(writer))

@@ -30,7 +30,7 @@ use crate::status::{self, Outcome};
 use crate::validation;
 use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::Recorder;
 use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
@@ -61,6 +61,8 @@ pub struct Context {
     pub index: IndexWriter,
     /// Consecutive failures per Document, for the exponential backoff; cleared on success.
     pub failures: Mutex<HashMap<ObjectRef<Document>, u32>>,
+    /// Per-Document ConfigMap watches, only with the `watch-per-object` toggle.
+    pub object_watches: Option<crate::controller::per_object::ObjectWatches>,
 }
 
 /// Reconciles one Document. Called by the [`kube::runtime::Controller`].
@@ -153,16 +155,26 @@ pub async fn cleanup(doc: &Document, ctx: &Context) -> Result<Action, Error> {
         ctx.index.set(&namespace, &doc.name_any(), None).await?;
     }
     events::publish(&ctx.recorder, doc, &DocumentEvent::Deleted).await;
+    if let Some(watches) = &ctx.object_watches {
+        watches.forget(doc);
+    }
     Ok(Action::await_change())
 }
 
 /// Server-side applies the Document's ConfigMap and lists it in the index, each only if needed.
 async fn publish(doc: &Document, ctx: &Context) -> Result<(), Error> {
+    if let Some(watches) = &ctx.object_watches {
+        watches.ensure(doc);
+    }
     let desired = configmap::published(doc);
-    let up_to_date = current_config_map(doc, ctx)
-        .await?
-        .is_some_and(|current| configmap::is_up_to_date(&current, &desired));
-    if !up_to_date {
+    let current = current_config_map(doc, ctx).await?;
+    // FAULT(rival-writer): insisting on the whole object (compare everything, PUT everything)
+    // removes what any other writer added; when another controller adds it back, the two take
+    // turns forever: alternating resourceVersions under `kubectl get -w`. Fix: server-side apply
+    // of the fields this controller owns, compared on those fields only (below).
+    if ctx.config.faults.is_on(Fault::RivalWriter) {
+        replace_whole(doc, ctx, current, desired).await?;
+    } else if !current.is_some_and(|current| configmap::is_up_to_date(&current, &desired)) {
         let name = doc.config_map_name();
         config_maps(doc, ctx)
             .patch(
@@ -179,6 +191,37 @@ async fn publish(doc: &Document, ctx: &Context) -> Result<(), Error> {
         ctx.index.set(&namespace, &doc.name_any(), title).await?;
     }
     Ok(())
+}
+
+/// The wrong way of `rival-writer`: the ConfigMap must be exactly `desired`, other writers'
+/// labels and annotations included; a PUT replaces it whole.
+async fn replace_whole(
+    doc: &Document,
+    ctx: &Context,
+    current: Option<ConfigMap>,
+    mut desired: ConfigMap,
+) -> Result<(), Error> {
+    let name = doc.config_map_name();
+    let api = config_maps(doc, ctx);
+    let result = match current {
+        Some(current)
+            if current.metadata.annotations == desired.metadata.annotations
+                && configmap::is_up_to_date(&current, &desired) =>
+        {
+            Ok(())
+        }
+        Some(current) => {
+            desired.metadata.resource_version = current.metadata.resource_version;
+            api.replace(&name, &PostParams::default(), &desired)
+                .await
+                .map(|_| ())
+        }
+        None => api
+            .create(&PostParams::default(), &desired)
+            .await
+            .map(|_| ()),
+    };
+    result.map_err(|e| Error::kube(format!("replace ConfigMap {name}"), e))
 }
 
 /// Removes the Document's ConfigMap and index entry, each only if present.

@@ -35,7 +35,10 @@ async fn status_patches(c: &Controller) -> f64 {
 async fn requests(c: &Controller, verb: &str, resource: &str) -> f64 {
     c.metric(
         "doc_controller_api_requests_total",
-        &[&format!("verb=\"{verb}\""), &format!("resource=\"{resource}\"")],
+        &[
+            &format!("verb=\"{verb}\""),
+            &format!("resource=\"{resource}\""),
+        ],
     )
     .await
 }
@@ -43,7 +46,11 @@ async fn requests(c: &Controller, verb: &str, resource: &str) -> f64 {
 /// Creates `n` Documents and waits until all are Ready.
 async fn converge(docs: &Api<Document>, n: usize) {
     for i in 0..n {
-        create(docs, &doc(&format!("doc-{i}"), &format!("Doc {i}"), "some words")).await;
+        create(
+            docs,
+            &doc(&format!("doc-{i}"), &format!("Doc {i}"), "some words"),
+        )
+        .await;
     }
     for i in 0..n {
         wait_for(docs, &format!("doc-{i}"), ready_as("Published")).await;
@@ -60,9 +67,14 @@ async fn status_timestamp_on_writes_status_on_every_reconcile() {
     let docs: Api<Document> = Api::namespaced(env.client.clone(), &ns.name);
     converge(&docs, 3).await;
     tokio::time::sleep(WINDOW / 4).await;
-    let reconciles = c.metric("doc_controller_reconcile_total", &["result=\"success\""]).await;
+    let reconciles = c
+        .metric("doc_controller_reconcile_total", &["result=\"success\""])
+        .await;
     // Finalizer-adding reconciles write no status; every other reconcile writes one.
-    assert!(status_patches(&c).await >= reconciles - 3.0, "one status write per reconcile");
+    assert!(
+        status_patches(&c).await >= reconciles - 3.0,
+        "one status write per reconcile"
+    );
     assert!(status_patches(&c).await > 3.0);
 }
 
@@ -74,7 +86,11 @@ async fn status_timestamp_off_writes_status_once_per_change() {
     let docs: Api<Document> = Api::namespaced(env.client.clone(), &ns.name);
     converge(&docs, 3).await;
     tokio::time::sleep(WINDOW / 4).await;
-    assert_eq!(status_patches(&c).await, 3.0, "one status write per new Document");
+    assert_eq!(
+        status_patches(&c).await,
+        3.0,
+        "one status write per new Document"
+    );
 }
 
 #[tokio::test]
@@ -94,8 +110,15 @@ async fn no_predicate_with_status_timestamp_on_loops_forever() {
     let before = status_patches(&c).await;
     tokio::time::sleep(WINDOW).await;
     let after = status_patches(&c).await;
-    assert!(after - before >= 5.0, "status writes keep coming: {before} -> {after}");
-    assert_ne!(rv(docs.get("doc-0").await.expect("get")), first, "resourceVersion climbs");
+    assert!(
+        after - before >= 5.0,
+        "status writes keep coming: {before} -> {after}"
+    );
+    assert_ne!(
+        rv(docs.get("doc-0").await.expect("get")),
+        first,
+        "resourceVersion climbs"
+    );
 }
 
 /// Reconciles caused by touching each Document without changing its spec (a label), the kind of
@@ -147,8 +170,14 @@ async fn generation_only_predicate_on_stalls_after_adding_the_finalizer() {
     .await;
     tokio::time::sleep(WINDOW).await;
     let d = docs.get("stuck").await.expect("get");
-    assert!(d.status.is_none(), "no reconcile after the finalizer change");
-    assert_eq!(d.metadata.resource_version, with_finalizer.metadata.resource_version);
+    assert!(
+        d.status.is_none(),
+        "no reconcile after the finalizer change"
+    );
+    assert_eq!(
+        d.metadata.resource_version,
+        with_finalizer.metadata.resource_version
+    );
 }
 
 #[tokio::test]
@@ -175,7 +204,10 @@ async fn predicate_blocks_all_on_ignores_spec_changes() {
     let reconciles = c.metric("doc_controller_reconcile_total", &[]).await;
     set_spec(&docs, "frozen", json!({ "title": "Thawed" })).await;
     tokio::time::sleep(WINDOW).await;
-    assert_eq!(c.metric("doc_controller_reconcile_total", &[]).await, reconciles);
+    assert_eq!(
+        c.metric("doc_controller_reconcile_total", &[]).await,
+        reconciles
+    );
     let d = docs.get("frozen").await.expect("get");
     assert_ne!(
         d.status.and_then(|s| s.observed_generation),
@@ -209,9 +241,19 @@ async fn narrow_selector_on_leaves_the_store_empty() {
     let docs: Api<Document> = Api::namespaced(env.client.clone(), &ns.name);
     create(&docs, &doc("unseen", "Unseen", "")).await;
     tokio::time::sleep(WINDOW).await;
-    assert_eq!(c.metric("doc_controller_cached_objects", &["store=\"documents\""]).await, 0.0);
+    assert_eq!(
+        c.metric("doc_controller_cached_objects", &["store=\"documents\""])
+            .await,
+        0.0
+    );
     assert_eq!(c.metric("doc_controller_reconcile_total", &[]).await, 0.0);
-    assert!(docs.get("unseen").await.expect("listed by the API").status.is_none());
+    assert!(
+        docs.get("unseen")
+            .await
+            .expect("listed by the API")
+            .status
+            .is_none()
+    );
 }
 
 #[tokio::test]
@@ -221,7 +263,9 @@ async fn narrow_selector_off_caches_every_document() {
     let c = Controller::start(&env, &ns.name, Config::default()).await;
     converge(&Api::namespaced(env.client.clone(), &ns.name), 2).await;
     eventually("2 cached Documents", || async {
-        (c.metric("doc_controller_cached_objects", &["store=\"documents\""]).await == 2.0)
+        (c.metric("doc_controller_cached_objects", &["store=\"documents\""])
+            .await
+            == 2.0)
             .then_some(())
     })
     .await;
@@ -237,7 +281,9 @@ async fn unrelated_config_maps(env: &Env, ns: &str, n: usize) {
             "metadata": { "name": format!("unrelated-{i}") }, "data": { "k": "v" }
         }))
         .expect("configmap");
-        cms.create(&PostParams::default(), &cm).await.expect("created");
+        cms.create(&PostParams::default(), &cm)
+            .await
+            .expect("created");
     }
 }
 
@@ -249,7 +295,9 @@ async fn broad_watch_scope_on_caches_unrelated_config_maps() {
     let c = Controller::start(&env, &ns.name, with(&[Fault::BroadWatchScope])).await;
     converge(&Api::namespaced(env.client.clone(), &ns.name), 1).await;
     eventually("unrelated ConfigMaps in the cache", || async {
-        (c.metric("doc_controller_cached_objects", &["store=\"configmaps\""]).await >= 22.0)
+        (c.metric("doc_controller_cached_objects", &["store=\"configmaps\""])
+            .await
+            >= 22.0)
             .then_some(())
     })
     .await;
@@ -264,7 +312,9 @@ async fn broad_watch_scope_off_caches_only_managed_config_maps() {
     converge(&Api::namespaced(env.client.clone(), &ns.name), 1).await;
     // document-doc-0 and documents-index.
     eventually("2 cached ConfigMaps", || async {
-        (c.metric("doc_controller_cached_objects", &["store=\"configmaps\""]).await == 2.0)
+        (c.metric("doc_controller_cached_objects", &["store=\"configmaps\""])
+            .await
+            == 2.0)
             .then_some(())
     })
     .await;
@@ -289,7 +339,11 @@ async fn unpaged_initial_list_off_streams_the_initial_list() {
     let ns = env.namespace().await;
     let c = Controller::start(&env, &ns.name, Config::default()).await;
     converge(&Api::namespaced(env.client.clone(), &ns.name), 1).await;
-    assert_eq!(requests(&c, "list", "documents").await, 1.0, "only the preflight");
+    assert_eq!(
+        requests(&c, "list", "documents").await,
+        1.0,
+        "only the preflight"
+    );
     assert_eq!(requests(&c, "list", "configmaps").await, 0.0);
 }
 
@@ -303,7 +357,10 @@ async fn direct_reads_on_gets_from_the_api_on_every_reconcile() {
     converge(&Api::namespaced(env.client.clone(), &ns.name), 3).await;
     let gets = requests(&c, "get", "configmaps").await;
     let reconciles = c.metric("doc_controller_reconcile_total", &[]).await;
-    assert!(gets >= reconciles, "{gets} GETs for {reconciles} reconciles");
+    assert!(
+        gets >= reconciles,
+        "{gets} GETs for {reconciles} reconciles"
+    );
 }
 
 #[tokio::test]
@@ -324,7 +381,9 @@ async fn cleanup_fails_on_keeps_deleted_documents_terminating() {
     let c = Controller::start(&env, &ns.name, with(&[Fault::CleanupFails])).await;
     let docs: Api<Document> = Api::namespaced(env.client.clone(), &ns.name);
     converge(&docs, 1).await;
-    docs.delete("doc-0", &DeleteParams::default()).await.expect("delete accepted");
+    docs.delete("doc-0", &DeleteParams::default())
+        .await
+        .expect("delete accepted");
     eventually("cleanup errors", || async {
         (c.metric(
             "doc_controller_reconcile_errors_total",
@@ -338,7 +397,10 @@ async fn cleanup_fails_on_keeps_deleted_documents_terminating() {
     tokio::time::sleep(WINDOW).await;
     let d = docs.get("doc-0").await.expect("still there");
     assert!(d.metadata.deletion_timestamp.is_some(), "Terminating");
-    assert_eq!(d.metadata.finalizers, Some(vec!["documents.kube.rs".to_string()]));
+    assert_eq!(
+        d.metadata.finalizers,
+        Some(vec!["documents.kube.rs".to_string()])
+    );
 }
 
 #[tokio::test]
@@ -348,9 +410,15 @@ async fn cleanup_fails_off_releases_the_finalizer() {
     let _c = Controller::start(&env, &ns.name, Config::default()).await;
     let docs: Api<Document> = Api::namespaced(env.client.clone(), &ns.name);
     converge(&docs, 1).await;
-    docs.delete("doc-0", &DeleteParams::default()).await.expect("delete accepted");
+    docs.delete("doc-0", &DeleteParams::default())
+        .await
+        .expect("delete accepted");
     eventually("the Document gone", || async {
-        docs.get_opt("doc-0").await.expect("get").is_none().then_some(())
+        docs.get_opt("doc-0")
+            .await
+            .expect("get")
+            .is_none()
+            .then_some(())
     })
     .await;
 }
@@ -379,8 +447,12 @@ async fn controller_down_on_serves_health_but_reconciles_nothing() {
 // === blocking-reconcile ===
 
 async fn mean_reconcile_seconds(c: &Controller) -> f64 {
-    let sum = c.metric("doc_controller_reconcile_duration_seconds_sum", &[]).await;
-    let count = c.metric("doc_controller_reconcile_duration_seconds_count", &[]).await;
+    let sum = c
+        .metric("doc_controller_reconcile_duration_seconds_sum", &[])
+        .await;
+    let count = c
+        .metric("doc_controller_reconcile_duration_seconds_count", &[])
+        .await;
     sum / count.max(1.0)
 }
 
@@ -423,7 +495,9 @@ async fn skip_preflight_on_retries_404s_instead_of_exiting() {
     let ns = env.namespace().await;
     let mut c = Controller::start(&env, &ns.name, with(&[Fault::SkipPreflight])).await;
     eventually("404 watch errors", || async {
-        (c.metric("doc_controller_watch_errors_total", &["reason=\"404\""]).await >= 1.0)
+        (c.metric("doc_controller_watch_errors_total", &["reason=\"404\""])
+            .await
+            >= 1.0)
             .then_some(())
     })
     .await;
@@ -437,7 +511,10 @@ async fn skip_preflight_off_stops_with_the_install_command() {
     let mut c = Controller::start(&env, &ns.name, Config::default()).await;
     match c.finished_within(support::TIMEOUT).await {
         Some(Err(AppError::Preflight(e))) => {
-            assert!(e.to_string().contains("cargo run --bin crdgen | kubectl apply -f -"));
+            assert!(
+                e.to_string()
+                    .contains("cargo run --bin crdgen | kubectl apply -f -")
+            );
         }
         other => panic!("expected a preflight error, got {other:?}"),
     }
@@ -450,7 +527,11 @@ async fn documents_watch_errors_in_window(faults: &[Fault]) -> f64 {
     all.extend_from_slice(faults);
     let c = Controller::start(&env, &ns.name, with(&all)).await;
     tokio::time::sleep(WINDOW).await;
-    c.metric("doc_controller_watch_errors_total", &["resource=\"documents\""]).await
+    c.metric(
+        "doc_controller_watch_errors_total",
+        &["resource=\"documents\""],
+    )
+    .await
 }
 
 #[tokio::test]
@@ -468,7 +549,10 @@ async fn no_backoff_off_retries_calmly() {
         return;
     }
     let errors = documents_watch_errors_in_window(&[]).await;
-    assert!((1.0..10.0).contains(&errors), "{errors} errors in {WINDOW:?}");
+    assert!(
+        (1.0..10.0).contains(&errors),
+        "{errors} errors in {WINDOW:?}"
+    );
 }
 
 /// Runs the controller binary for `WINDOW` against a CRD-less sandbox; returns its exit code (None
@@ -509,7 +593,10 @@ async fn silent_watch_errors_off_logs_each_watch_error() {
     let Some(env) = crd_less().await else { return };
     let (code, logs) = run_binary(&env, "skip-preflight").await;
     assert_eq!(code, None, "kept running");
-    assert!(logs.contains("watch error, retrying with backoff"), "{logs}");
+    assert!(
+        logs.contains("watch error, retrying with backoff"),
+        "{logs}"
+    );
     assert!(logs.contains("404"), "{logs}");
 }
 
@@ -526,4 +613,87 @@ async fn crash_on_error_off_keeps_running_through_watch_errors() {
     let Some(env) = crd_less().await else { return };
     let (code, _logs) = run_binary(&env, "skip-preflight").await;
     assert_eq!(code, None);
+}
+
+// === watch-per-object ===
+
+#[tokio::test]
+async fn watch_per_object_on_opens_a_watch_per_document() {
+    let env = Env::new().await;
+    let ns = env.namespace().await;
+    let c = Controller::start(&env, &ns.name, with(&[Fault::WatchPerObject])).await;
+    converge(&Api::namespaced(env.client.clone(), &ns.name), 5).await;
+    eventually("a watch per Document", || async {
+        (requests(&c, "watch", "configmaps").await >= 6.0).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn watch_per_object_off_shares_one_watch() {
+    let env = Env::new().await;
+    let ns = env.namespace().await;
+    let c = Controller::start(&env, &ns.name, Config::default()).await;
+    converge(&Api::namespaced(env.client.clone(), &ns.name), 5).await;
+    assert_eq!(requests(&c, "watch", "configmaps").await, 1.0);
+}
+
+// === rival-writer ===
+
+/// Another controller: it keeps an annotation on `document-doc-0`, adding it back whenever it is
+/// gone. Returns how many times it had to write during the window.
+async fn rival_writes(env: &Env, ns: &str) -> usize {
+    let cms: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(env.client.clone(), ns);
+    let deadline = tokio::time::Instant::now() + WINDOW;
+    let mut writes = 0;
+    while tokio::time::Instant::now() < deadline {
+        let cm = cms
+            .get("document-doc-0")
+            .await
+            .expect("published ConfigMap");
+        let reviewed = cm
+            .metadata
+            .annotations
+            .as_ref()
+            .is_some_and(|a| a.contains_key("rival.example.com/reviewed"));
+        if !reviewed {
+            cms.patch(
+                "document-doc-0",
+                &kube::api::PatchParams {
+                    field_manager: Some("rival".into()),
+                    ..Default::default()
+                },
+                &kube::api::Patch::Merge(json!({
+                    "metadata": { "annotations": { "rival.example.com/reviewed": "yes" } }
+                })),
+            )
+            .await
+            .expect("rival writes");
+            writes += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    writes
+}
+
+#[tokio::test]
+async fn rival_writer_on_fights_the_other_writer_forever() {
+    let env = Env::new().await;
+    let ns = env.namespace().await;
+    let _c = Controller::start(&env, &ns.name, with(&[Fault::RivalWriter])).await;
+    converge(&Api::namespaced(env.client.clone(), &ns.name), 1).await;
+    let writes = rival_writes(&env, &ns.name).await;
+    assert!(
+        writes >= 5,
+        "the annotation keeps being removed: {writes} rival writes"
+    );
+}
+
+#[tokio::test]
+async fn rival_writer_off_leaves_the_other_writers_fields_alone() {
+    let env = Env::new().await;
+    let ns = env.namespace().await;
+    let _c = Controller::start(&env, &ns.name, Config::default()).await;
+    converge(&Api::namespaced(env.client.clone(), &ns.name), 1).await;
+    assert_eq!(rival_writes(&env, &ns.name).await, 1);
 }

@@ -14,6 +14,7 @@
 //! Every watch event and watch error is counted in metrics and errors are logged at WARN: watcher
 //! errors are soft (retried), but never silently ignored.
 
+pub mod per_object;
 pub mod watches;
 
 use crate::config::Config;
@@ -117,6 +118,17 @@ pub fn build(
         .reflect(doc_writer);
     let doc_trigger = filter_changes(watches::applied(doc_events), &config);
 
+    // FAULT(watch-per-object): a watch per Document's ConfigMap instead of the shared reflector
+    // below: open watches grow with the number of Documents. Fix: one shared watch for all.
+    let (object_watches, per_object_trigger) = if config.faults.is_on(Fault::WatchPerObject) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        (
+            Some(per_object::ObjectWatches::new(client.clone(), tx)),
+            Some(tokio_stream::wrappers::UnboundedReceiverStream::new(rx)),
+        )
+    } else {
+        (None, None)
+    };
     let context = Arc::new(Context {
         client: client.clone(),
         recorder: Recorder::new(
@@ -131,6 +143,7 @@ pub fn build(
         index: IndexWriter::spawn(client, config.index_batch_window, metrics.clone()),
         metrics: metrics.clone(),
         failures: Mutex::new(HashMap::new()),
+        object_watches,
         config: config.clone(),
     });
 
@@ -142,8 +155,11 @@ pub fn build(
     } else {
         controller
     };
+    let controller = match per_object_trigger {
+        Some(per_object) => controller.reconcile_on(per_object),
+        None => controller.owns_shared_stream(cm_subscriber),
+    };
     let controller = controller
-        .owns_shared_stream(cm_subscriber)
         .with_config(controller_config(&config))
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, context)

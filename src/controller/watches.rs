@@ -246,7 +246,8 @@ mod tests {
         assert_eq!(watch_error_reason(&api(403)), "403");
         assert_eq!(watch_error_reason(&api(504)), "5xx");
         assert_eq!(watch_error_reason(&api(418)), "other");
-        let expired = watcher::Error::WatchError(Box::new(Status::failure("x", "Expired").with_code(410)));
+        let expired =
+            watcher::Error::WatchError(Box::new(Status::failure("x", "Expired").with_code(410)));
         assert_eq!(watch_error_reason(&expired), "410");
         for label in [
             watch_error_reason(&api(403)),

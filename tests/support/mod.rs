@@ -13,12 +13,12 @@
 
 use doc_controller::config::Config;
 use doc_controller::{App, AppError, Document, DocumentSpec};
-use kube::api::{Patch, PatchParams};
-use serde_json::json;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, DeleteParams, PostParams};
+use kube::api::{Patch, PatchParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::runtime::wait::{Condition, await_condition};
+use serde_json::json;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
