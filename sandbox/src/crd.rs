@@ -13,6 +13,51 @@ use crate::registry::{PrinterColumn, Registry, ResourceInfo, standard_verbs};
 use crate::status::{ApiError, Cause};
 use crate::store::Store;
 
+/// The finalizer the apiextensions-apiserver puts on every CRD so that its custom resources
+/// are deleted (their own finalizers honoured) before the CRD goes away.
+pub const CLEANUP_FINALIZER: &str = "customresourcecleanup.apiextensions.k8s.io";
+
+/// The storage key of a CRD's custom resources: `(group, plural)`.
+pub fn resource_key(crd: &Value) -> (String, String) {
+    let text = |p: &str| {
+        crd.pointer(p)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned()
+    };
+    (text("/spec/group"), text("/spec/names/plural"))
+}
+
+/// Whether the CRD serving `group`/`plural` is being deleted (then creating new custom
+/// resources is refused, like `create not allowed while custom resource definition is
+/// terminating`).
+pub fn terminating(store: &Store, group: &str, plural: &str) -> bool {
+    let key = (String::new(), format!("{plural}.{group}"));
+    store
+        .get(
+            &(
+                "apiextensions.k8s.io".to_owned(),
+                "customresourcedefinitions".to_owned(),
+            ),
+            &key,
+        )
+        .is_some_and(|crd| crate::objects::is_deleting(&crd))
+}
+
+/// Adds the `Terminating` condition a CRD shows while its instances are deleted.
+pub fn mark_terminating(crd: &mut Value) {
+    let condition = json!({"type": "Terminating", "status": "True",
+        "reason": "InstanceDeletionInProgress",
+        "message": "CustomResource deletion is in progress", "lastTransitionTime": now()});
+    if let Some(conditions) = crd
+        .pointer_mut("/status/conditions")
+        .and_then(Value::as_array_mut)
+    {
+        conditions.retain(|c| c["type"] != "Terminating");
+        conditions.push(condition);
+    }
+}
+
 fn strings(v: Option<&Value>) -> Vec<String> {
     v.and_then(Value::as_array)
         .map(|a| {

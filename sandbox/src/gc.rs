@@ -6,7 +6,6 @@
 //! deleted; dependents with another live owner only lose the dangling reference. Also mirrors
 //! the namespace controller deleting everything in a deleted namespace.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -61,6 +60,43 @@ pub fn terminate_namespace(state: &Arc<AppState>, namespace: &str) {
             if empty {
                 if let Some(ctx) = ctx_for(&state, &ns_res, &ns) {
                     ctx.remove_finalizer(&key, meta_str(&ns, "uid"), "kubernetes");
+                }
+                return;
+            }
+            drop(state);
+            tokio::time::sleep(POLL).await;
+        }
+    });
+}
+
+/// The CRD finalizer controller: deletes every custom resource of a deleted CRD (their
+/// finalizers honoured, the resource still served meanwhile), waits until none is left, then
+/// clears the cleanup finalizer so the CRD goes away and stops being served.
+pub fn crd_cleanup(state: &Arc<AppState>, crd: &Value) {
+    let weak = Arc::downgrade(state);
+    let crd = crd.clone();
+    tokio::spawn(async move {
+        let res = crate::crd::resource_key(&crd);
+        if let Some(state) = weak.upgrade() {
+            let (items, _) = state.store.list(&res, None, None);
+            for (_, obj) in items {
+                delete(&state, &res, &obj, "Background");
+            }
+        }
+        let crd_res = (
+            "apiextensions.k8s.io".to_owned(),
+            "customresourcedefinitions".to_owned(),
+        );
+        let key = (String::new(), meta_str(&crd, "name").to_owned());
+        loop {
+            let Some(state) = weak.upgrade() else { return };
+            if state.store.list(&res, None, None).0.is_empty() {
+                if let Some(ctx) = ctx_for(&state, &crd_res, &crd) {
+                    ctx.remove_finalizer(
+                        &key,
+                        meta_str(&crd, "uid"),
+                        crate::crd::CLEANUP_FINALIZER,
+                    );
                 }
                 return;
             }
@@ -125,12 +161,7 @@ pub fn propagate(state: &Arc<AppState>, res: &ResKey, owner: &Value) {
 }
 
 fn dependents(state: &AppState, owner_uid: &str) -> Vec<(ResKey, Arc<Value>)> {
-    state
-        .store
-        .all_objects()
-        .into_iter()
-        .filter(|(_, o)| owner_uids(o).iter().any(|u| u == owner_uid))
-        .collect()
+    state.store.dependents_of(owner_uid)
 }
 
 fn remove_owner_refs(state: &AppState, res: &ResKey, obj: &Value, drop_ref: impl Fn(&str) -> bool) {
@@ -208,18 +239,18 @@ fn owner_uids(obj: &Value) -> Vec<String> {
 }
 
 fn collect(state: &Arc<AppState>, owner_uid: &str) {
-    let all = state.store.all_objects();
-    let live: HashSet<&str> = all.iter().map(|(_, o)| meta_str(o, "uid")).collect();
-    for (res, obj) in &all {
-        let owners = owner_uids(obj);
-        if !owners.iter().any(|u| u == owner_uid) {
-            continue;
-        }
-        if owners.iter().any(|u| live.contains(u.as_str())) {
+    for (res, obj) in dependents(state, owner_uid) {
+        let owners = owner_uids(&obj);
+        if owners.iter().any(|u| state.store.uid_exists(u)) {
             // Another owner lives: drop only the dangling references.
-            remove_owner_refs(state, res, obj, |u| !live.contains(u));
+            // (Decided before the write: the store lock is not reentrant.)
+            let dead: Vec<&String> = owners
+                .iter()
+                .filter(|u| !state.store.uid_exists(u))
+                .collect();
+            remove_owner_refs(state, &res, &obj, |u| dead.iter().any(|d| *d == u));
         } else {
-            delete(state, res, obj, "Background");
+            delete(state, &res, &obj, "Background");
         }
     }
 }

@@ -11,6 +11,7 @@ use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, Method, StatusCode, header};
 use serde_json::Value;
+use tokio_stream::StreamExt as _;
 
 use crate::registry::Registry;
 use crate::request::{Query, Route, parse_path};
@@ -33,6 +34,8 @@ pub struct AppState {
     pub token: String,
     /// How often watches with `allowWatchBookmarks=true` get a BOOKMARK.
     pub bookmark_interval: Duration,
+    /// Authentication, authorization, faults and metrics (see [`crate::gate`]).
+    pub gate: crate::gate::Gate,
 }
 
 /// The axum router: everything goes to [`entry`].
@@ -135,9 +138,10 @@ impl Call {
 /// Authenticates and routes one request.
 async fn entry(State(state): State<Arc<AppState>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
-    if !authorized(&parts.headers, &state.token) {
-        return ApiError::Unauthorized.into_response();
-    }
+    let admission = match crate::gate::admit(&state, &parts).await {
+        Ok(admission) => admission,
+        Err(response) => return response,
+    };
     let body = match axum::body::to_bytes(body, MAX_BODY).await {
         Ok(b) => b,
         Err(e) => return ApiError::BadRequest(format!("reading body: {e}")).into_response(),
@@ -150,23 +154,19 @@ async fn entry(State(state): State<Arc<AppState>>, request: Request) -> Response
     };
     let route = parse_path(parts.uri.path(), &state.registry);
     let method = call.method.clone();
-    let response = match dispatch(&state, route, call).await {
-        Ok(response) => response,
-        Err(error) => {
-            tracing::debug!(%error, "request failed");
-            error.into_response()
-        }
+    let response = match admission.intercept(&state, &call) {
+        Some(response) => response,
+        None => match dispatch(&state, route, call).await {
+            Ok(response) => response,
+            Err(error) => {
+                tracing::debug!(%error, "request failed");
+                error.into_response()
+            }
+        },
     };
+    let response = admission.finish(&state, response);
     tracing::debug!(%method, uri = %parts.uri, status = response.status().as_u16(), "request");
     response
-}
-
-fn authorized(headers: &HeaderMap, token: &str) -> bool {
-    headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|t| t.trim() == token)
 }
 
 async fn dispatch(state: &Arc<AppState>, route: Route, call: Call) -> Result<Response, ApiError> {
@@ -221,5 +221,3 @@ pub fn stream_response(rx: tokio::sync::mpsc::Receiver<bytes::Bytes>) -> Respons
     );
     response
 }
-
-use tokio_stream::StreamExt as _;

@@ -6,6 +6,27 @@
 //! CustomResourceDefinitions with schema validation, patches (merge, JSON, strategic,
 //! server-side apply), and background garbage collection.
 //!
+//! # What mirrors the real kube-apiserver, and what is approximated
+//!
+//! Mirrored: one global revision stamped into `resourceVersion`; no-op writes that keep it;
+//! `409 Conflict` on stale updates; `generation` for custom resources and CRDs; status
+//! subresource isolation; finalizers, `deletionTimestamp`, and foreground/orphan/background
+//! propagation; namespace termination; the CRD cleanup finalizer; Status bodies worded like
+//! the real ones; consistent paging snapshots within the watch history; `410 Expired` for
+//! compacted resourceVersions and continue tokens; watch bookmarks and streaming lists;
+//! schema validation, pruning, defaulting and `fieldValidation`; managedFields and
+//! server-side apply conflicts; protobuf request bodies for the built-in kinds kubectl's
+//! typed commands create.
+//!
+//! Approximated: no admission webhooks, RBAC (one admin identity) or CEL validation; no
+//! aggregated discovery; watchers that fall behind are closed (as the watch cache does) but
+//! writers never wait; CRD version conversion only rewrites `apiVersion`; only the built-in
+//! kinds configmaps, events (core and events.k8s.io), leases, namespaces, serviceaccounts and
+//! customresourcedefinitions are served (plus the self-subject reviews).
+//!
+//! Every request goes through one entry point (`http::entry`), where a fault-injection layer
+//! can later be added.
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! let sb = sandbox::Sandbox::start().await?;
@@ -15,23 +36,29 @@
 //! # Ok(()) }
 //! ```
 
+mod access;
 mod adapters;
+mod admin;
 mod api;
+mod auth;
 mod crd;
 mod discovery;
+mod faults;
 mod fieldvalidation;
+mod gate;
 mod gc;
 mod http;
 mod kubeconfig;
 mod objects;
 mod patch;
 mod protobuf;
-pub mod registry;
+mod registry;
 mod request;
 mod reviews;
 mod schema;
 mod selector;
 mod server;
+mod server_metrics;
 mod ssa;
 mod status;
 mod store;
@@ -47,6 +74,8 @@ use std::time::Duration;
 use serde_json::json;
 use tokio::task::JoinHandle;
 
+pub use auth::tokens::TokenError;
+pub use faults::{Fault, FaultAction, FaultFileError, FaultId, Faults};
 pub use kubeconfig::KubeconfigError;
 pub use tls::TlsError;
 
@@ -73,6 +102,9 @@ pub enum Error {
     /// The kube client could not be built.
     #[error("building kube client: {0}")]
     Client(#[from] kube::Error),
+    /// A ServiceAccount token could not be issued.
+    #[error(transparent)]
+    Token(#[from] TokenError),
 }
 
 /// Options for a sandbox; see [`Sandbox::builder`].
@@ -82,6 +114,7 @@ pub struct SandboxBuilder {
     watch_history: usize,
     bookmark_interval: Duration,
     kubeconfig: Option<PathBuf>,
+    faults: Vec<Fault>,
 }
 
 impl Default for SandboxBuilder {
@@ -91,6 +124,7 @@ impl Default for SandboxBuilder {
             watch_history: 10_000,
             bookmark_interval: Duration::from_secs(5),
             kubeconfig: None,
+            faults: Vec::new(),
         }
     }
 }
@@ -151,8 +185,10 @@ impl SandboxBuilder {
             addr: addr.to_string(),
             token: token.clone(),
             bookmark_interval: self.bookmark_interval,
+            gate: gate::Gate::with_faults(self.faults),
         });
         seed(&state);
+        gate::spawn_compactor(Arc::downgrade(&state));
         let task = tokio::spawn(server::serve(
             listener,
             material.server_config.clone(),

@@ -99,9 +99,37 @@ fn generation_view(info: &ResourceInfo, obj: &Value) -> Value {
     view
 }
 
+/// Rejects bodies (and patch results) that cannot decode into an object with ObjectMeta, with
+/// the decoder's 400, e.g. `json: cannot unmarshal array into Go struct field
+/// ConfigMap.metadata of type v1.ObjectMeta`.
+pub fn check_shape(info: &ResourceInfo, obj: &Value) -> Result<(), ApiError> {
+    let go_type = |v: &Value| match v {
+        Value::Array(_) => "array",
+        Value::String(_) => "string",
+        Value::Number(_) => "number",
+        Value::Bool(_) => "bool",
+        Value::Null | Value::Object(_) => "object",
+    };
+    if !obj.is_object() {
+        return Err(ApiError::BadRequest(format!(
+            "the object provided is unrecognized: expected a JSON object, got {}",
+            go_type(obj)
+        )));
+    }
+    match obj.get("metadata") {
+        None | Some(Value::Null | Value::Object(_)) => Ok(()),
+        Some(other) => Err(ApiError::BadRequest(format!(
+            "json: cannot unmarshal {} into Go struct field {}.metadata of type v1.ObjectMeta",
+            go_type(other),
+            info.kind
+        ))),
+    }
+}
+
 /// Checks `kind`/`apiVersion` of a request body against the resource and fills them in when
 /// absent.
 pub fn check_type(info: &ResourceInfo, obj: &mut Value) -> Result<(), ApiError> {
+    check_shape(info, obj)?;
     let Some(map) = obj.as_object_mut() else {
         return Err(ApiError::BadRequest(
             "the object provided is not a JSON object".into(),
@@ -159,6 +187,14 @@ pub fn prepare_create(info: &ResourceInfo, obj: &mut Value) -> Result<(), ApiErr
         }
         ("apiextensions.k8s.io", "customresourcedefinitions") => {
             crate::crd::prepare(obj)?;
+            let list = meta_mut(obj)
+                .entry("finalizers")
+                .or_insert_with(|| json!([]));
+            if let Some(items) = list.as_array_mut()
+                && !items.iter().any(|f| f == crate::crd::CLEANUP_FINALIZER)
+            {
+                items.push(json!(crate::crd::CLEANUP_FINALIZER));
+            }
         }
         _ if info.custom => {
             if info.has_status()
@@ -268,7 +304,7 @@ pub fn prepare_update(
     }
     if info.resource == "customresourcedefinitions" && info.group == "apiextensions.k8s.io" {
         crate::crd::prepare(&mut new)?;
-    } else if info.custom && subresource.is_none() {
+    } else if info.custom {
         validate_custom(info, &mut new)?;
     }
     if tracks_generation(info)
@@ -399,5 +435,74 @@ pub fn validate_meta(info: &ResourceInfo, obj: &Value) -> Result<(), ApiError> {
         Ok(())
     } else {
         Err(ApiError::invalid(&info.group, &info.kind, name, causes))
+    }
+}
+
+/// The kind-specific validation of the built-in kinds that the sandbox mirrors: ConfigMap
+/// keys (`IsConfigMapKey`) and immutability (`ValidateConfigMapUpdate`).
+pub fn validate_builtin(
+    info: &ResourceInfo,
+    old: Option<&Value>,
+    new: &Value,
+) -> Result<(), ApiError> {
+    if !(info.group.is_empty() && info.resource == "configmaps") {
+        return Ok(());
+    }
+    static KEY: std::sync::LazyLock<regex::Regex> =
+        std::sync::LazyLock::new(|| regex::Regex::new("^[-._a-zA-Z0-9]+$").expect("valid regex"));
+    let mut causes = Vec::new();
+    for field in ["data", "binaryData"] {
+        for key in new
+            .get(field)
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+            .map(|(k, _)| k)
+        {
+            let mut errs = Vec::new();
+            if key.len() > 253 {
+                errs.push("must be no more than 253 characters".to_owned());
+            }
+            if !KEY.is_match(key) {
+                errs.push("a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')".to_owned());
+            }
+            if key == "." || key == ".." || key.starts_with("..") {
+                errs.push("must not be '.' or '..' or start with '..'".to_owned());
+            }
+            for e in errs {
+                causes.push(Cause {
+                    reason: "FieldValueInvalid".into(),
+                    message: format!("Invalid value: {}: {e}", crate::selector::go_quote(key)),
+                    field: format!("{field}[{key}]"),
+                });
+            }
+        }
+    }
+    if let Some(old) = old
+        && old.get("immutable").and_then(Value::as_bool) == Some(true)
+    {
+        let forbidden = |field: &str| Cause {
+            reason: "FieldValueForbidden".into(),
+            message: "Forbidden: field is immutable when `immutable` is set".into(),
+            field: field.into(),
+        };
+        if new.get("immutable").and_then(Value::as_bool) != Some(true) {
+            causes.push(forbidden("immutable"));
+        }
+        for field in ["data", "binaryData"] {
+            if old.get(field) != new.get(field) {
+                causes.push(forbidden(field));
+            }
+        }
+    }
+    if causes.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(
+            &info.group,
+            &info.kind,
+            meta_str(new, "name"),
+            causes,
+        ))
     }
 }

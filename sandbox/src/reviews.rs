@@ -59,3 +59,53 @@ pub fn answer(
         _ => None,
     }
 }
+
+/// The answer to a review `POST` by `user`: `SelfSubjectReview` reports the user, and
+/// `SelfSubjectAccessReview` asks `authorize` about the attributes in its spec, so
+/// `kubectl auth can-i` agrees with what the sandbox enforces. `None` when `resource` is
+/// not one of them.
+pub fn answer_as(
+    user: &crate::auth::UserInfo,
+    authorize: impl Fn(&crate::auth::attributes::Attributes) -> crate::auth::rbac::Decision,
+    group: &str,
+    resource: &str,
+    content_type: &str,
+    body: &[u8],
+) -> Option<Result<Value, ApiError>> {
+    use crate::auth::attributes::Attributes;
+    use crate::auth::rbac::Decision;
+    let answered = answer(group, resource, content_type, body)?;
+    Some(answered.map(|mut obj| {
+        if resource == "selfsubjectreviews" {
+            obj["status"] = json!({"userInfo": {"username": user.name, "groups": user.groups}});
+            return obj;
+        }
+        let spec = obj.get("spec").cloned().unwrap_or_default();
+        let text =
+            |v: &Value, key: &str| v.get(key).and_then(Value::as_str).unwrap_or("").to_owned();
+        let attrs = if let Some(r) = spec.get("resourceAttributes") {
+            Attributes::resource(
+                user.clone(),
+                &text(r, "verb"),
+                &text(r, "group"),
+                &text(r, "resource"),
+                &text(r, "subresource"),
+                &text(r, "namespace"),
+                &text(r, "name"),
+            )
+        } else {
+            let n = spec
+                .get("nonResourceAttributes")
+                .cloned()
+                .unwrap_or_default();
+            Attributes::non_resource(user.clone(), &text(&n, "verb"), &text(&n, "path"))
+        };
+        obj["status"] = match authorize(&attrs) {
+            Decision::Allow(reason) if reason.is_empty() => json!({"allowed": true}),
+            Decision::Allow(reason) => json!({"allowed": true, "reason": reason}),
+            Decision::Deny(reason) if reason.is_empty() => json!({"allowed": false}),
+            Decision::Deny(reason) => json!({"allowed": false, "reason": reason}),
+        };
+        obj
+    }))
+}

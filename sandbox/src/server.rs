@@ -12,6 +12,9 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::http::AppState;
 
+/// How long a TLS handshake may take.
+const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Accepts connections forever; dropping (aborting) the returned task's future closes the
 /// listener and, through the `JoinSet`, every open connection and watch.
 pub async fn serve(listener: TcpListener, tls: Arc<rustls::ServerConfig>, state: Arc<AppState>) {
@@ -23,9 +26,12 @@ pub async fn serve(listener: TcpListener, tls: Arc<rustls::ServerConfig>, state:
             accepted = listener.accept() => {
                 let Ok((tcp, _peer)) = accepted else { continue };
                 let acceptor = acceptor.clone();
-                let service = TowerToHyperService::new(router.clone());
+                let service =
+                    TowerToHyperService::new(crate::faults::respond::droppable(router.clone()));
                 connections.spawn(async move {
-                    let Ok(tls) = acceptor.accept(tcp).await else { return };
+                    // A client that never finishes the handshake must not pin a task forever.
+                    let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp));
+                    let Ok(Ok(tls)) = handshake.await else { return };
                     let builder = auto::Builder::new(TokioExecutor::new());
                     if let Err(error) = builder
                         .serve_connection_with_upgrades(TokioIo::new(tls), service)

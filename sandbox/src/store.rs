@@ -10,7 +10,7 @@
 //! under the store lock, so the resourceVersion precondition check and the write are atomic,
 //! like etcd's guaranteed update.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde_json::Value;
@@ -109,6 +109,53 @@ struct Inner {
     history: VecDeque<Arc<Event>>,
     history_limit: usize,
     objects: HashMap<ResKey, BTreeMap<ObjKey, Arc<Value>>>,
+    index: OwnerIndex,
+}
+
+/// Where each uid lives and who points at it through `ownerReferences`, so the garbage
+/// collector finds dependents without scanning the store (like the GC's dependency graph).
+#[derive(Default)]
+struct OwnerIndex {
+    by_uid: HashMap<String, (ResKey, ObjKey)>,
+    dependents: HashMap<String, BTreeSet<(ResKey, ObjKey)>>,
+}
+
+impl OwnerIndex {
+    fn owners(obj: &Value) -> impl Iterator<Item = &str> {
+        obj.pointer("/metadata/ownerReferences")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r.get("uid").and_then(Value::as_str))
+    }
+
+    fn add(&mut self, res: &ResKey, key: &ObjKey, obj: &Value) {
+        if let Some(uid) = obj.pointer("/metadata/uid").and_then(Value::as_str) {
+            self.by_uid
+                .insert(uid.to_owned(), (res.clone(), key.clone()));
+        }
+        for owner in Self::owners(obj) {
+            self.dependents
+                .entry(owner.to_owned())
+                .or_default()
+                .insert((res.clone(), key.clone()));
+        }
+    }
+
+    fn remove(&mut self, res: &ResKey, key: &ObjKey, obj: &Value) {
+        if let Some(uid) = obj.pointer("/metadata/uid").and_then(Value::as_str) {
+            self.by_uid.remove(uid);
+        }
+        let entry = (res.clone(), key.clone());
+        for owner in Self::owners(obj) {
+            if let Some(set) = self.dependents.get_mut(owner) {
+                set.remove(&entry);
+                if set.is_empty() {
+                    self.dependents.remove(owner);
+                }
+            }
+        }
+    }
 }
 
 /// The shared store.
@@ -138,6 +185,7 @@ impl Store {
                 history: VecDeque::new(),
                 history_limit,
                 objects: HashMap::new(),
+                index: OwnerIndex::default(),
             }),
             tx,
         }
@@ -152,12 +200,6 @@ impl Store {
     /// The current revision (the resourceVersion of the latest write).
     pub fn revision(&self) -> u64 {
         self.lock().revision
-    }
-
-    /// The oldest revision a watch or continue token may still start from; older ones are
-    /// 410 Expired.
-    pub fn compacted(&self) -> u64 {
-        self.lock().compacted
     }
 
     /// Drops the watch history now, so every resourceVersion handed out so far answers
@@ -193,6 +235,59 @@ impl Store {
         (items, inner.revision)
     }
 
+    /// Like [`Store::list`], but as the resource was at revision `at`: the current objects
+    /// with the retained history rolled back (etcd serves such MVCC reads until compaction).
+    /// Consistent paging (`continue`) and `resourceVersionMatch=Exact` use it. `Err(oldest)`
+    /// when `at` is older than the history.
+    pub fn list_at(
+        &self,
+        res: &ResKey,
+        namespace: Option<&str>,
+        after: Option<&ObjKey>,
+        at: u64,
+    ) -> Result<Vec<(ObjKey, Arc<Value>)>, u64> {
+        let inner = self.lock();
+        if at < inner.compacted {
+            return Err(inner.compacted);
+        }
+        let current = inner.objects.get(res);
+        let touched = inner
+            .history
+            .iter()
+            .rev()
+            .take_while(|e| e.revision > at)
+            .any(|e| &e.res == res);
+        if !touched {
+            return Ok(current
+                .map(|m| collect_range(m, namespace, after))
+                .unwrap_or_default());
+        }
+        let mut map = current.cloned().unwrap_or_default();
+        for event in inner.history.iter().rev().take_while(|e| e.revision > at) {
+            if &event.res != res {
+                continue;
+            }
+            let key = (
+                namespace_of(&event.object).to_owned(),
+                event
+                    .object
+                    .pointer("/metadata/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_owned(),
+            );
+            match (&event.kind, &event.prev) {
+                (EventType::Added, _) | (_, None) => {
+                    map.remove(&key);
+                }
+                (EventType::Modified | EventType::Deleted, Some(prev)) => {
+                    map.insert(key, prev.clone());
+                }
+            }
+        }
+        Ok(collect_range(&map, namespace, after))
+    }
+
     /// Every object of every resource (for garbage collection scans).
     pub fn all_objects(&self) -> Vec<(ResKey, Arc<Value>)> {
         let inner = self.lock();
@@ -200,6 +295,25 @@ impl Store {
             .objects
             .iter()
             .flat_map(|(res, m)| m.values().map(move |o| (res.clone(), o.clone())))
+            .collect()
+    }
+
+    /// Whether an object with this uid exists.
+    pub fn uid_exists(&self, uid: &str) -> bool {
+        self.lock().index.by_uid.contains_key(uid)
+    }
+
+    /// The objects whose `ownerReferences` name `owner_uid`.
+    pub fn dependents_of(&self, owner_uid: &str) -> Vec<(ResKey, Arc<Value>)> {
+        let inner = self.lock();
+        let Some(set) = inner.index.dependents.get(owner_uid) else {
+            return Vec::new();
+        };
+        set.iter()
+            .filter_map(|(res, key)| {
+                let obj = inner.objects.get(res).and_then(|m| m.get(key))?;
+                Some((res.clone(), obj.clone()))
+            })
             .collect()
     }
 
@@ -258,6 +372,10 @@ impl Store {
                 set_resource_version(&mut object, next);
                 let object = Arc::new(object);
                 inner.revision = next;
+                if let Some(old) = &current {
+                    inner.index.remove(res, key, old);
+                }
+                inner.index.add(res, key, &object);
                 inner
                     .objects
                     .entry(res.clone())
@@ -281,6 +399,7 @@ impl Store {
                 if let Some(m) = inner.objects.get_mut(res) {
                     m.remove(key);
                 }
+                inner.index.remove(res, key, &old);
                 inner.revision = next;
                 let mut last = (*old).clone();
                 set_resource_version(&mut last, next);
@@ -309,7 +428,8 @@ impl Store {
             return Vec::new();
         };
         let mut removed = Vec::with_capacity(map.len());
-        for (_, old) in map {
+        for (key, old) in map {
+            inner.index.remove(res, &key, &old);
             removed.push(old.clone());
             inner.revision += 1;
             let rev = inner.revision;
@@ -513,6 +633,23 @@ mod tests {
                 .subscribe(&res(), None, Since::Revision(current))
                 .is_err()
         );
+    }
+
+    #[test]
+    fn list_at_rolls_the_history_back_to_the_requested_revision() {
+        let store = Store::new(10);
+        put(&store, "a");
+        let at = store.revision();
+        put(&store, "b");
+        store
+            .write(&res(), &key("a"), |_, _| Ok(WriteOp::Delete))
+            .unwrap();
+        let then = store.list_at(&res(), None, None, at).unwrap();
+        let names: Vec<&str> = then.iter().map(|(k, _)| k.1.as_str()).collect();
+        assert_eq!(names, ["a"]);
+        assert_eq!(then[0].1["metadata"]["resourceVersion"], at.to_string());
+        store.compact();
+        assert!(store.list_at(&res(), None, None, at).is_err());
     }
 
     #[test]

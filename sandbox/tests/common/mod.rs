@@ -2,10 +2,12 @@
 
 #![allow(dead_code, clippy::unwrap_used)]
 
+use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::Api;
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind, PostParams};
 use serde_json::{Value, json};
+use std::time::Duration;
 
 /// The Document CRD as the controller's crdgen would produce it (trimmed).
 pub fn document_crd() -> Value {
@@ -80,4 +82,39 @@ pub fn api_error<T: std::fmt::Debug>(result: Result<T, kube::Error>) -> kube::co
         Err(kube::Error::Api(status)) => *status,
         other => panic!("expected an API error, got {other:?}"),
     }
+}
+
+/// A ConfigMap with these labels and `data: {k: v}`.
+pub fn configmap(name: &str, labels: serde_json::Value) -> ConfigMap {
+    serde_json::from_value(json!({
+        "metadata": {"name": name, "labels": labels},
+        "data": {"k": "v"}
+    }))
+    .unwrap()
+}
+
+/// Polls `check` until it holds (5 s at most).
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..100 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for: {what}");
+}
+
+/// A ConfigMap owned by `owner`.
+pub fn owned_by(name: &str, owner: &ConfigMap, block: bool) -> ConfigMap {
+    serde_json::from_value(json!({
+        "metadata": {"name": name, "ownerReferences": [{
+            "apiVersion": "v1", "kind": "ConfigMap", "name": owner.metadata.name,
+            "uid": owner.metadata.uid, "blockOwnerDeletion": block
+        }]}
+    }))
+    .unwrap()
 }

@@ -1,0 +1,132 @@
+//! The 403 answer in the apiserver's words: `responsewriters.Forbidden` builds the message
+//! from the attributes (`forbiddenMessage`) and wraps it in `errors.NewForbidden`, e.g.
+//!
+//! `documents.kube.rs "samuel" is forbidden: User "system:serviceaccount:default:doc-controller"
+//! cannot patch resource "documents" in API group "kube.rs" in the namespace "default"`,
+//!
+//! with `details {name, group, kind}` (kind is the plural resource), reason `Forbidden`.
+
+use axum::response::Response;
+use http::StatusCode;
+use serde_json::{Map, Value, json};
+
+use super::attributes::Attributes;
+
+/// Go's `%q` for the plain strings of user, resource and path names.
+pub fn quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// `forbiddenMessage`: what the user cannot do.
+pub fn denial(attrs: &Attributes) -> String {
+    let user = quote(&attrs.user.name);
+    if !attrs.resource_request {
+        return format!(
+            "User {user} cannot {} path {}",
+            attrs.verb,
+            quote(&attrs.path)
+        );
+    }
+    let resource = quote(&attrs.combined_resource());
+    let group = quote(&attrs.api_group);
+    if attrs.namespace.is_empty() {
+        format!(
+            "User {user} cannot {} resource {resource} in API group {group} at the cluster scope",
+            attrs.verb
+        )
+    } else {
+        format!(
+            "User {user} cannot {} resource {resource} in API group {group} in the namespace {}",
+            attrs.verb,
+            quote(&attrs.namespace)
+        )
+    }
+}
+
+/// The `Status` body of a 403 for `attrs`, with the authorizer's `reason` appended when
+/// it has one (RBAC reports bindings to missing roles there).
+pub fn status(attrs: &Attributes, reason: &str) -> Value {
+    let mut error = denial(attrs);
+    if !reason.is_empty() {
+        error = format!("{error}: {reason}");
+    }
+    let qualified = if attrs.api_group.is_empty() {
+        attrs.resource.clone()
+    } else {
+        format!("{}.{}", attrs.resource, attrs.api_group)
+    };
+    let message = if qualified.is_empty() {
+        format!("forbidden: {error}")
+    } else if attrs.name.is_empty() {
+        format!("{qualified} is forbidden: {error}")
+    } else {
+        format!("{qualified} {} is forbidden: {error}", quote(&attrs.name))
+    };
+    let mut details = Map::new();
+    for (key, value) in [
+        ("name", &attrs.name),
+        ("group", &attrs.api_group),
+        ("kind", &attrs.resource),
+    ] {
+        if !value.is_empty() {
+            details.insert(key.to_owned(), Value::String(value.clone()));
+        }
+    }
+    json!({
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message,
+        "reason": "Forbidden",
+        "details": details,
+        "code": 403,
+    })
+}
+
+/// The 403 response for `attrs`.
+pub fn response(attrs: &Attributes, reason: &str) -> Response {
+    crate::http::json_response(StatusCode::FORBIDDEN, &status(attrs, reason))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::UserInfo;
+
+    #[test]
+    fn the_message_names_user_verb_resource_group_and_scope_like_the_apiserver() {
+        let sa = UserInfo::service_account("default", "doc-controller");
+        let a = Attributes::resource(
+            sa.clone(),
+            "patch",
+            "kube.rs",
+            "documents",
+            "",
+            "default",
+            "samuel",
+        );
+        assert_eq!(
+            status(&a, "")["message"],
+            "documents.kube.rs \"samuel\" is forbidden: User \"system:serviceaccount:default:doc-controller\" \
+             cannot patch resource \"documents\" in API group \"kube.rs\" in the namespace \"default\""
+        );
+        let w = Attributes::resource(sa, "watch", "", "secrets", "", "", "");
+        assert_eq!(
+            status(&w, "")["message"],
+            "secrets is forbidden: User \"system:serviceaccount:default:doc-controller\" \
+             cannot watch resource \"secrets\" in API group \"\" at the cluster scope"
+        );
+    }
+}

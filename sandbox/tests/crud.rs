@@ -1,0 +1,455 @@
+//! The sandbox, mirroring the apiserver. CRUD through a real `kube::Client`: server-owned metadata, optimistic concurrency, no-op writes,
+//! generation, the status subresource, finalizers, dry runs and Status errors.
+
+#![allow(clippy::unwrap_used, missing_docs)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{api_error, configmap, document, documents, install_crd};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+use kube::Api;
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use serde_json::json;
+
+#[tokio::test]
+async fn create_sets_server_owned_metadata_and_get_returns_it() {
+    let sb = sandbox::Sandbox::start().await.unwrap();
+    let cms: Api<ConfigMap> = Api::default_namespaced(sb.client().unwrap());
+    let created = cms
+        .create(&PostParams::default(), &configmap("a", json!({})))
+        .await
+        .unwrap();
+    let meta = &created.metadata;
+    assert!(meta.uid.is_some());
+    assert!(meta.creation_timestamp.is_some());
+    assert_eq!(meta.namespace.as_deref(), Some("default"));
+    // Real apiservers do not track generation for configmaps.
+    assert_eq!(meta.generation, None);
+    let fetched = cms.get("a").await.unwrap();
+    assert_eq!(fetched.metadata.resource_version, meta.resource_version);
+    assert_eq!(fetched.data, created.data);
+}
+
+#[tokio::test]
+async fn default_namespaces_exist_at_start() {
+    let sb = sandbox::Sandbox::start().await.unwrap();
+    let nss: Api<Namespace> = Api::all(sb.client().unwrap());
+    let names: Vec<String> = nss
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|n| n.metadata.name)
+        .collect();
+    assert!(names.contains(&"default".to_owned()));
+    assert!(names.contains(&"kube-system".to_owned()));
+}
+
+#[tokio::test]
+async fn creating_an_existing_name_is_409_already_exists() {
+    let sb = sandbox::Sandbox::start().await.unwrap();
+    let cms: Api<ConfigMap> = Api::default_namespaced(sb.client().unwrap());
+    cms.create(&PostParams::default(), &configmap("x", json!({})))
+        .await
+        .unwrap();
+    let status = api_error(
+        cms.create(&PostParams::default(), &configmap("x", json!({})))
+            .await,
+    );
+    assert_eq!(status.code, 409);
+    assert_eq!(status.reason, "AlreadyExists");
+    assert_eq!(status.message, "configmaps \"x\" already exists");
+}
+
+#[tokio::test]
+async fn creating_in_a_missing_namespace_is_404_for_the_namespace() {
+    let sb = sandbox::Sandbox::start().await.unwrap();
+    let cms: Api<ConfigMap> = Api::namespaced(sb.client().unwrap(), "nope");
+    let status = api_error(
+        cms.create(&PostParams::default(), &configmap("x", json!({})))
+            .await,
+    );
+    assert_eq!(status.code, 404);
+    assert_eq!(status.message, "namespaces \"nope\" not found");
+}
+
+#[tokio::test]
+async fn getting_a_missing_custom_resource_is_404_with_the_qualified_name() {
+    let sb = sandbox::Sandbox::start().await.unwrap();
+    let client = sb.client().unwrap();
+    install_crd(&client).await;
+    let status = api_error(documents(&client, "default").get("samuel").await);
+    assert_eq!(status.code, 404);
+    assert_eq!(status.reason, "NotFound");
+    assert_eq!(status.message, "documents.kube.rs \"samuel\" not found");
+}
+
+#[tokio::test]
+async fn requests_without_the_token_are_401_unauthorized() {
+    let sb = sandbox::Sandbox::start().await.unwrap();
+    let mut config = sb.kube_config();
+    config.auth_info = kube::config::AuthInfo::default();
+    let client = kube::Client::try_from(config).unwrap();
+    let cms: Api<ConfigMap> = Api::default_namespaced(client);
+    let status = api_error(cms.list(&ListParams::default()).await);
+    assert_eq!(status.code, 401);
+}
+
+#[tokio::test]
+async fn update_with_a_stale_resource_version_is_409_conflict() {
+    let sb = sandbox::Sandbox::start().await.unwrap();
+    let client = sb.client().unwrap();
+    install_crd(&client).await;
+    let docs = documents(&client, "default");
+    let created = docs
+        .create(&PostParams::default(), &document("x", "one"))
+        .await
+        .unwrap();
+    let mut first = created.clone();
+    first.data["spec"]["title"] = json!("two");
+    docs.replace("x", &PostParams::default(), &first)
+        .await
+        .unwrap();
+    let mut stale = created;
+    stale.data["spec"]["title"] = json!("three");
+    let status = api_error(docs.replace("x", &PostParams::default(), &stale).await);
+    assert_eq!(status.code, 409);
+    assert_eq!(status.reason, "Conflict");
+    assert_eq!(
+        status.message,
+        "Operation cannot be fulfilled on documents.kube.rs \"x\": the object has been modified; please apply your changes to the latest version and try again"
+    );
+}
+
+#[tokio::test]
+async fn a_write_that_changes_nothing_keeps_the_resource_version() {
+    let sb = sandbox::Sandbox::start().await.unwrap();
+    let cms: Api<ConfigMap> = Api::default_namespaced(sb.client().unwrap());
+    let created = cms
+        .create(&PostParams::default(), &configmap("x", json!({"a": "b"})))
+        .await
+        .unwrap();
+    let revision = sb.revision();
+    let replaced = cms
+        .replace("x", &PostParams::default(), &created)
+        .await
+        .unwrap();
+    let patched = cms
+        .patch(
+            "x",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"data": {"k": "v"}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        replaced.metadata.resource_version,
+        created.metadata.resource_version
+    );
+    assert_eq!(
+        patched.metadata.resource_version,
+        created.metadata.resource_version
+    );
+    assert_eq!(sb.revision(), revision);
+}
+
+#[tokio::test]
+async fn generation_starts_at_1_and_bumps_only_on_spec_changes() {
+    let sb = sandbox::Sandbox::start().await.unwrap();
+    let client = sb.client().unwrap();
+    install_crd(&client).await;
+    let docs = documents(&client, "default");
+    let created = docs
+        .create(&PostParams::default(), &document("x", "one"))
+        .await
+        .unwrap();
+    assert_eq!(created.metadata.generation, Some(1));
+    let labelled = docs
+        .patch(
+            "x",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {"a": "b"}}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(labelled.metadata.generation, Some(1));
+    let status = docs
+        .patch_status(
+            "x",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"hidden": true}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status.metadata.generation, Some(1));
+    let changed = docs
+        .patch(
+            "x",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"title": "two"}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(changed.metadata.generation, Some(2));
+}
+
+#[tokio::test]
+async fn the_status_subresource_changes_only_status_and_the_main_resource_ignores_status() {
+    let sb = sandbox::Sandbox::start().await.unwrap();
+    let client = sb.client().unwrap();
+    install_crd(&client).await;
+    let docs = documents(&client, "default");
+    docs.create(&PostParams::default(), &document("x", "one"))
+        .await
+        .unwrap();
+    let after_status = docs
+        .patch_status(
+            "x",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"title": "ignored"}, "status": {"hidden": true}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(after_status.data["spec"]["title"], "one");
+    assert_eq!(after_status.data["status"]["hidden"], true);
+    let after_main = docs
+        .patch(
+            "x",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"title": "two"}, "status": {"hidden": false}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(after_main.data["spec"]["title"], "two");
+    assert_eq!(after_main.data["status"]["hidden"], true);
+}
+
+#[tokio::test]
+async fn delete_with_a_finalizer_marks_the_object_until_the_finalizer_is_removed() {
+    let sb = sandbox::Sandbox::start().await.unwrap();
+    let client = sb.client().unwrap();
+    install_crd(&client).await;
+    let docs = documents(&client, "default");
+    let mut doc = document("x", "one");
+    doc.metadata.finalizers = Some(vec!["kube.rs/cleanup".into()]);
+    docs.create(&PostParams::default(), &doc).await.unwrap();
+    docs.delete("x", &DeleteParams::default()).await.unwrap();
+    let deleting = docs.get("x").await.unwrap();
+    assert!(deleting.metadata.deletion_timestamp.is_some());
+    assert_eq!(deleting.metadata.deletion_grace_period_seconds, Some(0));
+    assert_eq!(deleting.metadata.generation, Some(2));
+
+    let add = json!({"metadata": {"finalizers": ["kube.rs/cleanup", "other"]}});
+    let status = api_error(
+        docs.patch("x", &PatchParams::default(), &Patch::Merge(add))
+            .await,
+    );
+    assert_eq!(status.code, 422);
+    assert!(
+        status
+            .message
+            .contains("no new finalizers can be added if the object is being deleted"),
+        "{}",
+        status.message
+    );
+
+    docs.patch(
+        "x",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(api_error(docs.get("x").await).code, 404);
+}
+
+#[tokio::test]
+async fn leases_are_created_on_update_for_leader_election() {
+    let sb = sandbox::Sandbox::start().await.unwrap();
+    let leases: Api<k8s_openapi::api::coordination::v1::Lease> =
+        Api::default_namespaced(sb.client().unwrap());
+    let lease: k8s_openapi::api::coordination::v1::Lease = serde_json::from_value(json!({
+        "metadata": {"name": "leader"},
+        "spec": {"holderIdentity": "me", "leaseDurationSeconds": 15}
+    }))
+    .unwrap();
+    leases
+        .replace("leader", &PostParams::default(), &lease)
+        .await
+        .unwrap();
+    assert_eq!(
+        leases
+            .get("leader")
+            .await
+            .unwrap()
+            .spec
+            .unwrap()
+            .holder_identity
+            .as_deref(),
+        Some("me")
+    );
+}
+
+#[tokio::test]
+async fn dry_run_validates_and_answers_without_storing() {
+    let sb = sandbox::Sandbox::start().await.unwrap();
+    let cms: Api<ConfigMap> = Api::default_namespaced(sb.client().unwrap());
+    let revision = sb.revision();
+    let created = cms
+        .create(
+            &PostParams {
+                dry_run: true,
+                ..Default::default()
+            },
+            &configmap("a", json!({})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(created.metadata.name.as_deref(), Some("a"));
+    assert!(cms.get_opt("a").await.unwrap().is_none());
+    assert_eq!(sb.revision(), revision);
+}
+
+#[tokio::test]
+async fn names_and_labels_are_validated_like_object_meta() {
+    let sb = sandbox::Sandbox::start().await.unwrap();
+    let cms: Api<ConfigMap> = Api::default_namespaced(sb.client().unwrap());
+    let status = api_error(
+        cms.create(&PostParams::default(), &configmap("Bad_Name", json!({})))
+            .await,
+    );
+    assert_eq!(status.code, 422);
+    assert!(
+        status.message.starts_with(
+            "ConfigMap \"Bad_Name\" is invalid: metadata.name: Invalid value: \"Bad_Name\": a lowercase RFC 1123 subdomain"
+        ),
+        "{}",
+        status.message
+    );
+    let status = api_error(
+        cms.create(
+            &PostParams::default(),
+            &configmap("ok", json!({"bad key": "v"})),
+        )
+        .await,
+    );
+    assert_eq!(status.code, 422);
+    assert!(
+        status
+            .message
+            .contains("metadata.labels: Invalid value: \"bad key\""),
+        "{}",
+        status.message
+    );
+}
+
+#[tokio::test]
+async fn delete_collection_deletes_the_selected_objects() {
+    let sb = sandbox::Sandbox::start().await.unwrap();
+    let cms: Api<ConfigMap> = Api::default_namespaced(sb.client().unwrap());
+    for (name, tier) in [("a", "web"), ("b", "web"), ("c", "db")] {
+        cms.create(
+            &PostParams::default(),
+            &configmap(name, json!({"tier": tier})),
+        )
+        .await
+        .unwrap();
+    }
+    cms.delete_collection(
+        &DeleteParams::default(),
+        &ListParams::default().labels("tier=web"),
+    )
+    .await
+    .unwrap();
+    let left: Vec<String> = cms
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|c| c.metadata.name)
+        .collect();
+    assert_eq!(left, ["c"]);
+}
+
+#[tokio::test]
+async fn dropping_the_sandbox_stops_the_server_and_removes_its_kubeconfig() {
+    let sb = sandbox::Sandbox::start().await.unwrap();
+    let path = sb.kubeconfig_path().to_owned();
+    assert!(path.exists());
+    assert!(sb.url().starts_with("https://127.0.0.1:"));
+    let addr = sb.url().trim_start_matches("https://").to_owned();
+    drop(sb);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(!path.exists());
+    assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+}
+
+#[test]
+fn the_sandbox_can_be_shared_across_tasks() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<sandbox::Sandbox>();
+}
+
+#[tokio::test]
+async fn kube_event_recorder_publishes_events() {
+    use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+    let sb = sandbox::Sandbox::start().await.unwrap();
+    let client = sb.client().unwrap();
+    let cms: Api<ConfigMap> = Api::default_namespaced(client.clone());
+    let cm = cms
+        .create(&PostParams::default(), &configmap("a", json!({})))
+        .await
+        .unwrap();
+    let recorder = Recorder::new(client.clone(), Reporter::from("doc-controller"));
+    let reference = kube::Resource::object_ref(&cm, &());
+    let event = Event {
+        type_: EventType::Normal,
+        reason: "Tested".into(),
+        note: Some("hello".into()),
+        action: "Test".into(),
+        secondary: None,
+    };
+    recorder.publish(&event, &reference).await.unwrap();
+    recorder.publish(&event, &reference).await.unwrap();
+    let events: Api<k8s_openapi::api::events::v1::Event> = Api::default_namespaced(client);
+    let list = events.list(&ListParams::default()).await.unwrap();
+    assert_eq!(list.items.len(), 1);
+    assert_eq!(list.items[0].series.as_ref().map(|s| s.count), Some(2));
+}
+
+#[tokio::test]
+async fn immutable_configmaps_reject_data_changes_and_keys_are_validated() {
+    let sb = sandbox::Sandbox::start().await.unwrap();
+    let cms: Api<ConfigMap> = Api::default_namespaced(sb.client().unwrap());
+    let mut cm = configmap("frozen", json!({}));
+    cm.immutable = Some(true);
+    cms.create(&PostParams::default(), &cm).await.unwrap();
+    let status = api_error(
+        cms.patch(
+            "frozen",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"data": {"k": "changed"}})),
+        )
+        .await,
+    );
+    assert_eq!(status.code, 422);
+    assert_eq!(
+        status.message,
+        "ConfigMap \"frozen\" is invalid: data: Forbidden: field is immutable when `immutable` is set"
+    );
+    let mut bad = configmap("bad", json!({}));
+    bad.data = Some([("bad key".to_owned(), "v".to_owned())].into());
+    let status = api_error(cms.create(&PostParams::default(), &bad).await);
+    assert_eq!(status.code, 422);
+    assert!(
+        status
+            .message
+            .contains("data[bad key]: Invalid value: \"bad key\": a valid config key"),
+        "{}",
+        status.message
+    );
+}
