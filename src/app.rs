@@ -15,6 +15,7 @@ use crate::config::Config;
 use crate::controller;
 use crate::crd::Document;
 use crate::error::Error;
+use crate::fault::LiveFaults;
 use crate::metrics::Metrics;
 use crate::preflight::{self, PreflightError};
 use futures::FutureExt;
@@ -174,7 +175,13 @@ impl App {
             "starting controller"
         );
 
-        let (stores, run) = controller::build(client, config, metrics, shutdown.clone());
+        let (stores, run) = controller::build(
+            client,
+            config.clone(),
+            LiveFaults::new(config.faults.clone()),
+            metrics,
+            shutdown.clone(),
+        );
         let ready = readiness.clone();
         let (mut documents, mut config_maps) = (stores.documents_synced, stores.config_maps_synced);
         let wait_ready = async move {

@@ -8,6 +8,7 @@
 use serde::Deserialize;
 use std::collections::BTreeSet;
 use std::fmt;
+use std::sync::{Arc, RwLock};
 
 /// One switchable failure mode. See `docs/faults.md` for what each one shows and how to fix it.
 #[derive(
@@ -89,6 +90,25 @@ impl Fault {
         Fault::RivalWriter,
     ];
 
+    /// Whether the toggle can change while the controller runs (from the `doc-controller-config`
+    /// ConfigMap). The others shape watches or the controller at start and need a restart.
+    pub fn is_live(self) -> bool {
+        matches!(
+            self,
+            Fault::StatusTimestamp
+                | Fault::NoPredicate
+                | Fault::GenerationOnlyPredicate
+                | Fault::PredicateBlocksAll
+                | Fault::DirectReads
+                | Fault::CleanupFails
+                | Fault::StoreNotReady
+                | Fault::SilentWatchErrors
+                | Fault::CrashOnError
+                | Fault::BlockingReconcile
+                | Fault::RivalWriter
+        )
+    }
+
     /// The kebab-case name used in config, environment, CLI and docs.
     pub fn name(self) -> &'static str {
         match self {
@@ -157,10 +177,142 @@ impl fmt::Display for Faults {
     }
 }
 
+/// The toggles in force while the controller runs: the ones set at start, with the live ones
+/// replaced by what the `doc-controller-config` ConfigMap asks for. Cheap to clone; all clones
+/// see the same set.
+#[derive(Clone, Debug)]
+pub struct LiveFaults {
+    at_start: Faults,
+    current: Arc<RwLock<Faults>>,
+}
+
+/// What a request to change the toggles at run time did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct LiveChange {
+    /// Live toggles switched on.
+    pub switched_on: Vec<Fault>,
+    /// Live toggles switched off.
+    pub switched_off: Vec<Fault>,
+    /// Toggles asked to change that only change with a restart; they stay as they were at start.
+    pub need_restart: Vec<Fault>,
+}
+
+impl LiveFaults {
+    /// Starts with the toggles of the configuration.
+    pub fn new(at_start: Faults) -> Self {
+        Self {
+            current: Arc::new(RwLock::new(at_start.clone())),
+            at_start,
+        }
+    }
+
+    /// Whether `fault` is on now.
+    pub fn is_on(&self, fault: Fault) -> bool {
+        self.read().is_on(fault)
+    }
+
+    /// The toggles on now.
+    pub fn snapshot(&self) -> Faults {
+        self.read().clone()
+    }
+
+    /// Switches the live toggles to `requested` (`None`: back to the start configuration) and
+    /// reports what changed and what cannot change without a restart.
+    pub fn request(&self, requested: Option<&Faults>) -> LiveChange {
+        let requested = requested.unwrap_or(&self.at_start);
+        let mut current = self
+            .current
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut change = LiveChange::default();
+        let mut next = BTreeSet::new();
+        for &fault in Fault::ALL {
+            let want = requested.is_on(fault);
+            let on = if fault.is_live() {
+                want
+            } else {
+                if want != self.at_start.is_on(fault) {
+                    change.need_restart.push(fault);
+                }
+                self.at_start.is_on(fault)
+            };
+            match (current.is_on(fault), on) {
+                (false, true) => change.switched_on.push(fault),
+                (true, false) => change.switched_off.push(fault),
+                _ => {}
+            }
+            if on {
+                next.insert(fault);
+            }
+        }
+        *current = Faults(next);
+        change
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Faults> {
+        self.current
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Parses a comma- or whitespace-separated list of toggle names, as the ConfigMap holds them.
+/// Unknown names are returned separately so they can be reported, not silently dropped.
+pub fn parse_list(text: &str) -> (Faults, Vec<String>) {
+    use clap::ValueEnum;
+    let mut unknown = Vec::new();
+    let faults = text
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|name| !name.is_empty())
+        .filter_map(|name| match Fault::from_str(name, false) {
+            Ok(fault) => Some(fault),
+            Err(_) => {
+                unknown.push(name.to_string());
+                None
+            }
+        })
+        .collect::<Vec<_>>();
+    (Faults::new(faults), unknown)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use clap::ValueEnum;
+
+    #[test]
+    fn live_toggles_switch_and_restart_only_ones_are_reported_not_applied() {
+        let live = LiveFaults::new(Faults::new([Fault::NoBackoff]));
+        let change = live.request(Some(&Faults::new([
+            Fault::NoPredicate,
+            Fault::BroadWatchScope,
+        ])));
+        assert_eq!(change.switched_on, vec![Fault::NoPredicate]);
+        assert_eq!(
+            change.need_restart,
+            vec![Fault::BroadWatchScope, Fault::NoBackoff]
+        );
+        assert!(live.is_on(Fault::NoPredicate));
+        assert!(
+            live.is_on(Fault::NoBackoff),
+            "restart-only toggles keep their start value"
+        );
+        assert!(!live.is_on(Fault::BroadWatchScope));
+
+        let back = live.request(None);
+        assert_eq!(back.switched_off, vec![Fault::NoPredicate]);
+        assert!(back.need_restart.is_empty());
+    }
+
+    #[test]
+    fn toggle_lists_parse_with_commas_or_spaces_and_report_unknown_names() {
+        let (faults, unknown) = parse_list("no-predicate, status-timestamp\nbogus");
+        assert_eq!(
+            faults,
+            Faults::new([Fault::NoPredicate, Fault::StatusTimestamp])
+        );
+        assert_eq!(unknown, vec!["bogus".to_string()]);
+    }
 
     #[test]
     fn every_toggle_has_the_same_name_in_serde_clap_and_docs() {

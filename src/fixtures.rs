@@ -136,6 +136,7 @@ pub fn context(config: Config) -> (Arc<Context>, ApiServer, Cache) {
         metrics,
         failures: Mutex::new(HashMap::new()),
         object_watches: None,
+        faults: crate::fault::LiveFaults::new(config.faults.clone()),
         config,
     };
     (Arc::new(ctx), ApiServer(handle), Cache(writer))

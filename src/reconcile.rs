@@ -61,6 +61,8 @@ pub struct Context {
     pub index: IndexWriter,
     /// Consecutive failures per Document, for the exponential backoff; cleared on success.
     pub failures: Mutex<HashMap<ObjectRef<Document>, u32>>,
+    /// The failure toggles in force; the live ones change at run time.
+    pub faults: crate::fault::LiveFaults,
     /// Per-Document ConfigMap watches, only with the `watch-per-object` toggle.
     pub object_watches: Option<crate::controller::per_object::ObjectWatches>,
 }
@@ -99,7 +101,7 @@ async fn reconcile_inner(doc: Arc<Document>, ctx: &Context) -> Result<Action, Er
     // thread; every other task on it (watches, other reconciles, /metrics) waits. tokio-console
     // shows long polls. Fix: never block in async code; use `tokio::time::sleep`, async I/O, or
     // `spawn_blocking` for unavoidable blocking work.
-    if ctx.config.faults.is_on(Fault::BlockingReconcile) {
+    if ctx.faults.is_on(Fault::BlockingReconcile) {
         std::thread::sleep(BLOCKING_RECONCILE_DELAY);
     }
     let namespace = doc
@@ -147,7 +149,7 @@ pub async fn cleanup(doc: &Document, ctx: &Context) -> Result<Action, Error> {
     // FAULT(cleanup-fails): a cleanup that can never succeed keeps the finalizer forever; the
     // Document stays Terminating. Fix: make cleanup succeed eventually, treating what is already
     // gone (a missing index, a missing entry) as done, as `write_index` does.
-    if ctx.config.faults.is_on(Fault::CleanupFails) {
+    if ctx.faults.is_on(Fault::CleanupFails) {
         return Err(Error::InjectedCleanupFailure);
     }
     let namespace = doc.namespace().unwrap_or_default();
@@ -172,7 +174,7 @@ async fn publish(doc: &Document, ctx: &Context) -> Result<(), Error> {
     // removes what any other writer added; when another controller adds it back, the two take
     // turns forever: alternating resourceVersions under `kubectl get -w`. Fix: server-side apply
     // of the fields this controller owns, compared on those fields only (below).
-    if ctx.config.faults.is_on(Fault::RivalWriter) {
+    if ctx.faults.is_on(Fault::RivalWriter) {
         replace_whole(doc, ctx, current, desired).await?;
     } else if !current.is_some_and(|current| configmap::is_up_to_date(&current, &desired)) {
         let name = doc.config_map_name();
@@ -253,7 +255,7 @@ async fn write_status(
     api: &Api<Document>,
 ) -> Result<(), Error> {
     let now = Time(k8s_openapi::jiff::Timestamp::now());
-    let desired = status::desired_status(doc, outcome, &now, &ctx.config.faults);
+    let desired = status::desired_status(doc, outcome, &now, &ctx.faults.snapshot());
     if !status::needs_write(doc, &desired) {
         return Ok(());
     }
@@ -295,7 +297,7 @@ async fn current_config_map(doc: &Document, ctx: &Context) -> Result<Option<Conf
     let name = doc.config_map_name();
     // FAULT(direct-reads): a GET per reconcile for something the watch already delivered doubles
     // the API requests per reconcile and adds their latency. Fix: read the reflector's Store.
-    if ctx.config.faults.is_on(Fault::DirectReads) {
+    if ctx.faults.is_on(Fault::DirectReads) {
         return config_maps(doc, ctx)
             .get_opt(&name)
             .await
@@ -315,7 +317,7 @@ async fn wait_for_cache(ctx: &Context) {
     // FAULT(store-not-ready): reading the Store before its initial list makes decisions on an
     // empty cache: right after a start, every Document looks unpublished and is written again.
     // Fix: wait for the cache (this function), and only then read it.
-    if ctx.config.faults.is_on(Fault::StoreNotReady) {
+    if ctx.faults.is_on(Fault::StoreNotReady) {
         return;
     }
     let mut synced = ctx.config_maps_synced.clone();
@@ -331,7 +333,7 @@ async fn current_index_entry(
 ) -> Result<Option<Option<String>>, Error> {
     let namespace = doc.namespace().unwrap_or_default();
     // FAULT(direct-reads): see `current_config_map`.
-    let index = if ctx.config.faults.is_on(Fault::DirectReads) {
+    let index = if ctx.faults.is_on(Fault::DirectReads) {
         config_maps(doc, ctx)
             .get_opt(configmap::INDEX_NAME)
             .await

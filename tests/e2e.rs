@@ -5,8 +5,8 @@
 
 mod support;
 
+use doc_controller::Document;
 use doc_controller::config::Config;
-use doc_controller::{Document, DocumentSpec};
 use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::api::events::v1::Event;
 use kube::ResourceExt;

@@ -624,7 +624,7 @@ async fn watch_per_object_on_opens_a_watch_per_document() {
     let c = Controller::start(&env, &ns.name, with(&[Fault::WatchPerObject])).await;
     converge(&Api::namespaced(env.client.clone(), &ns.name), 5).await;
     eventually("a watch per Document", || async {
-        (requests(&c, "watch", "configmaps").await >= 6.0).then_some(())
+        (requests(&c, "watch", "configmaps").await >= 7.0).then_some(())
     })
     .await;
 }
@@ -635,7 +635,8 @@ async fn watch_per_object_off_shares_one_watch() {
     let ns = env.namespace().await;
     let c = Controller::start(&env, &ns.name, Config::default()).await;
     converge(&Api::namespaced(env.client.clone(), &ns.name), 5).await;
-    assert_eq!(requests(&c, "watch", "configmaps").await, 1.0);
+    // The shared watch of owned ConfigMaps, and the one of the live toggles' ConfigMap.
+    assert_eq!(requests(&c, "watch", "configmaps").await, 2.0);
 }
 
 // === rival-writer ===
@@ -696,4 +697,92 @@ async fn rival_writer_off_leaves_the_other_writers_fields_alone() {
     let _c = Controller::start(&env, &ns.name, Config::default()).await;
     converge(&Api::namespaced(env.client.clone(), &ns.name), 1).await;
     assert_eq!(rival_writes(&env, &ns.name).await, 1);
+}
+
+// === live toggles ===
+
+async fn set_live_toggles(env: &Env, ns: &str, faults: Option<&str>) {
+    let cms: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(env.client.clone(), ns);
+    match faults {
+        Some(list) => {
+            let cm: k8s_openapi::api::core::v1::ConfigMap = serde_json::from_value(json!({
+                "apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": { "name": "doc-controller-config" },
+                "data": { "faults": list }
+            }))
+            .expect("configmap");
+            cms.patch(
+                "doc-controller-config",
+                &kube::api::PatchParams::apply("e2e").force(),
+                &kube::api::Patch::Apply(&cm),
+            )
+            .await
+            .expect("toggles set");
+        }
+        None => {
+            cms.delete("doc-controller-config", &DeleteParams::default())
+                .await
+                .expect("toggles removed");
+        }
+    }
+}
+
+#[tokio::test]
+async fn live_toggles_switch_on_and_off_without_a_restart() {
+    let env = Env::new().await;
+    let ns = env.namespace().await;
+    let c = Controller::start(&env, &ns.name, Config::default()).await;
+    let docs: Api<Document> = Api::namespaced(env.client.clone(), &ns.name);
+    converge(&docs, 1).await;
+
+    set_live_toggles(&env, &ns.name, Some("no-predicate, status-timestamp")).await;
+    eventually("the toggles in force", || async {
+        (c.metric("doc_controller_fault_active", &["fault=\"no-predicate\""])
+            .await
+            == 1.0)
+            .then_some(())
+    })
+    .await;
+    // Any change now starts the endless loop.
+    set_spec(&docs, "doc-0", json!({ "title": "Kick" })).await;
+    tokio::time::sleep(WINDOW / 2).await;
+    let before = status_patches(&c).await;
+    tokio::time::sleep(WINDOW / 2).await;
+    assert!(status_patches(&c).await - before >= 3.0, "looping");
+
+    // Removing the ConfigMap returns to the start configuration: the loop ends.
+    set_live_toggles(&env, &ns.name, None).await;
+    eventually("the loop ended", || async {
+        let a = status_patches(&c).await;
+        tokio::time::sleep(WINDOW / 4).await;
+        (status_patches(&c).await == a).then_some(())
+    })
+    .await;
+    assert_eq!(c.metric("doc_controller_fault_active", &[]).await, 0.0);
+}
+
+#[tokio::test]
+async fn a_restart_only_toggle_set_live_is_reported_not_applied() {
+    let env = Env::new().await;
+    let ns = env.namespace().await;
+    let c = Controller::start(&env, &ns.name, Config::default()).await;
+    set_live_toggles(&env, &ns.name, Some("broad-watch-scope")).await;
+    eventually("the restart-only toggle reported", || async {
+        (c.metric(
+            "doc_controller_fault_restart_pending",
+            &["fault=\"broad-watch-scope\""],
+        )
+        .await
+            == 1.0)
+            .then_some(())
+    })
+    .await;
+    assert_eq!(
+        c.metric(
+            "doc_controller_fault_active",
+            &["fault=\"broad-watch-scope\""]
+        )
+        .await,
+        0.0
+    );
 }

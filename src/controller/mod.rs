@@ -15,11 +15,12 @@
 //! errors are soft (retried), but never silently ignored.
 
 pub mod per_object;
+pub mod toggles;
 pub mod watches;
 
 use crate::config::Config;
 use crate::crd::{CONTROLLER_NAME, Document};
-use crate::fault::Fault;
+use crate::fault::{Fault, LiveFaults};
 use crate::index::IndexWriter;
 use crate::metrics::Metrics;
 use crate::reconcile::{Context, error_policy, reconcile};
@@ -70,6 +71,7 @@ pub struct WatchFailed(pub String);
 pub fn build(
     client: Client,
     config: Config,
+    faults: LiveFaults,
     metrics: Arc<Metrics>,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) -> (Stores, BoxFuture<'static, Result<(), WatchFailed>>) {
@@ -84,11 +86,8 @@ pub fn build(
         on_init_done: Box::new(move || {
             synced.send_replace(true);
         }),
-        fatal: config
-            .faults
-            .is_on(Fault::CrashOnError)
-            .then(|| fatal_tx.clone()),
-        log_errors: !config.faults.is_on(Fault::SilentWatchErrors),
+        fatal: fatal_tx.clone(),
+        faults: faults.clone(),
     };
 
     // Owned ConfigMaps: one shared reflector is both the Store for reads and the owner trigger.
@@ -116,7 +115,7 @@ pub fn build(
     let doc_events = observer("documents", docs_synced_tx)
         .observe(doc_events)
         .reflect(doc_writer);
-    let doc_trigger = filter_changes(watches::applied(doc_events), &config);
+    let doc_trigger = filter_changes(watches::applied(doc_events), faults.clone());
 
     // FAULT(watch-per-object): a watch per Document's ConfigMap instead of the shared reflector
     // below: open watches grow with the number of Documents. Fix: one shared watch for all.
@@ -140,10 +139,11 @@ pub fn build(
         ),
         config_maps: cm_store.clone(),
         config_maps_synced: config_maps_synced.clone(),
-        index: IndexWriter::spawn(client, config.index_batch_window, metrics.clone()),
+        index: IndexWriter::spawn(client.clone(), config.index_batch_window, metrics.clone()),
         metrics: metrics.clone(),
         failures: Mutex::new(HashMap::new()),
         object_watches,
+        faults: faults.clone(),
         config: config.clone(),
     });
 
@@ -172,6 +172,9 @@ pub fn build(
             }
         });
 
+    let toggles_api =
+        kube::Api::namespaced(client, &toggles::namespace(config.namespace.as_deref()));
+    let toggles = toggles::follow(toggles_api, faults, metrics.clone());
     let gauges = cache_gauges(doc_store.clone(), cm_store.clone(), metrics);
     let run = async move {
         // The ConfigMap watch and the gauges live as long as the controller; once the controller
@@ -180,6 +183,7 @@ pub fn build(
             () = controller => Ok(()),
             () = cm_watch => Ok(()),
             () = gauges => Ok(()),
+            () = toggles => Ok(()),
             Some(error) = fatal_rx.recv() => Err(WatchFailed(error)),
         }
     };
@@ -198,35 +202,39 @@ pub fn build(
 /// finalizer change. Status writes, including the controller's own, do not pass.
 fn filter_changes(
     docs: BoxStream<'static, Result<Document, watcher::Error>>,
-    config: &Config,
+    faults: LiveFaults,
 ) -> BoxStream<'static, Result<Document, watcher::Error>> {
+    docs.predicate_filter(
+        move |doc: &Document| changes_that_matter(doc, &faults),
+        Default::default(),
+    )
+    .boxed()
+}
+
+/// The hash of what should trigger a reconcile; a Document passes when it changes. `None`
+/// lets every event through.
+fn changes_that_matter(doc: &Document, faults: &LiveFaults) -> Option<u64> {
     // FAULT(no-predicate): without a filter every status write the controller makes comes back as
     // a watch event and triggers another reconcile; with a non-deterministic status
     // (status-timestamp) that never ends.
-    if config.faults.is_on(Fault::NoPredicate) {
-        return docs;
+    if faults.is_on(Fault::NoPredicate) {
+        return None;
     }
     // FAULT(generation-only-predicate): generation alone misses finalizer changes (they do not
     // bump generation), so the reconcile that follows adding the finalizer never comes and
     // finalizer-driven steps wait for a periodic requeue.
-    if config.faults.is_on(Fault::GenerationOnlyPredicate) {
-        return docs
-            .predicate_filter(predicates::generation, Default::default())
-            .boxed();
+    if faults.is_on(Fault::GenerationOnlyPredicate) {
+        return predicates::generation(doc);
     }
     // FAULT(predicate-blocks-all): a predicate whose value never changes lets each Document
     // through once, at first sight, and never again: edits are not reconciled, with no log line
     // to say so. Fix: hash what should trigger a reconcile (generation, finalizers).
-    if config.faults.is_on(Fault::PredicateBlocksAll) {
-        return docs
-            .predicate_filter(|_: &Document| Some(0), Default::default())
-            .boxed();
+    if faults.is_on(Fault::PredicateBlocksAll) {
+        return Some(0);
     }
-    docs.predicate_filter(
-        predicates::generation.combine(predicates::finalizers),
-        Default::default(),
-    )
-    .boxed()
+    predicates::generation
+        .combine(predicates::finalizers)
+        .hash_property(doc)
 }
 
 fn controller_config(config: &Config) -> controller::Config {

@@ -9,7 +9,7 @@
 use crate::config::Config;
 use crate::configmap::MANAGED_BY_SELECTOR;
 use crate::crd::Document;
-use crate::fault::Fault;
+use crate::fault::{Fault, LiveFaults};
 use crate::metrics::Metrics;
 use futures::{Stream, StreamExt, stream::BoxStream};
 use k8s_openapi::api::core::v1::ConfigMap;
@@ -139,9 +139,9 @@ pub struct Observer {
     /// Called on every `InitDone` (the cache holds a complete list).
     pub on_init_done: Box<dyn Fn() + Send + Sync>,
     /// Receives the first watch error when the controller is to stop on it (`crash-on-error`).
-    pub fatal: Option<mpsc::Sender<String>>,
-    /// Whether errors are logged (off only with `silent-watch-errors`).
-    pub log_errors: bool,
+    pub fatal: mpsc::Sender<String>,
+    /// The toggles in force (`silent-watch-errors` and `crash-on-error` change live).
+    pub faults: LiveFaults,
 }
 
 impl Observer {
@@ -165,14 +165,16 @@ impl Observer {
             .watch_error(self.resource, watch_error_reason(error));
         // FAULT(silent-watch-errors): dropping watch errors without a word leaves a failing
         // controller with clean logs; only the metrics still tell. Fix: log every one, at WARN.
-        if self.log_errors {
+        if !self.faults.is_on(Fault::SilentWatchErrors) {
             tracing::warn!(resource = self.resource, %error, "watch error, retrying with backoff");
         }
         // FAULT(crash-on-error): tearing the process down on the first (soft, retryable) watch
         // error turns a blip into a restart; restarts then mask the cause. Fix: retry with
         // backoff, alert on the error rate.
-        if let Some(fatal) = &self.fatal {
-            let _ = fatal.try_send(format!("{} watch failed: {error}", self.resource));
+        if self.faults.is_on(Fault::CrashOnError) {
+            let _ = self
+                .fatal
+                .try_send(format!("{} watch failed: {error}", self.resource));
         }
     }
 }

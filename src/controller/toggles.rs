@@ -1,0 +1,94 @@
+//! Failure toggles switched at run time from the `doc-controller-config` ConfigMap.
+//!
+//! ```sh
+//! kubectl create configmap doc-controller-config --from-literal=faults=no-predicate,status-timestamp
+//! kubectl patch configmap doc-controller-config --type=merge -p '{"data":{"faults":""}}'
+//! ```
+//!
+//! The ConfigMap lives in the controller's namespace (`--namespace`, else `POD_NAMESPACE`, else
+//! `default`). RBAC decides who may flip toggles: whoever may patch that ConfigMap. Deleting it
+//! returns to the toggles set at start.
+//!
+//! Nothing is silently ignored: toggles that only change with a restart are reported at WARN and
+//! in `doc_controller_fault_restart_pending{fault}`; unknown names at WARN.
+
+use crate::fault::{Fault, LiveFaults, parse_list};
+use crate::metrics::Metrics;
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::Api;
+use kube::runtime::{WatchStreamExt, watcher};
+use std::sync::Arc;
+
+/// Name of the ConfigMap holding the live toggles.
+pub const CONFIG_MAP: &str = "doc-controller-config";
+
+/// Key of the toggle list in the ConfigMap's data.
+pub const KEY: &str = "faults";
+
+/// The namespace the controller reads its live configuration from.
+pub fn namespace(configured: Option<&str>) -> String {
+    configured
+        .map(str::to_string)
+        .or_else(|| std::env::var("POD_NAMESPACE").ok())
+        .unwrap_or_else(|| "default".to_string())
+}
+
+/// Follows the ConfigMap and applies every change to `live`. Runs until dropped.
+pub async fn follow(api: Api<ConfigMap>, live: LiveFaults, metrics: Arc<Metrics>) {
+    publish(&live, &[], &metrics);
+    let wc = watcher::Config::default()
+        .fields(&format!("metadata.name={CONFIG_MAP}"))
+        .streaming_lists();
+    // Whether the ConfigMap showed up in the current initial list; if not, it is gone.
+    let mut listed = false;
+    let mut events = std::pin::pin!(watcher(api, wc).default_backoff());
+    while let Some(event) = events.next().await {
+        match event {
+            Ok(watcher::Event::Init) => listed = false,
+            Ok(watcher::Event::Apply(cm) | watcher::Event::InitApply(cm)) => {
+                listed = true;
+                apply(Some(&cm), &live, &metrics);
+            }
+            Ok(watcher::Event::InitDone) if !listed => apply(None, &live, &metrics),
+            Ok(watcher::Event::InitDone) => {}
+            Ok(watcher::Event::Delete(_)) => apply(None, &live, &metrics),
+            Err(error) => tracing::warn!(%error, "cannot watch {CONFIG_MAP}, retrying"),
+        }
+    }
+}
+
+fn apply(cm: Option<&ConfigMap>, live: &LiveFaults, metrics: &Metrics) {
+    let listed = cm.and_then(|cm| cm.data.as_ref()?.get(KEY));
+    let requested = listed.map(|text| {
+        let (faults, unknown) = parse_list(text);
+        for name in unknown {
+            tracing::warn!(toggle = name, "{CONFIG_MAP}: unknown fault toggle ignored");
+        }
+        faults
+    });
+    let change = live.request(requested.as_ref());
+    for fault in &change.switched_on {
+        tracing::warn!(toggle = %fault, "fault toggle switched ON at run time");
+    }
+    for fault in &change.switched_off {
+        tracing::warn!(toggle = %fault, "fault toggle switched off at run time");
+    }
+    for fault in &change.need_restart {
+        tracing::warn!(
+            toggle = %fault,
+            "fault toggle changes only with a restart; not applied (set it with --fault)"
+        );
+    }
+    publish(live, &change.need_restart, metrics);
+}
+
+fn publish(live: &LiveFaults, need_restart: &[Fault], metrics: &Metrics) {
+    for &fault in Fault::ALL {
+        metrics.set_fault(
+            fault.name(),
+            live.is_on(fault),
+            need_restart.contains(&fault),
+        );
+    }
+}
