@@ -786,3 +786,41 @@ async fn a_restart_only_toggle_set_live_is_reported_not_applied() {
         0.0
     );
 }
+
+// === keep-managed-fields ===
+
+async fn cached_bytes_per_document(faults: &[Fault]) -> f64 {
+    let env = Env::new().await;
+    let ns = env.namespace().await;
+    let c = Controller::start(&env, &ns.name, with(faults)).await;
+    converge(&Api::namespaced(env.client.clone(), &ns.name), 5).await;
+    // The cache holds the Documents as last written (status, finalizer, managedFields).
+    tokio::time::sleep(WINDOW / 4).await;
+    c.metric("doc_controller_cached_object_bytes", &["store=\"documents\""]).await / 5.0
+}
+
+#[tokio::test]
+async fn keep_managed_fields_on_caches_larger_objects() {
+    let kept = cached_bytes_per_document(&[Fault::KeepManagedFields]).await;
+    let stripped = cached_bytes_per_document(&[]).await;
+    assert!(
+        kept > stripped * 1.3,
+        "{kept:.0} bytes per cached Document with managedFields, {stripped:.0} without"
+    );
+}
+
+#[tokio::test]
+async fn keep_managed_fields_off_caches_no_managed_fields() {
+    let env = Env::new().await;
+    let ns = env.namespace().await;
+    let c = Controller::start(&env, &ns.name, Config::default()).await;
+    let docs: Api<Document> = Api::namespaced(env.client.clone(), &ns.name);
+    converge(&docs, 1).await;
+    let served = serde_json::to_vec(&docs.get("doc-0").await.expect("get"))
+        .expect("serializes")
+        .len() as f64;
+    let cached = c
+        .metric("doc_controller_cached_object_bytes", &["store=\"documents\""])
+        .await;
+    assert!(cached < served, "cached {cached} bytes, the API serves {served}");
+}

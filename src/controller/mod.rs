@@ -14,6 +14,7 @@
 //! Every watch event and watch error is counted in metrics and errors are logged at WARN: watcher
 //! errors are soft (retried), but never silently ignored.
 
+pub mod cache_size;
 pub mod per_object;
 pub mod toggles;
 pub mod watches;
@@ -175,6 +176,11 @@ pub fn build(
     let toggles_api =
         kube::Api::namespaced(client, &toggles::namespace(config.namespace.as_deref()));
     let toggles = toggles::follow(toggles_api, faults, metrics.clone());
+    let sizes = cache_size::CacheSizeCollector::new(doc_store.clone(), cm_store.clone())
+        .and_then(|sizes| metrics.registry().register(Box::new(sizes)));
+    if let Err(error) = sizes {
+        tracing::warn!(%error, "cached object sizes are not measured");
+    }
     let gauges = cache_gauges(doc_store.clone(), cm_store.clone(), metrics);
     let run = async move {
         // The ConfigMap watch and the gauges live as long as the controller; once the controller
