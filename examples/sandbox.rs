@@ -87,13 +87,12 @@ async fn run(
     let admin = app.admin_addr()?;
     println!();
     println!("  sandbox API server  {}", sandbox.url());
-    println!(
-        "  kubeconfig          {}",
-        sandbox.kubeconfig_path().display()
-    );
+    // The kubeconfig at the path asked for, which outlives this run (the sandbox's own copy in
+    // its temporary directory does not).
+    println!("  kubeconfig          {}", kubeconfig.display());
     println!(
         "  try                 kubectl --kubeconfig {} get documents,configmaps,events",
-        sandbox.kubeconfig_path().display()
+        kubeconfig.display()
     );
     println!("  metrics             http://{admin}/metrics");
     println!("  CRD name            {}", Document::crd_name());
