@@ -13,7 +13,6 @@ use crate::crd::{Document, DocumentStatus};
 use crate::fault::{Fault, Faults};
 use crate::validation::InvalidSpec;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
-use kube::ResourceExt;
 use sha2::{Digest, Sha256};
 
 /// The type of the condition that summarises a Document.
@@ -128,11 +127,6 @@ pub fn content_digest(doc: &Document) -> String {
 /// Whether `desired` differs from what is on the object, i.e. whether a status write is needed.
 pub fn needs_write(doc: &Document, desired: &DocumentStatus) -> bool {
     doc.status.as_ref() != Some(desired)
-}
-
-/// A human-readable name for logs, `namespace/name`.
-pub fn display_ref(doc: &Document) -> String {
-    format!("{}/{}", doc.namespace().unwrap_or_default(), doc.name_any())
 }
 
 #[cfg(test)]
