@@ -796,7 +796,12 @@ async fn cached_bytes_per_document(faults: &[Fault]) -> f64 {
     converge(&Api::namespaced(env.client.clone(), &ns.name), 5).await;
     // The cache holds the Documents as last written (status, finalizer, managedFields).
     tokio::time::sleep(WINDOW / 4).await;
-    c.metric("doc_controller_cached_object_bytes", &["store=\"documents\""]).await / 5.0
+    c.metric(
+        "doc_controller_cached_object_bytes",
+        &["store=\"documents\""],
+    )
+    .await
+        / 5.0
 }
 
 #[tokio::test]
@@ -820,7 +825,13 @@ async fn keep_managed_fields_off_caches_no_managed_fields() {
         .expect("serializes")
         .len() as f64;
     let cached = c
-        .metric("doc_controller_cached_object_bytes", &["store=\"documents\""])
+        .metric(
+            "doc_controller_cached_object_bytes",
+            &["store=\"documents\""],
+        )
         .await;
-    assert!(cached < served, "cached {cached} bytes, the API serves {served}");
+    assert!(
+        cached < served,
+        "cached {cached} bytes, the API serves {served}"
+    );
 }

@@ -165,12 +165,22 @@ impl Controller {
     /// Starts the controller for `namespace` with `config` (its namespace and admin address are
     /// overridden).
     pub async fn start(env: &Env, namespace: &str, config: Config) -> Controller {
+        Self::start_as(env.kube_config(), namespace, config).await
+    }
+
+    /// Like [`Controller::start`], with its own client configuration (e.g. impersonating the
+    /// controller's ServiceAccount).
+    pub async fn start_as(
+        kube_config: kube::Config,
+        namespace: &str,
+        config: Config,
+    ) -> Controller {
         let config = Config {
             namespace: Some(namespace.to_string()),
             admin_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             ..config
         };
-        let app = App::start(config, env.kube_config())
+        let app = App::start(config, kube_config)
             .await
             .expect("controller starts");
         let admin = app.admin_addr().expect("admin address");
