@@ -410,17 +410,7 @@ async fn cleanup_fails_off_releases_the_finalizer() {
     let _c = Controller::start(&env, &ns.name, Config::default()).await;
     let docs: Api<Document> = Api::namespaced(env.client.clone(), &ns.name);
     converge(&docs, 1).await;
-    docs.delete("doc-0", &DeleteParams::default())
-        .await
-        .expect("delete accepted");
-    eventually("the Document gone", || async {
-        docs.get_opt("doc-0")
-            .await
-            .expect("get")
-            .is_none()
-            .then_some(())
-    })
-    .await;
+    support::delete_and_wait(&docs, "doc-0").await;
 }
 
 // === controller-down ===

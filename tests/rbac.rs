@@ -12,9 +12,11 @@ use doc_controller::config::Config;
 use doc_controller::fault::{Fault, Faults};
 use k8s_openapi::api::core::v1::ServiceAccount;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, RoleBinding};
-use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use kube::api::{Api, Patch, PatchParams};
 use serde_json::json;
-use support::{Controller, Env, create, doc, eventually, ready_as, set_spec, wait_for};
+use support::{
+    Controller, Env, create, delete_and_wait, doc, eventually, ready_as, set_spec, wait_for,
+};
 
 const SERVICE_ACCOUNT: &str = "system:serviceaccount:default:doc-controller";
 
@@ -84,27 +86,7 @@ async fn the_shipped_rbac_is_enough_for_the_controller_as_its_service_account() 
     wait_for(&docs, "samuel", ready_as("Published")).await;
     set_spec(&docs, "samuel", json!({ "hide": true })).await;
     wait_for(&docs, "samuel", ready_as("Hidden")).await;
-    let uid = docs
-        .get("samuel")
-        .await
-        .expect("get")
-        .metadata
-        .uid
-        .expect("uid");
-    docs.delete("samuel", &DeleteParams::default())
-        .await
-        .expect("delete");
-    tokio::time::timeout(
-        support::TIMEOUT,
-        kube::runtime::wait::await_condition(
-            docs.clone(),
-            "samuel",
-            kube::runtime::wait::conditions::is_deleted(&uid),
-        ),
-    )
-    .await
-    .expect("finalizer released in time")
-    .expect("watch works");
+    delete_and_wait(&docs, "samuel").await;
     assert_eq!(
         c.metric("doc_controller_api_requests_total", &["code=\"403\""])
             .await,

@@ -39,9 +39,9 @@ impl CacheSizeCollector {
     }
 }
 
-fn json_bytes<K: serde::Serialize>(store: &Store<K>) -> i64
+fn json_bytes<K>(store: &Store<K>) -> i64
 where
-    K: kube::Resource + Clone + 'static,
+    K: kube::Resource + serde::Serialize + Clone + 'static,
     K::DynamicType: Eq + std::hash::Hash + Clone,
 {
     let total: usize = store

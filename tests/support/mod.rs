@@ -314,6 +314,32 @@ pub async fn wait_for(
         .unwrap_or_else(|| panic!("Document {name} is gone"))
 }
 
+/// Deletes the named Document and waits until it is gone (its finalizer released), or fails
+/// the test.
+pub async fn delete_and_wait(api: &Api<Document>, name: &str) {
+    let uid = api
+        .get(name)
+        .await
+        .expect("document exists")
+        .metadata
+        .uid
+        .expect("uid");
+    api.delete(name, &DeleteParams::default())
+        .await
+        .expect("delete accepted");
+    tokio::time::timeout(
+        TIMEOUT,
+        await_condition(
+            api.clone(),
+            name,
+            kube::runtime::wait::conditions::is_deleted(&uid),
+        ),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("Document {name} still there: finalizer not released"))
+    .expect("watch works");
+}
+
 /// Polls `check` until it returns `Some`, or fails the test with `what`.
 pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
 where
