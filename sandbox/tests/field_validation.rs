@@ -1,4 +1,6 @@
 //! Server-side field validation of custom resources, as kubectl and kube-rs request it.
+//!
+//! Runs on the sandbox, or on DOC_CONTROLLER_E2E_KUBECONFIG (see `common`).
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
@@ -7,12 +9,13 @@ mod common;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
+use common::Target;
 use kube::api::PostParams;
 use serde_json::json;
 
-/// Runs kubectl with the sandbox's kubeconfig off the async runtime; returns (success, stderr).
-async fn kubectl(sb: &sandbox::Sandbox, args: &[&str], stdin: &str) -> (bool, String) {
-    let path = sb.kubeconfig_path().to_owned();
+/// Runs kubectl with the target's kubeconfig off the async runtime; returns (success, stderr).
+async fn kubectl(target: &Target, args: &[&str], stdin: &str) -> (bool, String) {
+    let path = target.kubeconfig_path().to_owned();
     let args: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
     let stdin = stdin.to_owned();
     tokio::task::spawn_blocking(move || {
@@ -55,14 +58,20 @@ spec:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn strict_field_validation_rejects_unknown_fields_and_ignore_prunes_them() {
-    let sb = sandbox::Sandbox::start().await.unwrap();
-    common::install_crd(&sb.client().unwrap()).await;
-    let (ok, err) = kubectl(&sb, &["apply", "-f", "-"], TYPO).await;
+    let target = Target::new().await;
+    target.install_crd().await;
+    let ns = target.namespace().await;
+    let (ok, err) = kubectl(&target, &["apply", "-n", &ns, "-f", "-"], TYPO).await;
     assert!(!ok);
     assert!(err.contains("unknown field \"spec.titel\""), "{err}");
-    let (ok, err) = kubectl(&sb, &["apply", "--validate=false", "-f", "-"], TYPO).await;
+    let (ok, err) = kubectl(
+        &target,
+        &["apply", "-n", &ns, "--validate=false", "-f", "-"],
+        TYPO,
+    )
+    .await;
     assert!(ok, "{err}");
-    let doc = common::documents(&sb.client().unwrap(), "default")
+    let doc = common::documents(&target.client(), &ns)
         .get("typo")
         .await
         .unwrap();
@@ -71,12 +80,12 @@ async fn strict_field_validation_rejects_unknown_fields_and_ignore_prunes_them()
 
 #[tokio::test]
 async fn the_default_warn_validation_prunes_unknown_fields_and_succeeds() {
-    let sb = sandbox::Sandbox::start().await.unwrap();
-    let client = sb.client().unwrap();
-    common::install_crd(&client).await;
+    let target = Target::new().await;
+    target.install_crd().await;
+    let ns = target.namespace().await;
     let mut doc = common::document("x", "t");
     doc.data["spec"]["extra"] = json!(true);
-    let created = common::documents(&client, "default")
+    let created = common::documents(&target.client(), &ns)
         .create(&PostParams::default(), &doc)
         .await
         .unwrap();

@@ -1,12 +1,12 @@
 //! The sandbox, mirroring the apiserver. Garbage collection and namespace termination: background, foreground and orphan propagation.
+//!
+//! Runs on the sandbox, or on DOC_CONTROLLER_E2E_KUBECONFIG (see `common`).
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
 mod common;
 
-use std::time::Duration;
-
-use common::{api_error, configmap, eventually, owned_by};
+use common::{Target, api_error, configmap, eventually, owned_by};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use kube::Api;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
@@ -14,8 +14,9 @@ use serde_json::json;
 
 #[tokio::test]
 async fn deleting_an_owner_garbage_collects_its_dependents() {
-    let sb = sandbox::Sandbox::start().await.unwrap();
-    let cms: Api<ConfigMap> = Api::default_namespaced(sb.client().unwrap());
+    let target = Target::new().await;
+    let ns = target.namespace().await;
+    let cms: Api<ConfigMap> = Api::namespaced(target.client(), &ns);
     let owner = cms
         .create(&PostParams::default(), &configmap("owner", json!({})))
         .await
@@ -31,19 +32,17 @@ async fn deleting_an_owner_garbage_collects_its_dependents() {
         .await
         .unwrap();
     cms.delete("owner", &DeleteParams::default()).await.unwrap();
-    for _ in 0..50 {
-        if cms.get_opt("dependent").await.unwrap().is_none() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("dependent was not garbage collected");
+    eventually("dependent garbage collected", || async {
+        cms.get_opt("dependent").await.unwrap().is_none()
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn a_dependent_with_another_live_owner_survives_and_loses_the_dangling_reference() {
-    let sb = sandbox::Sandbox::start().await.unwrap();
-    let cms: Api<ConfigMap> = Api::default_namespaced(sb.client().unwrap());
+    let target = Target::new().await;
+    let ns = target.namespace().await;
+    let cms: Api<ConfigMap> = Api::namespaced(target.client(), &ns);
     let first = cms
         .create(&PostParams::default(), &configmap("first", json!({})))
         .await
@@ -83,8 +82,9 @@ async fn a_dependent_with_another_live_owner_survives_and_loses_the_dangling_ref
 
 #[tokio::test]
 async fn foreground_deletion_waits_for_dependents_then_removes_the_owner() {
-    let sb = sandbox::Sandbox::start().await.unwrap();
-    let cms: Api<ConfigMap> = Api::default_namespaced(sb.client().unwrap());
+    let target = Target::new().await;
+    let ns = target.namespace().await;
+    let cms: Api<ConfigMap> = Api::namespaced(target.client(), &ns);
     let owner = cms
         .create(&PostParams::default(), &configmap("owner", json!({})))
         .await
@@ -129,8 +129,9 @@ async fn foreground_deletion_waits_for_dependents_then_removes_the_owner() {
 
 #[tokio::test]
 async fn orphan_deletion_removes_the_owner_reference_and_keeps_dependents() {
-    let sb = sandbox::Sandbox::start().await.unwrap();
-    let cms: Api<ConfigMap> = Api::default_namespaced(sb.client().unwrap());
+    let target = Target::new().await;
+    let ns = target.namespace().await;
+    let cms: Api<ConfigMap> = Api::namespaced(target.client(), &ns);
     let owner = cms
         .create(&PostParams::default(), &configmap("owner", json!({})))
         .await
@@ -149,17 +150,18 @@ async fn orphan_deletion_removes_the_owner_reference_and_keeps_dependents() {
 
 #[tokio::test]
 async fn deleting_a_namespace_terminates_it_and_removes_its_contents() {
-    let sb = sandbox::Sandbox::start().await.unwrap();
-    let client = sb.client().unwrap();
+    let target = Target::new().await;
+    let client = target.client();
     let nss: Api<Namespace> = Api::all(client.clone());
-    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": "team"}})).unwrap();
-    nss.create(&PostParams::default(), &ns).await.unwrap();
-    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "team");
+    // The guard deletes it too on a real cluster should the test fail half-way.
+    let guard = target.namespace().await;
+    let team = guard.name.clone();
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), &team);
     let mut held = configmap("held", json!({}));
     held.metadata.finalizers = Some(vec!["test/hold".into()]);
     cms.create(&PostParams::default(), &held).await.unwrap();
-    nss.delete("team", &DeleteParams::default()).await.unwrap();
-    let terminating = nss.get("team").await.unwrap();
+    nss.delete(&team, &DeleteParams::default()).await.unwrap();
+    let terminating = nss.get(&team).await.unwrap();
     assert_eq!(
         terminating.status.unwrap().phase.as_deref(),
         Some("Terminating")
@@ -177,7 +179,7 @@ async fn deleting_a_namespace_terminates_it_and_removes_its_contents() {
     .await
     .unwrap();
     eventually("namespace gone", || async {
-        nss.get_opt("team").await.unwrap().is_none()
+        nss.get_opt(&team).await.unwrap().is_none()
     })
     .await;
 }

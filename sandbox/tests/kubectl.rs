@@ -2,12 +2,19 @@
 //! discovery, server-side printing (`get`, `get -w`), client-side and server-side `apply`,
 //! `patch`, `describe`, `delete` and `explain`.
 //!
-//! Each test starts its own sandbox in-process and runs `kubectl --kubeconfig <sandbox>`
-//! off the async runtime, with a private `HOME` and discovery cache directory. The tests
-//! are skipped (they pass after printing a note) when no kubectl is installed; set `KUBECTL`
-//! to use another binary.
+//! Runs on the sandbox, or on DOC_CONTROLLER_E2E_KUBECONFIG (see `common`).
+//!
+//! Each test starts its own sandbox in-process (or uses the cluster) and runs
+//! `kubectl --kubeconfig <target> --namespace <its own namespace>` off the async runtime, with
+//! a private `HOME` and discovery cache directory. The tests are skipped (they pass after
+//! printing a note) when no kubectl is installed; set `KUBECTL` to use another binary.
+//!
+//! They apply their own variant of the Document CRD (other printer columns); on a real cluster
+//! it replaces the one the other test files apply, and is left installed.
 
 #![allow(clippy::unwrap_used, missing_docs)]
+
+mod common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
@@ -15,10 +22,11 @@ use std::process::{Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use common::{Target, TestNamespace};
 use k8s_openapi::api::core::v1::Event;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::Api;
 use kube::api::PostParams;
-use sandbox::Sandbox;
 use serde_json::json;
 
 /// The Document CRD, with printer columns like the controller's (a plain field and a
@@ -75,9 +83,9 @@ spec:
                     status: {type: string}
 "#;
 
-fn document_yaml(name: &str, title: &str) -> String {
+fn document_yaml(namespace: &str, name: &str, title: &str) -> String {
     format!(
-        "apiVersion: kube.rs/v1\nkind: Document\nmetadata:\n  name: {name}\n  namespace: default\nspec:\n  title: {title}\n  content: hello\n"
+        "apiVersion: kube.rs/v1\nkind: Document\nmetadata:\n  name: {name}\n  namespace: {namespace}\nspec:\n  title: {title}\n  content: hello\n"
     )
 }
 
@@ -96,23 +104,25 @@ fn kubectl_binary() -> Option<String> {
     }
 }
 
-/// A sandbox plus a kubectl pointed at it.
+/// A target plus a kubectl pointed at it, in a namespace of the test's own.
 struct Kubectl {
     bin: String,
     kubeconfig: PathBuf,
     dir: tempfile::TempDir,
-    sandbox: Sandbox,
+    ns: TestNamespace,
+    target: Target,
 }
 
 impl Kubectl {
     async fn start() -> Option<Self> {
         let bin = kubectl_binary()?;
-        let sandbox = Sandbox::start().await.unwrap();
+        let target = Target::new().await;
         Some(Self {
             bin,
-            kubeconfig: sandbox.kubeconfig_path().to_owned(),
-            dir: tempfile::tempdir().unwrap(),
-            sandbox,
+            kubeconfig: target.kubeconfig_path().to_owned(),
+            dir: tempfile::tempdir().expect("a scratch directory"),
+            ns: target.namespace().await,
+            target,
         })
     }
 
@@ -120,6 +130,8 @@ impl Kubectl {
         let mut cmd = Command::new(&self.bin);
         cmd.arg("--kubeconfig")
             .arg(&self.kubeconfig)
+            .arg("--namespace")
+            .arg(&*self.ns)
             .arg("--cache-dir")
             .arg(self.dir.path().join("cache"))
             .args(args)
@@ -179,14 +191,35 @@ impl Kubectl {
     async fn install_crd(&self) {
         let crd = self.manifest("crd.yaml", DOCUMENT_CRD);
         let out = self.ok(&["apply", "-f", &crd]).await;
-        assert_eq!(
-            out.trim(),
-            "customresourcedefinition.apiextensions.k8s.io/documents.kube.rs created"
-        );
+        let applied = |how: &str| {
+            format!("customresourcedefinition.apiextensions.k8s.io/documents.kube.rs {how}")
+        };
+        if self.target.is_sandbox() {
+            assert_eq!(out.trim(), applied("created"));
+        } else {
+            // A real cluster keeps the CRD from earlier runs and other test files.
+            assert!(
+                ["created", "configured", "unchanged"]
+                    .iter()
+                    .any(|how| out.trim() == applied(how)),
+                "{out}"
+            );
+        }
+        self.wait_until_served().await;
+    }
+
+    /// A real apiserver serves a new CRD's resource a moment after it was created.
+    async fn wait_until_served(&self) {
+        let crd: CustomResourceDefinition =
+            serde_yaml::from_str(DOCUMENT_CRD).expect("the CRD manifest parses");
+        common::wait_until_served(&self.target.client(), &crd).await;
     }
 
     async fn apply_document(&self, name: &str, title: &str) -> String {
-        let file = self.manifest(&format!("{name}.yaml"), &document_yaml(name, title));
+        let file = self.manifest(
+            &format!("{name}.yaml"),
+            &document_yaml(&self.ns, name, title),
+        );
         self.ok(&["apply", "-f", &file]).await
     }
 }
@@ -208,7 +241,12 @@ async fn version_reports_the_sandbox_server() {
         return;
     };
     let out = k.ok(&["version"]).await;
-    assert!(out.contains("Server Version: v1.32.0-sandbox"), "{out}");
+    assert!(out.contains("Server Version: v1."), "{out}");
+    if k.target.is_sandbox() {
+        assert!(out.contains("Server Version: v1.32.0-sandbox"), "{out}");
+    } else {
+        common::skip("the server version is the sandbox's own");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -271,7 +309,12 @@ async fn get_documents_shows_the_crd_printer_columns() {
         ["NAMESPACE", "NAME", "TITLE", "READY", "AGE", "LABELS"],
         "{out}"
     );
-    assert_eq!(table(&out)[1][..2], ["default", "first"], "{out}");
+    let ns = &*k.ns;
+    assert!(table(&out).iter().any(|r| r[..2] == [ns, "first"]), "{out}");
+    if k.target.is_sandbox() {
+        // The only Document there is.
+        assert_eq!(table(&out)[1][..2], [ns, "first"], "{out}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -333,7 +376,7 @@ async fn apply_from_stdin_rejects_an_invalid_document_with_the_schema_message() 
         return;
     };
     k.install_crd().await;
-    let bad = document_yaml("bad", "\"\"");
+    let bad = document_yaml(&k.ns, "bad", "\"\"");
     let out = k.run_with(&["apply", "-f", "-"], Some(&bad)).await;
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -348,11 +391,21 @@ async fn server_side_apply_of_the_crd_and_a_document_then_delete() {
     let Some(k) = Kubectl::start().await else {
         return;
     };
+    // On a real cluster the CRD is there already, with fields owned by other managers.
+    let force = if k.target.is_sandbox() {
+        "--force-conflicts=false"
+    } else {
+        "--force-conflicts"
+    };
     let out = k
-        .run_with(&["apply", "--server-side", "-f", "-"], Some(DOCUMENT_CRD))
+        .run_with(
+            &["apply", "--server-side", force, "-f", "-"],
+            Some(DOCUMENT_CRD),
+        )
         .await;
     assert!(out.status.success(), "{out:?}");
-    let file = k.manifest("ssa.yaml", &document_yaml("ssa", "Server"));
+    k.wait_until_served().await;
+    let file = k.manifest("ssa.yaml", &document_yaml(&k.ns, "ssa", "Server"));
     let out = k.ok(&["apply", "--server-side", "-f", &file]).await;
     assert_eq!(out.trim(), "document.kube.rs/ssa serverside-applied");
     let title = k
@@ -396,7 +449,7 @@ async fn patch_describe_and_delete_a_document() {
     let out = k.ok(&["describe", "document", "d"]).await;
     for expected in [
         "Name:         d",
-        "Namespace:    default",
+        &format!("Namespace:    {}", &*k.ns),
         "Kind:         Document",
         "Title:    After",
         "Content:  json",
@@ -418,7 +471,8 @@ async fn patch_describe_and_delete_a_document() {
     assert!(out.status.success());
     assert_eq!(String::from_utf8_lossy(&out.stdout), "");
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("No resources found in default namespace."),
+        String::from_utf8_lossy(&out.stderr)
+            .contains(&format!("No resources found in {} namespace.", &*k.ns)),
         "{out:?}"
     );
 }
@@ -483,11 +537,12 @@ async fn get_events_namespaces_and_crds_use_the_builtin_columns() {
         return;
     };
     k.install_crd().await;
-    let events: Api<Event> = Api::namespaced(k.sandbox.client().unwrap(), "default");
+    let ns = &*k.ns;
+    let events: Api<Event> = Api::namespaced(k.target.client(), ns);
     let now = k8s_openapi::jiff::Timestamp::now();
     let event: Event = serde_json::from_value(json!({
-        "metadata": {"name": "first.1", "namespace": "default"},
-        "involvedObject": {"kind": "Document", "name": "first", "namespace": "default",
+        "metadata": {"name": "first.1", "namespace": ns},
+        "involvedObject": {"kind": "Document", "name": "first", "namespace": ns,
             "apiVersion": "kube.rs/v1"},
         "reason": "Reconciled",
         "message": "document reconciled",
@@ -525,7 +580,11 @@ async fn get_events_namespaces_and_crds_use_the_builtin_columns() {
     let out = k.ok(&["get", "crd"]).await;
     let rows = table(&out);
     assert_eq!(rows[0], ["NAME", "CREATED", "AT"], "{out}");
-    assert_eq!(rows[1][0], "documents.kube.rs", "{out}");
+    assert!(rows.iter().any(|r| r[0] == "documents.kube.rs"), "{out}");
+    if k.target.is_sandbox() {
+        // The only CRD there is.
+        assert_eq!(rows[1][0], "documents.kube.rs", "{out}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -540,7 +599,6 @@ async fn explain_reads_the_crd_schema_from_openapi_v3() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the server to read dryRun from the DELETE body (DeleteOptions)"]
 async fn delete_with_server_dry_run_keeps_the_object() {
     let Some(k) = Kubectl::start().await else {
         return;
@@ -559,14 +617,23 @@ async fn delete_with_server_dry_run_keeps_the_object() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the server to decode application/vnd.kubernetes.protobuf request bodies"]
 async fn create_configmap_and_namespace_with_the_typed_kubectl_commands() {
     let Some(k) = Kubectl::start().await else {
         return;
     };
     // `kubectl create <kind>` uses client-go's typed clients, which send protobuf.
-    let out = k.ok(&["create", "namespace", "team"]).await;
-    assert_eq!(out.trim(), "namespace/team created");
+    let team = common::unique_name("conf-team");
+    let _cleanup = k.target.teardown({
+        let team = team.clone();
+        move |client| async move {
+            let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client);
+            let _ = namespaces
+                .delete(&team, &kube::api::DeleteParams::background())
+                .await;
+        }
+    });
+    let out = k.ok(&["create", "namespace", &team]).await;
+    assert_eq!(out.trim(), format!("namespace/{team} created"));
     let out = k
         .ok(&[
             "create",
@@ -574,12 +641,12 @@ async fn create_configmap_and_namespace_with_the_typed_kubectl_commands() {
             "lit",
             "--from-literal=a=b",
             "-n",
-            "team",
+            &team,
         ])
         .await;
     assert_eq!(out.trim(), "configmap/lit created");
     let out = k
-        .ok(&["get", "cm", "lit", "-n", "team", "-o", "jsonpath={.data.a}"])
+        .ok(&["get", "cm", "lit", "-n", &team, "-o", "jsonpath={.data.a}"])
         .await;
     assert_eq!(out, "b");
 }

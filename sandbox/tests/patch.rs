@@ -1,11 +1,13 @@
 //! The sandbox, mirroring the apiserver. Patches through a real `kube::Client`: JSON patch (and kube's finalizer helper), merge,
 //! strategic merge and server-side apply.
+//!
+//! Runs on the sandbox, or on DOC_CONTROLLER_E2E_KUBECONFIG (see `common`).
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
 mod common;
 
-use common::{api_error, configmap, document, documents, install_crd};
+use common::{Target, api_error, configmap, document, documents};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Api;
 use kube::api::{Patch, PatchParams, PostParams};
@@ -13,8 +15,9 @@ use serde_json::json;
 
 #[tokio::test]
 async fn a_json_patch_whose_test_operation_fails_is_422() {
-    let sb = sandbox::Sandbox::start().await.unwrap();
-    let cms: Api<ConfigMap> = Api::default_namespaced(sb.client().unwrap());
+    let target = Target::new().await;
+    let ns = target.namespace().await;
+    let cms: Api<ConfigMap> = Api::namespaced(target.client(), &ns);
     cms.create(&PostParams::default(), &configmap("x", json!({})))
         .await
         .unwrap();
@@ -33,10 +36,10 @@ async fn a_json_patch_whose_test_operation_fails_is_422() {
 
 #[tokio::test]
 async fn strategic_merge_patch_is_415_for_custom_resources() {
-    let sb = sandbox::Sandbox::start().await.unwrap();
-    let client = sb.client().unwrap();
-    install_crd(&client).await;
-    let docs = documents(&client, "default");
+    let target = Target::new().await;
+    target.install_crd().await;
+    let ns = target.namespace().await;
+    let docs = documents(&target.client(), &ns);
     docs.create(&PostParams::default(), &document("x", "one"))
         .await
         .unwrap();
@@ -53,10 +56,10 @@ async fn strategic_merge_patch_is_415_for_custom_resources() {
 
 #[tokio::test]
 async fn server_side_apply_creates_a_missing_object_and_updates_it() {
-    let sb = sandbox::Sandbox::start().await.unwrap();
-    let client = sb.client().unwrap();
-    install_crd(&client).await;
-    let docs = documents(&client, "default");
+    let target = Target::new().await;
+    target.install_crd().await;
+    let ns = target.namespace().await;
+    let docs = documents(&target.client(), &ns);
     let params = PatchParams::apply("test-manager");
     let doc = json!({"apiVersion": "kube.rs/v1", "kind": "Document", "metadata": {"name": "x"},
         "spec": {"title": "one", "content": "c"}});
@@ -71,10 +74,10 @@ async fn server_side_apply_creates_a_missing_object_and_updates_it() {
 
 #[tokio::test]
 async fn server_side_apply_conflicts_with_another_manager_unless_forced() {
-    let sb = sandbox::Sandbox::start().await.unwrap();
-    let client = sb.client().unwrap();
-    install_crd(&client).await;
-    let docs = documents(&client, "default");
+    let target = Target::new().await;
+    target.install_crd().await;
+    let ns = target.namespace().await;
+    let docs = documents(&target.client(), &ns);
     let doc = |title: &str| {
         json!({"apiVersion": "kube.rs/v1", "kind": "Document", "metadata": {"name": "x"},
             "spec": {"title": title, "content": "c"}})
@@ -117,8 +120,9 @@ async fn kube_finalizer_helper_patches_add_and_remove_finalizers() {
     // The exact JSON patches of `kube::runtime::finalizer`: a `test` of the missing
     // finalizers against null (which the real server accepts), then add; remove guarded by a
     // `test` of the finalizer itself.
-    let sb = sandbox::Sandbox::start().await.unwrap();
-    let cms: Api<ConfigMap> = Api::default_namespaced(sb.client().unwrap());
+    let target = Target::new().await;
+    let ns = target.namespace().await;
+    let cms: Api<ConfigMap> = Api::namespaced(target.client(), &ns);
     cms.create(&PostParams::default(), &configmap("x", json!({})))
         .await
         .unwrap();
@@ -158,10 +162,10 @@ async fn kube_finalizer_helper_patches_add_and_remove_finalizers() {
 
 #[tokio::test]
 async fn server_side_apply_to_the_status_subresource_changes_only_status() {
-    let sb = sandbox::Sandbox::start().await.unwrap();
-    let client = sb.client().unwrap();
-    install_crd(&client).await;
-    let docs = documents(&client, "default");
+    let target = Target::new().await;
+    target.install_crd().await;
+    let ns = target.namespace().await;
+    let docs = documents(&target.client(), &ns);
     docs.create(&PostParams::default(), &document("x", "one"))
         .await
         .unwrap();
@@ -194,10 +198,10 @@ async fn server_side_apply_to_the_status_subresource_changes_only_status() {
 
 #[tokio::test]
 async fn status_apply_without_metadata_like_controller_rs_works() {
-    let sb = sandbox::Sandbox::start().await.unwrap();
-    let client = sb.client().unwrap();
-    install_crd(&client).await;
-    let docs = documents(&client, "default");
+    let target = Target::new().await;
+    target.install_crd().await;
+    let ns = target.namespace().await;
+    let docs = documents(&target.client(), &ns);
     docs.create(&PostParams::default(), &document("x", "one"))
         .await
         .unwrap();

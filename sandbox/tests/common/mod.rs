@@ -1,13 +1,286 @@
-//! Shared fixtures: the Document CRD and a dynamic API for it.
+//! Shared fixtures of the conformance suite: where it runs ([`Target`]), a namespace per test,
+//! the Document CRD and a dynamic API for it.
+//!
+//! # Running against a real API server
+//! By default every test starts its own in-memory [`sandbox::Sandbox`]. Set
+//! `DOC_CONTROLLER_E2E_KUBECONFIG=/path/to/kubeconfig` (the variable of the controller's e2e
+//! suite) and the same tests run against that kubeconfig's current context instead, so that any
+//! divergence between the sandbox and a real apiserver shows as a failing test:
+//!
+//! ```text
+//! DOC_CONTROLLER_E2E_KUBECONFIG=$HOME/.kube/config cargo test -p sandbox
+//! ```
+//!
+//! - The user needs cluster-admin rights; the cluster needs its controllers (garbage collector,
+//!   namespace controller), as any kind or k3s cluster has.
+//! - Each test works in its own namespace `conf-<random>`, deleted when the test ends, pass or
+//!   fail. Cluster-scoped objects get unique names.
+//! - The Document CRD `documents.kube.rs` is server-side applied (field manager
+//!   [`FIELD_MANAGER`], forced) and left installed. Its schema is trimmed and differs from the
+//!   controller's `yaml/crd.yaml` (and kubectl.rs applies a third variant), so run this suite and
+//!   the controller's e2e suite one after the other, not at the same time, on one cluster. The
+//!   only CRD a test deletes is crd.rs's own `widgets.conformance.kube.rs`.
+//! - Checks that need a hook only the sandbox has (its revision counter, compacting its watch
+//!   history) are skipped there with a printed reason (`skipped on a real cluster: ...`); the
+//!   rest of such a test still runs. Test files that do not use [`Target`] (those about the
+//!   sandbox's faults, for instance) always start a sandbox of their own.
+//! - A cluster puts a `kube-root-ca.crt` ConfigMap into every namespace; tests that count
+//!   ConfigMaps leave it out ([`ROOT_CA`], [`ours`]).
 
-#![allow(dead_code, clippy::unwrap_used)]
+#![allow(
+    dead_code,
+    reason = "each test binary uses a different part of the fixtures"
+)]
 
-use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::Api;
-use kube::api::{ApiResource, DynamicObject, GroupVersionKind, PostParams};
+use kube::api::{
+    ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams,
+    PostParams,
+};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Api, ResourceExt};
+use sandbox::{Sandbox, SandboxBuilder};
 use serde_json::{Value, json};
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::time::Duration;
+
+/// The environment variable naming a kubeconfig to run the suite against a real cluster.
+pub const KUBECONFIG_ENV: &str = "DOC_CONTROLLER_E2E_KUBECONFIG";
+
+/// The field manager the suite's CRDs are server-side applied with.
+pub const FIELD_MANAGER: &str = "sandbox-conformance";
+
+/// The ConfigMap a cluster's root-CA publisher puts into every namespace (the sandbox does not).
+pub const ROOT_CA: &str = "kube-root-ca.crt";
+
+/// How long a cluster may take for something asynchronous (GC, CRD establishing, cleanup).
+pub const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Where a test runs: a sandbox started for it, or the cluster of [`KUBECONFIG_ENV`].
+pub struct Target {
+    sandbox: Option<Sandbox>,
+    kubeconfig: PathBuf,
+    config: kube::Config,
+    client: kube::Client,
+}
+
+impl Target {
+    /// Connects to the cluster named by [`KUBECONFIG_ENV`], or starts a default sandbox.
+    pub async fn new() -> Target {
+        Self::with_sandbox(|builder| builder).await
+    }
+
+    /// Like [`Target::new`]; a sandbox is started from the builder `configure` returns (options
+    /// a real cluster has fixed, such as its watch history, are ignored there).
+    pub async fn with_sandbox(configure: impl FnOnce(SandboxBuilder) -> SandboxBuilder) -> Target {
+        match std::env::var_os(KUBECONFIG_ENV).filter(|path| !path.is_empty()) {
+            Some(path) => {
+                let kubeconfig = PathBuf::from(path);
+                let raw = Kubeconfig::read_from(&kubeconfig)
+                    .unwrap_or_else(|e| panic!("{KUBECONFIG_ENV} is a readable kubeconfig: {e}"));
+                let config =
+                    kube::Config::from_custom_kubeconfig(raw, &KubeConfigOptions::default())
+                        .await
+                        .unwrap_or_else(|e| panic!("{KUBECONFIG_ENV} is a valid kubeconfig: {e}"));
+                let client =
+                    kube::Client::try_from(config.clone()).expect("a client for the cluster");
+                Target {
+                    sandbox: None,
+                    kubeconfig,
+                    config,
+                    client,
+                }
+            }
+            None => {
+                let sandbox = configure(Sandbox::builder())
+                    .start()
+                    .await
+                    .expect("the sandbox starts");
+                let client = sandbox.client().expect("a client for the sandbox");
+                Target {
+                    kubeconfig: sandbox.kubeconfig_path().to_path_buf(),
+                    config: sandbox.kube_config(),
+                    sandbox: Some(sandbox),
+                    client,
+                }
+            }
+        }
+    }
+
+    /// An admin client.
+    pub fn client(&self) -> kube::Client {
+        self.client.clone()
+    }
+
+    /// The client configuration, e.g. to derive clients with other credentials.
+    pub fn kube_config(&self) -> kube::Config {
+        self.config.clone()
+    }
+
+    /// The kubeconfig for `kubectl --kubeconfig`.
+    pub fn kubeconfig_path(&self) -> &Path {
+        &self.kubeconfig
+    }
+
+    /// Whether this is the sandbox (not a real cluster).
+    pub fn is_sandbox(&self) -> bool {
+        self.sandbox.is_some()
+    }
+
+    /// The sandbox, for hooks only it has; `None` on a real cluster.
+    pub fn sandbox(&self) -> Option<&Sandbox> {
+        self.sandbox.as_ref()
+    }
+
+    /// The sandbox; on a real cluster prints why the check that needs it is skipped.
+    pub fn sandbox_or_skip(&self, reason: &str) -> Option<&Sandbox> {
+        if self.sandbox.is_none() {
+            skip(reason);
+        }
+        self.sandbox.as_ref()
+    }
+
+    /// A fresh namespace `conf-<random>` for one test, deleted on a real cluster when the
+    /// returned guard drops.
+    pub async fn namespace(&self) -> TestNamespace {
+        let name = unique_name("conf");
+        let api: Api<Namespace> = Api::all(self.client());
+        let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": name}}))
+            .expect("a namespace object");
+        api.create(&PostParams::default(), &ns)
+            .await
+            .expect("the test namespace is created");
+        let guard = TestNamespace {
+            cleanup: self.teardown({
+                let name = name.clone();
+                move |client| async move {
+                    let api: Api<Namespace> = Api::all(client);
+                    let _ = api.delete(&name, &DeleteParams::background()).await;
+                }
+            }),
+            name,
+        };
+        let publishes_root_ca = !self.is_sandbox()
+            && matches!(
+                Api::<ConfigMap>::namespaced(self.client(), "default")
+                    .get_opt(ROOT_CA)
+                    .await,
+                Ok(Some(_))
+            );
+        if publishes_root_ca {
+            // The cluster publishes its root CA into each new namespace a moment later; wait
+            // for it so that it does not show up in the middle of a test's watch.
+            let cms: Api<ConfigMap> = Api::namespaced(self.client(), &guard.name);
+            for _ in 0..100 {
+                if matches!(cms.get_opt(ROOT_CA).await, Ok(Some(_))) {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        guard
+    }
+
+    /// Work to do when the returned guard drops, on a real cluster only (a sandbox is discarded
+    /// with everything in it). It runs on a helper thread with its own runtime and its own
+    /// client: the test's client lives on the test's runtime, blocked while the guard drops.
+    pub fn teardown<F, Fut>(&self, work: F) -> Teardown
+    where
+        F: FnOnce(kube::Client) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        Teardown {
+            work: (!self.is_sandbox()).then(|| {
+                let job: Job = Box::new(move |client| Box::pin(work(client)));
+                (self.kube_config(), job)
+            }),
+        }
+    }
+
+    /// Installs the Document CRD (server-side applied, idempotent) and waits until it is served.
+    pub async fn install_crd(&self) {
+        install_crd(&self.client).await;
+    }
+}
+
+/// Prints that a check is skipped on a real cluster, and why.
+pub fn skip(reason: &str) {
+    eprintln!("skipped on a real cluster: {reason}");
+}
+
+/// `<prefix>-<8 random hex digits>`, for cluster-scoped objects and namespaces.
+pub fn unique_name(prefix: &str) -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default(),
+    );
+    format!("{prefix}-{:08x}", hasher.finish() as u32)
+}
+
+type Job = Box<dyn FnOnce(kube::Client) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
+
+/// Cleanup on a real cluster when dropped; see [`Target::teardown`].
+pub struct Teardown {
+    work: Option<(kube::Config, Job)>,
+}
+
+impl Drop for Teardown {
+    fn drop(&mut self) {
+        let Some((config, job)) = self.work.take() else {
+            return;
+        };
+        let _ = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            runtime.block_on(async move {
+                // A client needs a runtime to be built on: this one, not the test's.
+                if let Ok(client) = kube::Client::try_from(config) {
+                    let _ = tokio::time::timeout(TIMEOUT, job(client)).await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// A namespace owned by one test; on a real cluster dropping it deletes it with its contents.
+pub struct TestNamespace {
+    /// The namespace's name.
+    pub name: String,
+    cleanup: Teardown,
+}
+
+impl std::ops::Deref for TestNamespace {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.name
+    }
+}
+
+/// Leaves out the objects a real cluster adds to every namespace ([`ROOT_CA`]).
+pub fn ours<K: ResourceExt>(items: Vec<K>) -> Vec<K> {
+    items
+        .into_iter()
+        .filter(|item| item.name_any() != ROOT_CA)
+        .collect()
+}
+
+/// The names of [`ours`] in list order.
+pub fn names<K: ResourceExt>(items: Vec<K>) -> Vec<String> {
+    ours(items).iter().map(ResourceExt::name_any).collect()
+}
 
 /// The Document CRD as the controller's crdgen would produce it (trimmed).
 pub fn document_crd() -> Value {
@@ -45,11 +318,58 @@ pub fn document_crd() -> Value {
     })
 }
 
-/// Installs the Document CRD.
+/// Installs the Document CRD: server-side applied, so it is idempotent (and on a real cluster
+/// it may already be there), then waits until it is served.
 pub async fn install_crd(client: &kube::Client) {
+    apply_crd(client, document_crd()).await;
+}
+
+/// Server-side applies a CRD (forced, field manager [`FIELD_MANAGER`]) and waits until it is
+/// `Established` and its resource answers a list.
+pub async fn apply_crd(client: &kube::Client, crd: Value) {
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    let crd: CustomResourceDefinition = serde_json::from_value(document_crd()).unwrap();
-    crds.create(&PostParams::default(), &crd).await.unwrap();
+    let crd: CustomResourceDefinition = serde_json::from_value(crd).expect("a CRD object");
+    let name = crd.name_any();
+    crds.patch(
+        &name,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&crd),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("CRD {name} applies: {e}"));
+    wait_until_served(client, &crd).await;
+}
+
+/// Waits until the CRD is `Established` and its resource answers a list.
+pub async fn wait_until_served(client: &kube::Client, crd: &CustomResourceDefinition) {
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let name = crd.name_any();
+    eventually(&format!("CRD {name} established"), || async {
+        crds.get_opt(&name).await.ok().flatten().is_some_and(|c| {
+            c.status
+                .and_then(|s| s.conditions)
+                .unwrap_or_default()
+                .iter()
+                .any(|c| c.type_ == "Established" && c.status == "True")
+        })
+    })
+    .await;
+    let version = crd
+        .spec
+        .versions
+        .iter()
+        .find(|v| v.storage)
+        .map(|v| v.name.clone())
+        .expect("a storage version");
+    let resource = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk(&crd.spec.group, &version, &crd.spec.names.kind),
+        &crd.spec.names.plural,
+    );
+    let all: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
+    eventually(&format!("{name} served"), || async {
+        all.list(&ListParams::default().limit(1)).await.is_ok()
+    })
+    .await;
 }
 
 /// The dynamic API resource of Documents.
@@ -73,7 +393,7 @@ pub fn document(name: &str, title: &str) -> DynamicObject {
         "metadata": {"name": name},
         "spec": {"title": title, "content": "hello"}
     }))
-    .unwrap()
+    .expect("a Document object")
 }
 
 /// The `kube::Error::Api` status of a result, or a panic.
@@ -85,21 +405,23 @@ pub fn api_error<T: std::fmt::Debug>(result: Result<T, kube::Error>) -> kube::co
 }
 
 /// A ConfigMap with these labels and `data: {k: v}`.
-pub fn configmap(name: &str, labels: serde_json::Value) -> ConfigMap {
+pub fn configmap(name: &str, labels: Value) -> ConfigMap {
     serde_json::from_value(json!({
         "metadata": {"name": name, "labels": labels},
         "data": {"k": "v"}
     }))
-    .unwrap()
+    .expect("a ConfigMap object")
 }
 
-/// Polls `check` until it holds (5 s at most).
+/// Polls `check` every 50 ms until it holds ([`TIMEOUT`] at most: a real cluster's controllers
+/// take a moment; the sandbox's answer at once).
 pub async fn eventually<F, Fut>(what: &str, mut check: F)
 where
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
+    Fut: Future<Output = bool>,
 {
-    for _ in 0..100 {
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    while tokio::time::Instant::now() < deadline {
         if check().await {
             return;
         }
@@ -116,5 +438,5 @@ pub fn owned_by(name: &str, owner: &ConfigMap, block: bool) -> ConfigMap {
             "uid": owner.metadata.uid, "blockOwnerDeletion": block
         }]}
     }))
-    .unwrap()
+    .expect("a ConfigMap object")
 }
