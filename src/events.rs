@@ -89,11 +89,24 @@ impl DocumentEvent {
         Event {
             type_,
             reason: self.reason().to_string(),
-            note: Some(note),
+            note: Some(truncate(note, MAX_NOTE_CHARS)),
             action: action.to_string(),
             secondary: None,
         }
     }
+}
+
+/// The API server rejects an event whose note is longer than this (events.k8s.io validation).
+const MAX_NOTE_CHARS: usize = 1024;
+
+/// Cuts `text` to at most `max` characters, marking the cut with an ellipsis.
+fn truncate(text: String, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text;
+    }
+    let mut cut: String = text.chars().take(max - 1).collect();
+    cut.push('…');
+    cut
 }
 
 /// Publishes `event` about `doc`. Failures are logged and do not fail the reconcile.
@@ -164,6 +177,16 @@ mod tests {
         assert_eq!(DocumentEvent::for_transition(&d, &same), None);
         let other = desired_status(&d, &invalid(2), &now(), &Faults::default());
         assert!(DocumentEvent::for_transition(&d, &other).is_some());
+    }
+
+    #[test]
+    fn notes_are_cut_to_what_the_api_server_accepts() {
+        let long = DocumentEvent::InvalidSpec {
+            message: "x".repeat(5000),
+        };
+        let note = long.to_event().note.expect("note");
+        assert_eq!(note.chars().count(), MAX_NOTE_CHARS);
+        assert!(note.ends_with('…'));
     }
 
     #[test]

@@ -1,0 +1,664 @@
+//! core/v1 `events` and `events.k8s.io/v1` `events` as two API versions of one stored
+//! resource, like the real kube-apiserver serves them.
+//!
+//! Upstream, both versions convert to the internal `core.Event`, which is what etcd stores
+//! (under `/registry/events/<ns>/<name>`); so an event created through events.k8s.io/v1 (what
+//! kube's `Recorder` and client-go's `events.EventRecorder` do) is listed by `kubectl get
+//! events` and shown by `kubectl describe`, which read core/v1, with the same name, uid and
+//! resourceVersion, and watches on either version see writes made through the other. The
+//! field mapping is `Convert_v1_Event_To_core_Event` / `Convert_core_Event_To_v1_Event`
+//! (<https://github.com/kubernetes/kubernetes/blob/master/pkg/apis/events/v1/conversion.go>)
+//! plus the generated conversions of the fields whose internal names match.
+//!
+//! The sandbox stores the core/v1 shape under the core key. Requests to events.k8s.io/v1 run
+//! the whole write pipeline (patches, server-side apply, managed fields, no-op detection) on
+//! the stored object converted to v1, and the result is converted back before it is stored
+//! ([`in_request_version`]); responses, list items and watch events are converted to v1 on
+//! the way out ([`served`]). Field selectors are evaluated on the object as the request's
+//! version shows it, which matches upstream's label conversion (`regarding.name` →
+//! `involvedObject.name`, `reportingController` → `reportingComponent`) ([`selectable`]).
+//! Writes are validated like upstream's `ValidateEventCreate`/`ValidateEventUpdate`
+//! ([`validate`]): strict through events.k8s.io/v1, legacy-only through core/v1.
+//!
+//! Approximated: the stored object keeps what the client sent (the apiserver re-serializes
+//! the internal object, so core/v1 reads there also show `firstTimestamp: null`, `source: {}`
+//! and microsecond `eventTime`s); managedFields entries keep the field paths of the version
+//! they were written at, but are not converted when another version's manager is compared
+//! with them; events never expire (the apiserver's `--event-ttl` is one hour).
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+
+use crate::registry::ResourceInfo;
+use crate::status::{ApiError, Cause};
+use crate::store::{ResKey, WriteOp};
+
+/// The group of the newer Event API.
+const GROUP: &str = "events.k8s.io";
+
+/// Field names in events.k8s.io/v1 (left) and core/v1 (right). Fields absent from an object
+/// stay absent in its conversion; `null`s are carried over as `null`s.
+///
+/// Upstream: `regarding` ↔ `involvedObject`, `note` ↔ `message`, `deprecatedSource` ↔
+/// `source`, `deprecated{First,Last}Timestamp` ↔ `{first,last}Timestamp` and
+/// `deprecatedCount` ↔ `count` are the hand-written part of the conversion;
+/// `reportingController` ↔ `reportingComponent` is the internal `ReportingController` field,
+/// which core/v1 serializes as `reportingComponent`; the rest keep their names. Notably
+/// `series.count` is *not* copied into core `count` (nor `reportingController` into
+/// `source.component`): the printers and `kubectl describe` read `series` and
+/// `reportingComponent` themselves.
+const FIELDS: &[(&str, &str)] = &[
+    ("action", "action"),
+    ("deprecatedCount", "count"),
+    ("deprecatedFirstTimestamp", "firstTimestamp"),
+    ("deprecatedLastTimestamp", "lastTimestamp"),
+    ("deprecatedSource", "source"),
+    ("eventTime", "eventTime"),
+    ("note", "message"),
+    ("reason", "reason"),
+    ("regarding", "involvedObject"),
+    ("related", "related"),
+    ("reportingController", "reportingComponent"),
+    ("reportingInstance", "reportingInstance"),
+    ("series", "series"),
+    ("type", "type"),
+];
+
+/// Whether `info` is the events.k8s.io/v1 view of the stored core events.
+pub fn is_v1(info: &ResourceInfo) -> bool {
+    info.group == GROUP && info.resource == "events"
+}
+
+/// The version of the Event resource a request is served at, for field selectors; `None`
+/// for every other resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Version {
+    /// core/v1 `events`.
+    Core,
+    /// events.k8s.io/v1 `events`.
+    V1,
+}
+
+impl Version {
+    /// The Event version `info` serves, if it is one of the two.
+    pub fn of(info: &ResourceInfo) -> Option<Self> {
+        if is_v1(info) {
+            Some(Self::V1)
+        } else if info.group.is_empty() && info.resource == "events" {
+            Some(Self::Core)
+        } else {
+            None
+        }
+    }
+}
+
+/// The storage key of a served resource: events.k8s.io/v1 events live under core events,
+/// every other resource under its own `(group, resource)`.
+pub fn storage_key(info: &ResourceInfo) -> ResKey {
+    if is_v1(info) {
+        (String::new(), "events".to_owned())
+    } else {
+        (info.group.clone(), info.resource.clone())
+    }
+}
+
+/// Copies `metadata` and the mapped fields of `obj` into a new Event of `api_version`.
+fn convert(
+    obj: &Value,
+    api_version: &str,
+    pairs: impl Iterator<Item = (&'static str, &'static str)>,
+) -> Value {
+    let mut out = Map::new();
+    out.insert("apiVersion".into(), Value::String(api_version.to_owned()));
+    out.insert("kind".into(), Value::String("Event".to_owned()));
+    if let Some(meta) = obj.get("metadata") {
+        out.insert("metadata".into(), meta.clone());
+    }
+    for (from, to) in pairs {
+        if let Some(value) = obj.get(from) {
+            out.insert(to.to_owned(), value.clone());
+        }
+    }
+    Value::Object(out)
+}
+
+/// An events.k8s.io/v1 Event as core/v1 (`Convert_v1_Event_To_core_Event`).
+pub fn to_core(obj: &Value) -> Value {
+    convert(obj, "v1", FIELDS.iter().map(|(v1, core)| (*v1, *core)))
+}
+
+/// A core/v1 Event as events.k8s.io/v1 (`Convert_core_Event_To_v1_Event`).
+pub fn to_v1(obj: &Value) -> Value {
+    convert(
+        obj,
+        "events.k8s.io/v1",
+        FIELDS.iter().map(|(v1, core)| (*core, *v1)),
+    )
+}
+
+/// A stored object as the version of `info` shows it (unchanged unless `info` is
+/// events.k8s.io/v1 events).
+pub fn served(info: &ResourceInfo, stored: &Value) -> Value {
+    if is_v1(info) {
+        to_v1(stored)
+    } else {
+        stored.clone()
+    }
+}
+
+/// Runs a write decision in the request's version: for events.k8s.io/v1 the stored (core)
+/// object is handed to `decide` converted to v1, and the object it decides to store is
+/// converted back to core. So patches apply to v1 field names (kube's `Recorder` sends merge
+/// patches with `series`), and managed fields record v1 paths under `events.k8s.io/v1`, as
+/// the apiserver's field manager does for requests at that version.
+pub fn in_request_version<F>(
+    info: &ResourceInfo,
+    decide: F,
+) -> impl FnOnce(Option<&Arc<Value>>, u64) -> Result<WriteOp, ApiError>
+where
+    F: FnOnce(Option<&Arc<Value>>, u64) -> Result<WriteOp, ApiError>,
+{
+    let v1 = is_v1(info);
+    move |current, revision| {
+        if !v1 {
+            return decide(current, revision);
+        }
+        let current = current.map(|c| Arc::new(to_v1(c)));
+        Ok(match decide(current.as_ref(), revision)? {
+            WriteOp::Put(obj) => WriteOp::Put(to_core(&obj)),
+            other => other,
+        })
+    }
+}
+
+/// The object a field selector of `version` is evaluated on: the stored (core) object as that
+/// version shows it, plus `source`, which upstream's `ToSelectableFields` sets to
+/// `source.component`, or `reportingComponent` when that is empty
+/// (<https://github.com/kubernetes/kubernetes/blob/master/pkg/registry/core/event/strategy.go>).
+pub fn selectable(version: Version, stored: &Value) -> Value {
+    let text = |pointer: &str| {
+        stored
+            .pointer(pointer)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned()
+    };
+    let mut source = text("/source/component");
+    if source.is_empty() {
+        source = text("/reportingComponent");
+    }
+    let mut view = match version {
+        Version::Core => stored.clone(),
+        Version::V1 => to_v1(stored),
+    };
+    if let Some(map) = view.as_object_mut() {
+        map.insert("source".into(), Value::String(source));
+    }
+    view
+}
+
+/// Length limits of `pkg/apis/core/validation/events.go`.
+const REPORTING_INSTANCE_LIMIT: usize = 128;
+const ACTION_LIMIT: usize = 128;
+const REASON_LIMIT: usize = 128;
+const NOTE_LIMIT: usize = 1024;
+
+/// `ValidateEventCreate` / `ValidateEventUpdate`
+/// (<https://github.com/kubernetes/kubernetes/blob/master/pkg/apis/core/validation/events.go>)
+/// for a write through `info` (either Event version); `old` and `new` are in the request's
+/// version, and are checked as the internal (core) object, so field paths in the causes use
+/// the internal names (`message`, `reportingController`, `involvedObject`), like upstream.
+///
+/// Every write gets the legacy checks (namespace agreement; for events with an `eventTime`,
+/// the reporting fields, `action` and `reason` are required and the length limits apply).
+/// Writes through events.k8s.io/v1 are also strict: on create an `eventTime`, a `type` of
+/// `Normal`/`Warning`, a valid `series` and no deprecated fields; on update only `series`
+/// (and metadata) may change, which is exactly the PATCH kube's `Recorder` sends for a
+/// repeated event. ObjectMeta is checked by `objects::validate_meta` as for every kind.
+pub fn validate(info: &ResourceInfo, old: Option<&Value>, new: &Value) -> Result<(), ApiError> {
+    let strict = is_v1(info);
+    let convert = |v: &Value| if strict { to_core(v) } else { v.clone() };
+    let new = convert(new);
+    let old = old.map(convert);
+    let mut causes = legacy(&new);
+    if strict {
+        match &old {
+            None => causes.extend(strict_create(&new)),
+            Some(old) => causes.extend(strict_update(old, &new)),
+        }
+    }
+    if causes.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(
+            &info.group,
+            &info.kind,
+            crate::objects::meta_str(&new, "name"),
+            causes,
+        ))
+    }
+}
+
+fn text<'v>(event: &'v Value, pointer: &str) -> &'v str {
+    event.pointer(pointer).and_then(Value::as_str).unwrap_or("")
+}
+
+/// Whether a time field is unset (absent, `null` or empty), like Go's zero `time.Time`.
+fn zero_time(event: &Value, field: &str) -> bool {
+    text(event, &format!("/{field}")).is_empty()
+}
+
+fn required(field: &str) -> Cause {
+    Cause {
+        reason: "FieldValueRequired".into(),
+        message: "Required value".into(),
+        field: field.into(),
+    }
+}
+
+/// `field.Invalid`: the value printed like `field.Error` does (strings quoted).
+fn invalid(field: &str, value: &Value, detail: &str) -> Cause {
+    let shown = match value {
+        Value::String(s) => crate::selector::go_quote(s),
+        Value::Null => "null".to_owned(),
+        other => other.to_string(),
+    };
+    Cause {
+        reason: "FieldValueInvalid".into(),
+        message: format!("Invalid value: {shown}: {detail}"),
+        field: field.into(),
+    }
+}
+
+fn empty() -> Value {
+    Value::String(String::new())
+}
+
+/// `legacyValidateEvent`, which every Event write passes whatever its version.
+fn legacy(event: &Value) -> Vec<Cause> {
+    let mut causes = Vec::new();
+    let ns = crate::objects::meta_str(event, "namespace");
+    let involved_ns = text(event, "/involvedObject/namespace");
+    let mismatch = || {
+        invalid(
+            "involvedObject.namespace",
+            &Value::String(involved_ns.to_owned()),
+            "does not match event.namespace",
+        )
+    };
+    if zero_time(event, "eventTime") {
+        let agrees = if involved_ns.is_empty() {
+            ns.is_empty() || ns == "default"
+        } else {
+            ns == involved_ns
+        };
+        if !agrees {
+            causes.push(mismatch());
+        }
+        return causes;
+    }
+    if involved_ns.is_empty() && ns != "default" && ns != "kube-system" {
+        causes.push(mismatch());
+    }
+    let controller = text(event, "/reportingComponent");
+    if controller.is_empty() {
+        causes.push(required("reportingController"));
+    }
+    for e in crate::selector::label_key_errors(controller) {
+        causes.push(invalid(
+            "reportingController",
+            &Value::String(controller.to_owned()),
+            &e,
+        ));
+    }
+    for (field, limit) in [
+        ("reportingInstance", REPORTING_INSTANCE_LIMIT),
+        ("action", ACTION_LIMIT),
+        ("reason", REASON_LIMIT),
+    ] {
+        let value = text(event, &format!("/{field}"));
+        if value.is_empty() {
+            causes.push(required(field));
+        }
+        if value.len() > limit {
+            causes.push(invalid(
+                field,
+                &empty(),
+                &format!("can have at most {limit} characters"),
+            ));
+        }
+    }
+    if text(event, "/message").len() > NOTE_LIMIT {
+        causes.push(invalid(
+            "message",
+            &empty(),
+            &format!("can have at most {NOTE_LIMIT} characters"),
+        ));
+    }
+    causes
+}
+
+/// `validateV1EventSeries`.
+fn series(event: &Value) -> Vec<Cause> {
+    let mut causes = Vec::new();
+    let Some(series) = event.get("series").filter(|s| !s.is_null()) else {
+        return causes;
+    };
+    if series.get("count").and_then(Value::as_i64).unwrap_or(0) < 2 {
+        causes.push(invalid("series.count", &empty(), "should be at least 2"));
+    }
+    if zero_time(series, "lastObservedTime") {
+        causes.push(required("series.lastObservedTime"));
+    }
+    causes
+}
+
+/// The strict part of `ValidateEventCreate` (events.k8s.io/v1).
+fn strict_create(event: &Value) -> Vec<Cause> {
+    let mut causes = series(event);
+    if zero_time(event, "eventTime") {
+        causes.push(required("eventTime"));
+    }
+    let type_ = text(event, "/type");
+    if type_ != "Normal" && type_ != "Warning" {
+        causes.push(invalid(
+            "type",
+            &empty(),
+            &format!("has invalid value: {type_}"),
+        ));
+    }
+    let unset = "needs to be unset";
+    for field in ["firstTimestamp", "lastTimestamp"] {
+        if !zero_time(event, field) {
+            causes.push(invalid(field, &empty(), unset));
+        }
+    }
+    if event.get("count").and_then(Value::as_i64).unwrap_or(0) != 0 {
+        causes.push(invalid("count", &empty(), unset));
+    }
+    if !text(event, "/source/component").is_empty() || !text(event, "/source/host").is_empty() {
+        causes.push(invalid("source", &empty(), unset));
+    }
+    causes
+}
+
+/// The strict part of `ValidateEventUpdate` (events.k8s.io/v1): everything but `series` and
+/// metadata is immutable. (`reason` is checked twice upstream, so it is here.)
+fn strict_update(old: &Value, new: &Value) -> Vec<Cause> {
+    let mut causes = Vec::new();
+    if zeroed(new.get("series")) != zeroed(old.get("series")) {
+        causes.extend(series(new));
+    }
+    for (field, core) in [
+        ("involvedObject", "involvedObject"),
+        ("reason", "reason"),
+        ("message", "message"),
+        ("source", "source"),
+        ("firstTimestamp", "firstTimestamp"),
+        ("lastTimestamp", "lastTimestamp"),
+        ("count", "count"),
+        ("reason", "reason"),
+        ("type", "type"),
+        ("eventTime", "eventTime"),
+        ("action", "action"),
+        ("related", "related"),
+        ("reportingController", "reportingComponent"),
+        ("reportingInstance", "reportingInstance"),
+    ] {
+        if zeroed(new.get(core)) != zeroed(old.get(core)) {
+            let value = new.get(core).cloned().unwrap_or(Value::Null);
+            causes.push(invalid(field, &value, "field is immutable"));
+        }
+    }
+    causes
+}
+
+/// A value with Go's zero values (`null`, `""`, `0`, `false`, empty objects, and fields holding
+/// them) folded into `null`, and timestamps compared by instant, so that two serializations
+/// of the same internal object compare equal.
+fn zeroed(value: Option<&Value>) -> Value {
+    match value {
+        None | Some(Value::Null | Value::Bool(false)) => Value::Null,
+        Some(Value::String(s)) if s.is_empty() => Value::Null,
+        Some(Value::String(s)) => match s.parse::<jiff::Timestamp>() {
+            Ok(t) => Value::from(t.as_microsecond()),
+            Err(_) => Value::String(s.clone()),
+        },
+        Some(Value::Number(n)) if n.as_i64() == Some(0) => Value::Null,
+        Some(Value::Object(map)) => {
+            let kept: Map<String, Value> = map
+                .iter()
+                .map(|(k, v)| (k.clone(), zeroed(Some(v))))
+                .filter(|(_, v)| !v.is_null())
+                .collect();
+            if kept.is_empty() {
+                Value::Null
+            } else {
+                Value::Object(kept)
+            }
+        }
+        Some(other) => other.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn recorder_event() -> Value {
+        json!({
+            "apiVersion": "events.k8s.io/v1", "kind": "Event",
+            "metadata": {"name": "x.1", "namespace": "ns"},
+            "action": "Reconcile", "reason": "Reconciled", "type": "Normal",
+            "note": "done", "eventTime": "2025-06-01T11:59:00.000000Z",
+            "regarding": {"kind": "ConfigMap", "name": "x", "namespace": "ns", "uid": "u"},
+            "related": {"kind": "Pod", "name": "p"},
+            "reportingController": "ctl", "reportingInstance": "ctl-1",
+            "series": {"count": 2, "lastObservedTime": "2025-06-01T11:59:30.000000Z"},
+            "deprecatedSource": {"component": "c", "host": "h"},
+            "deprecatedFirstTimestamp": "2025-06-01T11:00:00Z",
+            "deprecatedLastTimestamp": "2025-06-01T11:30:00Z",
+            "deprecatedCount": 3,
+        })
+    }
+
+    #[test]
+    fn v1_fields_map_to_their_core_names_and_back() {
+        let core = to_core(&recorder_event());
+        assert_eq!(
+            core,
+            json!({
+                "apiVersion": "v1", "kind": "Event",
+                "metadata": {"name": "x.1", "namespace": "ns"},
+                "action": "Reconcile", "reason": "Reconciled", "type": "Normal",
+                "message": "done", "eventTime": "2025-06-01T11:59:00.000000Z",
+                "involvedObject": {"kind": "ConfigMap", "name": "x", "namespace": "ns", "uid": "u"},
+                "related": {"kind": "Pod", "name": "p"},
+                "reportingComponent": "ctl", "reportingInstance": "ctl-1",
+                "series": {"count": 2, "lastObservedTime": "2025-06-01T11:59:30.000000Z"},
+                "source": {"component": "c", "host": "h"},
+                "firstTimestamp": "2025-06-01T11:00:00Z",
+                "lastTimestamp": "2025-06-01T11:30:00Z",
+                "count": 3,
+            })
+        );
+        assert_eq!(to_v1(&core), recorder_event());
+    }
+
+    #[test]
+    fn absent_fields_stay_absent_and_unknown_ones_are_dropped() {
+        let core = to_core(&json!({"metadata": {"name": "e"}, "note": "n", "bogus": 1}));
+        assert_eq!(
+            core,
+            json!({"apiVersion": "v1", "kind": "Event", "metadata": {"name": "e"}, "message": "n"})
+        );
+    }
+
+    #[test]
+    fn only_events_k8s_io_events_move_to_the_core_key() {
+        let mut info = ResourceInfo {
+            group: GROUP.into(),
+            resource: "events".into(),
+            ..ResourceInfo::default()
+        };
+        assert_eq!(storage_key(&info), (String::new(), "events".to_owned()));
+        assert_eq!(Version::of(&info), Some(Version::V1));
+        info.group = String::new();
+        assert_eq!(Version::of(&info), Some(Version::Core));
+        info.resource = "configmaps".into();
+        assert_eq!(storage_key(&info), (String::new(), "configmaps".to_owned()));
+        assert_eq!(Version::of(&info), None);
+    }
+
+    #[test]
+    fn selectors_see_the_request_version_and_source_falls_back_to_the_reporter() {
+        let core = to_core(&recorder_event());
+        let v1 = selectable(Version::V1, &core);
+        assert_eq!(v1["regarding"]["name"], "x");
+        assert_eq!(v1["reportingController"], "ctl");
+        assert_eq!(v1["source"], "c");
+        let mut bare = core.clone();
+        if let Some(m) = bare.as_object_mut() {
+            m.remove("source");
+        }
+        assert_eq!(selectable(Version::Core, &bare)["source"], "ctl");
+        assert_eq!(
+            selectable(Version::Core, &bare)["involvedObject"]["name"],
+            "x"
+        );
+    }
+
+    fn events_info(group: &str) -> ResourceInfo {
+        ResourceInfo {
+            group: group.into(),
+            resource: "events".into(),
+            kind: "Event".into(),
+            ..ResourceInfo::default()
+        }
+    }
+
+    fn fields(result: Result<(), ApiError>) -> Vec<String> {
+        match result {
+            Ok(()) => Vec::new(),
+            Err(ApiError::Invalid { causes, .. }) => causes.into_iter().map(|c| c.field).collect(),
+            Err(other) => panic!("expected Invalid, got {other:?}"),
+        }
+    }
+
+    /// What kube's `Recorder` creates: no series, no deprecated fields.
+    fn new_style() -> Value {
+        let mut ev = recorder_event();
+        if let Some(m) = ev.as_object_mut() {
+            for f in [
+                "series",
+                "deprecatedSource",
+                "deprecatedFirstTimestamp",
+                "deprecatedLastTimestamp",
+                "deprecatedCount",
+            ] {
+                m.remove(f);
+            }
+        }
+        ev
+    }
+
+    #[test]
+    fn strict_create_through_v1_and_legacy_rules_for_every_version() {
+        let v1 = events_info(GROUP);
+        assert!(fields(validate(&v1, None, &new_style())).is_empty());
+        assert_eq!(
+            fields(validate(&v1, None, &recorder_event())),
+            ["firstTimestamp", "lastTimestamp", "count", "source"]
+        );
+        let mut bad = new_style();
+        bad["eventTime"] = Value::Null;
+        bad["type"] = json!("Fatal");
+        bad["note"] = json!("x".repeat(NOTE_LIMIT + 1));
+        bad["series"] = json!({"count": 1});
+        assert_eq!(
+            fields(validate(&v1, None, &bad)),
+            [
+                "series.count",
+                "series.lastObservedTime",
+                "eventTime",
+                "type"
+            ]
+        );
+        let mut long = new_style();
+        long["note"] = json!("x".repeat(NOTE_LIMIT + 1));
+        long["reportingController"] = json!("");
+        assert_eq!(
+            fields(validate(&v1, None, &long)),
+            // Required, then `IsQualifiedName`'s two complaints about "".
+            [
+                "reportingController",
+                "reportingController",
+                "reportingController",
+                "message"
+            ]
+        );
+        // core/v1: only the legacy rules; an old-style event's namespace must agree.
+        let core = events_info("");
+        let old_style = json!({"metadata": {"name": "e", "namespace": "ns"},
+            "involvedObject": {"kind": "Pod", "name": "p", "namespace": "other"}});
+        assert_eq!(
+            fields(validate(&core, None, &old_style)),
+            ["involvedObject.namespace"]
+        );
+        assert!(fields(validate(&core, None, &to_core(&recorder_event()))).is_empty());
+    }
+
+    #[test]
+    fn updates_through_v1_may_only_change_the_series() {
+        let v1 = events_info(GROUP);
+        let old = new_style();
+        let mut repeated = old.clone();
+        repeated["series"] = json!({"count": 2, "lastObservedTime": "2025-06-01T12:00:00.000000Z"});
+        // The same instant written differently is no change.
+        repeated["eventTime"] = json!("2025-06-01T11:59:00Z");
+        assert!(fields(validate(&v1, Some(&old), &repeated)).is_empty());
+        let mut changed = repeated.clone();
+        changed["note"] = json!("other");
+        changed["reportingController"] = json!("someone-else");
+        let err = validate(&v1, Some(&old), &changed);
+        assert_eq!(fields(err.clone()), ["message", "reportingController"]);
+        let Err(ApiError::Invalid { message, .. }) = err else {
+            unreachable!()
+        };
+        assert!(
+            message.starts_with(
+                "Event.events.k8s.io \"x.1\" is invalid: [message: Invalid value: \"other\": field is immutable"
+            ),
+            "{message}"
+        );
+        // core/v1 updates are not restricted.
+        let core = events_info("");
+        assert!(fields(validate(&core, Some(&to_core(&old)), &to_core(&changed))).is_empty());
+    }
+
+    #[test]
+    fn writes_through_v1_decide_on_v1_and_store_core() {
+        let info = ResourceInfo {
+            group: GROUP.into(),
+            resource: "events".into(),
+            ..ResourceInfo::default()
+        };
+        let stored = Arc::new(to_core(&recorder_event()));
+        let decide = in_request_version(&info, |current, _| {
+            let mut obj = (**current.expect("the stored event")).clone();
+            assert_eq!(obj["note"], "done");
+            obj["note"] = json!("again");
+            Ok(WriteOp::Put(obj))
+        });
+        match decide(Some(&stored), 7) {
+            Ok(WriteOp::Put(obj)) => {
+                assert_eq!(obj["message"], "again");
+                assert_eq!(obj["apiVersion"], "v1");
+                assert!(obj.get("note").is_none());
+            }
+            other => panic!("expected a put, got {other:?}"),
+        }
+    }
+}
