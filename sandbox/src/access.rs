@@ -71,6 +71,15 @@ impl Sandbox {
         config
     }
 
+    /// A `kube::Config` of the admin that impersonates `user` (`Impersonate-User`), e.g.
+    /// `system:serviceaccount:default:doc-controller` to run a controller with exactly that
+    /// ServiceAccount's RBAC; a ServiceAccount user gets its ServiceAccount groups.
+    pub fn kube_config_impersonating(&self, user: &str) -> kube::Config {
+        let mut config = self.kube_config();
+        config.auth_info.impersonate = Some(user.to_owned());
+        config
+    }
+
     /// Writes a kubeconfig (in the sandbox's temporary directory) that authenticates as the
     /// ServiceAccount with a fresh token valid for `ttl`, for `kubectl --kubeconfig`.
     pub fn kubeconfig_for_service_account(

@@ -5,6 +5,7 @@
 //!   `{"faults": [...]}`, JSON or YAML), answering their ids (201);
 //! - `DELETE /sandbox/faults`: clears all faults; `DELETE /sandbox/faults/{id}`: one;
 //! - `POST /sandbox/compact`: drops the watch history now (410 for older resourceVersions);
+//! - `POST /sandbox/close-watches`: ends every open watch stream now;
 //! - `POST /sandbox/expire-tokens`: expires every ServiceAccount token now (401 next).
 
 use axum::response::{IntoResponse, Response};
@@ -55,6 +56,10 @@ pub fn handle(state: &AppState, method: &Method, path: &str, body: &[u8]) -> Res
                 StatusCode::OK,
                 &json!({"compactedAt": state.store.revision()}),
             )
+        }
+        (&Method::POST, ["sandbox", "close-watches"]) => {
+            faults.close_watches();
+            json_response(StatusCode::OK, &json!({"closed": true}))
         }
         (&Method::POST, ["sandbox", "expire-tokens"]) => {
             let n = state.gate.tokens.expire_all();

@@ -20,7 +20,7 @@ use crate::auth::attributes::Attributes;
 use crate::auth::rbac::{self, Decision};
 use crate::auth::tokens::TokenStore;
 use crate::auth::{UserInfo, forbidden, impersonation};
-use crate::faults::{FaultAction, Faults, respond, throttle::InFlight};
+use crate::faults::{Fault, FaultAction, FaultId, Faults, respond, throttle::InFlight};
 use crate::http::{AppState, Call, json_response};
 use crate::server_metrics::ServerMetrics;
 use crate::status::ApiError;
@@ -77,13 +77,13 @@ fn authenticate(state: &AppState, headers: &http::HeaderMap) -> Option<UserInfo>
     state.gate.tokens.authenticate(&state.store, token)
 }
 
-/// Whether a path is one of the sandbox's own endpoints, which faults never touch (so a
-/// hang can always be cleared).
-fn is_admin_path(path: &str) -> bool {
-    path == ADMIN_PREFIX || path.starts_with("/sandbox/") || path == METRICS_PATH
+/// Whether a path is one of the sandbox's fault controls (`/sandbox/...`).
+fn is_control_path(path: &str) -> bool {
+    path == ADMIN_PREFIX || path.starts_with("/sandbox/")
 }
 
-/// Authenticates, impersonates, throttles, authorizes and applies faults.
+/// Authenticates, impersonates, throttles, authorizes and applies faults, in the order of
+/// the apiserver's filters; an `Err` is the answer (already counted in the metrics).
 pub async fn admit(state: &Arc<AppState>, parts: &Parts) -> Result<Admission, Response> {
     let started = Instant::now();
     let gate = &state.gate;
@@ -94,24 +94,25 @@ pub async fn admit(state: &Arc<AppState>, parts: &Parts) -> Result<Admission, Re
         groups: Vec::new(),
     };
     let mut attrs = Attributes::of_request(anonymous, &parts.method, path, &query);
-    let reject = |attrs: &Attributes, response: Response| -> Result<Admission, Response> {
+    let reject = |attrs: &Attributes, response: Response| -> Response {
         record(gate, attrs, response.status().as_u16(), started);
-        Err(response)
+        response
     };
     let Some(requester) = authenticate(state, &parts.headers) else {
-        return reject(&attrs, ApiError::Unauthorized.into_response());
+        return Err(reject(&attrs, ApiError::Unauthorized.into_response()));
     };
     attrs.user = requester.clone();
     let authorize = |a: &Attributes| rbac::authorize(&state.store, a);
     match impersonation::impersonate(&parts.headers, &requester, authorize) {
         Ok(Some(user)) => attrs.user = user,
         Ok(None) => {}
-        Err(response) => return reject(&attrs, response),
+        Err(response) => return Err(reject(&attrs, *response)),
     }
-    if path == ADMIN_PREFIX || path.starts_with("/sandbox/") {
-        // The fault controls are the sandbox operator's: `system:masters` only.
+    if is_control_path(path) {
+        // The fault controls are the sandbox operator's: `system:masters` only, and never
+        // subject to faults, so a hang can always be cleared.
         if !attrs.user.is_superuser() {
-            return reject(&attrs, forbidden::response(&attrs, ""));
+            return Err(reject(&attrs, forbidden::response(&attrs, "")));
         }
         return Ok(Admission {
             attrs,
@@ -119,59 +120,89 @@ pub async fn admit(state: &Arc<AppState>, parts: &Parts) -> Result<Admission, Re
             _in_flight: Vec::new(),
         });
     }
-    let faults = if is_admin_path(path) {
+    // Scraping metrics is not subject to faults either (it still needs RBAC).
+    let faults = if path == METRICS_PATH {
         Vec::new()
     } else {
         gate.faults.matching(&attrs)
     };
-    let mut in_flight = Vec::new();
-    if !attrs.user.is_superuser() {
-        for (id, fault) in &faults {
-            let verdict = match fault.action {
-                FaultAction::Throttle { qps, burst } => gate
-                    .faults
-                    .limiter()
-                    .take(*id, &attrs.user.name, qps, burst)
-                    .err(),
-                FaultAction::MaxInFlight { limit } => {
-                    match gate.faults.limiter().enter(*id, &attrs.user.name, limit) {
-                        Some(slot) => {
-                            in_flight.push(slot);
-                            None
-                        }
-                        None => Some(Duration::from_secs(1)),
-                    }
-                }
-                _ => None,
-            };
-            if let Some(wait) = verdict {
-                gate.metrics.throttled(&attrs.user.name);
-                let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-                return reject(&attrs, respond::too_many_requests(seconds));
-            }
-        }
-    }
+    let in_flight = throttle(gate, &faults, &attrs.user).map_err(|r| reject(&attrs, *r))?;
     if let Decision::Deny(reason) = authorize(&attrs) {
-        return reject(&attrs, forbidden::response(&attrs, &reason));
+        return Err(reject(&attrs, forbidden::response(&attrs, &reason)));
     }
-    for (id, fault) in &faults {
-        match &fault.action {
-            FaultAction::Latency { millis } => {
-                tokio::time::sleep(Duration::from_millis(*millis)).await;
-            }
-            FaultAction::Hang => gate.faults.until_removed(*id).await,
-            FaultAction::Drop => return reject(&attrs, respond::dropped()),
-            FaultAction::Error { code, message } => {
-                return reject(&attrs, respond::server_error(*code, message.as_deref()));
-            }
-            _ => {}
-        }
-    }
+    apply_faults(gate, &faults)
+        .await
+        .map_err(|r| reject(&attrs, r))?;
     Ok(Admission {
         attrs,
         started,
         _in_flight: in_flight,
     })
+}
+
+/// The throttle faults: a 429 when the user's bucket is empty or their concurrency share is
+/// used up, else the in-flight slots to hold until the answer. `system:masters` is exempt,
+/// as APF's `exempt` priority level and max-in-flight filter exempt it. (Boxed: responses
+/// are large.)
+fn throttle(
+    gate: &Gate,
+    faults: &[(FaultId, Fault)],
+    user: &UserInfo,
+) -> Result<Vec<InFlight>, Box<Response>> {
+    let mut in_flight = Vec::new();
+    if user.is_superuser() {
+        return Ok(in_flight);
+    }
+    let limiter = gate.faults.limiter();
+    for (id, fault) in faults {
+        let wait = match fault.action {
+            FaultAction::Throttle { qps, burst } => limiter.take(*id, &user.name, qps, burst).err(),
+            FaultAction::MaxInFlight { limit } => match limiter.enter(*id, &user.name, limit) {
+                Some(slot) => {
+                    in_flight.push(slot);
+                    None
+                }
+                None => Some(Duration::from_secs(1)),
+            },
+            _ => None,
+        };
+        if let Some(wait) = wait {
+            gate.metrics.throttled(&user.name);
+            let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            return Err(Box::new(respond::too_many_requests(seconds)));
+        }
+    }
+    Ok(in_flight)
+}
+
+/// The request faults, after authorization like a slow or failing storage layer: latency,
+/// hang until removed, drop, or a 5xx answer.
+async fn apply_faults(gate: &Gate, faults: &[(FaultId, Fault)]) -> Result<(), Response> {
+    for (id, fault) in faults {
+        let count = |name: &str| gate.metrics.injected(name);
+        match &fault.action {
+            FaultAction::Latency { millis } => {
+                count("latency");
+                tokio::time::sleep(Duration::from_millis(*millis)).await;
+            }
+            FaultAction::Hang => {
+                count("hang");
+                gate.faults.until_removed(*id).await;
+            }
+            FaultAction::Drop => {
+                count("drop");
+                return Err(respond::dropped());
+            }
+            FaultAction::Error { code, message } => {
+                count("error");
+                return Err(respond::server_error(*code, message.as_deref()));
+            }
+            FaultAction::Throttle { .. }
+            | FaultAction::MaxInFlight { .. }
+            | FaultAction::CompactEvery { .. } => {}
+        }
+    }
+    Ok(())
 }
 
 fn metric_resource(attrs: &Attributes) -> String {
@@ -197,7 +228,7 @@ impl Admission {
     /// normal handlers answer.
     pub fn intercept(&self, state: &Arc<AppState>, call: &Call) -> Option<Response> {
         let attrs = &self.attrs;
-        if attrs.path == ADMIN_PREFIX || attrs.path.starts_with("/sandbox/") {
+        if is_control_path(&attrs.path) {
             return Some(crate::admin::handle(
                 state,
                 &call.method,
@@ -233,17 +264,21 @@ impl Admission {
                     &state.store,
                     &attrs.namespace,
                     &attrs.name,
+                    &call.content_type(),
                     &call.body,
                 )))
             }
-            ("authorization.k8s.io", "selfsubjectaccessreviews", "")
+            (
+                "authorization.k8s.io",
+                "selfsubjectaccessreviews" | "selfsubjectrulesreviews",
+                "",
+            )
             | ("authentication.k8s.io", "selfsubjectreviews", "")
                 if attrs.name.is_empty() =>
             {
-                let authorize = |a: &Attributes| rbac::authorize(&state.store, a);
                 crate::reviews::answer_as(
                     &attrs.user,
-                    authorize,
+                    &state.store,
                     &attrs.api_group,
                     &attrs.resource,
                     &call.content_type(),
@@ -261,7 +296,7 @@ impl Admission {
         let code = response.status().as_u16();
         record(&state.gate, &self.attrs, code, self.started);
         if self.attrs.verb == "watch" && response.status().is_success() {
-            return count_watch(&state.gate.metrics, &metric_resource(&self.attrs), response);
+            return count_watch(&state.gate, &metric_resource(&self.attrs), response);
         }
         response
     }
@@ -295,13 +330,17 @@ pub fn spawn_compactor(state: Weak<AppState>) {
     });
 }
 
-/// Wraps a watch response body so the open-watch gauge drops when the stream ends.
-fn count_watch(metrics: &ServerMetrics, resource: &str, response: Response) -> Response {
-    let guard = metrics.watch_opened(resource);
+/// Wraps a watch response body so the open-watch gauge drops when the stream ends, and so
+/// [`Faults::close_watches`] can end it.
+fn count_watch(gate: &Gate, resource: &str, response: Response) -> Response {
+    let guard = gate.metrics.watch_opened(resource);
     let (parts, body) = response.into_parts();
-    let stream = body.into_data_stream().map(move |chunk| {
-        let _ = &guard;
-        chunk
-    });
+    let stream = body
+        .into_data_stream()
+        .take_until(gate.faults.watches_closed())
+        .map(move |chunk| {
+            let _ = &guard;
+            chunk
+        });
     Response::from_parts(parts, Body::from_stream(stream))
 }

@@ -1,7 +1,7 @@
 //! The single request entry point: authentication, routing and response encoding.
 //!
-//! Every request passes through [`entry`], so a later fault-injection layer (delays, errors,
-//! dropped watches) has exactly one place to hook into.
+//! Every request passes through [`entry`], which runs the pipeline of [`crate::gate`]
+//! (authentication, impersonation, throttling, authorization, faults, metrics) around routing.
 
 use std::sync::Arc;
 use std::time::Duration;

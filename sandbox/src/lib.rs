@@ -16,16 +16,25 @@
 //! compacted resourceVersions and continue tokens; watch bookmarks and streaming lists;
 //! schema validation, pruning, defaulting and `fieldValidation`; managedFields and
 //! server-side apply conflicts; protobuf request bodies for the built-in kinds kubectl's
-//! typed commands create.
+//! typed commands create; bearer-token users (the admin in `system:masters`, ServiceAccount
+//! tokens from the TokenRequest API that expire into 401), RBAC with the real 403 wording,
+//! impersonation headers and access reviews that agree with the enforced decisions.
 //!
-//! Approximated: no admission webhooks, RBAC (one admin identity) or CEL validation; no
+//! Server-side faults (throttling 429, latency, hanging and dropped connections, forced 5xx,
+//! scheduled compaction, credential expiry) are set through [`SandboxBuilder::fault`],
+//! [`Sandbox::faults`] or the admin endpoint `/sandbox/faults`; the sandbox's own metrics
+//! are at `/metrics` and [`Sandbox::metrics_text`].
+//!
+//! Approximated: no admission webhooks or CEL validation; no RBAC escalation checks or
+//! aggregated ClusterRoles; ServiceAccount tokens are opaque, not JWTs; no
 //! aggregated discovery; watchers that fall behind are closed (as the watch cache does) but
 //! writers never wait; CRD version conversion only rewrites `apiVersion`; only the built-in
-//! kinds configmaps, events (core and events.k8s.io), leases, namespaces, serviceaccounts and
-//! customresourcedefinitions are served (plus the self-subject reviews).
+//! kinds configmaps, events (core/v1 and events.k8s.io/v1, two versions of one stored
+//! resource), leases, namespaces, serviceaccounts and customresourcedefinitions are served
+//! (plus the self-subject reviews).
 //!
-//! Every request goes through one entry point (`http::entry`), where a fault-injection layer
-//! can later be added.
+//! Every request goes through one entry point (`http::entry`), which runs the
+//! authentication, authorization and fault pipeline of `gate` around the handlers.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -43,6 +52,7 @@ mod api;
 mod auth;
 mod crd;
 mod discovery;
+mod events;
 mod faults;
 mod fieldvalidation;
 mod gate;
@@ -75,7 +85,9 @@ use serde_json::json;
 use tokio::task::JoinHandle;
 
 pub use auth::tokens::TokenError;
-pub use faults::{Fault, FaultAction, FaultFileError, FaultId, Faults};
+pub use faults::{
+    Fault, FaultAction, FaultFileError, FaultId, Faults, parse_faults, read_fault_file,
+};
 pub use kubeconfig::KubeconfigError;
 pub use tls::TlsError;
 

@@ -20,6 +20,44 @@ struct Args {
     /// How many change events to keep for watch replay.
     #[arg(long, default_value_t = 10_000)]
     watch_history: usize,
+    /// A fault to set at start, as YAML or JSON, e.g.
+    /// `{type: error, code: 503, verbs: [patch], resources: [documents]}`; repeatable.
+    #[arg(long = "fault", value_name = "YAML")]
+    faults: Vec<String>,
+    /// A YAML or JSON file of faults to set at start (a list or `{faults: [...]}`).
+    #[arg(long)]
+    fault_file: Option<PathBuf>,
+    /// Throttle every user except system:masters to this many requests per second (429).
+    #[arg(long)]
+    throttle_qps: Option<f64>,
+    /// Burst of `--throttle-qps`.
+    #[arg(long, default_value_t = 10)]
+    throttle_burst: u32,
+    /// Compact the watch history every this many seconds (resumed watches get 410).
+    #[arg(long, value_name = "SECONDS")]
+    compact_every: Option<f64>,
+}
+
+impl Args {
+    /// Every fault the flags ask for.
+    fn faults(&self) -> Result<Vec<sandbox::Fault>, Box<dyn std::error::Error>> {
+        let mut faults = Vec::new();
+        for text in &self.faults {
+            faults.extend(sandbox::parse_faults(text)?);
+        }
+        if let Some(path) = &self.fault_file {
+            faults.extend(sandbox::read_fault_file(path)?);
+        }
+        if let Some(qps) = self.throttle_qps {
+            faults.push(sandbox::Fault::throttle(qps, self.throttle_burst));
+        }
+        if let Some(seconds) = self.compact_every {
+            faults.push(sandbox::Fault::compact_every(
+                std::time::Duration::from_secs_f64(seconds),
+            ));
+        }
+        Ok(faults)
+    }
 }
 
 #[tokio::main]
@@ -32,6 +70,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .port(args.port)
         .watch_history(args.watch_history)
         .kubeconfig_path(&args.kubeconfig)
+        .faults(args.faults()?)
         .start()
         .await?;
     println!("sandbox API server listening on {}", sandbox.url());
@@ -39,6 +78,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "try: kubectl --kubeconfig {} get namespaces",
         args.kubeconfig.display()
+    );
+    for (id, fault) in sandbox.faults().list() {
+        println!("fault {id}: {}", serde_json::to_string(&fault)?);
+    }
+    println!(
+        "faults at run time (admin token): POST/GET/DELETE {}/sandbox/faults, metrics at {}/metrics",
+        sandbox.url(),
+        sandbox.url()
     );
     tokio::signal::ctrl_c().await?;
     drop(sandbox);

@@ -372,10 +372,22 @@ pub fn supported_field(info: &ResourceInfo, field: &str) -> bool {
                     | "type"
             )
         }
-        ("events.k8s.io", "events") => {
-            field.starts_with("regarding.")
-                || matches!(field, "reason" | "type" | "reportingController")
-        }
+        // `AddFieldLabelConversionsForEvent` of events.k8s.io/v1, which maps these onto the
+        // core selectable fields (see `crate::events::selectable`).
+        ("events.k8s.io", "events") => matches!(
+            field,
+            "regarding.kind"
+                | "regarding.namespace"
+                | "regarding.name"
+                | "regarding.uid"
+                | "regarding.apiVersion"
+                | "regarding.resourceVersion"
+                | "regarding.fieldPath"
+                | "reason"
+                | "reportingController"
+                | "source"
+                | "type"
+        ),
         ("", "namespaces") => field == "status.phase",
         _ => false,
     }
@@ -439,12 +451,16 @@ pub fn validate_meta(info: &ResourceInfo, obj: &Value) -> Result<(), ApiError> {
 }
 
 /// The kind-specific validation of the built-in kinds that the sandbox mirrors: ConfigMap
-/// keys (`IsConfigMapKey`) and immutability (`ValidateConfigMapUpdate`).
+/// keys (`IsConfigMapKey`) and immutability (`ValidateConfigMapUpdate`), and Events
+/// (`crate::events::validate`).
 pub fn validate_builtin(
     info: &ResourceInfo,
     old: Option<&Value>,
     new: &Value,
 ) -> Result<(), ApiError> {
+    if crate::events::Version::of(info).is_some() {
+        return crate::events::validate(info, old, new);
+    }
     if !(info.group.is_empty() && info.resource == "configmaps") {
         return Ok(());
     }

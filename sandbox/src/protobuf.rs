@@ -141,6 +141,28 @@ const SELF_SUBJECT_ACCESS_REVIEW: &[F] = &[
     (2, "spec", Ty::Msg(ACCESS_REVIEW_SPEC), false),
 ];
 
+const RULES_REVIEW_SPEC: &[F] = &[(1, "namespace", Ty::Str, false)];
+const SELF_SUBJECT_RULES_REVIEW: &[F] = &[
+    (1, "metadata", Ty::Msg(OBJECT_META), false),
+    (2, "spec", Ty::Msg(RULES_REVIEW_SPEC), false),
+];
+
+const BOUND_OBJECT_REFERENCE: &[F] = &[
+    (1, "kind", Ty::Str, false),
+    (2, "apiVersion", Ty::Str, false),
+    (3, "name", Ty::Str, false),
+    (4, "uid", Ty::Str, false),
+];
+const TOKEN_REQUEST_SPEC: &[F] = &[
+    (1, "audiences", Ty::Str, true),
+    (3, "boundObjectRef", Ty::Msg(BOUND_OBJECT_REFERENCE), false),
+    (4, "expirationSeconds", Ty::Int, false),
+];
+const TOKEN_REQUEST: &[F] = &[
+    (1, "metadata", Ty::Msg(OBJECT_META), false),
+    (2, "spec", Ty::Msg(TOKEN_REQUEST_SPEC), false),
+];
+
 const TYPE_META: &[F] = &[
     (1, "apiVersion", Ty::Str, false),
     (2, "kind", Ty::Str, false),
@@ -184,6 +206,8 @@ pub fn decode(body: &[u8]) -> Result<Value, ApiError> {
         ("coordination.k8s.io/v1", "Lease") => LEASE,
         ("authentication.k8s.io/v1", "SelfSubjectReview") => SELF_SUBJECT_REVIEW,
         ("authorization.k8s.io/v1", "SelfSubjectAccessReview") => SELF_SUBJECT_ACCESS_REVIEW,
+        ("authentication.k8s.io/v1", "TokenRequest") => TOKEN_REQUEST,
+        ("authorization.k8s.io/v1", "SelfSubjectRulesReview") => SELF_SUBJECT_RULES_REVIEW,
         _ => {
             return Err(ApiError::UnsupportedMediaType(format!(
                 "the sandbox cannot decode {kind} {api_version} from protobuf; send application/json"

@@ -301,6 +301,11 @@ fn builtins() -> Vec<ResourceInfo> {
             "selfsubjectaccessreviews",
             "SelfSubjectAccessReview",
         ),
+        review(
+            "authorization.k8s.io",
+            "selfsubjectrulesreviews",
+            "SelfSubjectRulesReview",
+        ),
     ]
 }
 

@@ -1,9 +1,10 @@
 //! The review resources answered on the spot and never stored: `SelfSubjectReview`
 //! (`kubectl auth whoami`) and `SelfSubjectAccessReview` (`kubectl auth can-i`).
 //!
-//! The sandbox has one identity, the admin token's user `admin` in `system:masters`, which
-//! RBAC allows everything
-//! (<https://kubernetes.io/docs/reference/access-authn-authz/rbac/#user-facing-roles>).
+//! [`answer_as`] answers them for the requesting (possibly impersonated) user, deciding access
+//! reviews with the same RBAC evaluation that guards requests, so `kubectl auth can-i` agrees
+//! with what the sandbox enforces
+//! (<https://kubernetes.io/docs/reference/access-authn-authz/authorization/#checking-api-access>).
 
 use serde_json::{Value, json};
 
@@ -49,6 +50,9 @@ pub fn answer(
                 obj
             }))
         }
+        ("authorization.k8s.io", "selfsubjectrulesreviews") => {
+            Some(review("SelfSubjectRulesReview"))
+        }
         ("authorization.k8s.io", "selfsubjectaccessreviews") => {
             Some(review("SelfSubjectAccessReview").map(|mut obj| {
                 obj["status"] =
@@ -60,13 +64,14 @@ pub fn answer(
     }
 }
 
-/// The answer to a review `POST` by `user`: `SelfSubjectReview` reports the user, and
-/// `SelfSubjectAccessReview` asks `authorize` about the attributes in its spec, so
-/// `kubectl auth can-i` agrees with what the sandbox enforces. `None` when `resource` is
-/// not one of them.
+/// The answer to a review `POST` by `user`: `SelfSubjectReview` reports the user,
+/// `SelfSubjectAccessReview` asks RBAC about the attributes in its spec and
+/// `SelfSubjectRulesReview` lists the user's rules in a namespace, so `kubectl auth can-i`
+/// (with or without `--list`) agrees with what the sandbox enforces. `None` when `resource`
+/// is not one of them.
 pub fn answer_as(
     user: &crate::auth::UserInfo,
-    authorize: impl Fn(&crate::auth::attributes::Attributes) -> crate::auth::rbac::Decision,
+    store: &crate::store::Store,
     group: &str,
     resource: &str,
     content_type: &str,
@@ -74,6 +79,7 @@ pub fn answer_as(
 ) -> Option<Result<Value, ApiError>> {
     use crate::auth::attributes::Attributes;
     use crate::auth::rbac::Decision;
+    let authorize = |a: &Attributes| crate::auth::rbac::authorize(store, a);
     let answered = answer(group, resource, content_type, body)?;
     Some(answered.map(|mut obj| {
         if resource == "selfsubjectreviews" {
@@ -81,6 +87,11 @@ pub fn answer_as(
             return obj;
         }
         let spec = obj.get("spec").cloned().unwrap_or_default();
+        if resource == "selfsubjectrulesreviews" {
+            let namespace = spec.get("namespace").and_then(Value::as_str).unwrap_or("");
+            obj["status"] = rules_status(store, user, namespace);
+            return obj;
+        }
         let text =
             |v: &Value, key: &str| v.get(key).and_then(Value::as_str).unwrap_or("").to_owned();
         let attrs = if let Some(r) = spec.get("resourceAttributes") {
@@ -108,4 +119,42 @@ pub fn answer_as(
         };
         obj
     }))
+}
+
+/// The `status` of a `SelfSubjectRulesReview`: resource and non-resource rules, and
+/// `incomplete` with the evaluation error when a binding points at a missing role.
+fn rules_status(
+    store: &crate::store::Store,
+    user: &crate::auth::UserInfo,
+    namespace: &str,
+) -> Value {
+    let (rules, errors) = crate::auth::rbac::rules_for(store, user, namespace);
+    let mut resource_rules = Vec::new();
+    let mut non_resource_rules = Vec::new();
+    for rule in rules {
+        if let Some(urls) = rule.non_resource_urls.filter(|u| !u.is_empty()) {
+            non_resource_rules.push(json!({"verbs": rule.verbs, "nonResourceURLs": urls}));
+        }
+        let resources = rule.resources.unwrap_or_default();
+        if !resources.is_empty() {
+            let mut r = json!({
+                "verbs": rule.verbs,
+                "apiGroups": rule.api_groups.unwrap_or_default(),
+                "resources": resources,
+            });
+            if let Some(names) = rule.resource_names.filter(|n| !n.is_empty()) {
+                r["resourceNames"] = json!(names);
+            }
+            resource_rules.push(r);
+        }
+    }
+    let mut status = json!({
+        "resourceRules": resource_rules,
+        "nonResourceRules": non_resource_rules,
+        "incomplete": !errors.is_empty(),
+    });
+    if !errors.is_empty() {
+        status["evaluationError"] = Value::String(errors.join(", "));
+    }
+    status
 }

@@ -21,6 +21,7 @@ pub struct ServerMetrics {
     duration: HistogramVec,
     open_watches: IntGaugeVec,
     throttled: IntCounterVec,
+    injected: IntCounterVec,
 }
 
 /// Decrements the open-watch gauge when the watch stream ends.
@@ -84,11 +85,20 @@ impl ServerMetrics {
             &["user"],
         )
         .expect("valid metric");
+        let injected = IntCounterVec::new(
+            Opts::new(
+                "sandbox_injected_faults_total",
+                "Faults applied to requests, by fault type (latency, hang, drop, error).",
+            ),
+            &["fault"],
+        )
+        .expect("valid metric");
         for collector in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(duration.clone()),
             Box::new(open_watches.clone()),
             Box::new(throttled.clone()),
+            Box::new(injected.clone()),
         ] {
             registry.register(collector).expect("fresh registry");
         }
@@ -98,7 +108,13 @@ impl ServerMetrics {
             duration,
             open_watches,
             throttled,
+            injected,
         }
+    }
+
+    /// Counts a fault applied to a request.
+    pub fn injected(&self, fault: &str) {
+        self.injected.with_label_values(&[fault]).inc();
     }
 
     /// Counts one answered request.

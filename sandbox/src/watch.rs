@@ -196,7 +196,7 @@ impl Watch {
             _ => return true,
         }
         .as_str();
-        let mut object = (*event.object).clone();
+        let mut object = crate::events::served(&self.info, &event.object);
         let api_version = self.info.api_version();
         if object.get("apiVersion").and_then(Value::as_str) != Some(api_version.as_str()) {
             object["apiVersion"] = Value::String(api_version);

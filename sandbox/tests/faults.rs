@@ -19,15 +19,24 @@ use serde_json::json;
 
 const CONTROLLER: &str = "system:serviceaccount:default:doc-controller";
 
+/// The admin's client without kube-rs' default retries of 429, 503 and 504 (which would
+/// otherwise retry, honouring `Retry-After`, up to 15 times), so tests see the answers.
+fn admin_without_retries(sb: &Sandbox) -> kube::Client {
+    let mut config = sb.kube_config();
+    config.default_retry = false;
+    kube::Client::try_from(config).unwrap()
+}
+
 /// A client of the admin impersonating `user` with a wildcard ClusterRole, so only faults
-/// (not RBAC) stand in its way.
+/// (not RBAC) stand in its way; without retries.
 async fn powerful_user(sb: &Sandbox, user: &str) -> kube::Client {
     let admin = sb.client().unwrap();
+    let name = user.replace(':', "-");
     let role = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
-        "metadata": {"name": user}, "rules": [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}]});
+        "metadata": {"name": name}, "rules": [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}]});
     let binding = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
-        "metadata": {"name": user}, "subjects": [{"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": user}],
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": user}});
+        "metadata": {"name": name}, "subjects": [{"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": user}],
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name}});
     Api::<k8s_openapi::api::rbac::v1::ClusterRole>::all(admin.clone())
         .create(
             &PostParams::default(),
@@ -44,6 +53,7 @@ async fn powerful_user(sb: &Sandbox, user: &str) -> kube::Client {
         .unwrap();
     let mut config = sb.kube_config();
     config.auth_info.impersonate = Some(user.to_owned());
+    config.default_retry = false;
     kube::Client::try_from(config).unwrap()
 }
 
@@ -80,6 +90,24 @@ async fn throttled_users_get_429_with_retry_after_and_system_masters_are_exempt(
     assert!(
         sb.metrics_text()
             .contains("sandbox_apiserver_throttled_requests_total{user=\"bob\"} 2")
+    );
+}
+
+#[tokio::test]
+async fn a_default_kube_client_waits_retry_after_and_then_gets_through() {
+    let sb = Sandbox::start().await.unwrap();
+    powerful_user(&sb, "bob").await;
+    // kube-rs retries 429/503/504 by default, honouring Retry-After.
+    let retrying = kube::Client::try_from(sb.kube_config_impersonating("bob")).unwrap();
+    sb.faults().set(Fault::throttle(1.0, 1).for_verbs(["list"]));
+    let cms: Api<ConfigMap> = Api::default_namespaced(retrying);
+    let started = Instant::now();
+    cms.list(&ListParams::default()).await.unwrap();
+    cms.list(&ListParams::default()).await.unwrap();
+    assert!(started.elapsed() >= Duration::from_millis(900));
+    assert!(
+        sb.metrics_text()
+            .contains("sandbox_apiserver_throttled_requests_total{user=\"bob\"} 1")
     );
 }
 
@@ -130,6 +158,28 @@ async fn a_watch_resumed_after_compaction_gets_410_gone() {
         }
         other => panic!("expected 410, got {other:?}"),
     }
+}
+
+#[tokio::test]
+async fn closing_watches_ends_open_streams_cleanly_and_clients_can_resume() {
+    let sb = Sandbox::start().await.unwrap();
+    let cms: Api<ConfigMap> = Api::default_namespaced(sb.client().unwrap());
+    let stream = cms.watch(&WatchParams::default(), "0").await.unwrap();
+    common::eventually("the watch is counted", || {
+        let text = sb.metrics_text();
+        async move { text.contains("sandbox_apiserver_open_watches{resource=\"configmaps\"} 1") }
+    })
+    .await;
+    sb.faults().close_watches();
+    let rest: Vec<_> = tokio::time::timeout(Duration::from_secs(5), stream.collect::<Vec<_>>())
+        .await
+        .unwrap();
+    assert!(rest.is_empty(), "{rest:?}");
+    assert!(
+        sb.metrics_text()
+            .contains("sandbox_apiserver_open_watches{resource=\"configmaps\"} 0")
+    );
+    let _resumed = cms.watch(&WatchParams::default(), "0").await.unwrap();
 }
 
 #[tokio::test]
@@ -190,7 +240,7 @@ async fn a_hanging_request_is_answered_only_once_the_fault_is_cleared() {
 #[tokio::test]
 async fn forced_5xx_answers_carry_the_apiservers_status_bodies() {
     let sb = Sandbox::start().await.unwrap();
-    let cms: Api<ConfigMap> = Api::default_namespaced(sb.client().unwrap());
+    let cms: Api<ConfigMap> = Api::default_namespaced(admin_without_retries(&sb));
     for (code, reason, prefix) in [
         (500, "InternalError", "Internal error occurred: "),
         (503, "ServiceUnavailable", "the server is currently unable"),
@@ -205,6 +255,10 @@ async fn forced_5xx_answers_carry_the_apiservers_status_bodies() {
         assert!(status.message.starts_with(prefix), "{}", status.message);
         sb.faults().remove(id);
     }
+    assert!(
+        sb.metrics_text()
+            .contains("sandbox_injected_faults_total{fault=\"error\"} 3")
+    );
     // Nothing was stored while the faults were set.
     assert!(
         cms.list(&ListParams::default())
@@ -275,7 +329,7 @@ async fn an_expired_service_account_token_is_401_unauthorized() {
 #[tokio::test]
 async fn the_admin_endpoint_sets_and_clears_faults_for_system_masters_only() {
     let sb = Sandbox::start().await.unwrap();
-    let admin = sb.client().unwrap();
+    let admin = admin_without_retries(&sb);
     let post = |path: &str, body: &str| {
         http::Request::post(path.to_owned())
             .header("content-type", "application/yaml")

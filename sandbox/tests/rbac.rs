@@ -523,6 +523,25 @@ async fn non_resource_urls_grant_paths_and_discovery_is_open_to_every_user() {
 }
 
 #[tokio::test]
+async fn the_default_cluster_admin_role_can_be_bound_like_on_a_real_cluster() {
+    let (sb, admin) = start().await;
+    apply(
+        &admin,
+        r#"
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: admins, namespace: kube-public}
+subjects: [{kind: User, apiGroup: rbac.authorization.k8s.io, name: oscar}]
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cluster-admin}
+"#,
+    )
+    .await;
+    let oscar = as_user(&sb, "oscar", &[]);
+    assert!(can(&oscar, "delete", "kube.rs", "documents", "kube-public").await);
+    assert!(!can(&oscar, "delete", "kube.rs", "documents", "default").await);
+}
+
+#[tokio::test]
 async fn a_binding_to_a_missing_role_explains_itself_in_the_403() {
     let (sb, admin) = start().await;
     apply(
@@ -680,11 +699,17 @@ async fn the_token_request_api_issues_tokens_for_existing_service_accounts_only(
     let robot = kube::Client::try_from(sb.kube_config_for_token(token)).unwrap();
     robot.apiserver_version().await.unwrap();
     let message = forbidden(
-        Api::<ConfigMap>::all(robot)
+        Api::<ConfigMap>::all(robot.clone())
             .list(&ListParams::default())
             .await,
     );
     assert!(message.contains("User \"system:serviceaccount:default:robot\""));
+    // Deleting the ServiceAccount invalidates its tokens, like the uid bound into real ones.
+    Api::<ServiceAccount>::namespaced(admin, "default")
+        .delete("robot", &Default::default())
+        .await
+        .unwrap();
+    assert_eq!(api_error(robot.apiserver_version().await).code, 401);
 }
 
 /// `kubectl auth can-i` as the controller (impersonated with `--as`) agrees with the
@@ -753,6 +778,75 @@ async fn kubectl_auth_can_i_agrees_with_the_sandbox() {
             expected == "yes"
         );
     }
+}
+
+/// `kubectl auth can-i --list` (a SelfSubjectRulesReview) shows the controller's rules, and
+/// `kubectl create token` (a protobuf TokenRequest) issues a token that authenticates.
+#[tokio::test]
+async fn kubectl_lists_the_controller_rules_and_creates_tokens() {
+    let Some(kubectl) = kubectl_binary() else {
+        return;
+    };
+    let (sb, admin) = start().await;
+    let yaml = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../yaml/rbac.yaml"),
+    )
+    .unwrap();
+    apply(&admin, &yaml).await;
+    let home = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let mut cmd = std::process::Command::new(&kubectl);
+        cmd.arg("--kubeconfig")
+            .arg(sb.kubeconfig_path())
+            .arg("--cache-dir")
+            .arg(home.path().join("cache"))
+            .args(args)
+            .env("HOME", home.path())
+            .env_remove("KUBECONFIG");
+        tokio::task::spawn_blocking(move || {
+            let out = cmd.output().unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8_lossy(&out.stdout).to_string()
+        })
+    };
+    let list = run(&[
+        "auth", "can-i", "--list", "-n", "default", "--as", CONTROLLER,
+    ])
+    .await
+    .unwrap();
+    let documents_line = list
+        .lines()
+        .find(|l| l.starts_with("documents.kube.rs "))
+        .unwrap();
+    assert!(documents_line.ends_with("[list watch patch]"), "{list}");
+    assert!(
+        list.lines()
+            .any(|l| l.starts_with("documents.kube.rs/status ") && l.ends_with("[patch]"))
+    );
+    // A kubeconfig of the ServiceAccount makes kubectl that ServiceAccount.
+    let path = sb
+        .kubeconfig_for_service_account("default", "doc-controller", Duration::from_secs(600))
+        .unwrap();
+    let whoami = run(&[
+        "--kubeconfig",
+        path.to_str().unwrap(),
+        "auth",
+        "whoami",
+        "-o",
+        "jsonpath={.status.userInfo.username}",
+    ])
+    .await
+    .unwrap();
+    assert_eq!(whoami, CONTROLLER);
+    let token = run(&["create", "token", "doc-controller", "--duration=10m"])
+        .await
+        .unwrap();
+    let sa = kube::Client::try_from(sb.kube_config_for_token(token.trim())).unwrap();
+    assert!(can(&sa, "watch", "kube.rs", "documents", "default").await);
 }
 
 fn kubectl_binary() -> Option<String> {

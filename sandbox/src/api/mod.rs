@@ -72,7 +72,7 @@ pub async fn handle(
     }
     let ctx = Ctx {
         state,
-        res: (info.group.clone(), info.resource.clone()),
+        res: crate::events::storage_key(&info),
         info,
         target,
         dry_run,
@@ -118,6 +118,8 @@ pub struct Filter {
     pub labels: LabelSelector,
     /// `fieldSelector`.
     pub fields: FieldSelector,
+    /// For events: the version field selectors are evaluated at (see [`crate::events`]).
+    pub events: Option<crate::events::Version>,
 }
 
 impl Filter {
@@ -132,12 +134,23 @@ impl Filter {
                 "field label not supported: {bad}"
             )));
         }
-        Ok(Self { labels, fields })
+        Ok(Self {
+            labels,
+            fields,
+            events: crate::events::Version::of(info),
+        })
     }
 
     /// Whether an object is selected.
     pub fn matches(&self, obj: &Value) -> bool {
-        self.labels.matches_object(obj) && (self.fields.is_empty() || self.fields.matches(obj))
+        self.labels.matches_object(obj)
+            && (self.fields.is_empty()
+                || match self.events {
+                    Some(version) => self
+                        .fields
+                        .matches(&crate::events::selectable(version, obj)),
+                    None => self.fields.matches(obj),
+                })
     }
 }
 
@@ -147,6 +160,7 @@ impl Ctx<'_> {
     where
         F: FnOnce(Option<&Arc<Value>>, u64) -> Result<WriteOp, ApiError>,
     {
+        let decide = crate::events::in_request_version(&self.info, decide);
         self.state
             .store
             .write_opts(&self.res, key, self.dry_run, decide)
@@ -169,7 +183,7 @@ impl Ctx<'_> {
 
     /// The object as served at the requested version.
     pub(crate) fn present(&self, obj: &Value) -> Value {
-        let mut out = obj.clone();
+        let mut out = crate::events::served(&self.info, obj);
         let api_version = self.info.api_version();
         if out.get("apiVersion").and_then(Value::as_str) != Some(api_version.as_str()) {
             out["apiVersion"] = Value::String(api_version);

@@ -11,7 +11,7 @@
 //!
 //! The default discovery roles of a real cluster (`system:discovery`,
 //! `system:public-info-viewer`, `system:basic-user`, all bound to `system:authenticated`)
-//! are built in and not stored.
+//! are built in and not stored, and bindings may reference them and `cluster-admin` by name.
 
 use k8s_openapi::api::rbac::v1::{
     ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding, RoleRef, Subject,
@@ -46,8 +46,8 @@ pub fn authorize(store: &Store, attrs: &Attributes) -> Decision {
         {
             return Decision::Allow(format!(
                 "RBAC: allowed by ClusterRoleBinding {} of ClusterRole {} to {}",
-                quote(&binding.name),
-                quote(&binding.name),
+                quote(binding.name),
+                quote(binding.name),
                 describe(&subject, "")
             ));
         }
@@ -103,6 +103,50 @@ pub fn authorize(store: &Store, attrs: &Attributes) -> Decision {
     })
 }
 
+/// Every rule that applies to `user` in `namespace` (cluster-wide rules included), and the
+/// errors of bindings to missing roles, as `RulesFor` collects them for
+/// `SelfSubjectRulesReview` (`kubectl auth can-i --list`). `system:masters` gets the rules of
+/// `cluster-admin`, which real clusters bind to that group.
+pub fn rules_for(
+    store: &Store,
+    user: &UserInfo,
+    namespace: &str,
+) -> (Vec<PolicyRule>, Vec<String>) {
+    if user.is_superuser() {
+        return (
+            vec![
+                resource_rule(&["*"], "*", &["*"]),
+                urls_rule(&["*"], &["*"]),
+            ],
+            Vec::new(),
+        );
+    }
+    let mut rules = Vec::new();
+    let mut errors = Vec::new();
+    for (binding, role) in bootstrap() {
+        if applies(&binding.subjects, user, "").is_some() {
+            rules.extend(role);
+        }
+    }
+    let mut visit = |subjects: Option<Vec<Subject>>, role_ref: &RoleRef, ns: &str| {
+        if applies(&subjects.unwrap_or_default(), user, ns).is_some() {
+            match rules_of(store, role_ref, ns) {
+                Ok(found) => rules.extend(found),
+                Err(e) => errors.push(e),
+            }
+        }
+    };
+    for crb in stored::<ClusterRoleBinding>(store, "clusterrolebindings", None) {
+        visit(crb.subjects, &crb.role_ref, "");
+    }
+    if !namespace.is_empty() {
+        for rb in stored::<RoleBinding>(store, "rolebindings", Some(namespace)) {
+            visit(rb.subjects, &rb.role_ref, namespace);
+        }
+    }
+    (rules, errors)
+}
+
 fn quote(s: &str) -> String {
     super::forbidden::quote(s)
 }
@@ -135,9 +179,13 @@ fn rules_of(store: &Store, role_ref: &RoleRef, namespace: &str) -> Result<Vec<Po
             quote(&role_ref.name)
         )
     };
-    let obj = store
-        .get(&(GROUP.to_owned(), resource.to_owned()), &key)
-        .ok_or_else(missing)?;
+    let Some(obj) = store.get(&(GROUP.to_owned(), resource.to_owned()), &key) else {
+        // The default ClusterRoles of a real cluster exist here too, unstored.
+        return match resource {
+            "clusterroles" => builtin_cluster_role(&role_ref.name).ok_or_else(missing),
+            _ => Err(missing()),
+        };
+    };
     let rules = if resource == "clusterroles" {
         serde_json::from_value::<ClusterRole>(Value::clone(&obj))
             .map(|r| r.rules)
@@ -157,7 +205,7 @@ fn applies(subjects: &[Subject], user: &UserInfo, namespace: &str) -> Option<Sub
         .iter()
         .find(|s| match s.kind.as_str() {
             "User" => s.name == user.name,
-            "Group" => user.groups.iter().any(|g| *g == s.name),
+            "Group" => user.groups.contains(&s.name),
             "ServiceAccount" => {
                 let ns = s
                     .namespace
@@ -217,7 +265,7 @@ pub fn allows(rule: &PolicyRule, attrs: &Attributes) -> bool {
                 && r.strip_prefix("*/") == Some(attrs.subresource.as_str()))
     });
     let names = rule.resource_names.as_deref().unwrap_or_default();
-    let names_ok = names.is_empty() || names.iter().any(|n| *n == attrs.name);
+    let names_ok = names.is_empty() || names.contains(&attrs.name);
     groups_ok && resources_ok && names_ok
 }
 
@@ -242,6 +290,21 @@ fn resource_rule(verbs: &[&str], group: &str, resources: &[&str]) -> PolicyRule 
         resources: Some(resources.iter().map(|r| (*r).to_owned()).collect()),
         ..PolicyRule::default()
     }
+}
+
+/// A default ClusterRole of the bootstrap policy by name: `cluster-admin` (everything, as
+/// real clusters bind it to `system:masters`) and the discovery roles below.
+fn builtin_cluster_role(name: &str) -> Option<Vec<PolicyRule>> {
+    if name == "cluster-admin" {
+        return Some(vec![
+            resource_rule(&["*"], "*", &["*"]),
+            urls_rule(&["*"], &["*"]),
+        ]);
+    }
+    bootstrap()
+        .into_iter()
+        .find(|(binding, _)| binding.name == name)
+        .map(|(_, rules)| rules)
 }
 
 /// The default ClusterRoles every authenticated user is bound to (bootstrap policy of
@@ -308,4 +371,41 @@ fn bootstrap() -> Vec<(Builtin, Vec<PolicyRule>)> {
             ],
         ),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn get(path: &str) -> Attributes {
+        Attributes::non_resource(UserInfo::service_account("default", "x"), "get", path)
+    }
+
+    #[test]
+    fn non_resource_urls_match_exactly_or_by_a_trailing_star_prefix() {
+        let rule = urls_rule(&["get"], &["/metrics", "/apis/*"]);
+        assert!(allows(&rule, &get("/metrics")));
+        assert!(!allows(&rule, &get("/metrics/slis")));
+        assert!(allows(&rule, &get("/apis/kube.rs/v1")));
+        assert!(!allows(&rule, &get("/api")));
+        let post = Attributes::non_resource(UserInfo::admin(), "post", "/metrics");
+        assert!(!allows(&rule, &post));
+    }
+
+    #[test]
+    fn every_authenticated_user_may_discover_but_not_read_objects() {
+        let store = Store::new(10);
+        let sa = UserInfo::service_account("default", "x");
+        assert!(matches!(
+            authorize(&store, &get("/apis/kube.rs/v1")),
+            Decision::Allow(_)
+        ));
+        let list = Attributes::resource(sa, "list", "", "configmaps", "", "default", "");
+        assert_eq!(authorize(&store, &list), Decision::Deny(String::new()));
+        let admin = Attributes {
+            user: UserInfo::admin(),
+            ..list
+        };
+        assert!(matches!(authorize(&store, &admin), Decision::Allow(_)));
+    }
 }

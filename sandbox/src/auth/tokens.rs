@@ -132,10 +132,14 @@ pub fn token_request(
     store: &Store,
     namespace: &str,
     name: &str,
+    content_type: &str,
     body: &[u8],
 ) -> Result<Value, ApiError> {
     let request: Value = if body.is_empty() {
         json!({})
+    } else if content_type == crate::protobuf::CONTENT_TYPE {
+        // `kubectl create token` sends protobuf, like client-go's typed clients.
+        crate::protobuf::decode(body)?
     } else {
         serde_json::from_slice(body).map_err(|e| {
             ApiError::BadRequest(format!("the object provided is unrecognized: {e}"))

@@ -9,6 +9,24 @@
 //! (<https://kubernetes.io/docs/concepts/cluster-administration/flow-control/>), slow or
 //! unavailable etcd (5xx, latency), load balancers cutting connections, and etcd compaction
 //! invalidating old resourceVersions (410 Gone on a resumed watch).
+//!
+//! A fault file (`sandbox --fault-file faults.yaml`, [`crate::SandboxBuilder::fault_file`])
+//! or admin request body (`POST /sandbox/faults`):
+//!
+//! ```yaml
+//! faults:
+//! - {type: throttle, qps: 5, burst: 10}                  # every user but system:masters
+//! - {type: latency, millis: 200, verbs: [patch], resources: [documents/status]}
+//! - {type: error, code: 503, probability: 0.1, user: "system:serviceaccount:default:doc-controller"}
+//! - {type: hang, verbs: [watch], resources: [configmaps]}
+//! - {type: drop, namespace: kube-public}
+//! - {type: maxInFlight, limit: 2}
+//! - {type: compactEvery, seconds: 30}
+//! ```
+//!
+//! Note that kube-rs clients retry 429, 503 and 504 by default (honouring `Retry-After`),
+//! so a controller rides through short bursts of them; set `kube::Config::default_retry`
+//! to `false` to see them directly.
 
 pub mod respond;
 pub mod throttle;
@@ -39,8 +57,9 @@ pub struct Fault {
     /// Only these verbs (`get`, `list`, `watch`, `create`, `update`, `patch`, `delete`, ...).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub verbs: Vec<String>,
-    /// Only these resources: plural (`documents`, any group), `resource/subresource`
-    /// (`documents/status`) or group-qualified (`documents.kube.rs`).
+    /// Only these resources, named like in RBAC rules: `*`, a plural (`documents`, in any
+    /// group; not its subresources), `resource/subresource` (`documents/status`,
+    /// `*/status`), optionally group-qualified (`documents.kube.rs`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub resources: Vec<String>,
     /// Only requests in this namespace.
@@ -190,7 +209,7 @@ impl Fault {
     }
 
     /// Whether the scope covers a request (the probability is not rolled here).
-    pub fn matches(&self, attrs: &Attributes) -> bool {
+    pub(crate) fn matches(&self, attrs: &Attributes) -> bool {
         let user_ok = self.user.as_deref().is_none_or(|u| u == attrs.user.name);
         let verb_ok =
             self.verbs.is_empty() || self.verbs.iter().any(|v| v == "*" || *v == attrs.verb);
@@ -198,20 +217,9 @@ impl Fault {
             .namespace
             .as_deref()
             .is_none_or(|n| n == attrs.namespace);
-        let combined = attrs.combined_resource();
         let resource_ok = self.resources.is_empty()
             || (attrs.resource_request
-                && self.resources.iter().any(|r| {
-                    let (plural, group) = match r.split_once('/') {
-                        Some(_) => (r.as_str(), None),
-                        None => match r.split_once('.') {
-                            Some((p, g)) => (p, Some(g)),
-                            None => (r.as_str(), None),
-                        },
-                    };
-                    (r == "*" || plural == combined || plural == attrs.resource && !r.contains('/'))
-                        && group.is_none_or(|g| g == attrs.api_group)
-                }));
+                && self.resources.iter().any(|r| resource_matches(r, attrs)));
         user_ok && verb_ok && ns_ok && resource_ok
     }
 
@@ -228,6 +236,24 @@ impl Fault {
             }
         }
     }
+}
+
+/// Whether a resource pattern of a fault covers the request, with RBAC's conventions:
+/// `*` is everything, `documents` only the resource itself, `documents/status` (or
+/// `*/status`, `documents/*`) its subresource; `documents.kube.rs` pins the API group.
+fn resource_matches(pattern: &str, attrs: &Attributes) -> bool {
+    if pattern == "*" {
+        return true;
+    }
+    let (resource, subresource) = pattern.split_once('/').unwrap_or((pattern, ""));
+    let (plural, group) = match resource.split_once('.') {
+        Some((plural, group)) => (plural, Some(group)),
+        None => (resource, None),
+    };
+    (plural == "*" || plural == attrs.resource)
+        && (subresource == attrs.subresource
+            || (subresource == "*" && !attrs.subresource.is_empty()))
+        && group.is_none_or(|g| g == attrs.api_group)
 }
 
 /// Errors reading a fault file.
@@ -284,6 +310,8 @@ struct Inner {
     next: AtomicU64,
     /// Bumped on every change, so hanging requests re-check whether their fault is gone.
     changed: tokio::sync::watch::Sender<u64>,
+    /// Bumped to end every open watch stream.
+    close_watches: tokio::sync::watch::Sender<u64>,
     throttle: throttle::Limiter,
 }
 
@@ -294,6 +322,7 @@ impl Default for Faults {
                 active: Mutex::new(Vec::new()),
                 next: AtomicU64::new(1),
                 changed: tokio::sync::watch::Sender::new(0),
+                close_watches: tokio::sync::watch::Sender::new(0),
                 throttle: throttle::Limiter::default(),
             }),
         }
@@ -339,6 +368,20 @@ impl Faults {
         self.bump();
     }
 
+    /// Ends every open watch stream now, as an apiserver restart or a load balancer's idle
+    /// timeout does; clients re-watch from their last resourceVersion.
+    pub fn close_watches(&self) {
+        self.inner.close_watches.send_modify(|v| *v += 1);
+    }
+
+    /// Resolves at the next [`Faults::close_watches`].
+    pub(crate) fn watches_closed(&self) -> impl std::future::Future<Output = ()> + use<> {
+        let mut rx = self.inner.close_watches.subscribe();
+        async move {
+            let _ = rx.changed().await;
+        }
+    }
+
     /// The faults set, with their ids.
     pub fn list(&self) -> Vec<(FaultId, Fault)> {
         self.lock().clone()
@@ -370,5 +413,54 @@ impl Faults {
                 return;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::UserInfo;
+
+    fn attrs(group: &str, resource: &str, subresource: &str) -> Attributes {
+        Attributes::resource(
+            UserInfo::admin(),
+            "patch",
+            group,
+            resource,
+            subresource,
+            "default",
+            "x",
+        )
+    }
+
+    #[test]
+    fn resource_patterns_follow_rbac_conventions() {
+        let main = attrs("kube.rs", "documents", "");
+        let status = attrs("kube.rs", "documents", "status");
+        assert!(resource_matches("documents", &main) && !resource_matches("documents", &status));
+        assert!(resource_matches("documents/status", &status));
+        assert!(resource_matches("*/status", &status) && !resource_matches("*/status", &main));
+        assert!(resource_matches("documents.kube.rs", &main));
+        assert!(!resource_matches("documents.example.com", &main));
+        assert!(resource_matches("*", &status));
+    }
+
+    #[test]
+    fn a_probability_of_zero_never_fires_and_none_always_does() {
+        let never = Fault::error(500).with_probability(0.0);
+        assert!((0..100).all(|_| !never.fires()));
+        assert!((0..100).all(|_| Fault::error(500).fires()));
+        let half = Fault::error(500).with_probability(0.5);
+        let fired = (0..1000).filter(|_| half.fires()).count();
+        assert!((350..650).contains(&fired), "{fired}");
+    }
+
+    #[test]
+    fn faults_parse_from_yaml_lists_wrapped_lists_and_single_faults() {
+        let one = parse_faults("{type: error, code: 503, verbs: [patch]}").unwrap_or_default();
+        assert_eq!(one, vec![Fault::error(503).for_verbs(["patch"])]);
+        let wrapped = parse_faults("faults: [{type: hang}, {type: drop}]").unwrap_or_default();
+        assert_eq!(wrapped, vec![Fault::hang(), Fault::drop_connection()]);
+        assert!(parse_faults("{type: explode}").is_err());
     }
 }
