@@ -825,3 +825,176 @@ async fn keep_managed_fields_off_caches_no_managed_fields() {
         "cached {cached} bytes, the API serves {served}"
     );
 }
+
+// === Toggles whose symptom needs the API server's help: on the sandbox its fault API provides
+// === it; on a real cluster these skip with the reason printed.
+
+/// The sandbox of `env`, or `None` (with the reason printed) on a real cluster.
+fn server_faults<'a>(env: &'a Env, needs: &str) -> Option<&'a sandbox::Sandbox> {
+    let sb = env.sandbox();
+    if sb.is_none() {
+        eprintln!("skipped on a real cluster: needs {needs} from the sandbox's fault API");
+    }
+    sb
+}
+
+const CONTROLLER_SA: &str = "system:serviceaccount:default:doc-controller";
+
+/// Applies yaml/rbac.yaml and returns a client configuration acting as the controller's
+/// ServiceAccount: throttling, like API Priority and Fairness, exempts system:masters.
+async fn as_service_account(env: &Env) -> kube::Config {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/yaml/rbac.yaml"))
+        .expect("yaml/rbac.yaml readable");
+    let objects: Vec<serde_json::Value> =
+        serde_saphyr::from_multiple(&text).expect("yaml/rbac.yaml parses");
+    let discovery = kube::Discovery::new(env.client.clone())
+        .run()
+        .await
+        .expect("discovery");
+    for obj in objects {
+        let gvk = kube::api::GroupVersionKind::try_from(
+            &serde_json::from_value::<kube::api::TypeMeta>(obj.clone()).expect("typed"),
+        )
+        .expect("gvk");
+        let (resource, caps) = discovery.resolve_gvk(&gvk).expect("served kind");
+        let api: Api<kube::api::DynamicObject> = if caps.scope == kube::discovery::Scope::Namespaced
+        {
+            Api::namespaced_with(env.client.clone(), "default", &resource)
+        } else {
+            Api::all_with(env.client.clone(), &resource)
+        };
+        let name = obj["metadata"]["name"].as_str().expect("named").to_string();
+        api.patch(
+            &name,
+            &kube::api::PatchParams::apply("e2e-rbac").force(),
+            &kube::api::Patch::Apply(&obj),
+        )
+        .await
+        .expect("rbac applied");
+    }
+    let mut config = env.kube_config();
+    config.auth_info.impersonate = Some(CONTROLLER_SA.to_string());
+    config.auth_info.impersonate_groups = Some(vec!["system:serviceaccounts".to_string()]);
+    config
+}
+
+async fn throttled_requests(concurrency: Option<u16>) -> Option<f64> {
+    let env = Env::new().await;
+    let sb = server_faults(&env, "a concurrency share (API Priority and Fairness)")?;
+    let ns = env.namespace().await;
+    let kube_config = as_service_account(&env).await;
+    // A busy API server: every request of the controller takes a while, and the controller's
+    // share allows 8 at a time.
+    sb.faults()
+        .set(sandbox::Fault::max_in_flight(8).for_user(CONTROLLER_SA));
+    sb.faults()
+        .set(sandbox::Fault::latency(Duration::from_millis(50)).for_user(CONTROLLER_SA));
+    let faults: &[Fault] = if concurrency.is_none() {
+        &[Fault::UnboundedConcurrency]
+    } else {
+        &[]
+    };
+    let config = Config {
+        concurrency: concurrency.unwrap_or(16),
+        ..with(faults)
+    };
+    // The Documents exist before the controller starts, so its initial list hands it all 40 at
+    // once, as after a restart.
+    let docs: Api<Document> = Api::namespaced(env.client.clone(), &ns.name);
+    for i in 0..40 {
+        create(&docs, &doc(&format!("doc-{i}"), "Doc", "words")).await;
+    }
+    let _c = Controller::start_as(kube_config, &ns.name, config).await;
+    for i in 0..40 {
+        wait_for(&docs, &format!("doc-{i}"), ready_as("Published")).await;
+    }
+    Some(support::sum_metric(
+        &sb.metrics_text(),
+        "sandbox_apiserver_throttled_requests_total",
+        &[],
+    ))
+}
+
+#[tokio::test]
+async fn unbounded_concurrency_on_gets_throttled_with_429s() {
+    if let Some(throttled) = throttled_requests(None).await {
+        assert!(throttled >= 1.0, "{throttled} requests throttled");
+    }
+}
+
+#[tokio::test]
+async fn unbounded_concurrency_off_stays_within_the_share() {
+    if let Some(throttled) = throttled_requests(Some(2)).await {
+        assert_eq!(throttled, 0.0);
+    }
+}
+
+/// Compacts the history, lets bookmarks (if any) carry the watchers past it, then breaks every
+/// watch: returns how many 410s the resumed watches got.
+async fn gone_after_compaction(faults: &[Fault]) -> Option<f64> {
+    let env = Env::with_sandbox(|b| b.bookmark_interval(Duration::from_millis(100))).await;
+    let sb = server_faults(&env, "history compaction and closing watches")?;
+    let ns = env.namespace().await;
+    let c = Controller::start(&env, &ns.name, with(faults)).await;
+    converge(&Api::namespaced(env.client.clone(), &ns.name), 1).await;
+    sb.compact_history();
+    // Any write moves the revision past the compaction point; bookmarks carry it to watchers.
+    unrelated_config_maps(&env, &ns.name, 1).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    sb.faults().close_watches();
+    tokio::time::sleep(WINDOW).await;
+    Some(
+        c.metric("doc_controller_watch_errors_total", &["reason=\"410\""])
+            .await,
+    )
+}
+
+#[tokio::test]
+async fn no_bookmarks_on_gets_410_gone_after_compaction() {
+    if let Some(gone) = gone_after_compaction(&[Fault::NoBookmarks]).await {
+        assert!(gone >= 1.0, "{gone} watch errors with 410");
+    }
+}
+
+#[tokio::test]
+async fn no_bookmarks_off_resumes_after_compaction() {
+    if let Some(gone) = gone_after_compaction(&[]).await {
+        assert_eq!(gone, 0.0);
+    }
+}
+
+/// Restarts the controller over 5 published Documents while the ConfigMap watch is slow:
+/// returns how many ConfigMap writes the new controller made.
+async fn rewrites_at_start(faults: &[Fault]) -> Option<f64> {
+    let env = Env::new().await;
+    let sb = server_faults(&env, "latency on the ConfigMap watch")?;
+    let ns = env.namespace().await;
+    let first = Controller::start(&env, &ns.name, Config::default()).await;
+    converge(&Api::namespaced(env.client.clone(), &ns.name), 5).await;
+    first.stop().await.expect("stops");
+    sb.faults().set(
+        sandbox::Fault::latency(Duration::from_secs(1))
+            .for_verbs(["watch", "list"])
+            .for_resources(["configmaps"]),
+    );
+    let second = Controller::start(&env, &ns.name, with(faults)).await;
+    tokio::time::sleep(WINDOW).await;
+    Some(
+        requests(&second, "apply", "configmaps").await
+            + requests(&second, "patch", "configmaps").await,
+    )
+}
+
+#[tokio::test]
+async fn store_not_ready_on_rewrites_published_config_maps_at_start() {
+    if let Some(writes) = rewrites_at_start(&[Fault::StoreNotReady]).await {
+        assert!(writes >= 5.0, "{writes} ConfigMap writes");
+    }
+}
+
+#[tokio::test]
+async fn store_not_ready_off_writes_nothing_at_start() {
+    if let Some(writes) = rewrites_at_start(&[]).await {
+        assert_eq!(writes, 0.0);
+    }
+}

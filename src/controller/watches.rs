@@ -65,22 +65,20 @@ pub fn documents_watch_config(config: &Config) -> watcher::Config {
 
 /// Watch settings shared by both watches.
 fn watcher_config(config: &Config) -> watcher::Config {
-    let wc = watcher::Config::default();
     // FAULT(no-bookmarks): without bookmarks a quiet watch's resourceVersion grows old; after the
     // API server compacts its history, resuming it gets 410 Gone and a full re-list.
-    // Fix: leave bookmarks on (kube's default).
-    let wc = if config.faults.is_on(Fault::NoBookmarks) {
-        wc.disable_bookmarks()
-    } else {
-        wc
-    };
+    // Fix: leave bookmarks on (kube's default). A streaming list needs bookmarks (its end is one),
+    // so this wrong way also falls back to a plain LIST.
+    if config.faults.is_on(Fault::NoBookmarks) {
+        return watcher::Config::default().disable_bookmarks();
+    }
     // FAULT(unpaged-initial-list): one LIST of everything holds every object, in one response, in
     // memory at once, on top of the cache being built. Fix: a streaming list (objects arrive one
     // by one over the watch), or at least paging.
     if config.faults.is_on(Fault::UnpagedInitialList) {
-        return wc.any_semantic();
+        return watcher::Config::default().any_semantic();
     }
-    wc.streaming_lists()
+    watcher::Config::default().streaming_lists()
 }
 
 /// Starts a watch with the backoff every watch needs.

@@ -48,8 +48,30 @@ impl Env {
         env
     }
 
+    /// Like [`Env::new`], with sandbox options (ignored on a real cluster).
+    pub async fn with_sandbox(
+        options: impl FnOnce(sandbox::SandboxBuilder) -> sandbox::SandboxBuilder,
+    ) -> Env {
+        let env = Self::connect(options).await;
+        doc_controller::crd::install(env.client.clone(), TIMEOUT)
+            .await
+            .expect("CRD installs");
+        env
+    }
+
     /// Like [`Env::new`] but without installing the CRD (on a real cluster it may be there).
     pub async fn without_crd() -> Env {
+        Self::connect(|b| b).await
+    }
+
+    /// The embedded sandbox, for server-side faults; `None` on a real cluster.
+    pub fn sandbox(&self) -> Option<&sandbox::Sandbox> {
+        self.sandbox.as_ref()
+    }
+
+    async fn connect(
+        options: impl FnOnce(sandbox::SandboxBuilder) -> sandbox::SandboxBuilder,
+    ) -> Env {
         match std::env::var_os(KUBECONFIG_ENV) {
             Some(path) => {
                 let kubeconfig = PathBuf::from(path);
@@ -67,7 +89,10 @@ impl Env {
                 }
             }
             None => {
-                let sandbox = sandbox::Sandbox::start().await.expect("sandbox starts");
+                let sandbox = options(sandbox::Sandbox::builder())
+                    .start()
+                    .await
+                    .expect("sandbox starts");
                 let client = sandbox.client().expect("client");
                 Env {
                     kubeconfig: sandbox.kubeconfig_path().to_path_buf(),
