@@ -434,3 +434,36 @@ async fn the_shipped_cluster_role_grants_exactly_the_verbs_the_controller_uses()
         .collect();
     assert!(unused.is_empty(), "granted but never used: {unused:?}");
 }
+
+#[tokio::test]
+async fn many_documents_at_once_share_few_index_writes_and_lose_no_entry() {
+    let env = Env::new().await;
+    let ns = env.namespace().await;
+    let docs: Api<Document> = Api::namespaced(env.client.clone(), &ns.name);
+    let cms: Api<ConfigMap> = Api::namespaced(env.client.clone(), &ns.name);
+    // All exist before the controller starts, so they are reconciled concurrently.
+    for i in 0..30 {
+        create(&docs, &doc(&format!("doc-{i}"), &format!("Doc {i}"), "")).await;
+    }
+    let controller = Controller::start(&env, &ns.name, Config::default()).await;
+    for i in 0..30 {
+        wait_for(&docs, &format!("doc-{i}"), ready_as("Published")).await;
+    }
+
+    let index = index_entries(&cms).await;
+    assert_eq!(
+        index.len(),
+        30,
+        "concurrent reconciles lost entries: {index:?}"
+    );
+    for i in 0..30 {
+        assert_eq!(index[&format!("doc-{i}")], format!("Doc {i}"));
+    }
+    let writes = controller
+        .metric("doc_controller_index_writes_total", &[])
+        .await;
+    assert!(
+        writes <= 15.0,
+        "{writes} index writes for 30 Documents: changes are not batched"
+    );
+}
