@@ -71,9 +71,20 @@ impl App {
                 addr: config.admin_addr,
                 source,
             })?;
+        // kube retries 429/503/504 inside its own stack, where the metrics layer would only see
+        // the final answer: move the same retry policy outside the metrics layer, so every
+        // attempt, throttled ones included, shows in doc_controller_api_requests_total.
+        let mut kube_config = kube_config;
+        let retry = kube_config.default_retry;
+        kube_config.default_retry = false;
         let client = ClientBuilder::try_from(kube_config)
             .map_err(AppError::Client)?
+            // Retrying needs a service it can clone; kube's stack is boxed, a buffer shares it.
+            .with_layer(&tower::buffer::BufferLayer::new(1024))
             .with_layer(&ApiMetricsLayer::new(metrics.api()))
+            .with_layer(&tower::util::option_layer(retry.then(|| {
+                tower::retry::RetryLayer::new(kube::client::retry::RetryPolicy::server_retry())
+            })))
             .build();
         Ok(Self {
             config,

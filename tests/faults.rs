@@ -492,6 +492,8 @@ async fn skip_preflight_on_retries_404s_instead_of_exiting() {
     })
     .await;
     assert!(c.finished_within(WINDOW).await.is_none(), "still running");
+    // With nothing ever cached there is nothing in flight: shutdown is immediate.
+    c.stop().await.expect("clean shutdown");
 }
 
 #[tokio::test]
@@ -904,15 +906,24 @@ async fn throttled_requests(concurrency: Option<u16>) -> Option<f64> {
     for i in 0..40 {
         create(&docs, &doc(&format!("doc-{i}"), "Doc", "words")).await;
     }
-    let _c = Controller::start_as(kube_config, &ns.name, config).await;
+    let c = Controller::start_as(kube_config, &ns.name, config).await;
     for i in 0..40 {
         wait_for(&docs, &format!("doc-{i}"), ready_as("Published")).await;
     }
-    Some(support::sum_metric(
+    let server = support::sum_metric(
         &sb.metrics_text(),
         "sandbox_apiserver_throttled_requests_total",
         &[],
-    ))
+    );
+    // kube's client retries each 429 after its Retry-After; every attempt is counted.
+    let seen = c
+        .metric("doc_controller_api_requests_total", &["code=\"429\""])
+        .await;
+    assert_eq!(
+        seen, server,
+        "the controller counts every 429 the server sent"
+    );
+    Some(server)
 }
 
 #[tokio::test]

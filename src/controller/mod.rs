@@ -25,7 +25,8 @@ use crate::fault::{Fault, LiveFaults};
 use crate::index::IndexWriter;
 use crate::metrics::Metrics;
 use crate::reconcile::{Context, error_policy, reconcile};
-use futures::{StreamExt, future::BoxFuture, stream::BoxStream};
+use futures::future::{BoxFuture, Shared};
+use futures::{StreamExt, stream::BoxStream};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Client;
 use kube::runtime::controller::{self, Controller};
@@ -74,7 +75,7 @@ pub fn build(
     config: Config,
     faults: LiveFaults,
     metrics: Arc<Metrics>,
-    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+    shutdown: Shared<BoxFuture<'static, ()>>,
 ) -> (Stores, BoxFuture<'static, Result<(), WatchFailed>>) {
     metrics.watch_started("documents", WATCH_ERROR_REASONS);
     metrics.watch_started("configmaps", WATCH_ERROR_REASONS);
@@ -162,7 +163,7 @@ pub fn build(
     };
     let controller = controller
         .with_config(controller_config(&config))
-        .graceful_shutdown_on(shutdown)
+        .graceful_shutdown_on(shutdown.clone())
         .run(reconcile, error_policy, context)
         .for_each(|result| async move {
             match result {
@@ -182,6 +183,17 @@ pub fn build(
         tracing::warn!(%error, "cached object sizes are not measured");
     }
     let gauges = cache_gauges(doc_store.clone(), cm_store.clone(), metrics);
+    // kube-runtime holds reconciles back until the Document cache is ready, and its graceful
+    // shutdown waits for that runner; if the cache never filled (CRD missing, RBAC denying the
+    // watch), there is nothing in flight to finish: stop at once.
+    let synced = documents_synced.clone();
+    let never_synced = async move {
+        shutdown.await;
+        if !*synced.borrow() {
+            return;
+        }
+        std::future::pending::<()>().await;
+    };
     let run = async move {
         // The ConfigMap watch and the gauges live as long as the controller; once the controller
         // has drained (graceful shutdown), they are dropped with this future.
@@ -190,6 +202,7 @@ pub fn build(
             () = cm_watch => Ok(()),
             () = gauges => Ok(()),
             () = toggles => Ok(()),
+            () = never_synced => Ok(()),
             Some(error) = fatal_rx.recv() => Err(WatchFailed(error)),
         }
     };
