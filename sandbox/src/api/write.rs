@@ -311,8 +311,14 @@ impl Ctx<'_> {
                 return Err(self.not_found());
             }
             let obj = crate::adapters::apply(&self.info, None, &applied, manager, force, None)?;
-            let written = self.create_object(obj, manager, false)?;
-            return Ok(self.respond(call, StatusCode::CREATED, &written.object));
+            match self.create_object(obj, manager, false) {
+                Ok(written) => return Ok(self.respond(call, StatusCode::CREATED, &written.object)),
+                // Another request created it in between: apply onto what is there now. The
+                // apiserver's patch handler retries such conflicts (`MaxRetryWhenPatchConflicts`)
+                // rather than answering 409 to an apply, which has no precondition.
+                Err(ApiError::AlreadyExists { .. }) => {}
+                Err(error) => return Err(error),
+            }
         }
         let written = self.commit(&self.key(), |current, _| {
             let Some(current) = current else {
