@@ -135,6 +135,7 @@ pub fn context(config: Config) -> (Arc<Context>, ApiServer, Cache) {
         index: IndexWriter::spawn(client, Duration::ZERO, metrics.clone()),
         metrics,
         failures: Mutex::new(HashMap::new()),
+        status_writes: Default::default(),
         object_watches: None,
         faults: crate::fault::LiveFaults::new(config.faults.clone()),
         config,

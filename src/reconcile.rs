@@ -20,7 +20,7 @@
 
 use crate::config::Config;
 use crate::configmap;
-use crate::crd::{Document, FIELD_MANAGER, FINALIZER};
+use crate::crd::{Document, DocumentStatus, FIELD_MANAGER, FINALIZER};
 use crate::error::{Error, backoff_delay};
 use crate::events::{self, DocumentEvent};
 use crate::fault::Fault;
@@ -61,6 +61,9 @@ pub struct Context {
     pub index: IndexWriter,
     /// Consecutive failures per Document, for the exponential backoff; cleared on success.
     pub failures: Mutex<HashMap<ObjectRef<Document>, u32>>,
+    /// The last status written per Document, with the resourceVersion it was written over; see
+    /// [`StatusWrites`].
+    pub status_writes: StatusWrites,
     /// The failure toggles in force; the live ones change at run time.
     pub faults: crate::fault::LiveFaults,
     /// Per-Document ConfigMap watches, only with the `watch-per-object` toggle.
@@ -160,6 +163,7 @@ pub async fn cleanup(doc: &Document, ctx: &Context) -> Result<Action, Error> {
     if let Some(watches) = &ctx.object_watches {
         watches.forget(doc);
     }
+    ctx.status_writes.forget(doc);
     Ok(Action::await_change())
 }
 
@@ -254,6 +258,18 @@ async fn write_status(
     ctx: &Context,
     api: &Api<Document>,
 ) -> Result<(), Error> {
+    // The status as last written, if the cache has not caught up with that write yet.
+    let known;
+    let doc = match ctx.status_writes.unseen(doc) {
+        Some(written) => {
+            known = Document {
+                status: Some(written),
+                ..doc.clone()
+            };
+            &known
+        }
+        None => doc,
+    };
     let now = Time(k8s_openapi::jiff::Timestamp::now());
     let desired = status::desired_status(doc, outcome, &now, &ctx.faults.snapshot());
     if !status::needs_write(doc, &desired) {
@@ -273,6 +289,7 @@ async fn write_status(
     )
     .await
     .map_err(|e| Error::kube(format!("apply status of Document {name}"), e))?;
+    ctx.status_writes.record(doc, desired.clone());
     ctx.metrics.status_patched();
     if let Some(ready) = desired.conditions.first() {
         tracing::info!(
@@ -305,7 +322,7 @@ async fn current_config_map(doc: &Document, ctx: &Context) -> Result<Option<Conf
     }
     wait_for_cache(ctx).await;
     let key = ObjectRef::new(&name).within(&doc.namespace().unwrap_or_default());
-    Ok(ctx.config_maps.get(&key).map(|cm| cm.as_ref().clone()))
+    Ok(ctx.config_maps.get(&key).map(Arc::unwrap_or_clone))
 }
 
 /// Waits until the ConfigMap cache holds its initial list.
@@ -333,17 +350,66 @@ async fn current_index_entry(
 ) -> Result<Option<Option<String>>, Error> {
     let namespace = doc.namespace().unwrap_or_default();
     // FAULT(direct-reads): see `current_config_map`.
-    let index = if ctx.faults.is_on(Fault::DirectReads) {
-        config_maps(doc, ctx)
+    let name = doc.name_any();
+    if ctx.faults.is_on(Fault::DirectReads) {
+        let index = config_maps(doc, ctx)
             .get_opt(configmap::INDEX_NAME)
             .await
-            .map_err(|e| Error::kube("get ConfigMap documents-index", e))?
-    } else {
-        wait_for_cache(ctx).await;
-        let key = ObjectRef::new(configmap::INDEX_NAME).within(&namespace);
-        ctx.config_maps.get(&key).map(|cm| cm.as_ref().clone())
-    };
-    Ok(index.map(|index| configmap::index_entry(&index, &doc.name_any())))
+            .map_err(|e| Error::kube("get ConfigMap documents-index", e))?;
+        return Ok(index.map(|index| configmap::index_entry(&index, &name)));
+    }
+    wait_for_cache(ctx).await;
+    let key = ObjectRef::new(configmap::INDEX_NAME).within(&namespace);
+    // Only the entry: the index holds one per Document, cloning it per reconcile would make
+    // every reconcile O(Documents).
+    Ok(ctx
+        .config_maps
+        .get(&key)
+        .map(|index| configmap::index_entry(&index, &name)))
+}
+
+/// Status writes whose echo the Document cache has not shown yet.
+///
+/// A reconcile can run again before the watch delivers the status it just wrote (a change of the
+/// owned ConfigMap triggers it, for instance). The cached Document still has the old status, so the
+/// same status would be written again, and its Event published twice. Remembering what was
+/// written over which resourceVersion lets that reconcile see the write is already done; once the
+/// cache moves past that resourceVersion, the cached status is the truth again.
+#[derive(Default)]
+pub struct StatusWrites(Mutex<HashMap<ObjectRef<Document>, StatusWrite>>);
+
+/// The resourceVersion a status was written over, and that status.
+type StatusWrite = (Option<String>, DocumentStatus);
+
+impl StatusWrites {
+    /// The status written over the cached resourceVersion, when the cache does not show it yet.
+    fn unseen(&self, doc: &Document) -> Option<DocumentStatus> {
+        let written = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        written
+            .get(&ObjectRef::from_obj(doc))
+            .filter(|(rv, _)| *rv == doc.metadata.resource_version)
+            .map(|(_, status)| status.clone())
+    }
+
+    fn record(&self, doc: &Document, written: DocumentStatus) {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(
+                ObjectRef::from_obj(doc),
+                (doc.metadata.resource_version.clone(), written),
+            );
+    }
+
+    fn forget(&self, doc: &Document) {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&ObjectRef::from_obj(doc));
+    }
 }
 
 /// Decides when a failed Document is retried: exponential backoff per Document, with a base that
@@ -501,6 +567,24 @@ mod tests {
 
         expect_event(&mut api, "Published", "Normal").await;
         finish(run).await.expect("reconciled");
+        api.expect_silence().await;
+    }
+
+    #[tokio::test]
+    async fn a_reconcile_before_the_status_echo_arrives_writes_nothing_again() {
+        let (ctx, mut api, mut cache) = fixtures::context(Config::default());
+        let doc = Document::test().finalized();
+        cache.insert(crate::configmap::published(&doc));
+        cache.insert_index(&[("samuel", "Samuel")]);
+        let run = spawn(doc.clone(), ctx.clone());
+        let status = api.expect(Method::PATCH, STATUS).await;
+        let answer = doc_with(&status.body, &doc);
+        status.respond(answer);
+        expect_event(&mut api, "Published", "Normal").await;
+        finish(run).await.expect("reconciled");
+
+        // The cache still holds the Document without status (same resourceVersion).
+        finish(spawn(doc, ctx)).await.expect("reconciled");
         api.expect_silence().await;
     }
 

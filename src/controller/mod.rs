@@ -144,6 +144,7 @@ pub fn build(
         index: IndexWriter::spawn(client.clone(), config.index_batch_window, metrics.clone()),
         metrics: metrics.clone(),
         failures: Mutex::new(HashMap::new()),
+        status_writes: Default::default(),
         object_watches,
         faults: faults.clone(),
         config: config.clone(),
