@@ -56,6 +56,36 @@ pub fn published(doc: &Document) -> ConfigMap {
     }
 }
 
+/// Annotation on a *cached* published ConfigMap whose `data` was replaced by its digest before
+/// caching ([`strip_data`]); never written to the API server.
+pub const CACHED_DATA_DIGEST: &str = "doc-controller.kube.rs/cached-data-sha256";
+
+/// SHA-256 of a ConfigMap's data, keys in order.
+pub fn data_digest(data: Option<&BTreeMap<String, String>>) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    for (key, value) in data.into_iter().flatten() {
+        hasher.update((key.len() as u64).to_le_bytes());
+        hasher.update(key.as_bytes());
+        hasher.update((value.len() as u64).to_le_bytes());
+        hasher.update(value.as_bytes());
+    }
+    hex::encode(hasher.finalize())
+}
+
+/// Replaces a published ConfigMap's data by its digest, for the cache: the controller only ever
+/// compares it, and the content is already cached once, in its Document. The index keeps its
+/// data (reconciles read their entries).
+pub fn strip_data(cm: &mut ConfigMap) {
+    if !cm.labels().contains_key(DOCUMENT_LABEL) {
+        return;
+    }
+    let digest = data_digest(cm.data.as_ref());
+    cm.data = None;
+    cm.annotations_mut()
+        .insert(CACHED_DATA_DIGEST.to_string(), digest);
+}
+
 /// Whether `current` already holds everything `desired` asks for, so applying it would change
 /// nothing. Fields others added (labels, annotations) do not count: server-side apply leaves them.
 pub fn is_up_to_date(current: &ConfigMap, desired: &ConfigMap) -> bool {
@@ -69,7 +99,11 @@ pub fn is_up_to_date(current: &ConfigMap, desired: &ConfigMap) -> bool {
             .iter()
             .any(|have| have.uid == want.uid && have.controller == want.controller)
     });
-    labels_present && owner_present && current.data == desired.data
+    let data_matches = match current.annotations().get(CACHED_DATA_DIGEST) {
+        Some(digest) => *digest == data_digest(desired.data.as_ref()),
+        None => current.data == desired.data,
+    };
+    labels_present && owner_present && data_matches
 }
 
 /// The index entry of a Document: its title, keyed by the Document's name.
@@ -128,6 +162,27 @@ mod tests {
             (data["title"].as_str(), data["content"].as_str()),
             ("Samuel", "hello")
         );
+    }
+
+    #[test]
+    fn a_cached_config_map_compares_by_digest() {
+        let desired = published(&doc());
+        let mut cached = desired.clone();
+        strip_data(&mut cached);
+        assert!(cached.data.is_none());
+        assert!(is_up_to_date(&cached, &desired));
+        let mut changed = doc();
+        changed.spec.content = "other".into();
+        assert!(!is_up_to_date(&cached, &published(&changed)));
+    }
+
+    #[test]
+    fn the_index_keeps_its_data_in_the_cache() {
+        let mut index = empty_index("ns");
+        index.data = Some(BTreeMap::from([("a".to_string(), "A".to_string())]));
+        let before = index.clone();
+        strip_data(&mut index);
+        assert_eq!(index, before);
     }
 
     #[test]

@@ -211,7 +211,7 @@ async fn replace_whole(
     let api = config_maps(doc, ctx);
     let result = match current {
         Some(current)
-            if current.metadata.annotations == desired.metadata.annotations
+            if other_annotations(&current).is_empty()
                 && configmap::is_up_to_date(&current, &desired) =>
         {
             Ok(())
@@ -228,6 +228,14 @@ async fn replace_whole(
             .map(|_| ()),
     };
     result.map_err(|e| Error::kube(format!("replace ConfigMap {name}"), e))
+}
+
+/// Annotations on a cached ConfigMap other than the controller's own cache bookkeeping.
+fn other_annotations(cm: &ConfigMap) -> Vec<&String> {
+    cm.annotations()
+        .keys()
+        .filter(|k| *k != configmap::CACHED_DATA_DIGEST)
+        .collect()
 }
 
 /// Removes the Document's ConfigMap and index entry, each only if present.

@@ -100,7 +100,11 @@ pub fn build(
     let (cm_api, cm_wc) = watches::config_maps_watch(&client, &config);
     let strip_config = config.clone();
     let cm_events = watches::watch(cm_api, cm_wc, &config)
-        .modify(move |cm: &mut ConfigMap| watches::strip(cm, &strip_config))
+        .modify(move |cm: &mut ConfigMap| {
+            if watches::strip(cm, &strip_config) {
+                crate::configmap::strip_data(cm);
+            }
+        })
         .boxed();
     let cm_watch = observer("configmaps", cms_synced_tx)
         .observe(cm_events)
@@ -112,7 +116,9 @@ pub fn build(
     let docs_api = watches::documents_api(&client, &config);
     let strip_config = config.clone();
     let doc_events = watches::watch(docs_api, watches::documents_watch_config(&config), &config)
-        .modify(move |doc: &mut Document| watches::strip(doc, &strip_config))
+        .modify(move |doc: &mut Document| {
+            watches::strip(doc, &strip_config);
+        })
         .boxed();
     let doc_events = observer("documents", docs_synced_tx)
         .observe(doc_events)

@@ -115,17 +115,20 @@ impl kube::runtime::utils::Backoff for NoBackoff {
     fn reset(&mut self) {}
 }
 
+/// Returns whether it stripped (false with `keep-managed-fields`).
+///
 /// Drops what the controller never reads before it is cached: `managedFields` is often larger than
 /// the object itself, and `last-applied-configuration` repeats the whole spec.
-pub fn strip<K: Resource>(obj: &mut K, config: &Config) {
+pub fn strip<K: Resource>(obj: &mut K, config: &Config) -> bool {
     // FAULT(keep-managed-fields): cache objects as they come; the Store then holds every field
     // manager's bookkeeping for every object. Fix: strip it here, before the reflector.
     if config.faults.is_on(Fault::KeepManagedFields) {
-        return;
+        return false;
     }
     obj.managed_fields_mut().clear();
     obj.annotations_mut()
         .remove("kubectl.kubernetes.io/last-applied-configuration");
+    true
 }
 
 /// What a watch reports besides its objects.
