@@ -840,51 +840,14 @@ fn server_faults<'a>(env: &'a Env, needs: &str) -> Option<&'a sandbox::Sandbox> 
     sb
 }
 
-const CONTROLLER_SA: &str = "system:serviceaccount:default:doc-controller";
-
-/// Applies yaml/rbac.yaml and returns a client configuration acting as the controller's
-/// ServiceAccount: throttling, like API Priority and Fairness, exempts system:masters.
-async fn as_service_account(env: &Env) -> kube::Config {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/yaml/rbac.yaml"))
-        .expect("yaml/rbac.yaml readable");
-    let objects: Vec<serde_json::Value> =
-        serde_saphyr::from_multiple(&text).expect("yaml/rbac.yaml parses");
-    let discovery = kube::Discovery::new(env.client.clone())
-        .run()
-        .await
-        .expect("discovery");
-    for obj in objects {
-        let gvk = kube::api::GroupVersionKind::try_from(
-            &serde_json::from_value::<kube::api::TypeMeta>(obj.clone()).expect("typed"),
-        )
-        .expect("gvk");
-        let (resource, caps) = discovery.resolve_gvk(&gvk).expect("served kind");
-        let api: Api<kube::api::DynamicObject> = if caps.scope == kube::discovery::Scope::Namespaced
-        {
-            Api::namespaced_with(env.client.clone(), "default", &resource)
-        } else {
-            Api::all_with(env.client.clone(), &resource)
-        };
-        let name = obj["metadata"]["name"].as_str().expect("named").to_string();
-        api.patch(
-            &name,
-            &kube::api::PatchParams::apply("e2e-rbac").force(),
-            &kube::api::Patch::Apply(&obj),
-        )
-        .await
-        .expect("rbac applied");
-    }
-    let mut config = env.kube_config();
-    config.auth_info.impersonate = Some(CONTROLLER_SA.to_string());
-    config.auth_info.impersonate_groups = Some(vec!["system:serviceaccounts".to_string()]);
-    config
-}
+use support::CONTROLLER_SERVICE_ACCOUNT as CONTROLLER_SA;
 
 async fn throttled_requests(concurrency: Option<u16>) -> Option<f64> {
     let env = Env::new().await;
     let sb = server_faults(&env, "a concurrency share (API Priority and Fairness)")?;
     let ns = env.namespace().await;
-    let kube_config = as_service_account(&env).await;
+    support::apply_shipped_rbac(&env, true, &ns.name).await;
+    let kube_config = support::as_service_account(&env);
     // A busy API server: every request of the controller takes a while, and the controller's
     // share allows 8 at a time.
     sb.faults()

@@ -13,7 +13,8 @@
 
 use doc_controller::config::Config;
 use doc_controller::{App, AppError, Document, DocumentSpec};
-use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, RoleBinding};
 use kube::api::{Api, DeleteParams, PostParams};
 use kube::api::{Patch, PatchParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
@@ -281,6 +282,63 @@ pub fn sum_metric(text: &str, name: &str, labels: &[&str]) -> f64 {
                 .flatten()
         })
         .sum()
+}
+
+/// The user the controller runs as in-cluster (yaml/rbac.yaml).
+pub const CONTROLLER_SERVICE_ACCOUNT: &str = "system:serviceaccount:default:doc-controller";
+
+/// Server-side applies the objects of yaml/rbac.yaml; with `cluster_wide` false, the
+/// ClusterRoleBinding is replaced by a RoleBinding in `namespace` only.
+pub async fn apply_shipped_rbac(env: &Env, cluster_wide: bool, namespace: &str) {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/yaml/rbac.yaml"))
+        .expect("yaml/rbac.yaml readable");
+    let docs: Vec<serde_json::Value> =
+        serde_saphyr::from_multiple(&text).expect("yaml/rbac.yaml parses");
+    let apply = PatchParams::apply("e2e-rbac").force();
+    for obj in docs {
+        let name = obj["metadata"]["name"].as_str().expect("named").to_string();
+        match obj["kind"].as_str() {
+            Some("ServiceAccount") => {
+                let api: Api<ServiceAccount> = Api::namespaced(env.client.clone(), "default");
+                api.patch(&name, &apply, &Patch::Apply(&obj))
+                    .await
+                    .expect("sa");
+            }
+            Some("ClusterRole") => {
+                let api: Api<ClusterRole> = Api::all(env.client.clone());
+                api.patch(&name, &apply, &Patch::Apply(&obj))
+                    .await
+                    .expect("role");
+            }
+            Some("ClusterRoleBinding") if cluster_wide => {
+                let api: Api<ClusterRoleBinding> = Api::all(env.client.clone());
+                api.patch(&name, &apply, &Patch::Apply(&obj))
+                    .await
+                    .expect("binding");
+            }
+            Some("ClusterRoleBinding") => {
+                let mut binding = obj.clone();
+                binding["kind"] = json!("RoleBinding");
+                binding["metadata"]["namespace"] = json!(namespace);
+                let api: Api<RoleBinding> = Api::namespaced(env.client.clone(), namespace);
+                api.patch(&name, &apply, &Patch::Apply(&binding))
+                    .await
+                    .expect("namespaced binding");
+            }
+            other => panic!("unexpected kind {other:?} in yaml/rbac.yaml"),
+        }
+    }
+}
+
+/// The controller's client configuration, acting as its ServiceAccount.
+pub fn as_service_account(env: &Env) -> kube::Config {
+    let mut config = env.kube_config();
+    config.auth_info.impersonate = Some(CONTROLLER_SERVICE_ACCOUNT.to_string());
+    config.auth_info.impersonate_groups = Some(vec![
+        "system:serviceaccounts".to_string(),
+        "system:serviceaccounts:default".to_string(),
+    ]);
+    config
 }
 
 /// A Document in the shape tests need.
