@@ -155,10 +155,8 @@ impl App {
         readiness: &Readiness,
         shutdown: futures::future::Shared<futures::future::BoxFuture<'static, ()>>,
     ) -> Result<(), AppError> {
-        let docs: Api<Document> = match &config.namespace {
-            Some(ns) => Api::namespaced(client.clone(), ns),
-            None => Api::all(client.clone()),
-        };
+        // The configured scope, not the watch's: `forbidden-watch` is to show up as watch errors.
+        let docs: Api<Document> = controller::watches::scoped(&client, config.namespace.as_deref());
         // FAULT(skip-preflight): without this check a missing CRD is an endless series of 404
         // watch retries. Fix: one LIST up front, and a clear exit with the install command.
         if !config.faults.is_on(crate::fault::Fault::SkipPreflight) {
@@ -186,7 +184,7 @@ impl App {
             "starting controller"
         );
 
-        let (stores, run) = controller::build(
+        let (synced, run) = controller::build(
             client,
             config.clone(),
             LiveFaults::new(config.faults.clone()),
@@ -194,7 +192,7 @@ impl App {
             shutdown.clone(),
         );
         let ready = readiness.clone();
-        let (mut documents, mut config_maps) = (stores.documents_synced, stores.config_maps_synced);
+        let (mut documents, mut config_maps) = (synced.documents, synced.config_maps);
         let wait_ready = async move {
             let synced = |s: &bool| *s;
             if documents.wait_for(synced).await.is_ok()

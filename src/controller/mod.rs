@@ -47,20 +47,16 @@ const SHARED_STORE_BUFFER: usize = 1024;
 /// How often the cached-object gauges are refreshed.
 const CACHE_GAUGE_INTERVAL: Duration = Duration::from_secs(1);
 
-/// What the running controller exposes to its caller.
-pub struct Stores {
-    /// The Document cache.
-    pub documents: Store<Document>,
-    /// The managed ConfigMap cache.
-    pub config_maps: Store<ConfigMap>,
+/// When the running controller's caches are filled, for readiness.
+pub struct Synced {
     /// Turns true once the Document watch has delivered its initial list (`InitDone`).
     ///
     /// Readiness waits on these rather than on `Store::wait_until_ready`: in kube-runtime 5.0 a
     /// Store's readiness can be awaited by one task only (a second waiter replaces the first one's
     /// waker), and the Controller already waits on the Document store to start its reconciles.
-    pub documents_synced: watch::Receiver<bool>,
+    pub documents: watch::Receiver<bool>,
     /// Turns true once the ConfigMap watch has delivered its initial list.
-    pub config_maps_synced: watch::Receiver<bool>,
+    pub config_maps: watch::Receiver<bool>,
 }
 
 /// The controller stopped because of a watch error (only with the `crash-on-error` toggle).
@@ -76,7 +72,7 @@ pub fn build(
     faults: LiveFaults,
     metrics: Arc<Metrics>,
     shutdown: Shared<BoxFuture<'static, ()>>,
-) -> (Stores, BoxFuture<'static, Result<(), WatchFailed>>) {
+) -> (Synced, BoxFuture<'static, Result<(), WatchFailed>>) {
     metrics.watch_started("documents", WATCH_ERROR_REASONS);
     metrics.watch_started("configmaps", WATCH_ERROR_REASONS);
     let (docs_synced_tx, documents_synced) = watch::channel(false);
@@ -214,11 +210,9 @@ pub fn build(
         }
     };
     (
-        Stores {
-            documents: doc_store,
-            config_maps: cm_store,
-            documents_synced,
-            config_maps_synced,
+        Synced {
+            documents: documents_synced,
+            config_maps: config_maps_synced,
         },
         Box::pin(run),
     )

@@ -24,6 +24,18 @@ pub type EventStream<K> = BoxStream<'static, Result<watcher::Event<K>, watcher::
 /// Label selector that matches no Document (toggle `narrow-selector`).
 pub const NARROW_SELECTOR: &str = "doc-controller.kube.rs/shard=does-not-exist";
 
+/// An API over one namespace, or over all namespaces when none is configured.
+pub fn scoped<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+    K::DynamicType: Default,
+{
+    match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
 /// The Document API the main watch uses: the configured namespace, or all namespaces.
 pub fn documents_api(client: &Client, config: &Config) -> Api<Document> {
     // FAULT(forbidden-watch): watching at cluster scope while RBAC grants one namespace gets
@@ -32,10 +44,7 @@ pub fn documents_api(client: &Client, config: &Config) -> Api<Document> {
     if config.faults.is_on(Fault::ForbiddenWatch) {
         return Api::all(client.clone());
     }
-    match &config.namespace {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
-    }
+    scoped(client, config.namespace.as_deref())
 }
 
 /// The ConfigMap API and selector of the owned-objects watch.
@@ -45,11 +54,10 @@ pub fn config_maps_watch(client: &Client, config: &Config) -> (Api<ConfigMap>, w
     if config.faults.is_on(Fault::BroadWatchScope) {
         return (Api::all(client.clone()), watcher_config(config));
     }
-    let api = match &config.namespace {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
-    };
-    (api, watcher_config(config).labels(MANAGED_BY_SELECTOR))
+    (
+        scoped(client, config.namespace.as_deref()),
+        watcher_config(config).labels(MANAGED_BY_SELECTOR),
+    )
 }
 
 /// Watch settings of the Document watch.
