@@ -27,12 +27,16 @@ pub enum Fault {
     KeepManagedFields,
     /// The initial list is one unpaged LIST instead of a streaming list.
     UnpagedInitialList,
+    /// Requests to the API server never leave the process, as if the network dropped them.
+    ApiUnreachable,
     /// No `concurrency(N)`: every ready object is reconciled at once.
     UnboundedConcurrency,
     /// Owned objects are read with GET from the API server instead of from the Store.
     DirectReads,
     /// Cleanup fails every time, so deleted Documents stay Terminating.
     CleanupFails,
+    /// Status is written through the Document itself, a verb the shipped RBAC does not grant.
+    ForbiddenPatch,
     /// No CRD check at start: a missing CRD shows up as endless watch errors.
     SkipPreflight,
     /// Reconciles read the ConfigMap Store before its initial list arrived.
@@ -41,6 +45,8 @@ pub enum Fault {
     BroadWatchScope,
     /// Watches run without bookmarks.
     NoBookmarks,
+    /// The bearer token is read once at start and never re-read from its file.
+    StaticCredentials,
     /// Documents are watched at cluster scope while RBAC grants one namespace.
     ForbiddenWatch,
     /// Watches have no backoff.
@@ -78,10 +84,13 @@ impl Fault {
         Fault::StoreNotReady,
         Fault::BroadWatchScope,
         Fault::NoBookmarks,
+        Fault::StaticCredentials,
         Fault::ForbiddenWatch,
         Fault::NoBackoff,
+        Fault::ApiUnreachable,
         Fault::NarrowSelector,
         Fault::PredicateBlocksAll,
+        Fault::ForbiddenPatch,
         Fault::SilentWatchErrors,
         Fault::CrashOnError,
         Fault::ControllerDown,
@@ -106,6 +115,7 @@ impl Fault {
                 | Fault::CrashOnError
                 | Fault::BlockingReconcile
                 | Fault::RivalWriter
+                | Fault::ForbiddenPatch
         )
     }
 
@@ -124,6 +134,9 @@ impl Fault {
             Fault::StoreNotReady => "store-not-ready",
             Fault::BroadWatchScope => "broad-watch-scope",
             Fault::NoBookmarks => "no-bookmarks",
+            Fault::StaticCredentials => "static-credentials",
+            Fault::ApiUnreachable => "api-unreachable",
+            Fault::ForbiddenPatch => "forbidden-patch",
             Fault::ForbiddenWatch => "forbidden-watch",
             Fault::NoBackoff => "no-backoff",
             Fault::NarrowSelector => "narrow-selector",

@@ -19,9 +19,11 @@
 //! Toggles switch at start only, so switching one means restarting the controller. Every demo ends
 //! by itself and leaves nothing running.
 
+mod credentials;
 mod harness;
 mod loops;
 mod memory;
+mod network;
 mod table;
 mod watches;
 
@@ -101,6 +103,9 @@ async fn run(fault: Fault, logs: &Logs) -> Res {
         Fault::CrashOnError => watches::crash_on_error(logs).await,
         Fault::WatchPerObject => memory::watch_per_object(logs).await,
         Fault::RivalWriter => loops::rival_writer(logs).await,
+        Fault::StaticCredentials => credentials::static_credentials(logs).await,
+        Fault::ApiUnreachable => network::api_unreachable(logs).await,
+        Fault::ForbiddenPatch => watches::forbidden_patch(logs).await,
     }
 }
 

@@ -427,3 +427,8 @@ pub async fn crash_on_error(logs: &Logs) -> Res {
     outro(fault);
     Ok(())
 }
+
+/// The demo of `forbidden-patch` (being written).
+pub async fn forbidden_patch(_logs: &Logs) -> Res {
+    Err("this demo is being written".into())
+}
