@@ -21,10 +21,6 @@ pub enum Error {
         source: kube::Error,
     },
 
-    /// Adding or removing the finalizer failed.
-    #[error("finalizer: {0}")]
-    Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
-
     /// Writing the namespace's `documents-index` failed; every reconcile in the batch sees it.
     #[error("update of index {namespace}/documents-index: {message}")]
     Index {
@@ -102,7 +98,6 @@ impl Error {
         "invalid",
         "api_other",
         "connection",
-        "finalizer",
         "index",
         "missing_namespace",
         "injected_cleanup_failure",
@@ -120,11 +115,6 @@ impl Error {
     pub fn metric_label(&self) -> &'static str {
         match self {
             Error::Kube { source, .. } => kube_label(source),
-            Error::Finalizer(inner) => match inner.as_ref() {
-                kube::runtime::finalizer::Error::ApplyFailed(e)
-                | kube::runtime::finalizer::Error::CleanupFailed(e) => e.metric_label(),
-                _ => "finalizer",
-            },
             Error::Index { .. } => "index",
             Error::MissingNamespace(_) => "missing_namespace",
             Error::InjectedCleanupFailure => "injected_cleanup_failure",
@@ -135,13 +125,6 @@ impl Error {
     pub fn retry_class(&self) -> RetryClass {
         match self {
             Error::Kube { source, .. } => RetryClass::of(source),
-            Error::Finalizer(inner) => match inner.as_ref() {
-                kube::runtime::finalizer::Error::ApplyFailed(e)
-                | kube::runtime::finalizer::Error::CleanupFailed(e) => e.retry_class(),
-                kube::runtime::finalizer::Error::AddFinalizer(e)
-                | kube::runtime::finalizer::Error::RemoveFinalizer(e) => RetryClass::of(e),
-                _ => RetryClass::Persistent,
-            },
             Error::Index { class, .. } => *class,
             Error::MissingNamespace(_) => RetryClass::Persistent,
             Error::InjectedCleanupFailure => RetryClass::Transient,

@@ -11,7 +11,8 @@
 //! | [`validation`] | what only the controller can judge (everything else is schema) |
 //! | [`status`] | the desired status, computed without I/O, deterministic |
 //! | [`configmap`] | the ConfigMaps the controller writes, built without I/O |
-//! | [`reconcile`] | the reconciler: finalizer, publish/hide, status, `error_policy` |
+//! | [`reconcile`] | the reconciler: publish/hide, status, `error_policy` |
+//! | [`finalizer`] | the cleanup finalizer, written with `update` (no `patch` on Documents) |
 //! | [`index`] | the shared per-namespace index, written in batches with merge patches |
 //! | [`events`] | Kubernetes Events on status transitions |
 //! | [`controller`] | watches, predicates, shared reflector, concurrency |
@@ -40,6 +41,7 @@ pub mod crd;
 pub mod error;
 pub mod events;
 pub mod fault;
+pub mod finalizer;
 #[cfg(test)]
 pub mod fixtures;
 pub mod index;

@@ -1,6 +1,7 @@
 //! The shipped RBAC (yaml/rbac.yaml) is enough for the controller, run as its ServiceAccount
-//! through impersonation, exactly as on a real cluster; and the `forbidden-watch` toggle shows the
-//! guide's 403 when that RBAC is granted in one namespace only.
+//! through impersonation, exactly as on a real cluster; the `forbidden-watch` toggle shows the
+//! guide's 403 when that RBAC is granted in one namespace only, and `forbidden-patch` the guide's
+//! 403 for a write that RBAC does not grant.
 //!
 //! Runs on the sandbox, or on `DOC_CONTROLLER_E2E_KUBECONFIG` (the user needs `impersonate` on
 //! ServiceAccounts, as cluster admins have).
@@ -73,6 +74,84 @@ async fn forbidden_watch_off_watches_the_permitted_namespace() {
     wait_for(&docs, "allowed", ready_as("Published")).await;
     assert_eq!(
         c.metric("doc_controller_watch_errors_total", &["reason=\"403\""])
+            .await,
+        0.0
+    );
+}
+
+// === forbidden-patch ===
+
+/// The controller as its ServiceAccount with the shipped RBAC, cluster-wide, with `faults` on.
+async fn as_shipped(faults: &[Fault]) -> (Controller, support::TestNamespace, Env) {
+    let env = Env::new().await;
+    let ns = env.namespace().await;
+    apply_shipped_rbac(&env, true, &ns.name).await;
+    let config = Config {
+        faults: Faults::new(faults.iter().copied()),
+        ..Config::default()
+    };
+    let c = Controller::start_as(as_service_account(&env), &ns.name, config).await;
+    (c, ns, env)
+}
+
+/// Status writes sent through the Document itself and answered 403.
+async fn forbidden_status_writes(c: &Controller) -> f64 {
+    c.metric(
+        "doc_controller_api_requests_total",
+        &["verb=\"apply\"", "resource=\"documents\"", "code=\"403\""],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn forbidden_patch_on_gets_403_and_the_document_never_gets_a_status() {
+    let (c, ns, env) = as_shipped(&[Fault::ForbiddenPatch]).await;
+    let docs: Api<Document> = Api::namespaced(env.client.clone(), &ns.name);
+    create(&docs, &doc("samuel", "Samuel", "hello")).await;
+
+    eventually(
+        "a forbidden status write, counted as a forbidden reconcile",
+        || async {
+            let reconcile_errors = c
+                .metric(
+                    "doc_controller_reconcile_errors_total",
+                    &["reason=\"forbidden\""],
+                )
+                .await;
+            (forbidden_status_writes(&c).await >= 1.0 && reconcile_errors >= 1.0).then_some(())
+        },
+    )
+    .await;
+    // Everything the RBAC grants happened (finalizer, ConfigMap); the status never did.
+    let samuel = docs.get("samuel").await.expect("get samuel");
+    assert!(
+        samuel
+            .metadata
+            .finalizers
+            .is_some_and(|f| f.iter().any(|f| f == doc_controller::crd::FINALIZER)),
+        "the finalizer update is granted"
+    );
+    assert!(samuel.status.is_none(), "{:?}", samuel.status);
+    assert_eq!(
+        c.metric(
+            "doc_controller_api_requests_total",
+            &["resource=\"documents/status\""]
+        )
+        .await,
+        0.0,
+        "nothing went to the status subresource"
+    );
+}
+
+#[tokio::test]
+async fn forbidden_patch_off_writes_status_through_the_granted_subresource() {
+    let (c, ns, env) = as_shipped(&[]).await;
+    let docs: Api<Document> = Api::namespaced(env.client.clone(), &ns.name);
+    create(&docs, &doc("samuel", "Samuel", "hello")).await;
+    wait_for(&docs, "samuel", ready_as("Published")).await;
+    assert_eq!(forbidden_status_writes(&c).await, 0.0);
+    assert_eq!(
+        c.metric("doc_controller_api_requests_total", &["code=\"403\""])
             .await,
         0.0
     );

@@ -1,5 +1,6 @@
 //! Watches that do not recover and errors nobody sees: no-bookmarks, forbidden-watch, no-backoff,
-//! skip-preflight, silent-watch-errors, crash-on-error.
+//! skip-preflight, silent-watch-errors, crash-on-error; and forbidden-patch, the write RBAC does not
+//! grant.
 
 use crate::harness::{Child, Demo, Logs, NS, Res};
 use crate::loops::{off, on};
@@ -428,7 +429,56 @@ pub async fn crash_on_error(logs: &Logs) -> Res {
     Ok(())
 }
 
-/// The demo of `forbidden-patch` (being written).
-pub async fn forbidden_patch(_logs: &Logs) -> Res {
-    Err("this demo is being written".into())
+/// The demo of `forbidden-patch`.
+pub async fn forbidden_patch(logs: &Logs) -> Res {
+    let fault = Fault::ForbiddenPatch;
+    intro(
+        fault,
+        "3 Documents. The controller runs as the doc-controller ServiceAccount with the \
+         ClusterRole of yaml/rbac.yaml (a TokenRequest token; the sandbox enforces RBAC), which \
+         grants `patch` on documents/status but not on documents. Watch 403s and status writes.",
+    );
+    let demo = Demo::start(logs, true).await?;
+    demo.create_docs("guarded", 3).await?;
+    let kube = demo.service_account(true).await?;
+    println!("sandbox   ClusterRoleBinding doc-controller → ClusterRole doc-controller");
+    let probes = [
+        Probe::Count(
+            "403 answers",
+            "doc_controller_api_requests_total",
+            &["code=\"403\""],
+        ),
+        Probe::Count("status writes", "doc_controller_status_patches_total", &[]),
+        Probe::Docs("ready", DocState::Current),
+        Probe::Logs("403 log lines", "403"),
+    ];
+
+    on(
+        &[fault],
+        "Status goes to the Document itself instead of its /status.",
+    );
+    let c = demo
+        .controller_as(Demo::config(&[fault]), kube.clone())
+        .await?;
+    Table::new(&probes, &demo)
+        .run(&c.target, Duration::from_secs(12), idle)
+        .await?;
+    if let Some(line) = logs.last_short("is forbidden", 400) {
+        note(&format!("a log line: {line}"));
+    }
+    note(
+        "finalizers and ConfigMaps are written (granted), the status never: each Document is \
+         retried with a slow backoff (a 403 waits for a human), so the 403s grow slowly.",
+    );
+    c.stop().await?;
+
+    off("Same ServiceAccount, same ClusterRole.");
+    let c = demo.controller_as(Demo::config(&[]), kube).await?;
+    Table::new(&probes, &demo)
+        .run(&c.target, Duration::from_secs(8), idle)
+        .await?;
+    note("status through the status subresource, which the RBAC grants: every Document Ready.");
+    c.stop().await?;
+    outro(fault);
+    Ok(())
 }

@@ -326,7 +326,8 @@ async fn the_project_rbac_yaml_lets_the_controller_service_account_do_exactly_it
     for (verb, group, resource) in [
         ("list", "kube.rs", "documents"),
         ("watch", "kube.rs", "documents"),
-        ("patch", "kube.rs", "documents"),
+        ("get", "kube.rs", "documents"),
+        ("update", "kube.rs", "documents"),
         ("patch", "kube.rs", "documents/status"),
         ("list", "", "configmaps"),
         ("watch", "", "configmaps"),
@@ -343,7 +344,7 @@ async fn the_project_rbac_yaml_lets_the_controller_service_account_do_exactly_it
     }
     for (verb, group, resource) in [
         ("delete", "kube.rs", "documents"),
-        ("update", "kube.rs", "documents"),
+        ("patch", "kube.rs", "documents"),
         ("get", "", "secrets"),
         ("create", "", "events"),
     ] {
@@ -356,10 +357,20 @@ async fn the_project_rbac_yaml_lets_the_controller_service_account_do_exactly_it
     // The real requests agree with the reviews.
     let docs = documents(&sa, ns);
     docs.list(&ListParams::default()).await.unwrap();
-    let patch = Patch::Merge(json!({"metadata": {"labels": {"seen": "yes"}}}));
-    docs.patch("samuel", &PatchParams::default(), &patch)
+    let mut samuel = docs.get("samuel").await.unwrap();
+    samuel.metadata.labels = Some([("seen".to_string(), "yes".to_string())].into());
+    docs.replace("samuel", &PostParams::default(), &samuel)
         .await
         .unwrap();
+    // The troubleshooting guide's example: a write the RBAC does not grant.
+    let patch = Patch::Merge(json!({"metadata": {"labels": {"seen": "twice"}}}));
+    assert_eq!(
+        forbidden(docs.patch("samuel", &PatchParams::default(), &patch).await),
+        format!(
+            "documents.kube.rs \"samuel\" is forbidden: User \"{CONTROLLER}\" cannot patch \
+             resource \"documents\" in API group \"kube.rs\" in the namespace \"{ns}\""
+        )
+    );
     Api::<ConfigMap>::all(sa.clone())
         .list(&ListParams::default())
         .await
@@ -902,9 +913,10 @@ async fn kubectl_auth_can_i_agrees_with_the_sandbox() {
         })
     };
     let controller = ctx.as_user(CONTROLLER, &[]);
-    until_can(&controller, "patch", "kube.rs", "documents", "default").await;
+    until_can(&controller, "update", "kube.rs", "documents", "default").await;
     for (verb, resource, group, plural, expected) in [
-        ("patch", "documents.kube.rs", "kube.rs", "documents", "yes"),
+        ("update", "documents.kube.rs", "kube.rs", "documents", "yes"),
+        ("patch", "documents.kube.rs", "kube.rs", "documents", "no"),
         (
             "patch",
             "documents.kube.rs/status",
@@ -916,14 +928,17 @@ async fn kubectl_auth_can_i_agrees_with_the_sandbox() {
         ("create", "configmaps", "", "configmaps", "yes"),
         ("get", "secrets", "", "secrets", "no"),
     ] {
-        let (out, err) = ask(vec![
-            verb.to_owned(),
-            resource.to_owned(),
-            "-n".into(),
-            "default".into(),
-        ])
-        .await
-        .unwrap();
+        // `kubectl auth can-i` reads `kind/name`; a subresource is a flag of its own.
+        let mut args = match resource.split_once('/') {
+            Some((resource, subresource)) => vec![
+                verb.to_owned(),
+                resource.to_owned(),
+                format!("--subresource={subresource}"),
+            ],
+            None => vec![verb.to_owned(), resource.to_owned()],
+        };
+        args.extend(["-n".into(), "default".into()]);
+        let (out, err) = ask(args).await.unwrap();
         assert_eq!(out, expected, "{verb} {resource}: {err}");
         assert_eq!(
             can(&controller, verb, group, plural, "default").await,
@@ -979,7 +994,10 @@ async fn kubectl_lists_the_controller_rules_and_creates_tokens() {
         .lines()
         .find(|l| l.starts_with("documents.kube.rs "))
         .unwrap();
-    assert!(documents_line.ends_with("[list watch patch]"), "{list}");
+    assert!(
+        documents_line.ends_with("[list watch get update]"),
+        "{list}"
+    );
     assert!(
         list.lines()
             .any(|l| l.starts_with("documents.kube.rs/status ") && l.ends_with("[patch]"))
