@@ -515,6 +515,13 @@ mod tests {
         full
     }
 
+    /// Answers the finalizer's fresh read of the Document.
+    async fn answer_get(api: &mut ApiServer, doc: &Document) {
+        api.expect(Method::GET, DOC)
+            .await
+            .respond(serde_json::to_value(doc).expect("doc serializes"));
+    }
+
     fn empty_index() -> serde_json::Value {
         serde_json::to_value(crate::configmap::empty_index("default")).expect("index serializes")
     }
@@ -546,9 +553,7 @@ mod tests {
         let doc = Document::test();
         let run = spawn(doc.clone(), ctx);
 
-        api.expect(Method::GET, DOC)
-            .await
-            .respond(serde_json::to_value(&doc).expect("doc serializes"));
+        answer_get(&mut api, &doc).await;
         let update = api.expect(Method::PUT, DOC).await;
         assert_eq!(update.body["metadata"]["finalizers"], json!([FINALIZER]));
         assert_eq!(
@@ -570,9 +575,7 @@ mod tests {
         let doc = Document::test();
         let run = spawn(doc.clone(), ctx);
 
-        api.expect(Method::GET, DOC)
-            .await
-            .respond(serde_json::to_value(&doc).expect("doc serializes"));
+        answer_get(&mut api, &doc).await;
         api.expect(Method::PUT, DOC).await.fail(409, "Conflict");
 
         let error = finish(run)
@@ -726,9 +729,7 @@ mod tests {
         assert_eq!(index.body, json!({"data": {"samuel": null}}));
         index.respond(empty_index());
         expect_event(&mut api, "Deleted", "Normal").await;
-        api.expect(Method::GET, DOC)
-            .await
-            .respond(serde_json::to_value(&doc).expect("doc serializes"));
+        answer_get(&mut api, &doc).await;
         let release = api.expect(Method::PUT, DOC).await;
         assert_eq!(release.body["metadata"]["finalizers"], json!([]));
         release.echo();
@@ -745,9 +746,7 @@ mod tests {
 
         api.expect(Method::PATCH, INDEX).await.fail(404, "NotFound");
         expect_event(&mut api, "Deleted", "Normal").await;
-        api.expect(Method::GET, DOC)
-            .await
-            .respond(serde_json::to_value(&doc).expect("doc serializes"));
+        answer_get(&mut api, &doc).await;
         api.expect(Method::PUT, DOC).await.echo();
 
         finish(run).await.expect("a missing index is success");

@@ -39,10 +39,15 @@ async fn the_shipped_rbac_is_enough_for_the_controller_as_its_service_account() 
     );
 }
 
-async fn forbidden_watch(faults: &[Fault]) -> (Controller, support::TestNamespace, Env) {
+/// The controller as its ServiceAccount with the shipped RBAC, bound cluster-wide or in the test
+/// namespace only, with `faults` on.
+async fn as_shipped(
+    cluster_wide: bool,
+    faults: &[Fault],
+) -> (Controller, support::TestNamespace, Env) {
     let env = Env::new().await;
     let ns = env.namespace().await;
-    apply_shipped_rbac(&env, false, &ns.name).await;
+    apply_shipped_rbac(&env, cluster_wide, &ns.name).await;
     let config = Config {
         faults: Faults::new(faults.iter().copied()),
         ..Config::default()
@@ -53,7 +58,7 @@ async fn forbidden_watch(faults: &[Fault]) -> (Controller, support::TestNamespac
 
 #[tokio::test]
 async fn forbidden_watch_on_gets_403_at_the_cluster_scope() {
-    let (c, _ns, _env) = forbidden_watch(&[Fault::ForbiddenWatch]).await;
+    let (c, _ns, _env) = as_shipped(false, &[Fault::ForbiddenWatch]).await;
     eventually("403 watch errors", || async {
         (c.metric(
             "doc_controller_watch_errors_total",
@@ -68,7 +73,7 @@ async fn forbidden_watch_on_gets_403_at_the_cluster_scope() {
 
 #[tokio::test]
 async fn forbidden_watch_off_watches_the_permitted_namespace() {
-    let (c, ns, env) = forbidden_watch(&[]).await;
+    let (c, ns, env) = as_shipped(false, &[]).await;
     let docs: Api<Document> = Api::namespaced(env.client.clone(), &ns.name);
     create(&docs, &doc("allowed", "Allowed", "")).await;
     wait_for(&docs, "allowed", ready_as("Published")).await;
@@ -81,19 +86,6 @@ async fn forbidden_watch_off_watches_the_permitted_namespace() {
 
 // === forbidden-patch ===
 
-/// The controller as its ServiceAccount with the shipped RBAC, cluster-wide, with `faults` on.
-async fn as_shipped(faults: &[Fault]) -> (Controller, support::TestNamespace, Env) {
-    let env = Env::new().await;
-    let ns = env.namespace().await;
-    apply_shipped_rbac(&env, true, &ns.name).await;
-    let config = Config {
-        faults: Faults::new(faults.iter().copied()),
-        ..Config::default()
-    };
-    let c = Controller::start_as(as_service_account(&env), &ns.name, config).await;
-    (c, ns, env)
-}
-
 /// Status writes sent through the Document itself and answered 403.
 async fn forbidden_status_writes(c: &Controller) -> f64 {
     c.metric(
@@ -105,7 +97,7 @@ async fn forbidden_status_writes(c: &Controller) -> f64 {
 
 #[tokio::test]
 async fn forbidden_patch_on_gets_403_and_the_document_never_gets_a_status() {
-    let (c, ns, env) = as_shipped(&[Fault::ForbiddenPatch]).await;
+    let (c, ns, env) = as_shipped(true, &[Fault::ForbiddenPatch]).await;
     let docs: Api<Document> = Api::namespaced(env.client.clone(), &ns.name);
     create(&docs, &doc("samuel", "Samuel", "hello")).await;
 
@@ -145,7 +137,7 @@ async fn forbidden_patch_on_gets_403_and_the_document_never_gets_a_status() {
 
 #[tokio::test]
 async fn forbidden_patch_off_writes_status_through_the_granted_subresource() {
-    let (c, ns, env) = as_shipped(&[]).await;
+    let (c, ns, env) = as_shipped(true, &[]).await;
     let docs: Api<Document> = Api::namespaced(env.client.clone(), &ns.name);
     create(&docs, &doc("samuel", "Samuel", "hello")).await;
     wait_for(&docs, "samuel", ready_as("Published")).await;
