@@ -19,13 +19,13 @@
 //! keeps retrying with backoff on its own.
 //!
 //! `/readyz` answers whether this replica is doing its job: preflight checks passed (the CRD is
-//! installed, permissions are granted), the reflector stores have their initial list, and the
-//! process is not shutting down. A controller receives no traffic through a Service, so
-//! readiness is mostly for humans and rollouts (`kubectl rollout status` waits for it), which is
-//! why the 503 body explains itself.
+//! installed, permissions are granted), the reflector stores have their initial list, the API
+//! server answers (see [`crate::api_health`]), and the process is not shutting down. A controller
+//! receives no traffic through a Service, so readiness is mostly for humans and rollouts
+//! (`kubectl rollout status` waits for it), which is why the 503 body explains itself.
 
 use std::sync::{
-    Arc,
+    Arc, Mutex,
     atomic::{AtomicBool, Ordering},
 };
 
@@ -41,9 +41,12 @@ use crate::metrics::Metrics;
 
 /// The readiness state, shared between the controller (which sets the flags) and `/readyz`.
 ///
-/// Cloning is cheap and all clones share the same flags. Flags only ever go from false to true:
-/// a replica that was ready and then loses its watch stays ready (the watcher retries), while
-/// shutting down is final.
+/// Cloning is cheap and all clones share the same flags. Preflight and stores only ever go from
+/// false to true: a replica that was ready and then gets watch errors stays ready (the watcher
+/// retries), and shutting down is final. The API server's reachability is the one condition that
+/// comes and goes: set by a request that got no answer (a timeout or a connection error), cleared
+/// by the next answer of any status, so `/readyz` tells "the API server cannot be reached from
+/// here" (a NetworkPolicy, an outage) apart from everything else.
 #[derive(Clone, Debug, Default)]
 pub struct Readiness {
     flags: Arc<Flags>,
@@ -54,6 +57,8 @@ struct Flags {
     preflight_passed: AtomicBool,
     stores_ready: AtomicBool,
     shutting_down: AtomicBool,
+    /// The last error of a request that got no answer, until the next answer.
+    api_unreachable: Mutex<Option<String>>,
 }
 
 impl Readiness {
@@ -77,24 +82,49 @@ impl Readiness {
         self.flags.shutting_down.store(true, Ordering::Relaxed);
     }
 
-    /// Whether this replica is ready: preflight passed, stores ready and not shutting down.
+    /// Records that a request to the API server got no answer, and why (the timeout or
+    /// connection error); `/readyz` answers 503 until [`Readiness::set_api_reachable`].
+    pub fn set_api_unreachable(&self, error: impl Into<String>) {
+        *self.api_unreachable() = Some(error.into());
+    }
+
+    /// Records that the API server answered a request (with any status).
+    pub fn set_api_reachable(&self) {
+        let mut unreachable = self.api_unreachable();
+        if unreachable.is_some() {
+            *unreachable = None;
+        }
+    }
+
+    fn api_unreachable(&self) -> std::sync::MutexGuard<'_, Option<String>> {
+        self.flags
+            .api_unreachable
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Whether this replica is ready: preflight passed, stores ready, the API server answering,
+    /// and not shutting down.
     pub fn is_ready(&self) -> bool {
         self.reasons_not_ready().is_empty()
     }
 
     /// Why this replica is not ready, in the order the conditions are normally met; empty when
     /// it is ready.
-    pub fn reasons_not_ready(&self) -> Vec<&'static str> {
+    pub fn reasons_not_ready(&self) -> Vec<String> {
         let flags = &self.flags;
         let mut reasons = Vec::new();
         if !flags.preflight_passed.load(Ordering::Relaxed) {
-            reasons.push("preflight checks have not passed");
+            reasons.push("preflight checks have not passed".to_owned());
         }
         if !flags.stores_ready.load(Ordering::Relaxed) {
-            reasons.push("stores have not received their initial list");
+            reasons.push("stores have not received their initial list".to_owned());
+        }
+        if let Some(error) = self.api_unreachable().as_deref() {
+            reasons.push(format!("API server unreachable: {error}"));
         }
         if flags.shutting_down.load(Ordering::Relaxed) {
-            reasons.push("shutting down");
+            reasons.push("shutting down".to_owned());
         }
         reasons
     }
@@ -254,6 +284,31 @@ mod tests {
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(body, "shutting down");
         assert!(!readiness.is_ready());
+    }
+
+    #[tokio::test]
+    async fn readyz_fails_while_the_api_server_does_not_answer_and_recovers_with_an_answer() {
+        let readiness = Readiness::new();
+        readiness.set_preflight_passed();
+        readiness.set_stores_ready();
+
+        readiness.set_api_unreachable("the API server did not answer within 30s (GET /api)");
+        let (status, _, body) = send(&readiness, "GET", "/readyz").await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            body,
+            "API server unreachable: the API server did not answer within 30s (GET /api)"
+        );
+        let (status, _, _) = send(&readiness, "GET", "/healthz").await;
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "liveness does not depend on the API"
+        );
+
+        readiness.set_api_reachable();
+        let (status, _, _) = send(&readiness, "GET", "/readyz").await;
+        assert_eq!(status, StatusCode::OK);
     }
 
     #[tokio::test]

@@ -10,6 +10,7 @@
 //! metrics can be scraped until the end.
 
 use crate::admin::{self, Readiness};
+use crate::api_health::{self, ApiHealthLayer};
 use crate::client_metrics::ApiMetricsLayer;
 use crate::config::Config;
 use crate::controller;
@@ -41,6 +42,9 @@ pub enum AppError {
     /// The Kubernetes client could not be built from the kubeconfig or in-cluster config.
     #[error("kubernetes client: {0}")]
     Client(#[source] kube::Error),
+    /// The client's credentials could not be prepared (`static-credentials` reads the token file).
+    #[error("kubernetes client credentials: {0}")]
+    Credentials(#[from] crate::credentials::CredentialsError),
     /// The Document CRD is not installed or not readable.
     #[error(transparent)]
     Preflight(#[from] PreflightError),
@@ -71,16 +75,31 @@ impl App {
                 addr: config.admin_addr,
                 source,
             })?;
+        // Credentials stay kube's to refresh (a token file is re-read); see `credentials`.
+        let kube_config = crate::credentials::for_client(kube_config, &config.faults)?;
         // kube retries 429/503/504 inside its own stack, where the metrics layer would only see
         // the final answer: move the same retry policy outside the metrics layer, so every
         // attempt, throttled ones included, shows in doc_controller_api_requests_total.
         let mut kube_config = kube_config;
         let retry = kube_config.default_retry;
         kube_config.default_retry = false;
+        let readiness = Readiness::new();
+        let unreachable = config.faults.is_on(crate::fault::Fault::ApiUnreachable);
         let client = ClientBuilder::try_from(kube_config)
             .map_err(AppError::Client)?
             // Retrying needs a service it can clone; kube's stack is boxed, a buffer shares it.
             .with_layer(&tower::buffer::BufferLayer::new(1024))
+            // FAULT(api-unreachable): requests are swallowed on their way out of the process and
+            // never answered, as when a NetworkPolicy drops the traffic to the API server.
+            // Restart-only: a live "off" would have to come through the API it cannot reach.
+            // Fix: the deadline below turns the silence into logged, counted, backed-off errors
+            // and a /readyz that says why; then allow egress to the API server.
+            .with_layer(&tower::util::option_layer(
+                unreachable.then_some(api_health::Unreachable),
+            ))
+            // Every request gets a deadline for its response head (watches are not cut), and
+            // tells readiness whether the API server answered.
+            .with_layer(&ApiHealthLayer::new(config.api_timeout, readiness.clone()))
             .with_layer(&ApiMetricsLayer::new(metrics.api()))
             .with_layer(&tower::util::option_layer(retry.then(|| {
                 tower::retry::RetryLayer::new(kube::client::retry::RetryPolicy::server_retry())
@@ -90,7 +109,7 @@ impl App {
             config,
             client,
             metrics,
-            readiness: Readiness::new(),
+            readiness,
             listener,
         })
     }
@@ -157,19 +176,24 @@ impl App {
     ) -> Result<(), AppError> {
         // The configured scope, not the watch's: `forbidden-watch` is to show up as watch errors.
         let docs: Api<Document> = controller::watches::scoped(&client, config.namespace.as_deref());
-        // FAULT(skip-preflight): without this check a missing CRD is an endless series of 404
-        // watch retries. Fix: one LIST up front, and a clear exit with the install command.
-        if !config.faults.is_on(crate::fault::Fault::SkipPreflight) {
-            preflight::check_crd(&docs).await?;
-        }
-        readiness.set_preflight_passed();
-
+        // Said before the preflight: some toggles (api-unreachable) keep it from ever passing.
         if !config.faults.is_empty() {
             tracing::warn!(
                 faults = %config.faults,
                 "failure toggles are ON: this controller misbehaves on purpose (see docs/faults.md)"
             );
         }
+        // FAULT(skip-preflight): without this check a missing CRD is an endless series of 404
+        // watch retries. Fix: one LIST up front, and a clear exit with the install command.
+        if !config.faults.is_on(crate::fault::Fault::SkipPreflight) {
+            // Retried while the API server does not answer; shutdown still ends the wait.
+            tokio::select! {
+                checked = preflight::wait_for_crd(&docs) => checked?,
+                () = shutdown.clone() => return Ok(()),
+            }
+        }
+        readiness.set_preflight_passed();
+
         // FAULT(controller-down): the process is up, `/healthz` answers and metrics are served,
         // but nothing reconciles: deleted Documents stay Terminating until a controller runs
         // again. Fix: run the controller (and alert when reconciles stop, not only on liveness).

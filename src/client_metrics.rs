@@ -38,9 +38,11 @@
 //! from the finite set of verbs and resources of the API, so the number of series stays bounded
 //! however many objects exist.
 //!
-//! `code` is the HTTP status code (`"200"`, `"404"`, `"409"`, `"429"`, ...), `"error"` when the
-//! request failed without a response (connection refused, TLS or timeout errors), and
-//! `"cancelled"` when the caller dropped the request before a response arrived.
+//! `code` is the HTTP status code (`"200"`, `"404"`, `"409"`, `"429"`, ...), `"timeout"` when the
+//! response head did not arrive within the deadline of [`crate::api_health`] (an unreachable or
+//! hung API server), `"error"` when the request failed without a response otherwise (connection
+//! refused, TLS errors), and `"cancelled"` when the caller dropped the request before a response
+//! arrived.
 //!
 //! # What the duration measures
 //!
@@ -57,7 +59,9 @@ use std::{
 
 use futures::future::BoxFuture;
 use http::{Method, Request, Response, StatusCode, Uri};
+use tower::BoxError;
 
+use crate::api_health::ApiTimeout;
 use crate::metrics::ApiMetrics;
 
 /// A [`tower::Layer`] recording API request metrics; see the [module docs](self) for wiring.
@@ -95,16 +99,18 @@ pub struct ApiMetricsService<S> {
 impl<S, ReqBody, ResBody> tower::Service<Request<ReqBody>> for ApiMetricsService<S>
 where
     S: tower::Service<Request<ReqBody>, Response = Response<ResBody>>,
+    S::Error: Into<BoxError>,
     S::Future: Send + 'static,
 {
     type Response = S::Response;
-    type Error = S::Error;
+    // Boxed so that a timeout can be told apart from other failures (kube boxes errors anyway).
+    type Error = BoxError;
     // Boxing costs one allocation per API request, which is noise next to the request itself,
     // and keeps this a plain `async` block instead of a hand-written future.
-    type Future = BoxFuture<'static, Result<S::Response, S::Error>>;
+    type Future = BoxFuture<'static, Result<S::Response, BoxError>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
+        self.inner.poll_ready(cx).map_err(Into::into)
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
@@ -124,9 +130,10 @@ where
         };
         let response = self.inner.call(request);
         Box::pin(async move {
-            let result = response.await;
+            let result = response.await.map_err(Into::into);
             recorder.finished(match &result {
                 Ok(response) => Outcome::Response(response.status()),
+                Err(error) if ApiTimeout::is_in(&**error) => Outcome::TimedOut,
                 Err(_) => Outcome::Failed,
             });
             result
@@ -140,6 +147,8 @@ enum Outcome {
     Cancelled,
     /// The inner service failed without a response.
     Failed,
+    /// No response head within the deadline ([`ApiTimeout`]).
+    TimedOut,
     /// Response headers arrived with this status.
     Response(StatusCode),
 }
@@ -166,6 +175,7 @@ impl Drop for Recorder {
         let code = match &self.outcome {
             Outcome::Cancelled => "cancelled",
             Outcome::Failed => "error",
+            Outcome::TimedOut => "timeout",
             Outcome::Response(status) => status.as_str(),
         };
         self.metrics
@@ -552,6 +562,31 @@ mod tests {
 
         assert!(result.is_err());
         assert_eq!(requests(&metrics, "watch", "documents", "error"), Some(1.0));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_past_its_deadline_is_counted_as_timeout() {
+        let metrics = Metrics::new(&[]).expect("metrics");
+        let health = crate::api_health::ApiHealthLayer::new(
+            std::time::Duration::from_secs(1),
+            crate::admin::Readiness::new(),
+        );
+        let service = ApiMetricsLayer::new(metrics.api()).layer(health.layer(tower::service_fn(
+            |_request: Request<kube::client::Body>| {
+                std::future::pending::<Result<Response<()>, Infallible>>()
+            },
+        )));
+
+        let result = service
+            .oneshot(request(Method::GET, "/apis/kube.rs/v1/documents"))
+            .await;
+
+        assert!(result.is_err());
+        assert_eq!(
+            requests(&metrics, "list", "documents", "timeout"),
+            Some(1.0)
+        );
+        assert_eq!(requests(&metrics, "list", "documents", "error"), None);
     }
 
     #[tokio::test]

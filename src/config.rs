@@ -41,6 +41,9 @@ pub struct Config {
     pub resync_period: Duration,
     /// How long index changes are collected before one write of `documents-index`.
     pub index_batch_window: Duration,
+    /// How long a request to the API server may wait for its response head before it fails
+    /// (see [`crate::api_health`]).
+    pub api_timeout: Duration,
     /// The failure toggles switched on.
     pub faults: Faults,
 }
@@ -54,6 +57,7 @@ impl Default for Config {
             log_format: LogFormat::Text,
             resync_period: Duration::from_secs(60 * 60),
             index_batch_window: Duration::from_millis(20),
+            api_timeout: crate::api_health::DEFAULT_API_TIMEOUT,
             faults: Faults::default(),
         }
     }
@@ -90,6 +94,9 @@ pub struct Cli {
     /// How long index changes are batched before one write, e.g. 20ms [default: 20ms].
     #[arg(long, env = "DOC_CONTROLLER_INDEX_BATCH_WINDOW", value_parser = humantime::parse_duration)]
     pub index_batch_window: Option<Duration>,
+    /// How long an API request may wait for the response head, e.g. 10s [default: 30s].
+    #[arg(long, env = "DOC_CONTROLLER_API_TIMEOUT", value_parser = humantime::parse_duration)]
+    pub api_timeout: Option<Duration>,
     /// Switch on a failure toggle (repeatable; see docs/faults.md).
     #[arg(
         long = "fault",
@@ -118,6 +125,9 @@ pub struct FileConfig {
     /// See [`Config::index_batch_window`].
     #[serde(default, with = "humantime_serde")]
     pub index_batch_window: Option<Duration>,
+    /// See [`Config::api_timeout`].
+    #[serde(default, with = "humantime_serde")]
+    pub api_timeout: Option<Duration>,
     /// See [`Config::faults`].
     pub faults: Option<Vec<Fault>>,
 }
@@ -186,6 +196,10 @@ impl Config {
                 .index_batch_window
                 .or(file.index_batch_window)
                 .unwrap_or(defaults.index_batch_window),
+            api_timeout: cli
+                .api_timeout
+                .or(file.api_timeout)
+                .unwrap_or(defaults.api_timeout),
             faults: Faults::new(cli.faults.or(file.faults).unwrap_or_default()),
         };
         config.check()?;
@@ -203,6 +217,11 @@ impl Config {
         if self.resync_period.is_zero() {
             return Err(ConfigError::Invalid(
                 "resync-period must be longer than 0s".into(),
+            ));
+        }
+        if self.api_timeout.is_zero() {
+            return Err(ConfigError::Invalid(
+                "api-timeout must be longer than 0s".into(),
             ));
         }
         Ok(())
@@ -337,6 +356,18 @@ mod tests {
         let f = file("yaml", "concurrency: 0\n");
         let err = Config::load(cli(&["--config", path(&f)])).expect_err("zero rejected");
         assert_eq!(err.to_string(), "concurrency must be at least 1");
+    }
+
+    #[test]
+    fn the_api_timeout_comes_from_flag_or_file_and_zero_is_rejected() {
+        let f = file("yaml", "api-timeout: 5s\n");
+        let config = Config::load(cli(&["--config", path(&f)])).expect("valid");
+        assert_eq!(config.api_timeout, Duration::from_secs(5));
+        let config =
+            Config::load(cli(&["--config", path(&f), "--api-timeout", "1500ms"])).expect("valid");
+        assert_eq!(config.api_timeout, Duration::from_millis(1500));
+        let err = Config::load(cli(&["--api-timeout", "0s"])).expect_err("zero rejected");
+        assert_eq!(err.to_string(), "api-timeout must be longer than 0s");
     }
 
     #[test]

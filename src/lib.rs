@@ -18,7 +18,9 @@
 //! | [`controller`] | watches, predicates, shared reflector, concurrency |
 //! | [`preflight`] | the CRD check before any watch |
 //! | [`app`] | one process: client, admin server, preflight, controller, shutdown |
+//! | [`api_health`] | a deadline for every API answer; API server reachability for readiness |
 //! | [`config`] | flags, environment and config file, with failure toggles |
+//! | [`credentials`] | how the client authenticates: kube keeps re-reading the token file |
 //! | [`metrics`], [`client_metrics`] | Prometheus metrics, including every API request |
 //! | [`admin`] | `/metrics`, `/healthz`, `/readyz` |
 //! | [`telemetry`] | logs (text/JSON) and OpenTelemetry traces |
@@ -32,12 +34,14 @@
 
 pub mod admin;
 pub mod allocator;
+pub mod api_health;
 pub mod app;
 pub mod client_metrics;
 pub mod config;
 pub mod configmap;
 pub mod controller;
 pub mod crd;
+pub mod credentials;
 pub mod error;
 pub mod events;
 pub mod fault;

@@ -382,7 +382,7 @@ impl ApiMetrics {
             requests_total: IntCounterVec::new(
                 Opts::new(
                     "doc_controller_api_requests_total",
-                    "Requests sent to the Kubernetes API server, by verb, resource and HTTP status code (\"error\" when no response arrived).",
+                    "Requests sent to the Kubernetes API server, by verb, resource and HTTP status code (\"timeout\" when no response head arrived in time, \"error\" when the request failed otherwise without a response).",
                 ),
                 &["verb", "resource", "code"],
             )?,

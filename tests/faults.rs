@@ -972,3 +972,292 @@ async fn store_not_ready_off_writes_nothing_at_start() {
         assert_eq!(writes, 0.0);
     }
 }
+
+// === static-credentials: the controller runs as its ServiceAccount from a token file, which is
+// === rotated; then the old token is revoked. Sandbox only: a real cluster cannot revoke one
+// === token early, and its tokens live at least 10 minutes.
+
+/// How long after a token file is rewritten kube's client has surely read it: kube-client 5 keeps
+/// a file's token at most 60 s and re-reads the file on the first request 50 s or more after the
+/// last read (see src/credentials.rs). This wait makes each of these tests take about a minute.
+const TOKEN_FILE_REREAD: Duration = Duration::from_secs(60);
+
+/// What a controller did once its token file was rotated and the old token revoked.
+struct AfterRotation {
+    /// Requests answered 401 Unauthorized.
+    unauthorized: f64,
+    /// Watch errors with 401.
+    unauthorized_watches: f64,
+    /// Whether a Document created after the revocation got Ready.
+    created_ready: bool,
+    /// Whether a Document edited after the revocation got Ready for its new generation.
+    edited_ready: bool,
+}
+
+async fn is_ready(docs: &Api<Document>, name: &str) -> bool {
+    let current = docs.get_opt(name).await.ok().flatten();
+    ready_as("Published")(current.as_ref())
+}
+
+async fn after_token_rotation(faults: &[Fault]) -> Option<AfterRotation> {
+    let env = Env::new().await;
+    let sb = server_faults(&env, "revoking one ServiceAccount token")?;
+    let ns = env.namespace().await;
+    support::apply_shipped_rbac(&env, true, &ns.name).await;
+    let mut token_file = support::ServiceAccountTokenFile::new(&env).await;
+    let c = Controller::start_as(token_file.kube_config(&env), &ns.name, with(faults)).await;
+    let docs: Api<Document> = Api::namespaced(env.client.clone(), &ns.name);
+    converge(&docs, 1).await;
+
+    // The kubelet rotates the token; later the old one stops working (in a cluster: it expires)
+    // and the watches reconnect (in a cluster: at their timeout, within about 5 minutes).
+    let old = token_file.rotate(&env).await;
+    tokio::time::sleep(TOKEN_FILE_REREAD).await;
+    assert!(
+        sb.revoke_service_account_token(&old),
+        "a token the sandbox issued"
+    );
+    sb.faults().close_watches();
+    create(&docs, &doc("after-rotation", "After rotation", "new words")).await;
+    set_spec(&docs, "doc-0", json!({ "title": "Edited after rotation" })).await;
+
+    let unauthorized = || c.metric("doc_controller_api_requests_total", &["code=\"401\""]);
+    eventually("both Documents Ready, or a 401", || async {
+        let ready = is_ready(&docs, "after-rotation").await && is_ready(&docs, "doc-0").await;
+        (ready || unauthorized().await > 0.0).then_some(())
+    })
+    .await;
+    tokio::time::sleep(WINDOW).await;
+    Some(AfterRotation {
+        unauthorized: unauthorized().await,
+        unauthorized_watches: c
+            .metric("doc_controller_watch_errors_total", &["reason=\"401\""])
+            .await,
+        created_ready: is_ready(&docs, "after-rotation").await,
+        edited_ready: is_ready(&docs, "doc-0").await,
+    })
+}
+
+#[tokio::test]
+async fn static_credentials_on_gets_401s_once_the_copied_token_is_revoked() {
+    if let Some(after) = after_token_rotation(&[Fault::StaticCredentials]).await {
+        assert!(after.unauthorized >= 1.0, "{} 401s", after.unauthorized);
+        assert!(
+            after.unauthorized_watches >= 1.0,
+            "{} watch errors with 401",
+            after.unauthorized_watches
+        );
+        assert!(!after.created_ready, "the new Document got Ready");
+        assert!(!after.edited_ready, "the edited Document got Ready");
+    }
+}
+
+#[tokio::test]
+async fn static_credentials_off_uses_the_rotated_token() {
+    if let Some(after) = after_token_rotation(&[]).await {
+        assert_eq!(after.unauthorized, 0.0);
+        assert_eq!(after.unauthorized_watches, 0.0);
+        assert!(after.created_ready, "the new Document is not Ready");
+        assert!(after.edited_ready, "the edited Document is not Ready");
+    }
+}
+
+// === api-unreachable: requests that never get an answer. The toggle is client-side, so these
+// === run on a real cluster too; the hung-server test needs the sandbox.
+
+/// The deadline for an answer in these tests (the default is 30 s).
+const API_TIMEOUT: Duration = Duration::from_secs(1);
+
+fn with_api_timeout(faults: &[Fault]) -> Config {
+    Config {
+        api_timeout: API_TIMEOUT,
+        ..with(faults)
+    }
+}
+
+async fn api_timeouts(c: &Controller) -> f64 {
+    c.metric("doc_controller_api_requests_total", &["code=\"timeout\""])
+        .await
+}
+
+/// Waits until `/readyz` says the API server is unreachable; returns its body.
+async fn unreachable_reason(c: &Controller) -> String {
+    eventually("/readyz to report the API server unreachable", || async {
+        let (code, body) = c.readyz_with_reasons().await;
+        (code == 503 && body.contains("API server unreachable")).then_some(body)
+    })
+    .await
+}
+
+#[tokio::test]
+async fn api_unreachable_on_fails_readiness_with_counted_timeouts_and_no_hot_loop() {
+    let env = Env::new().await;
+    let ns = env.namespace().await;
+    let c = Controller::start(&env, &ns.name, with_api_timeout(&[Fault::ApiUnreachable])).await;
+
+    let reason = unreachable_reason(&c).await;
+    assert!(
+        reason.contains("the API server did not answer within 1s (GET /apis/kube.rs/v1/"),
+        "{reason}"
+    );
+    assert_eq!(
+        c.healthz().await,
+        200,
+        "liveness does not depend on the API"
+    );
+
+    // The preflight LIST is retried with the watches' backoff (0.8 s, 1.6 s, 3.2 s, … plus
+    // jitter) after each 1 s timeout: at most 3 attempts end within 7 s; retried at once, 7 would.
+    tokio::time::sleep(WINDOW * 3).await;
+    let timeouts = api_timeouts(&c).await;
+    assert!(
+        (2.0..=4.0).contains(&timeouts),
+        "{timeouts} timed-out requests"
+    );
+    assert_eq!(
+        c.metric("doc_controller_api_requests_total", &[]).await,
+        timeouts,
+        "no request got an answer"
+    );
+    assert_eq!(c.readyz().await, 503, "still not ready");
+}
+
+#[tokio::test]
+async fn api_unreachable_off_is_ready_within_the_deadline() {
+    let env = Env::new().await;
+    let ns = env.namespace().await;
+    let c = Controller::start(&env, &ns.name, with_api_timeout(&[])).await;
+    converge(&Api::namespaced(env.client.clone(), &ns.name), 2).await;
+    eventually("/readyz 200", || async {
+        (c.readyz().await == 200).then_some(())
+    })
+    .await;
+    assert_eq!(api_timeouts(&c).await, 0.0);
+}
+
+/// Sends each line of `output` to `lines`.
+fn forward_lines(
+    output: impl tokio::io::AsyncRead + Unpin + Send + 'static,
+    lines: tokio::sync::mpsc::UnboundedSender<String>,
+) {
+    use tokio::io::AsyncBufReadExt;
+    tokio::spawn(async move {
+        let mut reader = tokio::io::BufReader::new(output).lines();
+        while let Ok(Some(line)) = reader.next_line().await {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+}
+
+#[tokio::test]
+async fn api_unreachable_on_logs_each_timeout_and_keeps_running() {
+    const RETRY: &str = "CRD preflight got no answer from the API server, retrying with backoff";
+    let env = Env::new().await;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_doc-controller"))
+        .args(["--admin-addr", "127.0.0.1:0", "--fault", "api-unreachable"])
+        .args(["--api-timeout", "1s"])
+        .env("KUBECONFIG", env.kubeconfig())
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("controller binary starts");
+    let (tx, mut lines) = tokio::sync::mpsc::unbounded_channel();
+    forward_lines(child.stdout.take().expect("stdout"), tx.clone());
+    forward_lines(child.stderr.take().expect("stderr"), tx);
+
+    // The first retry, however long the process takes to start.
+    let first = tokio::time::timeout(support::TIMEOUT, async {
+        while let Some(line) = lines.recv().await {
+            if line.contains(RETRY) {
+                return Some(line);
+            }
+        }
+        None
+    })
+    .await
+    .ok()
+    .flatten()
+    .expect("a log line for the unanswered preflight");
+    assert!(first.contains("WARN"), "{first}");
+    assert!(
+        first.contains("the API server did not answer within 1s (GET /apis/kube.rs/v1/documents)"),
+        "{first}"
+    );
+
+    // No hot loop: after a 1 s deadline the next attempts wait 0.8-1.6 s, then 1.6-3.2 s, so at
+    // most 2 more end within 4 s; retried at once, 4 would.
+    tokio::time::sleep(WINDOW * 2).await;
+    let mut more = 0;
+    while let Ok(line) = lines.try_recv() {
+        more += usize::from(line.contains(RETRY));
+    }
+    assert!(more <= 2, "{more} more retries in {:?}", WINDOW * 2);
+    assert!(
+        child.try_wait().expect("child status").is_none(),
+        "kept running"
+    );
+    child.kill().await.expect("kill");
+}
+
+#[tokio::test]
+async fn a_hung_api_server_fails_readiness_until_it_answers_again() {
+    let env = Env::new().await;
+    let Some(sb) = server_faults(&env, "an API server that hangs") else {
+        return;
+    };
+    let ns = env.namespace().await;
+    // The controller runs as its ServiceAccount, so the hang spares the test's own client.
+    support::apply_shipped_rbac(&env, true, &ns.name).await;
+    let kube_config = support::as_service_account(&env);
+    let c = Controller::start_as(kube_config, &ns.name, with_api_timeout(&[])).await;
+    let docs: Api<Document> = Api::namespaced(env.client.clone(), &ns.name);
+    converge(&docs, 1).await;
+    eventually("/readyz 200", || async {
+        (c.readyz().await == 200).then_some(())
+    })
+    .await;
+
+    // Every request of the controller is accepted and never answered; the open watches end, as
+    // when a network path breaks, and their restarts hang.
+    let hang = sb
+        .faults()
+        .set(sandbox::Fault::hang().for_user(CONTROLLER_SA));
+    sb.faults().close_watches();
+    let reason = unreachable_reason(&c).await;
+    assert!(reason.contains("did not answer within 1s"), "{reason}");
+    assert_eq!(
+        c.healthz().await,
+        200,
+        "liveness does not depend on the API"
+    );
+    let before = api_timeouts(&c).await;
+    assert!(before >= 1.0, "{before} timeouts counted");
+    assert!(
+        c.metric(
+            "doc_controller_watch_errors_total",
+            &["reason=\"connection\""]
+        )
+        .await
+            >= 1.0,
+        "the timed-out watches are watch errors"
+    );
+    // No hot loop: the 3 watches (Documents, owned ConfigMaps, the toggles' ConfigMap) back off
+    // (0.8 s, 1.6 s, 3.2 s, … after each 1 s timeout): at most 3 attempts each in 4 s; retried
+    // at once they would make 12.
+    tokio::time::sleep(WINDOW * 2).await;
+    let in_window = api_timeouts(&c).await - before;
+    assert!(in_window <= 9.0, "{in_window} timeouts in {:?}", WINDOW * 2);
+
+    // The API server answers again: the next answer makes the controller ready, and it works.
+    assert!(sb.faults().remove(hang));
+    eventually("/readyz 200 again", || async {
+        (c.readyz().await == 200).then_some(())
+    })
+    .await;
+    create(&docs, &doc("after-hang", "After the hang", "words")).await;
+    wait_for(&docs, "after-hang", ready_as("Published")).await;
+}

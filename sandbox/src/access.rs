@@ -104,6 +104,13 @@ impl Sandbox {
         self.state.gate.tokens.expire_all()
     }
 
+    /// Revokes one ServiceAccount token (requests with it get 401), e.g. the one a client read
+    /// from a token file before it was rotated; tokens issued by the TokenRequest API live at
+    /// least 10 minutes, so tests revoke rather than wait. Returns whether the token was known.
+    pub fn revoke_service_account_token(&self, token: &str) -> bool {
+        self.state.gate.tokens.revoke(token)
+    }
+
     /// The fault controls: `sandbox.faults().set(Fault::error(503))`, `.clear()`.
     pub fn faults(&self) -> &Faults {
         &self.state.gate.faults

@@ -428,3 +428,31 @@ async fn metrics_count_requests_by_verb_resource_user_and_code_and_open_watches(
         .unwrap();
     assert!(served.contains("sandbox_apiserver_requests_total"));
 }
+
+/// As deleting the Pod a real token is bound to: that token is 401, the others keep working.
+#[tokio::test]
+async fn a_revoked_service_account_token_is_401_and_the_others_stay_valid() {
+    let sb = Sandbox::start().await.unwrap();
+    let sa: ServiceAccount =
+        serde_json::from_value(json!({"metadata": {"name": "doc-controller"}})).unwrap();
+    Api::<ServiceAccount>::default_namespaced(sb.client().unwrap())
+        .create(&PostParams::default(), &sa)
+        .await
+        .unwrap();
+    let hour = Duration::from_secs(3600);
+    let old = sb
+        .service_account_token("default", "doc-controller", hour)
+        .unwrap();
+    let new = sb
+        .service_account_token("default", "doc-controller", hour)
+        .unwrap();
+    let old_client = kube::Client::try_from(sb.kube_config_for_token(&old)).unwrap();
+    let new_client = kube::Client::try_from(sb.kube_config_for_token(&new)).unwrap();
+    old_client.apiserver_version().await.unwrap();
+
+    assert!(sb.revoke_service_account_token(&old));
+    let status = api_error(old_client.apiserver_version().await);
+    assert_eq!((status.code, status.reason.as_str()), (401, "Unauthorized"));
+    new_client.apiserver_version().await.unwrap();
+    assert!(!sb.revoke_service_account_token("sandbox-sa.unknown"));
+}

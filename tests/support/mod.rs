@@ -249,6 +249,11 @@ impl Controller {
         http_get(self.admin, "/readyz").await.0
     }
 
+    /// The status code and body (the reasons when not ready) of `/readyz`.
+    pub async fn readyz_with_reasons(&self) -> (u16, String) {
+        http_get(self.admin, "/readyz").await
+    }
+
     /// Stops the controller gracefully and returns how it ended.
     pub async fn stop(mut self) -> Result<(), AppError> {
         if let Some(stop) = self.stop.take() {
@@ -339,6 +344,76 @@ pub fn as_service_account(env: &Env) -> kube::Config {
         "system:serviceaccounts:default".to_string(),
     ]);
     config
+}
+
+/// A token of the controller's ServiceAccount in a file, as the kubelet projects it into a Pod
+/// and rotates it: the controller's client configuration names the file (`tokenFile`), never the
+/// token, exactly as `kube::Config::infer()` does in-cluster.
+pub struct ServiceAccountTokenFile {
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+    token: String,
+}
+
+impl ServiceAccountTokenFile {
+    /// Writes a fresh token of the controller's ServiceAccount (which must exist, e.g. through
+    /// [`apply_shipped_rbac`]) to a file of a new temporary directory.
+    pub async fn new(env: &Env) -> ServiceAccountTokenFile {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let path = dir.path().join("token");
+        let token = request_service_account_token(env).await;
+        std::fs::write(&path, &token).expect("token file written");
+        ServiceAccountTokenFile {
+            _dir: dir,
+            path,
+            token,
+        }
+    }
+
+    /// A client configuration for `env`'s API server that authenticates with whatever token the
+    /// file holds when kube reads it.
+    pub fn kube_config(&self, env: &Env) -> kube::Config {
+        let mut config = env.kube_config();
+        config.auth_info = kube::config::AuthInfo {
+            token_file: Some(self.path.display().to_string()),
+            ..kube::config::AuthInfo::default()
+        };
+        config
+    }
+
+    /// Replaces the token with a fresh one, as the kubelet rotates it (written beside the file,
+    /// then renamed over it, so a reader never sees half a token); returns the replaced token.
+    pub async fn rotate(&mut self, env: &Env) -> String {
+        let fresh = request_service_account_token(env).await;
+        let next = self.path.with_extension("next");
+        std::fs::write(&next, &fresh).expect("next token written");
+        std::fs::rename(&next, &self.path).expect("token file replaced");
+        std::mem::replace(&mut self.token, fresh)
+    }
+}
+
+/// A token of the controller's ServiceAccount from the TokenRequest API, valid 10 minutes (the
+/// shortest lifetime the API server grants).
+pub async fn request_service_account_token(env: &Env) -> String {
+    use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+    let (namespace, name) = CONTROLLER_SERVICE_ACCOUNT
+        .strip_prefix("system:serviceaccount:")
+        .and_then(|rest| rest.split_once(':'))
+        .expect("a ServiceAccount user name");
+    let request = TokenRequest {
+        spec: Some(TokenRequestSpec {
+            expiration_seconds: Some(600),
+            ..TokenRequestSpec::default()
+        }),
+        ..TokenRequest::default()
+    };
+    Api::<ServiceAccount>::namespaced(env.client.clone(), namespace)
+        .create_token_request(name, &PostParams::default(), &request)
+        .await
+        .expect("TokenRequest answered")
+        .status
+        .and_then(|s| s.token)
+        .expect("TokenRequest with a token")
 }
 
 /// A Document in the shape tests need.

@@ -101,6 +101,19 @@ impl TokenStore {
         (uid == issued.uid).then(|| UserInfo::service_account(&issued.namespace, &issued.name))
     }
 
+    /// Expires one token now, as deleting the object a real token is bound to (its Pod or
+    /// Secret) invalidates it; the others stay valid. Returns whether the token was known.
+    pub fn revoke(&self, token: &str) -> bool {
+        let now = SystemTime::now();
+        match self.lock().get_mut(token) {
+            Some(entry) => {
+                entry.expires = entry.expires.min(now);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Expires every ServiceAccount token now (credential-expiry fault); returns how many.
     pub fn expire_all(&self) -> usize {
         let now = SystemTime::now();
