@@ -3,8 +3,9 @@
 //!
 //! Counts, not timings: where a test needs a window to show that something does *not* happen, the
 //! window only bounds how long the test waits; the assertion is on counts and object state.
-//! Toggles that need the API server to misbehave (403, 410, 429, 401, hanging connections) are
-//! not here yet; see docs/faults.md.
+//! Toggles that need the API server to misbehave (410, 429, 401, a hung server) set that up through
+//! the sandbox's fault API and are skipped, with the reason printed, on a real cluster; the 403
+//! toggles are in tests/rbac.rs, as the ServiceAccount with the shipped RBAC.
 
 mod support;
 
