@@ -77,7 +77,7 @@ pub async fn api_unreachable(logs: &Logs) -> Res {
         Probe::Count(
             "watch errors",
             "doc_controller_watch_errors_total",
-            &["reason=\"connection\""],
+            &["reason=\"timeout\""],
         ),
         Probe::Docs("documents", DocState::All),
         Probe::Docs("ready", DocState::Current),

@@ -6,6 +6,7 @@
 //! `doc_controller_watch_errors_total{reason}` and logged at WARN: optimistically retried, never
 //! silently ignored.
 
+use crate::api_health::ApiTimeout;
 use crate::config::Config;
 use crate::configmap::MANAGED_BY_SELECTOR;
 use crate::crd::Document;
@@ -201,6 +202,7 @@ fn event_label<K>(event: &watcher::Event<K>) -> &'static str {
 /// Every value [`watch_error_reason`] returns, so each series exists (at 0) from the start.
 pub const WATCH_ERROR_REASONS: &[&str] = &[
     "connection",
+    "timeout",
     "401",
     "403",
     "404",
@@ -219,6 +221,8 @@ pub fn watch_error_reason(error: &watcher::Error) -> &'static str {
         | watcher::Error::WatchStartFailed(e)
         | watcher::Error::WatchFailed(e) => match e {
             kube::Error::Api(status) => Some(status.code),
+            // No answer within `--api-timeout`: the network or a hung API server.
+            e if ApiTimeout::is_in(e) => return "timeout",
             _ => None,
         },
         watcher::Error::NoResourceVersion => return "no_resource_version",
@@ -248,7 +252,7 @@ mod tests {
     use kube::core::Status;
 
     #[test]
-    fn watch_errors_are_labelled_by_http_code_or_connection() {
+    fn watch_errors_are_labelled_by_http_code_timeout_or_connection() {
         let api = |code| {
             watcher::Error::WatchStartFailed(kube::Error::Api(Box::new(
                 Status::failure("x", "y").with_code(code),
@@ -260,7 +264,15 @@ mod tests {
         let expired =
             watcher::Error::WatchError(Box::new(Status::failure("x", "Expired").with_code(410)));
         assert_eq!(watch_error_reason(&expired), "410");
+        let timeout =
+            watcher::Error::WatchStartFailed(kube::Error::Service(Box::new(ApiTimeout {
+                after: std::time::Duration::from_secs(30),
+                method: http::Method::GET,
+                path: "/apis/kube.rs/v1/documents".into(),
+            })));
+        assert_eq!(watch_error_reason(&timeout), "timeout");
         for label in [
+            watch_error_reason(&timeout),
             watch_error_reason(&api(403)),
             watch_error_reason(&expired),
             watch_error_reason(&watcher::Error::NoResourceVersion),
