@@ -36,8 +36,8 @@ pub struct Config {
     pub admin_addr: SocketAddr,
     /// Log output format.
     pub log_format: LogFormat,
-    /// How long after a successful reconcile a Document is reconciled again, to catch drift that
-    /// no watch reports.
+    /// How often every Document is reconciled again (one timer for all, the first tick one period
+    /// after start), to catch drift that no watch reports.
     pub resync_period: Duration,
     /// How long index changes are collected before one write of `documents-index`.
     pub index_batch_window: Duration,
@@ -88,7 +88,7 @@ pub struct Cli {
     /// Log format [default: text].
     #[arg(long, env = "DOC_CONTROLLER_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
-    /// Requeue period after a successful reconcile, e.g. 30m [default: 1h].
+    /// How often every Document is reconciled again, e.g. 30m [default: 1h].
     #[arg(long, env = "DOC_CONTROLLER_RESYNC_PERIOD", value_parser = humantime::parse_duration)]
     pub resync_period: Option<Duration>,
     /// How long index changes are batched before one write, e.g. 20ms [default: 20ms].

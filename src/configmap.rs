@@ -10,6 +10,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference}
 use kube::{Resource, ResourceExt};
 use std::collections::BTreeMap;
 
+pub mod cached;
+
 /// The standard label naming the tool that manages an object.
 pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
 
@@ -56,54 +58,37 @@ pub fn published(doc: &Document) -> ConfigMap {
     }
 }
 
-/// Annotation on a *cached* published ConfigMap whose `data` was replaced by its digest before
-/// caching ([`strip_data`]); never written to the API server.
-pub const CACHED_DATA_DIGEST: &str = "doc-controller.kube.rs/cached-data-sha256";
-
-/// SHA-256 of a ConfigMap's data, keys in order.
-pub fn data_digest(data: Option<&BTreeMap<String, String>>) -> String {
+/// SHA-256 over the fields of a published ConfigMap that this controller owns: the values of its
+/// two labels, the uid of the controlling owner, and the data, each length-prefixed so no two
+/// different objects hash alike. Fields others add (labels, annotations, owners) do not count:
+/// server-side apply leaves them, so they never make the controller's ConfigMap outdated.
+///
+/// The cache keeps this digest instead of the object ([`cached`]); [`published`] hashes the same
+/// way, so comparing two digests answers "would applying change anything".
+pub fn owned_digest(cm: &ConfigMap) -> [u8; 32] {
     use sha2::{Digest, Sha256};
     let mut hasher = Sha256::new();
-    for (key, value) in data.into_iter().flatten() {
-        hasher.update((key.len() as u64).to_le_bytes());
-        hasher.update(key.as_bytes());
-        hasher.update((value.len() as u64).to_le_bytes());
-        hasher.update(value.as_bytes());
-    }
-    hex::encode(hasher.finalize())
-}
-
-/// Replaces a published ConfigMap's data by its digest, for the cache: the controller only ever
-/// compares it, and the content is already cached once, in its Document. The index keeps its
-/// data (reconciles read their entries).
-pub fn strip_data(cm: &mut ConfigMap) {
-    if !cm.labels().contains_key(DOCUMENT_LABEL) {
-        return;
-    }
-    let digest = data_digest(cm.data.as_ref());
-    cm.data = None;
-    cm.annotations_mut()
-        .insert(CACHED_DATA_DIGEST.to_string(), digest);
-}
-
-/// Whether `current` already holds everything `desired` asks for, so applying it would change
-/// nothing. Fields others added (labels, annotations) do not count: server-side apply leaves them.
-pub fn is_up_to_date(current: &ConfigMap, desired: &ConfigMap) -> bool {
-    let labels_present = desired
-        .labels()
-        .iter()
-        .all(|(k, v)| current.labels().get(k) == Some(v));
-    let owner_present = desired.owner_references().iter().all(|want| {
-        current
-            .owner_references()
-            .iter()
-            .any(|have| have.uid == want.uid && have.controller == want.controller)
-    });
-    let data_matches = match current.annotations().get(CACHED_DATA_DIGEST) {
-        Some(digest) => *digest == data_digest(desired.data.as_ref()),
-        None => current.data == desired.data,
+    let mut field = |value: Option<&str>| match value {
+        Some(value) => {
+            hasher.update([1]);
+            hasher.update((value.len() as u64).to_le_bytes());
+            hasher.update(value.as_bytes());
+        }
+        None => hasher.update([0]),
     };
-    labels_present && owner_present && data_matches
+    for label in [MANAGED_BY, DOCUMENT_LABEL] {
+        field(cm.labels().get(label).map(String::as_str));
+    }
+    let controller = cm
+        .owner_references()
+        .iter()
+        .find(|owner| owner.controller == Some(true));
+    field(controller.map(|owner| owner.uid.as_str()));
+    for (key, value) in cm.data.iter().flatten() {
+        field(Some(key));
+        field(Some(value));
+    }
+    hasher.finalize().into()
 }
 
 /// The index entry of a Document: its title, keyed by the Document's name.
@@ -165,33 +150,15 @@ mod tests {
     }
 
     #[test]
-    fn a_cached_config_map_compares_by_digest() {
-        let desired = published(&doc());
-        let mut cached = desired.clone();
-        strip_data(&mut cached);
-        assert!(cached.data.is_none());
-        assert!(is_up_to_date(&cached, &desired));
-        let mut changed = doc();
-        changed.spec.content = "other".into();
-        assert!(!is_up_to_date(&cached, &published(&changed)));
-    }
-
-    #[test]
-    fn the_index_keeps_its_data_in_the_cache() {
-        let mut index = empty_index("ns");
-        index.data = Some(BTreeMap::from([("a".to_string(), "A".to_string())]));
-        let before = index.clone();
-        strip_data(&mut index);
-        assert_eq!(index, before);
-    }
-
-    #[test]
-    fn extra_labels_from_others_do_not_make_a_config_map_outdated() {
+    fn the_owned_digest_ignores_what_others_add() {
         let desired = published(&doc());
         let mut current = desired.clone();
         current.labels_mut().insert("team".into(), "docs".into());
-        assert!(is_up_to_date(&current, &desired));
+        current
+            .annotations_mut()
+            .insert("rival.example.com/reviewed".into(), "yes".into());
+        assert_eq!(owned_digest(&current), owned_digest(&desired));
         current.data = None;
-        assert!(!is_up_to_date(&current, &desired));
+        assert_ne!(owned_digest(&current), owned_digest(&desired));
     }
 }

@@ -11,6 +11,7 @@
 
 use crate::config::Config;
 use crate::configmap;
+use crate::configmap::cached::CachedConfigMap;
 use crate::crd::{CONTROLLER_NAME, Document, DocumentSpec, FINALIZER};
 use crate::error::Error;
 use crate::fault::Faults;
@@ -94,12 +95,13 @@ pub fn published() -> Outcome {
 }
 
 /// The ConfigMap cache as a test controls it.
-pub struct Cache(Writer<ConfigMap>);
+pub struct Cache(Writer<CachedConfigMap>);
 
 impl Cache {
     /// Puts `cm` into the Store, as if the watch had delivered it.
     pub fn insert(&mut self, cm: ConfigMap) {
-        self.0.apply_watcher_event(&watcher::Event::Apply(cm));
+        self.0
+            .apply_watcher_event(&watcher::Event::Apply(cm.into()));
     }
 
     /// An index in `default` listing `entries`.

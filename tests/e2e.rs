@@ -107,6 +107,46 @@ async fn hiding_removes_the_config_map_and_unhiding_restores_it() {
     assert!(index_entries(&cms).await.contains_key("memo"));
 }
 
+/// The content of `document-<name>`, if it exists.
+async fn published_content(cms: &Api<ConfigMap>, name: &str) -> Option<String> {
+    cms.get_opt(&format!("document-{name}"))
+        .await
+        .expect("get")
+        .and_then(|cm| cm.data?.remove("content"))
+}
+
+#[tokio::test]
+async fn a_config_map_edited_or_deleted_by_someone_else_is_repaired() {
+    let env = Env::new().await;
+    let ns = env.namespace().await;
+    let _controller = Controller::start(&env, &ns.name, Config::default()).await;
+    let docs: Api<Document> = Api::namespaced(env.client.clone(), &ns.name);
+    let cms: Api<ConfigMap> = Api::namespaced(env.client.clone(), &ns.name);
+    create(&docs, &doc("memo", "Memo", "text")).await;
+    wait_for(&docs, "memo", ready_as("Published")).await;
+
+    let edit = json!({ "data": { "content": "vandalised" } });
+    let params = PatchParams {
+        field_manager: Some("someone-else".into()),
+        ..PatchParams::default()
+    };
+    cms.patch("document-memo", &params, &Patch::Merge(&edit))
+        .await
+        .expect("edited");
+    eventually("the edited content restored", || async {
+        (published_content(&cms, "memo").await.as_deref() == Some("text")).then_some(())
+    })
+    .await;
+
+    cms.delete("document-memo", &DeleteParams::default())
+        .await
+        .expect("deleted");
+    eventually("the deleted ConfigMap recreated", || async {
+        (published_content(&cms, "memo").await.as_deref() == Some("text")).then_some(())
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn updating_the_spec_republishes_and_moves_observed_generation() {
     let env = Env::new().await;

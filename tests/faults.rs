@@ -77,7 +77,10 @@ async fn status_writes_over_resyncs(faults: &[Fault]) -> (f64, f64) {
         (reconciles(&c).await >= converged + 6.0).then_some(())
     })
     .await;
-    (status_patches(&c).await, reconciles(&c).await)
+    // Reconciles first: a reconcile's status write is counted before its success, so in this
+    // order a reconcile finishing between the two reads cannot look like one that wrote nothing.
+    let reconciled = reconciles(&c).await;
+    (status_patches(&c).await, reconciled)
 }
 
 async fn reconciles(c: &Controller) -> f64 {

@@ -564,7 +564,7 @@ async fn quiet(opts: &Opts) -> Result<(), BenchError> {
         json!(r3(restart_done.as_secs_f64())),
         "s",
     );
-    // The period: every Document is requeued `resync_period` after its reconcile.
+    // The period: every Document is reconciled again `resync_period` after the controller started.
     let resynced = controller
         .wait_reconciles(
             2.0 * n as f64,

@@ -4,9 +4,9 @@
 //! on every event): an estimate of the memory the objects take, good for comparisons such as
 //! stripped versus unstripped objects (toggle `keep-managed-fields`) and for bytes per object.
 
+use crate::configmap::cached::CachedConfigMap;
 use crate::crd::Document;
-use k8s_openapi::api::core::v1::ConfigMap;
-use kube::runtime::reflector::Store;
+use kube::runtime::reflector::{Lookup, Store};
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
 use prometheus::{IntGaugeVec, Opts};
@@ -14,7 +14,7 @@ use prometheus::{IntGaugeVec, Opts};
 /// A Prometheus collector measuring both Stores at scrape time.
 pub struct CacheSizeCollector {
     documents: Store<Document>,
-    config_maps: Store<ConfigMap>,
+    config_maps: Store<CachedConfigMap>,
     bytes: IntGaugeVec,
 }
 
@@ -22,7 +22,7 @@ impl CacheSizeCollector {
     /// A collector over these Stores.
     pub fn new(
         documents: Store<Document>,
-        config_maps: Store<ConfigMap>,
+        config_maps: Store<CachedConfigMap>,
     ) -> Result<Self, prometheus::Error> {
         let bytes = IntGaugeVec::new(
             Opts::new(
@@ -41,7 +41,7 @@ impl CacheSizeCollector {
 
 fn json_bytes<K>(store: &Store<K>) -> i64
 where
-    K: kube::Resource + serde::Serialize + Clone + 'static,
+    K: Lookup + serde::Serialize + Clone + 'static,
     K::DynamicType: Eq + std::hash::Hash + Clone,
 {
     let total: usize = store
