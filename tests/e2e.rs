@@ -305,6 +305,7 @@ async fn a_settled_document_is_not_written_again() {
 
     // Touch the Document without changing its spec: labels do not bump the generation, so the
     // predicate filter drops the event and nothing is reconciled or written.
+    let seen = controller.documents_seen().await;
     docs.patch(
         "quiet",
         &PatchParams::default(),
@@ -312,6 +313,10 @@ async fn a_settled_document_is_not_written_again() {
     )
     .await
     .expect("labelled");
+    eventually("the controller to see the label change", || async {
+        (controller.documents_seen().await > seen).then_some(())
+    })
+    .await;
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     let after = docs.get("quiet").await.expect("get");
     assert_eq!(after.status, settled.status);
@@ -330,16 +335,11 @@ async fn a_settled_document_is_not_written_again() {
 )]
 async fn the_controller_exits_with_the_install_command_when_the_crd_is_missing() {
     let env = Env::without_crd().await;
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_doc-controller"))
-        .args(["--admin-addr", "127.0.0.1:0"])
-        .env("KUBECONFIG", env.kubeconfig())
-        .env("RUST_LOG", "info")
-        .output()
-        .await
-        .expect("controller binary runs");
-    assert_eq!(output.status.code(), Some(1));
-    let logs = String::from_utf8_lossy(&output.stdout).to_string()
-        + &String::from_utf8_lossy(&output.stderr);
+    let ns = env.namespace().await;
+    let mut binary = support::Binary::start(&env, &ns, &[], &[("RUST_LOG", "info")]).await;
+    let code = binary.exited_within(support::TIMEOUT).await;
+    let logs = binary.logs();
+    assert_eq!(code, Some(Some(1)), "{logs}");
     assert!(
         logs.contains("cargo run --bin crdgen | kubectl apply -f -"),
         "{logs}"

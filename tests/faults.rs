@@ -59,22 +59,6 @@ async fn requests(c: &Controller, verb: &str, resource: &str) -> f64 {
     .await
 }
 
-/// Documents the controller's watch has delivered (before any predicate), in its initial list
-/// or as changes.
-async fn document_events(c: &Controller) -> f64 {
-    let metrics = c.metrics().await;
-    ["apply", "init_apply"]
-        .iter()
-        .map(|event| {
-            support::sum_metric(
-                &metrics,
-                "doc_controller_watch_events_total",
-                &["resource=\"documents\"", &format!("event=\"{event}\"")],
-            )
-        })
-        .sum()
-}
-
 /// Creates `n` Documents and waits until all are Ready.
 async fn converge(docs: &Api<Document>, n: usize) {
     for i in 0..n {
@@ -186,7 +170,7 @@ async fn reconciles_after_touching(c: &Controller, docs: &Api<Document>) -> f64 
     converge(docs, 3).await;
     settled(c).await;
     let (events, before) = (
-        document_events(c).await,
+        c.documents_seen().await,
         c.metric("doc_controller_reconcile_total", &[]).await,
     );
     for i in 0..3 {
@@ -199,7 +183,7 @@ async fn reconciles_after_touching(c: &Controller, docs: &Api<Document>) -> f64 
         .expect("labelled");
     }
     eventually("the controller to see the three changes", || async {
-        (document_events(c).await >= events + 3.0).then_some(())
+        (c.documents_seen().await >= events + 3.0).then_some(())
     })
     .await;
     c.metric("doc_controller_reconcile_total", &[]).await - before
@@ -1316,7 +1300,7 @@ async fn generation_only_predicate_on_stalls_after_adding_the_finalizer() {
     .await;
     // Positive control: the watch delivered the finalizer change (create, then the update).
     eventually("the controller to see the finalizer", || async {
-        (document_events(&c).await >= 2.0).then_some(())
+        (c.documents_seen().await >= 2.0).then_some(())
     })
     .await;
     tokio::time::sleep(WINDOW).await;
@@ -1444,11 +1428,11 @@ async fn predicate_blocks_all_on_ignores_spec_changes() {
     settled(&c).await;
     let (reconciled, seen) = (
         c.metric("doc_controller_reconcile_total", &[]).await,
-        document_events(&c).await,
+        c.documents_seen().await,
     );
     set_spec(&docs, "frozen", json!({ "title": "Thawed" })).await;
     eventually("the controller to see the edit", || async {
-        (document_events(&c).await > seen).then_some(())
+        (c.documents_seen().await > seen).then_some(())
     })
     .await;
     tokio::time::sleep(WINDOW).await;

@@ -295,6 +295,22 @@ impl Controller {
         http_get(self.admin, "/metrics").await.1
     }
 
+    /// Documents its watch has delivered so far, in the initial list or as changes, before any
+    /// predicate: the positive control of a test that shows a change is *not* reconciled.
+    pub async fn documents_seen(&self) -> f64 {
+        let metrics = self.metrics().await;
+        ["apply", "init_apply"]
+            .iter()
+            .map(|event| {
+                sum_metric(
+                    &metrics,
+                    "doc_controller_watch_events_total",
+                    &["resource=\"documents\"", &format!("event=\"{event}\"")],
+                )
+            })
+            .sum()
+    }
+
     /// The sum of all series of `name` whose labels contain every `label="value"` in `labels`.
     pub async fn metric(&self, name: &str, labels: &[&str]) -> f64 {
         sum_metric(&self.metrics().await, name, labels)
