@@ -23,6 +23,14 @@ impl SandboxBuilder {
         self
     }
 
+    /// The server's total concurrency limit that API Priority and Fairness shares among
+    /// the `Limited` priority levels (kube-apiserver's `--max-requests-inflight` plus
+    /// `--max-mutating-requests-inflight`; default 600, i.e. 400 + 200).
+    pub fn server_concurrency_limit(mut self, seats: u32) -> Self {
+        self.server_concurrency_limit = seats;
+        self
+    }
+
     /// Sets the faults of a YAML or JSON file (a list, `{faults: [...]}` or one fault).
     pub fn fault_file(self, path: impl AsRef<std::path::Path>) -> Result<Self, FaultFileError> {
         let faults = crate::faults::read_fault_file(path.as_ref())?;
@@ -116,9 +124,9 @@ impl Sandbox {
         &self.state.gate.faults
     }
 
-    /// The sandbox's own Prometheus metrics in text exposition format (also served at
-    /// `GET /metrics` to `system:masters`).
+    /// The sandbox's own Prometheus metrics and the API Priority and Fairness ones in text
+    /// exposition format (also served at `GET /metrics` to `system:masters`).
     pub fn metrics_text(&self) -> String {
-        self.state.gate.metrics.text()
+        self.state.gate.metrics_text(&self.state.store)
     }
 }

@@ -55,6 +55,7 @@ mod discovery;
 mod events;
 mod faults;
 mod fieldvalidation;
+mod flowcontrol;
 mod gate;
 mod gc;
 mod http;
@@ -66,6 +67,7 @@ mod registry;
 mod request;
 mod reviews;
 mod schema;
+mod secrets;
 mod selector;
 mod server;
 mod server_metrics;
@@ -127,6 +129,7 @@ pub struct SandboxBuilder {
     bookmark_interval: Duration,
     kubeconfig: Option<PathBuf>,
     faults: Vec<Fault>,
+    server_concurrency_limit: u32,
 }
 
 impl Default for SandboxBuilder {
@@ -137,6 +140,7 @@ impl Default for SandboxBuilder {
             bookmark_interval: Duration::from_secs(5),
             kubeconfig: None,
             faults: Vec::new(),
+            server_concurrency_limit: flowcontrol::DEFAULT_SERVER_CONCURRENCY_LIMIT,
         }
     }
 }
@@ -197,7 +201,8 @@ impl SandboxBuilder {
             addr: addr.to_string(),
             token: token.clone(),
             bookmark_interval: self.bookmark_interval,
-            gate: gate::Gate::with_faults(self.faults),
+            gate: gate::Gate::with_faults(self.faults)
+                .with_server_concurrency_limit(self.server_concurrency_limit),
         });
         seed(&state);
         gate::spawn_compactor(Arc::downgrade(&state));
@@ -218,8 +223,9 @@ impl SandboxBuilder {
     }
 }
 
-/// The namespaces every cluster starts with.
+/// The namespaces and API Priority and Fairness objects every cluster starts with.
 fn seed(state: &http::AppState) {
+    flowcontrol::bootstrap::seed(state);
     let res = (String::new(), "namespaces".to_owned());
     let Some(info) = state.registry.lookup("", "v1", "namespaces") else {
         return;
