@@ -115,6 +115,10 @@ impl Sandbox {
     /// Revokes one ServiceAccount token (requests with it get 401), e.g. the one a client read
     /// from a token file before it was rotated; tokens issued by the TokenRequest API live at
     /// least 10 minutes, so tests revoke rather than wait. Returns whether the token was known.
+    ///
+    /// A sandbox-only hook: what a real cluster does instead is a token bound to an object
+    /// (TokenRequest `spec.boundObjectRef` naming a Secret), which stops authenticating once
+    /// the Secret is deleted; the sandbox honours that too, so tests can use it on both.
     pub fn revoke_service_account_token(&self, token: &str) -> bool {
         self.state.gate.tokens.revoke(token)
     }

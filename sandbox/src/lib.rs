@@ -18,7 +18,10 @@
 //! server-side apply conflicts; protobuf request bodies for the built-in kinds kubectl's
 //! typed commands create; bearer-token users (the admin in `system:masters`, ServiceAccount
 //! tokens from the TokenRequest API that expire into 401), RBAC with the real 403 wording,
-//! impersonation headers and access reviews that agree with the enforced decisions.
+//! impersonation headers and access reviews that agree with the enforced decisions; tokens
+//! bound to a Secret that stop working when it is deleted; API Priority and Fairness
+//! configured by FlowSchema and PriorityLevelConfiguration objects (the defaults of a fresh
+//! 1.32 server seeded), with its 429s, headers and metrics (see `flowcontrol`).
 //!
 //! Server-side faults (throttling 429, latency, hanging and dropped connections, forced 5xx,
 //! scheduled compaction, credential expiry) are set through [`SandboxBuilder::fault`],
@@ -30,8 +33,9 @@
 //! aggregated discovery; watchers that fall behind are closed (as the watch cache does) but
 //! writers never wait; CRD version conversion only rewrites `apiVersion`; only the built-in
 //! kinds configmaps, events (core/v1 and events.k8s.io/v1, two versions of one stored
-//! resource), leases, namespaces, serviceaccounts and customresourcedefinitions are served
-//! (plus the self-subject reviews).
+//! resource), leases, namespaces, secrets, serviceaccounts, flowschemas,
+//! prioritylevelconfigurations and customresourcedefinitions are served (plus the
+//! self-subject reviews).
 //!
 //! Every request goes through one entry point (`http::entry`), which runs the
 //! authentication, authorization and fault pipeline of `gate` around the handlers.
