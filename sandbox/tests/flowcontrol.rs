@@ -440,3 +440,94 @@ async fn invalid_flow_schemas_and_priority_levels_are_refused_with_422() {
         )
     );
 }
+
+/// Mirrors the server-side printing of `pkg/printers/internalversion` (`printFlowSchema`,
+/// `printFlowSchemaList` in matching order, `printPriorityLevelConfiguration`) as
+/// `kubectl get flowschemas,prioritylevelconfigurations` shows it, and the discovery that lets
+/// kubectl find the kinds. Skipped when no kubectl is installed (`KUBECTL` names another).
+#[tokio::test]
+async fn kubectl_gets_flow_schemas_and_priority_levels() {
+    let bin = std::env::var("KUBECTL").unwrap_or_else(|_| "kubectl".to_owned());
+    if !std::process::Command::new(&bin)
+        .args(["version", "--client"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        eprintln!("kubectl not found: skipping");
+        return;
+    }
+    let target = Target::new().await;
+    let kubeconfig = target.kubeconfig_path().to_path_buf();
+    let home = tempfile::tempdir().unwrap();
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(bin)
+            .env("HOME", home.path())
+            .args(["--kubeconfig"])
+            .arg(&kubeconfig)
+            .args(["get", "flowschemas,prioritylevelconfigurations"])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{output:?}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    let header = |columns: &[&str]| {
+        lines
+            .iter()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>() == columns)
+    };
+    assert!(
+        header(&[
+            "NAME",
+            "PRIORITYLEVEL",
+            "MATCHINGPRECEDENCE",
+            "DISTINGUISHERMETHOD",
+            "AGE",
+            "MISSINGPL"
+        ]),
+        "{stdout}"
+    );
+    assert!(
+        header(&[
+            "NAME",
+            "TYPE",
+            "NOMINALCONCURRENCYSHARES",
+            "QUEUES",
+            "HANDSIZE",
+            "QUEUELENGTHLIMIT",
+            "AGE"
+        ]),
+        "{stdout}"
+    );
+    let row = |name: &str| {
+        lines
+            .iter()
+            .find(|l| l.split_whitespace().next() == Some(name))
+            .map(|l| l.split_whitespace().skip(1).take(3).collect::<Vec<_>>())
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        row("flowschema.flowcontrol.apiserver.k8s.io/exempt"),
+        ["exempt", "1", "<none>"]
+    );
+    assert_eq!(
+        row("prioritylevelconfiguration.flowcontrol.apiserver.k8s.io/catch-all"),
+        ["Limited", "5", "<none>"]
+    );
+    // Matching order: exempt first, catch-all last.
+    let schemas: Vec<&str> = lines
+        .iter()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|n| n.starts_with("flowschema."))
+        .collect();
+    assert_eq!(
+        schemas.first(),
+        Some(&"flowschema.flowcontrol.apiserver.k8s.io/exempt")
+    );
+    assert_eq!(
+        schemas.last(),
+        Some(&"flowschema.flowcontrol.apiserver.k8s.io/catch-all")
+    );
+}
