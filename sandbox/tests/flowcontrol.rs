@@ -512,6 +512,15 @@ async fn kubectl_gets_flow_schemas_and_priority_levels() {
         row("flowschema.flowcontrol.apiserver.k8s.io/exempt"),
         ["exempt", "1", "<none>"]
     );
+    let missing_pl = lines
+        .iter()
+        .find(|l| l.starts_with("flowschema.flowcontrol.apiserver.k8s.io/exempt "))
+        .and_then(|l| l.split_whitespace().last());
+    assert_eq!(
+        missing_pl,
+        Some("False"),
+        "the Dangling condition, as MISSINGPL"
+    );
     assert_eq!(
         row("prioritylevelconfiguration.flowcontrol.apiserver.k8s.io/catch-all"),
         ["Limited", "5", "<none>"]
@@ -530,4 +539,92 @@ async fn kubectl_gets_flow_schemas_and_priority_levels() {
         schemas.last(),
         Some(&"flowschema.flowcontrol.apiserver.k8s.io/catch-all")
     );
+}
+
+/// Mirrors the config controller's handling of a FlowSchema whose priority level does not
+/// exist (`digestFlowSchemasLocked`, `presyncFlowSchemaStatus` in `apf_controller.go`): its
+/// `Dangling` condition turns `True` with reason `NotFound`, it classifies nothing, and once
+/// the level is created the condition turns `False` (`Found`) and the schema applies.
+#[tokio::test]
+async fn a_flow_schema_naming_a_missing_level_is_dangling_until_the_level_exists() {
+    let target = Target::new().await;
+    let ns = target.namespace().await;
+    let client = target.client();
+    accounts::service_account(&client, &ns, "waiting").await;
+    let token = accounts::token(&client, &ns, "waiting", None).await;
+    let sa = accounts::client_for_token(&target.kube_config(), &token);
+    let name = unique_name("conf-dangling");
+    let namespace = Api::<Namespace>::all(client.clone())
+        .get(&ns.name)
+        .await
+        .unwrap();
+    let owner = json!([{"apiVersion": "v1", "kind": "Namespace", "name": ns.name,
+        "uid": namespace.metadata.uid}]);
+    let _cleanup = target.teardown({
+        let name = name.clone();
+        move |client| async move {
+            let _ = Api::<FlowSchema>::all(client.clone())
+                .delete(&name, &DeleteParams::default())
+                .await;
+            let _ = Api::<PriorityLevelConfiguration>::all(client)
+                .delete(&name, &DeleteParams::default())
+                .await;
+        }
+    });
+    let fs: FlowSchema = serde_json::from_value(json!({
+        "metadata": {"name": name, "ownerReferences": owner},
+        "spec": {"priorityLevelConfiguration": {"name": name}, "matchingPrecedence": 60,
+            "rules": [{"subjects": [{"kind": "ServiceAccount",
+                "serviceAccount": {"namespace": ns.name, "name": "waiting"}}],
+                "resourceRules": [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"],
+                    "namespaces": ["*"], "clusterScope": true}]}]},
+    }))
+    .unwrap();
+    let schemas = Api::<FlowSchema>::all(client.clone());
+    let fs = schemas.create(&PostParams::default(), &fs).await.unwrap();
+    let condition = |want: &'static str, reason: &'static str| {
+        let schemas = schemas.clone();
+        let name = name.clone();
+        move || {
+            let schemas = schemas.clone();
+            let name = name.clone();
+            async move {
+                schemas
+                    .get(&name)
+                    .await
+                    .ok()
+                    .and_then(|f| f.status)
+                    .and_then(|s| s.conditions)
+                    .unwrap_or_default()
+                    .iter()
+                    .any(|c| {
+                        c.type_ == "Dangling"
+                            && c.status.as_deref() == Some(want)
+                            && c.reason.as_deref() == Some(reason)
+                    })
+            }
+        }
+    };
+    eventually("Dangling=True (NotFound)", condition("True", "NotFound")).await;
+    let path = format!("/api/v1/namespaces/{}/configmaps", ns.name);
+    let answer = get(&sa, &path).await;
+    assert_eq!(answer.status, 200);
+    assert_ne!(
+        answer.header(FS_UID),
+        uid(&fs),
+        "a dangling schema classifies nothing"
+    );
+
+    let pl: PriorityLevelConfiguration = serde_json::from_value(json!({
+        "metadata": {"name": name, "ownerReferences": owner},
+        "spec": {"type": "Limited", "limited": {"nominalConcurrencyShares": 1,
+            "limitResponse": {"type": "Reject"}}},
+    }))
+    .unwrap();
+    Api::<PriorityLevelConfiguration>::all(client.clone())
+        .create(&PostParams::default(), &pl)
+        .await
+        .unwrap();
+    eventually("Dangling=False (Found)", condition("False", "Found")).await;
+    wait_in_effect(&sa, &path, &fs).await;
 }

@@ -321,4 +321,5 @@ pub fn seed(state: &crate::http::AppState) {
             }
         }
     }
+    state.gate.apf.sync(&state.store);
 }

@@ -27,7 +27,8 @@
 //!
 //! The approximations are described in [`config`] (borrowing of idle levels only) and
 //! [`dispatch`] (one seat per request, one queue per level). The objects a fresh server
-//! creates are in [`bootstrap`]; [`validation`] defaults and validates the objects written.
+//! creates are in [`bootstrap`]; [`validation`] defaults and validates the objects written;
+//! [`status`] maintains the FlowSchemas' `Dangling` condition as the config controller does.
 
 pub mod bootstrap;
 pub mod config;
@@ -35,6 +36,7 @@ pub mod dispatch;
 pub mod metrics;
 pub mod retry_after;
 pub mod rules;
+pub mod status;
 pub mod validation;
 
 use std::sync::{Arc, Mutex};
@@ -239,6 +241,7 @@ impl Apf {
         }
         let schemas: Vec<Arc<Value>> = schemas.into_iter().map(|(_, o)| o).collect();
         let levels: Vec<Arc<Value>> = levels.into_iter().map(|(_, o)| o).collect();
+        status::sync_dangling(store, &schemas, &levels);
         let config = Arc::new(Config::build(&schemas, &levels, self.server_cl));
         self.metrics.set_levels(config.levels());
         *cached = Some(Cached {
@@ -302,6 +305,12 @@ impl Apf {
             classification: Some(classification),
             _seat: seat,
         })
+    }
+
+    /// Brings the configuration (and the FlowSchemas' `Dangling` conditions) up to date
+    /// with the stored objects.
+    pub fn sync(&self, store: &Store) {
+        let _ = self.config(store);
     }
 
     /// The APF metrics in Prometheus text format (the limit gauges as of the last request).
