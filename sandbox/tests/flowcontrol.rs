@@ -213,6 +213,13 @@ async fn requests_beyond_a_reject_levels_seats_get_the_real_429_and_those_within
     let path = format!("/api/v1/namespaces/{}/configmaps", ns.name);
     wait_in_effect(&sa, &path, &throttle.fs).await;
     let (fs_uid, pl_uid) = (uid(&throttle.fs), uid(&throttle.pl));
+    // APF runs before authorization: a 403 is classified too.
+    let forbidden = get(&sa, &format!("/api/v1/namespaces/{}/secrets", ns.name)).await;
+    assert_eq!(forbidden.status, 403);
+    assert_eq!(
+        (forbidden.header(FS_UID), forbidden.header(PL_UID)),
+        (&*fs_uid, &*pl_uid)
+    );
 
     // Other tests may add levels on a real cluster meanwhile: compare with the sum of now.
     let level = [("priority_level", throttle.name.as_str())];
