@@ -118,6 +118,7 @@ impl Ctx<'_> {
                 "resourceVersion should not be set on objects to be created".into(),
             ));
         }
+        objects::default_builtin(info, &mut obj);
         objects::validate_meta(info, &obj)?;
         objects::validate_builtin(info, None, &obj)?;
         objects::prepare_create(info, &mut obj)?;
@@ -240,6 +241,7 @@ impl Ctx<'_> {
         record_fields: bool,
     ) -> Result<WriteOp, ApiError> {
         let mut new = objects::prepare_update(&self.info, current, new, sub)?;
+        objects::default_builtin(&self.info, &mut new);
         objects::validate_meta(&self.info, &new)?;
         objects::validate_builtin(&self.info, Some(current), &new)?;
         if record_fields {
