@@ -118,6 +118,24 @@ async fn apply(env: &Env, ns: &TestNamespace, mut obj: Value) {
     )
     .await
     .unwrap_or_else(|e| panic!("applying {} {name}: {e}", resource.kind));
+    if resource.kind == "FlowSchema" {
+        in_effect(&api, &name).await;
+    }
+}
+
+/// Waits until the API server's flow-control configuration has taken a FlowSchema in: its
+/// config controller then sets the `Dangling` condition (false: its priority level exists).
+/// Before that, requests are still classified by the old configuration.
+async fn in_effect(api: &Api<DynamicObject>, name: &str) {
+    super::eventually(&format!("FlowSchema {name} in effect"), || async {
+        let schema = api.get(name).await.ok()?;
+        let conditions = schema.data["status"]["conditions"].as_array()?.clone();
+        conditions
+            .iter()
+            .any(|c| c["type"] == "Dangling" && c["status"] == "False")
+            .then_some(())
+    })
+    .await;
 }
 
 /// The API resource of a manifest object, and whether it is namespaced.
