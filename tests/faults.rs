@@ -430,8 +430,9 @@ fn document_lists(logs: &str) -> Vec<String> {
 }
 
 /// Starts the controller binary as deployed, with the HTTP debug log on, over more Documents than
-/// a page; returns its logs and its `/metrics` once it is ready.
-async fn initial_lists(faults: &[Fault]) -> (String, String) {
+/// a page; once it is ready, returns its Document LIST requests as logged, the whole log, and
+/// how many Document LISTs its metrics counted.
+async fn initial_lists(faults: &[Fault]) -> (Vec<String>, String, f64) {
     let env = Env::new().await;
     let ns = env.namespace().await;
     let docs = documents(&env, &ns);
@@ -441,42 +442,48 @@ async fn initial_lists(faults: &[Fault]) -> (String, String) {
     let binary =
         support::Binary::start(&env, &ns, faults, &[("RUST_LOG", "info,kube_client=debug")]).await;
     binary.wait_ready().await;
-    let metrics = binary.metrics().await;
+    let counted = support::sum_metric(
+        &binary.metrics().await,
+        "doc_controller_api_requests_total",
+        &["verb=\"list\"", "resource=\"documents\""],
+    );
+    // Each request is logged before it is sent, so the log has them all by now (or very soon:
+    // the lines travel through a pipe).
+    let lists = eventually("the counted LISTs in the log", || async {
+        let lists = document_lists(&binary.logs());
+        (lists.len() as f64 >= counted).then_some(lists)
+    })
+    .await;
     let logs = binary.stop().await.1;
-    (logs, metrics)
+    (lists, logs, counted)
 }
 
 #[tokio::test]
 async fn unpaged_initial_list_on_lists_everything_in_one_request() {
-    let (logs, metrics) = initial_lists(&[Fault::UnpagedInitialList]).await;
-    let lists = document_lists(&logs);
-    // The preflight's `limit=1`, then one LIST of all 600 without a limit.
-    assert_eq!(lists.len(), 2, "{lists:#?}");
-    assert!(lists[0].contains("limit=1"), "{lists:#?}");
-    assert!(!lists[1].contains("limit="), "{lists:#?}");
-    let counted = support::sum_metric(
-        &metrics,
-        "doc_controller_api_requests_total",
-        &["verb=\"list\"", "resource=\"documents\""],
-    );
-    assert_eq!(counted, 2.0);
+    let (lists, _, counted) = initial_lists(&[Fault::UnpagedInitialList]).await;
+    // The preflight's `limit=1`, then all 600 in one LIST: no `limit`, so no `continue` either.
+    // (A watch that fails later lists again, the same way; each list is still one request.)
+    let (preflight, initial) = lists.split_first().expect("the preflight's LIST");
+    assert!(preflight.contains("limit=1"), "{lists:#?}");
+    assert!(!initial.is_empty(), "no initial LIST: {lists:#?}");
+    for list in initial {
+        assert!(
+            !list.contains("limit=") && !list.contains("continue="),
+            "a paged LIST: {lists:#?}"
+        );
+    }
+    assert_eq!(counted, lists.len() as f64, "{lists:#?}");
 }
 
 #[tokio::test]
 async fn unpaged_initial_list_off_streams_the_initial_list() {
-    let (logs, metrics) = initial_lists(&[]).await;
-    let lists = document_lists(&logs);
+    let (lists, logs, counted) = initial_lists(&[]).await;
     assert_eq!(lists.len(), 1, "only the preflight: {lists:#?}");
     assert!(lists[0].contains("limit=1"), "{lists:#?}");
     assert!(
         logs.lines()
             .any(|l| l.contains("/documents?") && l.contains("sendInitialEvents=true")),
         "a streaming list"
-    );
-    let counted = support::sum_metric(
-        &metrics,
-        "doc_controller_api_requests_total",
-        &["verb=\"list\"", "resource=\"documents\""],
     );
     assert_eq!(counted, 1.0);
 }
