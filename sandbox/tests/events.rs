@@ -3,8 +3,7 @@
 //! printed through core/v1 (`kubectl get events`, `kubectl describe`), with the same name,
 //! uid and resourceVersion, like on a real kube-apiserver.
 //!
-//! Runs against a real cluster too (see `common`); the kubectl checks are skipped when no
-//! kubectl binary runs.
+//! Runs against a real cluster too (see `common`); the kubectl checks need kubectl.
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
@@ -366,10 +365,7 @@ where
 #[tokio::test]
 async fn kubectl_get_events_and_describe_show_recorder_events() {
     let target = Target::new().await;
-    let Some(kubectl) = kubectl_binary() else {
-        eprintln!("kubectl not found: skipping the kubectl checks");
-        return;
-    };
+    let kubectl = common::kubectl_binary();
     let ns = target.namespace().await;
     let reference = regarding(&target, &ns, "x").await;
     let recorder = recorder(&target);
@@ -484,16 +480,4 @@ async fn kubectl_get_events_and_describe_show_recorder_events() {
 
 fn names(events: &[CoreEvent]) -> Vec<String> {
     events.iter().map(ResourceExt::name_any).collect()
-}
-
-/// The kubectl binary (`KUBECTL` or `kubectl`), or `None` when it does not run.
-fn kubectl_binary() -> Option<String> {
-    let bin = std::env::var("KUBECTL").unwrap_or_else(|_| "kubectl".to_owned());
-    let ok = Command::new(&bin)
-        .args(["version", "--client"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    ok.then_some(bin)
 }

@@ -2,6 +2,10 @@
 //! Fairness throttling (429 with Retry-After, `system:masters` exempt), etcd compaction
 //! (410 on a resumed watch), latency, hanging and dropped connections, forced 5xx, expired
 //! credentials (401), the admin endpoint and the sandbox's own metrics.
+//!
+//! These are about the sandbox's own fault API, which no real cluster has: every test starts a
+//! sandbox of its own (never a `common::Target`), so they ignore
+//! `DOC_CONTROLLER_E2E_KUBECONFIG` and run the same whether or not it is set.
 
 #![allow(clippy::unwrap_used, missing_docs)]
 

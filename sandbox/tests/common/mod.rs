@@ -20,10 +20,16 @@
 //!   controller's `yaml/crd.yaml` (and kubectl.rs applies a third variant), so run this suite and
 //!   the controller's e2e suite one after the other, not at the same time, on one cluster. The
 //!   only CRD a test deletes is crd.rs's own `widgets.conformance.kube.rs`.
-//! - Checks that need a hook only the sandbox has (its revision counter, compacting its watch
-//!   history) are skipped there with a printed reason (`skipped on a real cluster: ...`); the
-//!   rest of such a test still runs. Test files that do not use [`Target`] (those about the
-//!   sandbox's faults, for instance) always start a sandbox of their own.
+//! - A test that needs a hook only the sandbox has (its revision counter, compacting its watch
+//!   history, its fault API) is its own test, marked
+//!   `#[cfg_attr(real_cluster, ignore = "<why>")]`: `sandbox/build.rs` sets `cfg(real_cluster)`
+//!   when the suite is built with [`KUBECONFIG_ENV`] set, so such a test shows as ignored with
+//!   its reason instead of passing without checking anything. It reaches the hook through
+//!   [`Target::sandbox_hook`], which fails loudly if it is forced to run against a cluster.
+//!   Test files that do not use [`Target`] (those about the sandbox's faults, for instance)
+//!   always start a sandbox of their own and ignore [`KUBECONFIG_ENV`].
+//! - The kubectl tests need a `kubectl` binary (`KUBECTL`, or `kubectl` on the `PATH`); without
+//!   one they fail with that message ([`kubectl_binary`]).
 //! - A cluster puts a `kube-root-ca.crt` ConfigMap into every namespace; tests that count
 //!   ConfigMaps leave it out ([`ROOT_CA`], [`ours`]).
 
@@ -135,12 +141,16 @@ impl Target {
         self.sandbox.as_ref()
     }
 
-    /// The sandbox; on a real cluster prints why the check that needs it is skipped.
-    pub fn sandbox_or_skip(&self, reason: &str) -> Option<&Sandbox> {
-        if self.sandbox.is_none() {
-            skip(reason);
-        }
-        self.sandbox.as_ref()
+    /// The sandbox, for a test that is `#[cfg_attr(real_cluster, ignore = ...)]` because it
+    /// needs a hook only the sandbox has; panics (the test fails, it does not pass unchecked)
+    /// when such a test is made to run against a real cluster anyway.
+    pub fn sandbox_hook(&self) -> &Sandbox {
+        self.sandbox.as_ref().unwrap_or_else(|| {
+            panic!(
+                "this test needs a sandbox-only hook and cannot check anything on the cluster of \
+                 {KUBECONFIG_ENV}; build the suite with {KUBECONFIG_ENV} set so it is ignored"
+            )
+        })
     }
 
     /// A fresh namespace `conf-<random>` for one test, deleted on a real cluster when the
@@ -206,9 +216,21 @@ impl Target {
     }
 }
 
-/// Prints that a check is skipped on a real cluster, and why.
-pub fn skip(reason: &str) {
-    eprintln!("skipped on a real cluster: {reason}");
+/// The kubectl binary: `KUBECTL`, or `kubectl` on the `PATH`. Panics when it does not run:
+/// CI installs kubectl, and a kubectl test that returned early would pass without checking.
+pub fn kubectl_binary() -> String {
+    let bin = std::env::var("KUBECTL").unwrap_or_else(|_| "kubectl".to_owned());
+    let runs = std::process::Command::new(&bin)
+        .args(["version", "--client"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        runs,
+        "`{bin} version --client` does not run: the kubectl tests need kubectl \
+         (install it, or set KUBECTL to its path)"
+    );
+    bin
 }
 
 /// `<prefix>-<8 random hex digits>`, for cluster-scoped objects and namespaces.
