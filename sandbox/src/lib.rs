@@ -57,6 +57,7 @@ mod faults;
 mod fieldvalidation;
 mod gate;
 mod gc;
+mod govalue;
 mod http;
 mod kubeconfig;
 mod objects;

@@ -288,7 +288,7 @@ pub fn prepare_update(
         if !added.is_empty() {
             let quoted: Vec<String> = added.iter().map(|f| format!("{f:?}")).collect();
             return Err(ApiError::invalid(
-                &info.group,
+                crate::events::kind_group(info),
                 &info.kind,
                 meta_str(old, "name"),
                 vec![Cause {
@@ -446,7 +446,12 @@ pub fn validate_meta(info: &ResourceInfo, obj: &Value) -> Result<(), ApiError> {
     if causes.is_empty() {
         Ok(())
     } else {
-        Err(ApiError::invalid(&info.group, &info.kind, name, causes))
+        Err(ApiError::invalid(
+            crate::events::kind_group(info),
+            &info.kind,
+            name,
+            causes,
+        ))
     }
 }
 
@@ -515,7 +520,7 @@ pub fn validate_builtin(
         Ok(())
     } else {
         Err(ApiError::invalid(
-            &info.group,
+            crate::events::kind_group(info),
             &info.kind,
             meta_str(new, "name"),
             causes,

@@ -164,6 +164,12 @@ async fn a_repeated_event_becomes_a_series_seen_through_core_v1() {
     );
 }
 
+/// Mirrors `pkg/registry/core/event/strategy.go` (`Validate`/`ValidateUpdate` with the
+/// request's group version) and `pkg/apis/core/validation/events.go` (`ValidateEventCreate`,
+/// `ValidateEventUpdate`, `legacyValidateEvent`): strict through events.k8s.io/v1, legacy-only
+/// through core/v1. The errors come from `rest.BeforeCreate`/`BeforeUpdate`'s
+/// `errors.NewInvalid` with the *internal* kind (`Event`, group ""), since both versions are
+/// one store of `core.Event`, and their field paths are the internal names (`message`).
 #[tokio::test]
 async fn events_k8s_io_writes_are_strict_and_core_writes_are_not() {
     let target = Target::new().await;
@@ -192,7 +198,7 @@ async fn events_k8s_io_writes_are_strict_and_core_writes_are_not() {
     assert_eq!(
         status.message,
         format!(
-            "Event.events.k8s.io \"{name}\" is invalid: message: Invalid value: \"second\": field is immutable"
+            "Event \"{name}\" is invalid: message: Invalid value: \"second\": field is immutable"
         )
     );
     let series = json!([{"op": "add", "path": "/series",
@@ -269,7 +275,36 @@ async fn events_k8s_io_writes_are_strict_and_core_writes_are_not() {
     assert_eq!(status.code, 422, "{status:?}");
     assert_eq!(
         status.message,
-        "Event.events.k8s.io \"strict\" is invalid: [eventTime: Required value, count: Invalid value: \"\": needs to be unset]"
+        "Event \"strict\" is invalid: [eventTime: Required value, count: Invalid value: \"\": needs to be unset]"
+    );
+    assert_eq!(status.details.as_ref().map(|d| d.group.as_str()), Some(""));
+    assert_eq!(
+        status.details.as_ref().map(|d| d.kind.as_str()),
+        Some("Event")
+    );
+
+    // A core/v1 create of a new-style event (it has an eventTime) gets the legacy checks, which
+    // name the reporting controller by its core/v1 field.
+    let status = common::api_error(
+        core.create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({
+                "metadata": {"name": "legacy-strict"},
+                "involvedObject": {"kind": "ConfigMap", "name": "x", "namespace": &*ns},
+                "reason": "R", "action": "A", "type": "Normal", "message": "m",
+                "eventTime": "2025-06-01T12:00:00.000000Z", "reportingInstance": "i",
+            }))
+            .unwrap(),
+        )
+        .await,
+    );
+    assert_eq!(status.code, 422, "{status:?}");
+    assert!(
+        status
+            .message
+            .starts_with("Event \"legacy-strict\" is invalid: [reportingComponent: Required value, reportingComponent: Invalid value: \"\": name part must be non-empty"),
+        "{}",
+        status.message
     );
 }
 

@@ -52,7 +52,7 @@ impl Ctx<'_> {
             let prefix = meta_str(&obj, "generateName").to_owned();
             if prefix.is_empty() {
                 return Err(ApiError::invalid(
-                    &info.group,
+                    crate::events::kind_group(info),
                     &info.kind,
                     "",
                     vec![crate::status::Cause {
@@ -186,7 +186,7 @@ impl Ctx<'_> {
         let rv = meta_str(&new, "resourceVersion").to_owned();
         if rv.is_empty() && self.info.custom {
             return Err(ApiError::invalid(
-                &self.info.group,
+                crate::events::kind_group(&self.info),
                 &self.info.kind,
                 self.name(),
                 vec![crate::status::Cause {
