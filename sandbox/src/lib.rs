@@ -59,6 +59,7 @@ mod gate;
 mod gc;
 mod govalue;
 mod http;
+mod jsonpatch;
 mod kubeconfig;
 mod objects;
 mod patch;
@@ -76,6 +77,7 @@ mod store;
 mod table;
 mod tls;
 mod watch;
+mod watchcache;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -149,8 +151,11 @@ impl SandboxBuilder {
         self
     }
 
-    /// How many change events are kept for watch replay (default 10,000); older
-    /// resourceVersions answer 410 Expired, like a compacted etcd.
+    /// How many changes the sandbox's etcd keeps (default 10,000): exact lists and continue
+    /// tokens from before the oldest answer 410 Expired, as after an etcd compaction. Each
+    /// resource's watch window (the apiserver's watch cache, 100 to 102,400 events sized by
+    /// their age) holds no more than this either, so watches resuming from older
+    /// resourceVersions answer 410 Expired too.
     pub fn watch_history(mut self, events: usize) -> Self {
         self.watch_history = events.max(1);
         self
@@ -201,6 +206,7 @@ impl SandboxBuilder {
             gate: gate::Gate::with_faults(self.faults),
         });
         seed(&state);
+        state.store.started();
         gate::spawn_compactor(Arc::downgrade(&state));
         let task = tokio::spawn(server::serve(
             listener,
@@ -293,8 +299,9 @@ impl Sandbox {
         self.state.store.revision()
     }
 
-    /// Drops the watch history now, so watches and continue tokens from older
-    /// resourceVersions get 410 Expired, like an etcd compaction.
+    /// Compacts etcd past every revision handed out so far and restarts every watch window
+    /// after them (as if the apiserver restarted), so watches, exact lists and continue tokens
+    /// from any resourceVersion handed out so far get 410 Expired.
     pub fn compact_history(&self) {
         self.state.store.compact();
     }

@@ -49,10 +49,7 @@ pub fn start(ctx: &Ctx<'_>, call: &Call) -> Result<Response, ApiError> {
     let since = match q.get("resourceVersion") {
         _ if send_initial => Since::Now,
         None | Some("0") => Since::Now,
-        Some(raw) => Since::Revision(
-            raw.parse::<u64>()
-                .map_err(|_| ApiError::BadRequest(format!("invalid resource version \"{raw}\"")))?,
-        ),
+        Some(raw) => Since::Revision(crate::api::parse_rv(raw)?),
     };
     let namespace = ctx.target.namespace.clone();
     let (tx, rx) = mpsc::channel::<Bytes>(256);
@@ -112,12 +109,6 @@ fn validate_options(call: &Call) -> Result<(), ApiError> {
             return Err(forbidden(
                 "resourceVersionMatch",
                 "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan",
-            ));
-        }
-        if q.flag("sendInitialEvents") && !q.flag("allowWatchBookmarks") {
-            return Err(forbidden(
-                "allowWatchBookmarks",
-                "sendInitialEvents requires setting allowWatchBookmarks to true",
             ));
         }
     } else if rv_match.is_some() {

@@ -28,7 +28,7 @@ impl Ctx<'_> {
                     ApiError::BadRequest(format!("the object provided is unrecognized: {e}"))
                 })?
         };
-        objects::check_type(&self.info, &mut obj)?;
+        objects::check_type(&self.info, &mut obj, &call.body)?;
         Ok(obj)
     }
 
@@ -154,7 +154,7 @@ impl Ctx<'_> {
                     crate::gc::object_deleted(self.state, &self.res, &object);
                 }
             } else {
-                crate::crd::register(&self.state.registry, &written.object);
+                crate::crd::register(&self.state.registry, &self.state.store, &written.object);
             }
         }
         if written.deleted {
@@ -266,8 +266,10 @@ impl Ctx<'_> {
             let Some(current) = current else {
                 return Err(self.not_found());
             };
-            let patched = crate::patch::apply_patch(kind, current, &call.body)?;
-            objects::check_shape(&self.info, &patched)?;
+            let patched =
+                crate::patch::apply_patch(kind, current, &call.body, self.field_validation)?;
+            objects::check_patched(&self.info, &patched)?;
+            self.check_patched_name(&patched)?;
             self.check_fields(&patched)?;
             self.check_rv(current, meta_str(&patched, "resourceVersion"))?;
             self.check_uid(current, &patched)?;
@@ -275,6 +277,28 @@ impl Ctx<'_> {
         })?;
         self.after_write(&written);
         Ok(self.respond(call, StatusCode::OK, &written.object))
+    }
+
+    /// The patch handler's `checkName` (`endpoints/handlers/rest.go`) on the patched object: a
+    /// name other than the URL's, or a namespace other than the request's, is a 400.
+    fn check_patched_name(&self, patched: &Value) -> Result<(), ApiError> {
+        let name = meta_str(patched, "name");
+        if name != self.name() {
+            return Err(ApiError::BadRequest(format!(
+                "the name of the object ({name}) does not match the name on the URL ({})",
+                self.name()
+            )));
+        }
+        let namespace = meta_str(patched, "namespace");
+        if let Some(want) = self.target.namespace.as_deref()
+            && !namespace.is_empty()
+            && namespace != want
+        {
+            return Err(ApiError::BadRequest(format!(
+                "the namespace of the object ({namespace}) does not match the namespace on the request ({want})"
+            )));
+        }
+        Ok(())
     }
 
     pub(crate) fn check_uid(&self, current: &Value, patched: &Value) -> Result<(), ApiError> {
@@ -301,7 +325,7 @@ impl Ctx<'_> {
         sub: Option<&str>,
     ) -> Result<Response, ApiError> {
         let mut applied = crate::patch::parse_yaml(&call.body)?;
-        objects::check_type(&self.info, &mut applied)?;
+        objects::check_type(&self.info, &mut applied, &call.body)?;
         self.name_from_url(&mut applied)?;
         self.check_fields(&applied)?;
         let force = call.query.flag("force");

@@ -394,6 +394,60 @@ pub async fn wait_until_served(client: &kube::Client, crd: &CustomResourceDefini
     .await;
 }
 
+/// A namespaced CRD in the suite's own group `conformance.kube.rs` with a unique name (tests
+/// running at once on one cluster never share it) and an open schema: plural
+/// `<prefix><8 hex digits>`, kind `Scratch<8 hex digits>`. Install it with
+/// [`install_scratch_crd`].
+pub fn scratch_crd(prefix: &str) -> CustomResourceDefinition {
+    let id = unique_name("x").trim_start_matches("x-").to_owned();
+    let plural = format!(
+        "{}{id}",
+        prefix.replace(|c: char| !c.is_ascii_lowercase(), "")
+    );
+    let kind = format!("Scratch{id}");
+    serde_json::from_value(json!({
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": format!("{plural}.conformance.kube.rs")},
+        "spec": {
+            "group": "conformance.kube.rs",
+            "names": {"kind": kind, "plural": plural, "singular": kind.to_lowercase()},
+            "scope": "Namespaced",
+            "versions": [{
+                "name": "v1", "served": true, "storage": true,
+                "schema": {"openAPIV3Schema": {
+                    "type": "object", "x-kubernetes-preserve-unknown-fields": true
+                }}
+            }]
+        }
+    }))
+    .expect("a CRD object")
+}
+
+/// Creates a [`scratch_crd`] and waits until it is served; the returned guard deletes it on
+/// a real cluster.
+pub async fn install_scratch_crd(target: &Target, crd: &CustomResourceDefinition) -> Teardown {
+    let crds: Api<CustomResourceDefinition> = Api::all(target.client());
+    crds.create(&PostParams::default(), crd)
+        .await
+        .expect("the scratch CRD is created");
+    let name = crd.name_any();
+    let cleanup = target.teardown(move |client| async move {
+        let crds: Api<CustomResourceDefinition> = Api::all(client);
+        let _ = crds.delete(&name, &DeleteParams::background()).await;
+    });
+    wait_until_served(&target.client(), crd).await;
+    cleanup
+}
+
+/// The dynamic API resource of a [`scratch_crd`].
+pub fn scratch_resource(crd: &CustomResourceDefinition) -> ApiResource {
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk(&crd.spec.group, "v1", &crd.spec.names.kind),
+        &crd.spec.names.plural,
+    )
+}
+
 /// The dynamic API resource of Documents.
 pub fn document_resource() -> ApiResource {
     ApiResource::from_gvk_with_plural(
