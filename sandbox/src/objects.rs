@@ -178,7 +178,13 @@ pub fn check_patched(info: &ResourceInfo, patched: &Value) -> Result<(), ApiErro
     let Some((error, _)) = shape_error(info, patched) else {
         return Ok(());
     };
-    Err(ApiError::invalid(
+    Err(invalid_patch(patched, &error))
+}
+
+/// `errors.NewInvalid(schema.GroupKind{}, "", [field.Invalid("patch", <patched JSON>, error)])`,
+/// the 422 of a patch result that fails to decode.
+pub fn invalid_patch(patched: &Value, error: &str) -> ApiError {
+    ApiError::invalid(
         "",
         "",
         "",
@@ -190,7 +196,7 @@ pub fn check_patched(info: &ResourceInfo, patched: &Value) -> Result<(), ApiErro
             ),
             field: "patch".into(),
         }],
-    ))
+    )
 }
 
 /// Checks `kind`/`apiVersion` of a request body against the resource and fills them in when

@@ -292,14 +292,9 @@ impl ApiError {
                 put("kind", resource);
                 causes = c;
             }
-            Self::ApplyConflict {
-                group,
-                kind,
-                name,
-                causes: c,
-                ..
-            }
-            | Self::Invalid {
+            // `errors.NewApplyConflict` carries only the causes (its TODO: "Get obj details").
+            Self::ApplyConflict { causes: c, .. } => causes = c,
+            Self::Invalid {
                 group,
                 kind,
                 name,

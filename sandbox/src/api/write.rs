@@ -270,13 +270,35 @@ impl Ctx<'_> {
                 crate::patch::apply_patch(kind, current, &call.body, self.field_validation)?;
             objects::check_patched(&self.info, &patched)?;
             self.check_patched_name(&patched)?;
-            self.check_fields(&patched)?;
+            self.check_patched_fields(&patched)?;
             self.check_rv(current, meta_str(&patched, "resourceVersion"))?;
             self.check_uid(current, &patched)?;
             self.finish_update(current, patched, sub.as_deref(), &manager, true)
         })?;
         self.after_write(&written);
         Ok(self.respond(call, StatusCode::OK, &written.object))
+    }
+
+    /// Unknown fields of a patched custom resource: warnings, or with `fieldValidation=Strict`
+    /// the strict decoding error of the patched object, which `applyPatchToCurrentObject`
+    /// turns into `errors.NewInvalid(schema.GroupKind{}, "", patch: ...)`, a 422 (a POST or
+    /// PUT body gets a 400 instead, see `fieldvalidation::check`).
+    fn check_patched_fields(&self, patched: &Value) -> Result<(), ApiError> {
+        if self.field_validation != crate::fieldvalidation::Mode::Strict {
+            return self.check_fields(patched);
+        }
+        let unknown = crate::fieldvalidation::unknown_fields(&self.info, patched);
+        if !self.info.custom || unknown.is_empty() {
+            return Ok(());
+        }
+        let quoted: Vec<String> = unknown
+            .iter()
+            .map(|f| format!("unknown field {}", crate::selector::go_quote(f)))
+            .collect();
+        Err(objects::invalid_patch(
+            patched,
+            &format!("strict decoding error: {}", quoted.join(", ")),
+        ))
     }
 
     /// The patch handler's `checkName` (`endpoints/handlers/rest.go`) on the patched object: a
@@ -326,8 +348,13 @@ impl Ctx<'_> {
     ) -> Result<Response, ApiError> {
         let mut applied = crate::patch::parse_yaml(&call.body)?;
         objects::check_type(&self.info, &mut applied, &call.body)?;
+        let (namespace, name) = (meta_str(&applied, "namespace"), meta_str(&applied, "name"));
+        if let Some(error) =
+            crate::fieldvalidation::apply_error(&self.info, &applied, namespace, name)
+        {
+            return Err(error);
+        }
         self.name_from_url(&mut applied)?;
-        self.check_fields(&applied)?;
         let force = call.query.flag("force");
         let existing = self.state.store.get(&self.res, &self.key());
         if existing.is_none() {
