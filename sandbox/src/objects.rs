@@ -375,9 +375,12 @@ pub fn prepare_update(
     }
     if is_deleting(old) {
         let before = finalizers(old);
+        // `ValidateNoNewFinalizers`: the extra ones as a sorted set.
         let added: Vec<String> = finalizers(&new)
             .into_iter()
             .filter(|f| !before.contains(f))
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
             .collect();
         if !added.is_empty() {
             let quoted: Vec<String> = added.iter().map(|f| format!("{f:?}")).collect();

@@ -40,17 +40,32 @@ pub fn start(ctx: &Ctx<'_>, call: &Call) -> Result<Response, ApiError> {
     let filter = Filter::parse(&ctx.info, call)?;
     let q = &call.query;
     let bookmarks = q.flag("allowWatchBookmarks");
-    let send_initial = q.flag("sendInitialEvents");
     let timeout = q
         .get("timeoutSeconds")
         .and_then(|t| t.parse::<u64>().ok())
         .map(Duration::from_secs);
     validate_options(call)?;
-    let since = match q.get("resourceVersion") {
-        _ if send_initial => Since::Now,
-        None | Some("0") => Since::Now,
-        Some(raw) => Since::Revision(crate::api::parse_rv(raw)?),
+    let rv = q.get("resourceVersion").filter(|rv| !rv.is_empty());
+    // `SetListOptionsDefaults` with WatchList on (beta, default in 1.32): a watch that names
+    // neither `sendInitialEvents` nor `resourceVersionMatch`, from no resourceVersion or `0`,
+    // is a streaming list, so it also gets the initial-events-end bookmark when it allows
+    // bookmarks.
+    let send_initial = match q.get("sendInitialEvents") {
+        Some(_) => Some(q.flag("sendInitialEvents")),
+        None if q.get("resourceVersionMatch").is_none() && rv.is_none_or(|rv| rv == "0") => {
+            Some(true)
+        }
+        None => None,
     };
+    let since = match (send_initial, rv) {
+        (Some(true), _) | (None, None | Some("0")) => Since::Now,
+        // `sendInitialEvents=false` from no resourceVersion: changes from now on only
+        // (`getAllEventsSinceLocked` starts at the cache's resourceVersion).
+        (Some(false), None | Some("0")) => Since::Revision(ctx.state.store.revision()),
+        (_, Some(raw)) => Since::Revision(crate::api::parse_rv(raw)?),
+    };
+    // `setInitialEventsEndBookmarkIfRequested`: only with `allowWatchBookmarks`.
+    let send_initial = send_initial == Some(true) && bookmarks;
     let namespace = ctx.target.namespace.clone();
     let (tx, rx) = mpsc::channel::<Bytes>(256);
     let watch = Watch {
@@ -88,36 +103,49 @@ pub fn start(ctx: &Ctx<'_>, call: &Call) -> Result<Response, ApiError> {
     Ok(stream_response(rx))
 }
 
-/// The watch-related checks of `ValidateListOptions`, worded like the real ones.
+/// `validateWatchOptions` (`apimachinery/pkg/apis/meta/internalversion/validation`), every
+/// cause in one 422 Invalid of `ListOptions.meta.k8s.io`.
 fn validate_options(call: &Call) -> Result<(), ApiError> {
     let q = &call.query;
-    let forbidden = |field: &str, message: &str| {
-        ApiError::invalid(
-            "meta.k8s.io",
-            "ListOptions",
-            "",
-            vec![crate::status::Cause {
-                reason: "FieldValueForbidden".into(),
-                message: format!("Forbidden: {message}"),
-                field: field.into(),
-            }],
-        )
+    let forbidden = |message: &str| crate::status::Cause {
+        reason: "FieldValueForbidden".into(),
+        message: format!("Forbidden: {message}"),
+        field: "resourceVersionMatch".into(),
     };
-    let rv_match = q.get("resourceVersionMatch");
-    if q.get("sendInitialEvents").is_some() {
-        if rv_match != Some("NotOlderThan") {
-            return Err(forbidden(
-                "resourceVersionMatch",
-                "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan",
-            ));
-        }
-    } else if rv_match.is_some() {
-        return Err(forbidden(
-            "resourceVersionMatch",
-            "resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided",
+    let rv_match = q.get("resourceVersionMatch").filter(|m| !m.is_empty());
+    let mut causes = Vec::new();
+    if q.get("sendInitialEvents").is_some() && rv_match != Some("NotOlderThan") {
+        causes.push(forbidden(
+            "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan",
         ));
     }
-    Ok(())
+    if let Some(rv_match) = rv_match {
+        if q.get("sendInitialEvents").is_none() {
+            causes.push(forbidden(
+                "resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided",
+            ));
+        }
+        if rv_match != "NotOlderThan" {
+            causes.push(crate::status::Cause {
+                reason: "FieldValueNotSupported".into(),
+                message: format!(
+                    "Unsupported value: {}: supported values: \"NotOlderThan\"",
+                    crate::selector::go_quote(rv_match)
+                ),
+                field: "resourceVersionMatch".into(),
+            });
+        }
+        if q.get("continue").is_some_and(|c| !c.is_empty()) {
+            causes.push(forbidden(
+                "resourceVersionMatch is forbidden when continue is provided",
+            ));
+        }
+    }
+    if causes.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::invalid("meta.k8s.io", "ListOptions", "", causes))
+    }
 }
 
 fn encode(kind: &str, object: &Value) -> Bytes {

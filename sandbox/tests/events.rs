@@ -62,6 +62,10 @@ async fn core_events_about(target: &Target, ns: &str, name: &str) -> Vec<CoreEve
         .items
 }
 
+/// Both Event versions are one store of the internal `core.Event` (`pkg/registry/events/rest`
+/// reuses `pkg/registry/core/event/storage`), so a Recorder event is the same object through
+/// core/v1, field selectors use `ToSelectableFields` (`pkg/registry/core/event/strategy.go`) in
+/// each version's field names.
 #[tokio::test]
 async fn recorder_events_are_core_events_with_the_same_identity() {
     let target = Target::new().await;
@@ -132,6 +136,8 @@ async fn recorder_events_are_core_events_with_the_same_identity() {
     assert!(none.items.is_empty());
 }
 
+/// The Recorder's second event is a merge PATCH of `series` through events.k8s.io/v1; the
+/// conversion (`pkg/apis/events/v1/conversion.go`) shows it as core/v1 `series`, not `count`.
 #[tokio::test]
 async fn a_repeated_event_becomes_a_series_seen_through_core_v1() {
     let target = Target::new().await;
@@ -308,6 +314,8 @@ async fn events_k8s_io_writes_are_strict_and_core_writes_are_not() {
     );
 }
 
+/// One watch cache for the one storage: a watch on either version sees writes through the
+/// other, converted to its version, with the same resourceVersion.
 #[tokio::test]
 async fn watches_on_either_version_see_writes_through_the_other() {
     let target = Target::new().await;
@@ -397,6 +405,10 @@ where
         .expect("an ADDED event in time")
 }
 
+/// `kubectl get events` reads the server-side Table of the internal printers
+/// (`pkg/printers/internalversion` `printEvent`: LAST SEEN, TYPE, REASON, OBJECT, MESSAGE), the
+/// same for events.k8s.io/v1; `kubectl describe` selects core/v1 events by `involvedObject` and
+/// prints a series as `(x2 over ...)`.
 #[tokio::test]
 async fn kubectl_get_events_and_describe_show_recorder_events() {
     let target = Target::new().await;

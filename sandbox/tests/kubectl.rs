@@ -220,6 +220,7 @@ fn row(words: &[&str]) -> Vec<String> {
     words.iter().map(|w| (*w).to_owned()).collect()
 }
 
+/// `/version` (`pkg/version` `Info`) as `kubectl version` prints it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn version_reports_the_sandbox_server() {
     let k = Kubectl::start().await;
@@ -231,6 +232,8 @@ async fn version_reports_the_sandbox_server() {
     }
 }
 
+/// Discovery (`/api`, `/apis`, `/apis/<group>/<version>`: `endpoints/discovery`), with the
+/// CRD's resource and short names added by the apiextensions discovery controller.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn api_resources_lists_builtins_and_the_crd_with_its_short_name() {
     let k = Kubectl::start().await;
@@ -250,6 +253,8 @@ async fn api_resources_lists_builtins_and_the_crd_with_its_short_name() {
     }
 }
 
+/// The server-side Table of a custom resource (`apiextensions-apiserver/pkg/registry/customresource/tableconvertor`):
+/// NAME, the CRD's `additionalPrinterColumns` evaluated as JSONPath, AGE.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn get_documents_shows_the_crd_printer_columns() {
     let k = Kubectl::start().await;
@@ -295,6 +300,8 @@ async fn get_documents_shows_the_crd_printer_columns() {
     }
 }
 
+/// Client-side `kubectl apply`: a create, then a patch with the last-applied annotation
+/// (merge patch for custom resources, strategic merge for built-ins).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn apply_creates_then_configures_a_document_and_a_configmap() {
     let k = Kubectl::start().await;
@@ -346,6 +353,7 @@ async fn apply_creates_then_configures_a_document_and_a_configmap() {
     assert_eq!(value, "b");
 }
 
+/// A create that fails the CRD schema: the custom resource validator's 422, printed by kubectl.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn apply_from_stdin_rejects_an_invalid_document_with_the_schema_message() {
     let k = Kubectl::start().await;
@@ -360,6 +368,8 @@ async fn apply_from_stdin_rejects_an_invalid_document_with_the_schema_message() 
     );
 }
 
+/// `kubectl apply --server-side`: apply patches (`patch.go` `applyPatcher`) of a CRD and a
+/// custom resource, then deletes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_side_apply_of_the_crd_and_a_document_then_delete() {
     let k = Kubectl::start().await;
@@ -388,6 +398,7 @@ async fn server_side_apply_of_the_crd_and_a_document_then_delete() {
     assert_eq!(out.trim(), r#"document.kube.rs "ssa" deleted"#);
 }
 
+/// `kubectl patch` (merge), `describe` (a get plus an events list by field selector) and `delete`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn patch_describe_and_delete_a_document() {
     let k = Kubectl::start().await;
@@ -447,6 +458,8 @@ async fn patch_describe_and_delete_a_document() {
     );
 }
 
+/// `kubectl get -w`: a Table list, then a watch of Table rows (`endpoints/handlers/watch.go`
+/// transforming each event with the table convertor; headers only on the first).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn get_watch_prints_the_list_then_changes_as_rows() {
     let k = Kubectl::start().await;
@@ -499,6 +512,8 @@ async fn get_watch_prints_the_list_then_changes_as_rows() {
     assert_eq!(split(&deleted)[..2], ["w2", "Second"], "{deleted}");
 }
 
+/// The internal printers' columns (`pkg/printers/internalversion`) for Events, Namespaces and
+/// CRDs (`apiextensions-apiserver/pkg/registry/customresourcedefinition` default table).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn get_events_namespaces_and_crds_use_the_builtin_columns() {
     let k = Kubectl::start().await;
@@ -553,6 +568,8 @@ async fn get_events_namespaces_and_crds_use_the_builtin_columns() {
     }
 }
 
+/// `kubectl explain` reads `/openapi/v3/apis/<group>/<version>`, published from the CRD schema
+/// by the apiextensions OpenAPI v3 controller.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn explain_reads_the_crd_schema_from_openapi_v3() {
     let k = Kubectl::start().await;
@@ -562,6 +579,7 @@ async fn explain_reads_the_crd_schema_from_openapi_v3() {
     assert!(out.contains("title\t<string> -required-"), "{out}");
 }
 
+/// `kubectl delete --dry-run=server`: `Store.Delete` with `dryRun: [All]` answers without deleting.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delete_with_server_dry_run_keeps_the_object() {
     let k = Kubectl::start().await;
@@ -578,6 +596,7 @@ async fn delete_with_server_dry_run_keeps_the_object() {
     assert_eq!(out.trim(), "document.kube.rs/keep");
 }
 
+/// `kubectl create configmap/namespace` send protobuf bodies, decoded by the protobuf serializer.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn create_configmap_and_namespace_with_the_typed_kubectl_commands() {
     let k = Kubectl::start().await;

@@ -19,6 +19,8 @@ use kube::api::{
 use kube::runtime::watcher;
 use serde_json::{Value, json};
 
+/// Label selectors (`labels.Parse`), `limit`/`continue` paging (`storage.PrepareContinueToken`),
+/// and the `metadata.name` field selector.
 #[tokio::test]
 async fn list_filters_by_label_selector_and_pages_with_continue_tokens() {
     let target = Target::new().await;
@@ -101,6 +103,8 @@ async fn a_continue_token_from_before_a_compaction_is_410_expired() {
     assert_eq!(names(rest.items), ["cm2"]);
 }
 
+/// A continue token reads etcd at the first page's revision (etcd3 `resolveGetListRev`), so later
+/// pages do not see later writes; `resourceVersionMatch=Exact` reads the same revision.
 #[tokio::test]
 async fn pages_of_one_list_are_a_consistent_snapshot() {
     let target = Target::new().await;
@@ -137,6 +141,8 @@ async fn pages_of_one_list_are_a_consistent_snapshot() {
     assert_eq!(ours(exact.items).len(), 4);
 }
 
+/// A watch from a resourceVersion inside the watch window replays what happened after it
+/// (`watchCache.getAllEventsSinceLocked`).
 #[tokio::test]
 async fn watch_replays_changes_after_the_given_resource_version() {
     let target = Target::new().await;
@@ -468,6 +474,8 @@ async fn a_list_from_a_future_resource_version_times_out_with_504() {
     assert_eq!(details.causes[0].reason, "ResourceVersionTooLarge");
 }
 
+/// The cache watcher's filtering (`cacheWatcher.convertToWatchEvent`): an object that stops
+/// matching the selector is sent as DELETED.
 #[tokio::test]
 async fn watch_sends_objects_leaving_the_label_selector_as_deleted() {
     let target = Target::new().await;
@@ -496,6 +504,9 @@ async fn watch_sends_objects_leaving_the_label_selector_as_deleted() {
     assert!(matches!(events[0], WatchEvent::Deleted(_)), "{events:?}");
 }
 
+/// `sendInitialEvents=true` (WatchList, beta and on in 1.32): the current state as ADDED
+/// events, then a BOOKMARK annotated `k8s.io/initial-events-end` (`cacheWatcher` with
+/// `initialEventsEndBookmark`), then changes.
 #[tokio::test]
 async fn streaming_lists_end_the_initial_events_with_a_bookmark() {
     let target = Target::new().await;
@@ -539,6 +550,56 @@ async fn streaming_lists_end_the_initial_events_with_a_bookmark() {
     );
 }
 
+/// With WatchList on (beta and default in 1.32) `SetListOptionsDefaults` turns a watch from
+/// resourceVersion `0` that names neither `sendInitialEvents` nor `resourceVersionMatch` into a
+/// streaming list: the current objects as ADDED, then, since it allows bookmarks, the
+/// `k8s.io/initial-events-end` BOOKMARK (`Cacher.setInitialEventsEndBookmarkIfRequested`),
+/// which kube's watches meet whenever they start from `0`.
+#[tokio::test]
+async fn a_watch_from_0_allowing_bookmarks_ends_its_initial_events_with_a_bookmark() {
+    let target = Target::new().await;
+    let ns = target.namespace().await;
+    let cms: Api<ConfigMap> = Api::namespaced(target.client(), &ns);
+    cms.create(&PostParams::default(), &configmap("a", json!({})))
+        .await
+        .unwrap();
+    let mut stream = cms
+        // kube's WatchParams allow bookmarks by default.
+        .watch(&WatchParams::default().timeout(20), "0")
+        .await
+        .unwrap()
+        .boxed();
+    let mut added = Vec::new();
+    loop {
+        let event = tokio::time::timeout(common::TIMEOUT, stream.try_next())
+            .await
+            .expect("an event in time")
+            .unwrap()
+            .expect("the watch goes on");
+        match event {
+            WatchEvent::Added(cm) => added.extend(cm.metadata.name),
+            WatchEvent::Bookmark(bookmark) => {
+                assert_eq!(
+                    bookmark
+                        .metadata
+                        .annotations
+                        .get("k8s.io/initial-events-end")
+                        .map(String::as_str),
+                    Some("true"),
+                    "{:?}",
+                    bookmark.metadata.resource_version
+                );
+                break;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    added.retain(|n| n != ROOT_CA);
+    assert_eq!(added, ["a"]);
+}
+
+/// `allowWatchBookmarks=true`: the cacher's bookmark timer sends BOOKMARKs (about once a
+/// minute on a real server, `Cacher.dispatchEvents`; configurable on the sandbox).
 #[tokio::test]
 async fn watch_with_bookmarks_receives_periodic_bookmarks() {
     let target =
@@ -575,6 +636,8 @@ async fn watch_with_bookmarks_receives_periodic_bookmarks() {
     assert!(matches!(events[0], WatchEvent::Bookmark(_)));
 }
 
+/// `Accept: ...;as=PartialObjectMetadata` transforms list and watch objects into
+/// `PartialObjectMetadata` (`endpoints/handlers/response.go` `transformObject`).
 #[tokio::test]
 async fn metadata_watchers_receive_partial_object_metadata() {
     use kube::core::PartialObjectMeta;

@@ -113,14 +113,17 @@ impl Ctx<'_> {
                 "create not allowed while custom resource definition is terminating".into(),
             ));
         }
-        if !meta_str(&obj, "resourceVersion").is_empty() {
-            return Err(ApiError::Internal(
-                "resourceVersion should not be set on objects to be created".into(),
-            ));
-        }
         objects::validate_meta(info, &obj)?;
         objects::validate_builtin(info, None, &obj)?;
         objects::prepare_create(info, &mut obj)?;
+        if !meta_str(&obj, "resourceVersion").is_empty() {
+            // After `rest.BeforeCreate`, the etcd store's `Create` refuses it with
+            // `storage.ErrResourceVersionSetOnCreate`, which `InterpretCreateError` passes
+            // through: a 500 without a reason.
+            return Err(ApiError::Storage(
+                "resourceVersion should not be set on objects to be created".into(),
+            ));
+        }
         if record_fields {
             crate::adapters::record_update(info, None, &mut obj, manager, None);
         }
