@@ -158,7 +158,7 @@ pub fn check_shape(info: &ResourceInfo, obj: &Value, body: &[u8]) -> Result<(), 
 }
 
 /// `summarizeData(body, 30)`: an object's text, anything else in hex, cut at 30 bytes.
-fn summarize(body: &[u8]) -> String {
+pub fn summarize(body: &[u8]) -> String {
     const MAX: usize = 30;
     let cut = body.len() > MAX;
     let head = &body[..body.len().min(MAX)];

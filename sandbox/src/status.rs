@@ -124,9 +124,20 @@ pub enum ApiError {
     /// 401: missing or wrong bearer token.
     #[error("Unauthorized")]
     Unauthorized,
-    /// 403: forbidden.
-    #[error("{0}")]
-    Forbidden(String),
+    /// 403 about one object, as `errors.NewForbidden(qualifiedResource, name, err)` builds it
+    /// (an admission plugin's refusal): the message names the resource and object, the
+    /// details carry name, group and resource.
+    #[error("{} \"{name}\" is forbidden: {reason}", qualify(group, resource))]
+    ForbiddenObject {
+        /// Group of the resource.
+        group: String,
+        /// Plural resource name.
+        resource: String,
+        /// Object name.
+        name: String,
+        /// Why.
+        reason: String,
+    },
     /// 415: unsupported patch content type.
     #[error("{0}")]
     UnsupportedMediaType(String),
@@ -169,7 +180,7 @@ impl ApiError {
             Self::MethodNotAllowed(_) => 405,
             Self::Expired(_) | Self::ContinueExpired(_) => 410,
             Self::Unauthorized => 401,
-            Self::Forbidden(_) => 403,
+            Self::ForbiddenObject { .. } => 403,
             Self::UnsupportedMediaType(_) => 415,
             Self::TooLargeResourceVersion { .. } => 504,
             Self::Internal(_) | Self::Storage(_) => 500,
@@ -187,7 +198,7 @@ impl ApiError {
             Self::MethodNotAllowed(_) => "MethodNotAllowed",
             Self::Expired(_) | Self::ContinueExpired(_) => "Expired",
             Self::Unauthorized => "Unauthorized",
-            Self::Forbidden(_) => "Forbidden",
+            Self::ForbiddenObject { .. } => "Forbidden",
             Self::UnsupportedMediaType(_) => "UnsupportedMediaType",
             Self::TooLargeResourceVersion { .. } => "Timeout",
             Self::Internal(_) => "InternalError",
@@ -271,6 +282,16 @@ impl ApiError {
                 ..
             }
             | Self::AlreadyExists {
+                group,
+                resource,
+                name,
+                ..
+            } => {
+                put("name", name);
+                put("group", group);
+                put("kind", resource);
+            }
+            Self::ForbiddenObject {
                 group,
                 resource,
                 name,

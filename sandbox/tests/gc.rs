@@ -183,6 +183,21 @@ async fn deleting_a_namespace_terminates_it_and_removes_its_contents() {
             .await,
     );
     assert_eq!(status.code, 403);
+    assert_eq!(
+        status.message,
+        format!(
+            "configmaps \"new\" is forbidden: unable to create new content in namespace {team} because it is being terminated"
+        )
+    );
+    let details = status.details.expect("details");
+    assert_eq!(
+        (
+            details.name.as_str(),
+            details.group.as_str(),
+            details.kind.as_str()
+        ),
+        ("new", "", "configmaps")
+    );
     cms.patch(
         "held",
         &PatchParams::default(),

@@ -14,19 +14,30 @@ use crate::store::{WriteOp, Written};
 
 impl Ctx<'_> {
     pub(crate) fn body(&self, call: &Call) -> Result<Value, ApiError> {
-        if call.body.is_empty() {
-            return Err(ApiError::BadRequest(
-                "the body of the request was empty".into(),
-            ));
-        }
-        let mut obj: Value = if call.content_type() == crate::protobuf::CONTENT_TYPE {
+        let content_type = call.content_type();
+        // A body that does not parse fails in the serializer's `Interpret`, and
+        // `transformDecodeError` words it (the parser's own text after `json parse error: ` is
+        // serde's here, not Go's).
+        let unparsable = |e: &dyn std::fmt::Display| {
+            ApiError::BadRequest(format!(
+                "the object provided is unrecognized (must be of type {}): couldn't get version/kind; json parse error: {e} ({})",
+                self.info.kind,
+                objects::summarize(&call.body)
+            ))
+        };
+        let mut obj: Value = if call.body.is_empty() {
+            // Go's `encoding/json` on no input.
+            return Err(unparsable(&"unexpected end of JSON input"));
+        } else if content_type == crate::protobuf::CONTENT_TYPE {
             crate::protobuf::decode(&call.body)?
-        } else {
+        } else if content_type.contains("yaml") {
+            serde_yaml::from_slice(&call.body).map_err(|e| unparsable(&e))?
+        } else if content_type.is_empty() {
             serde_json::from_slice(&call.body)
                 .or_else(|_| serde_yaml::from_slice(&call.body))
-                .map_err(|e: serde_yaml::Error| {
-                    ApiError::BadRequest(format!("the object provided is unrecognized: {e}"))
-                })?
+                .map_err(|e: serde_yaml::Error| unparsable(&e))?
+        } else {
+            serde_json::from_slice(&call.body).map_err(|e| unparsable(&e))?
         };
         objects::check_type(&self.info, &mut obj, &call.body)?;
         Ok(obj)
@@ -97,10 +108,15 @@ impl Ctx<'_> {
                 )
                 .ok_or_else(|| ApiError::not_found("", "namespaces", &ns))?;
             if objects::is_deleting(&ns_obj) {
-                return Err(ApiError::Forbidden(format!(
-                    "{} \"{name}\" is forbidden: unable to create new content in namespace {ns} because it is being terminated",
-                    info.qualified()
-                )));
+                // The NamespaceLifecycle admission plugin.
+                return Err(ApiError::ForbiddenObject {
+                    group: info.group.clone(),
+                    resource: info.resource.clone(),
+                    name: name.clone(),
+                    reason: format!(
+                        "unable to create new content in namespace {ns} because it is being terminated"
+                    ),
+                });
             }
             objects::meta_mut(&mut obj).insert("namespace".into(), Value::String(ns.clone()));
             ns
