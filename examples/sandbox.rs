@@ -41,7 +41,10 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let args = Args::parse();
+    let mut args = Args::parse();
+    // Live toggles are for demos: on here (`--live-faults=false` turns them off), off by default
+    // in the binary and in yaml/deployment.yaml.
+    args.controller.live_faults.get_or_insert(true);
     let config = match Config::load(args.controller) {
         Ok(config) => config,
         Err(e) => {

@@ -205,6 +205,7 @@ impl App {
         tracing::info!(
             namespace = config.namespace.as_deref().unwrap_or("<all>"),
             concurrency = config.concurrency,
+            live_faults = config.live_faults,
             "starting controller"
         );
 

@@ -14,7 +14,7 @@
 //! A bad flag, environment value or file is reported as one line and the process exits with code 2
 //! (see `main.rs`); nothing starts half-configured.
 
-use crate::fault::{Fault, Faults};
+use crate::fault::{Fault, FaultParser, Faults};
 use crate::telemetry::LogFormat;
 use clap::Parser;
 use serde::Deserialize;
@@ -46,6 +46,10 @@ pub struct Config {
     pub api_timeout: Duration,
     /// The failure toggles switched on.
     pub faults: Faults,
+    /// Whether live toggles are followed from the `doc-controller-config` ConfigMap
+    /// (see [`crate::controller::toggles`]). Off by default: whoever may write that ConfigMap
+    /// could otherwise switch on `crash-on-error` in production.
+    pub live_faults: bool,
 }
 
 impl Default for Config {
@@ -59,18 +63,25 @@ impl Default for Config {
             index_batch_window: Duration::from_millis(20),
             api_timeout: crate::api_health::DEFAULT_API_TIMEOUT,
             faults: Faults::default(),
+            live_faults: false,
         }
     }
 }
 
 /// Command-line flags; each also reads an environment variable.
 ///
-/// Every value is optional here so that an unset flag falls through to the file and the default.
+/// Every value is optional here so that an unset flag falls through to the file and the default
+/// ([`Config::merge`]). `about` and `long_about` are set explicitly: clap would otherwise show
+/// this comment as the `--help` text.
 #[derive(Parser, Debug, Default)]
 #[command(
     name = "doc-controller",
     version,
-    about = "Publishes Document resources as ConfigMaps"
+    about = "Publishes Document resources (documents.kube.rs) as ConfigMaps",
+    long_about = "Publishes Document resources (documents.kube.rs) as ConfigMaps.\n\n\
+        Every flag can also be set by its environment variable or in the --config file; \
+        the flag wins over the environment, the environment over the file. \
+        Failure toggles (--fault) switch on the classic mistakes of docs/faults.md on purpose."
 )]
 pub struct Cli {
     /// Config file, YAML (.yaml/.yml) or TOML (.toml).
@@ -97,14 +108,26 @@ pub struct Cli {
     /// How long an API request may wait for the response head, e.g. 10s [default: 30s].
     #[arg(long, env = "DOC_CONTROLLER_API_TIMEOUT", value_parser = humantime::parse_duration)]
     pub api_timeout: Option<Duration>,
-    /// Switch on a failure toggle (repeatable; see docs/faults.md).
+    /// Switch on a failure toggle (repeatable, or comma-separated; see docs/faults.md).
     #[arg(
         long = "fault",
+        value_name = "TOGGLE",
         env = "DOC_CONTROLLER_FAULTS",
-        value_enum,
+        value_parser = FaultParser,
         value_delimiter = ','
     )]
     pub faults: Option<Vec<Fault>>,
+    /// Follow live toggles from the doc-controller-config ConfigMap in the controller's
+    /// namespace (for demos: whoever may write that ConfigMap can then break this controller).
+    #[arg(
+        long,
+        env = "DOC_CONTROLLER_LIVE_FAULTS",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub live_faults: Option<bool>,
 }
 
 /// The config file: the same settings as the flags, kebab-case.
@@ -130,6 +153,8 @@ pub struct FileConfig {
     pub api_timeout: Option<Duration>,
     /// See [`Config::faults`].
     pub faults: Option<Vec<Fault>>,
+    /// See [`Config::live_faults`].
+    pub live_faults: Option<bool>,
 }
 
 /// Why the configuration could not be loaded.
@@ -201,6 +226,10 @@ impl Config {
                 .or(file.api_timeout)
                 .unwrap_or(defaults.api_timeout),
             faults: Faults::new(cli.faults.or(file.faults).unwrap_or_default()),
+            live_faults: cli
+                .live_faults
+                .or(file.live_faults)
+                .unwrap_or(defaults.live_faults),
         };
         config.check()?;
         Ok(config)

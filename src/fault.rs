@@ -1,159 +1,219 @@
 //! The failure toggles: each one turns a single recommended pattern into the classic mistake.
 //!
-//! Names are the contract of `docs/faults.md` and `../shared/fault-catalogue.md`: kebab-case in the
-//! config file, the environment (`DOC_CONTROLLER_FAULTS=a,b`) and the CLI (`--fault a --fault b`).
-//! The code of each wrong way sits next to the right way it replaces, marked `// FAULT(<name>)`, so
+//! Names are the contract of `docs/faults.md` and the fault catalogue: kebab-case in the config
+//! file, the environment (`DOC_CONTROLLER_FAULTS=a,b`) and the CLI (`--fault a --fault b`). The
+//! code of each wrong way sits next to the right way it replaces, marked `// FAULT(<name>)`, so
 //! `grep -rn 'FAULT(' src/` lists every branch point.
+//!
+//! # One declaration per toggle
+//! [`catalogue!`] below is the only list of toggles. The enum, [`Fault::ALL`], the names, the
+//! catalogue row, whether a toggle can switch live and what the cluster must add for its symptom
+//! to show are all derived from it, so they cannot drift apart; `tests/catalogue.rs` checks
+//! `docs/faults.md` against it.
 
-use serde::Deserialize;
 use std::collections::BTreeSet;
 use std::fmt;
 use std::sync::{Arc, RwLock};
 
-/// One switchable failure mode. See `docs/faults.md` for what each one shows and how to fix it.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, clap::ValueEnum,
-)]
-#[serde(rename_all = "kebab-case")]
-#[clap(rename_all = "kebab-case")]
-pub enum Fault {
-    /// Status carries a timestamp of "now" and is patched on every reconcile.
-    StatusTimestamp,
-    /// The main watch has no `predicate_filter`: own status writes trigger reconciles again.
-    NoPredicate,
-    /// `predicates::generation` alone: finalizer changes no longer trigger a reconcile.
-    GenerationOnlyPredicate,
-    /// Objects are cached as they come, with `managedFields` and everything else.
-    KeepManagedFields,
-    /// The initial list is one unpaged LIST instead of a streaming list.
-    UnpagedInitialList,
-    /// Requests to the API server never leave the process, as if the network dropped them.
-    ApiUnreachable,
-    /// No `concurrency(N)`: every ready object is reconciled at once.
-    UnboundedConcurrency,
-    /// Owned objects are read with GET from the API server instead of from the Store.
-    DirectReads,
-    /// Cleanup fails every time, so deleted Documents stay Terminating.
-    CleanupFails,
-    /// Status is written through the Document itself, a verb the shipped RBAC does not grant.
-    ForbiddenPatch,
-    /// No CRD check at start: a missing CRD shows up as endless watch errors.
-    SkipPreflight,
-    /// Reconciles read the ConfigMap Store before its initial list arrived.
-    StoreNotReady,
-    /// ConfigMaps of the whole cluster are watched and cached, without a selector.
-    BroadWatchScope,
-    /// Watches run without bookmarks.
-    NoBookmarks,
-    /// The bearer token is read once at start and never re-read from its file.
-    StaticCredentials,
-    /// Documents are watched at cluster scope while RBAC grants one namespace.
-    ForbiddenWatch,
-    /// Watches have no backoff.
-    NoBackoff,
-    /// The Document watch selects on a label no Document has.
-    NarrowSelector,
-    /// A predicate that lets each Document through once and never again.
-    PredicateBlocksAll,
-    /// Watch errors are counted but not logged.
-    SilentWatchErrors,
-    /// The first watch error stops the controller (exit code 1).
-    CrashOnError,
-    /// The process serves metrics and health but runs no controller.
-    ControllerDown,
-    /// Each reconcile blocks its runtime thread with a synchronous sleep.
-    BlockingReconcile,
-    /// A watch per Document's ConfigMap instead of one shared reflector.
-    WatchPerObject,
-    /// The controller replaces whole ConfigMaps instead of applying the fields it owns.
-    RivalWriter,
+/// When a toggle takes effect.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Switch {
+    /// It can change while the controller runs (from the `doc-controller-config` ConfigMap,
+    /// with `--live-faults`), and takes effect at once.
+    Live,
+    /// It shapes the watches, the client or the controller at start: it changes with a restart.
+    Restart,
 }
 
-impl Fault {
-    /// Every toggle, in the catalogue's order.
-    pub const ALL: &'static [Fault] = &[
-        Fault::StatusTimestamp,
-        Fault::NoPredicate,
-        Fault::GenerationOnlyPredicate,
-        Fault::KeepManagedFields,
-        Fault::UnpagedInitialList,
-        Fault::UnboundedConcurrency,
-        Fault::DirectReads,
-        Fault::CleanupFails,
-        Fault::SkipPreflight,
-        Fault::StoreNotReady,
-        Fault::BroadWatchScope,
-        Fault::NoBookmarks,
-        Fault::StaticCredentials,
-        Fault::ForbiddenWatch,
-        Fault::NoBackoff,
-        Fault::ApiUnreachable,
-        Fault::NarrowSelector,
-        Fault::PredicateBlocksAll,
-        Fault::ForbiddenPatch,
-        Fault::SilentWatchErrors,
-        Fault::CrashOnError,
-        Fault::ControllerDown,
-        Fault::BlockingReconcile,
-        Fault::WatchPerObject,
-        Fault::RivalWriter,
-    ];
+/// Declares every toggle once: its catalogue row, variant, name, when it switches, and the
+/// manifest under `yaml/faults/` that the cluster needs for the symptom to show as deployed.
+macro_rules! catalogue {
+    ($(
+        $(#[doc = $doc:literal])+
+        $row:literal $variant:ident $name:literal $switch:ident $($setup:literal)?;
+    )+) => {
+        /// One switchable failure mode. See `docs/faults.md` for what each one shows and how to
+        /// fix it.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum Fault {
+            $( $(#[doc = $doc])+ $variant, )+
+        }
 
-    /// Whether the toggle can change while the controller runs (from the `doc-controller-config`
-    /// ConfigMap). The others shape watches or the controller at start and need a restart.
+        impl Fault {
+            /// Every toggle, in the catalogue's order.
+            pub const ALL: &'static [Fault] = &[ $( Fault::$variant, )+ ];
+
+            /// The kebab-case name used in config, environment, CLI and docs.
+            pub const fn name(self) -> &'static str {
+                match self { $( Fault::$variant => $name, )+ }
+            }
+
+            /// The row of the fault catalogue (and of `docs/faults.md`) this toggle is.
+            pub const fn row(self) -> u8 {
+                match self { $( Fault::$variant => $row, )+ }
+            }
+
+            /// When the toggle takes effect.
+            pub const fn switch(self) -> Switch {
+                match self { $( Fault::$variant => Switch::$switch, )+ }
+            }
+
+            /// What the wrong way breaks, in one sentence (its doc comment).
+            pub fn summary(self) -> &'static str {
+                match self { $( Fault::$variant => concat!($($doc),+).trim(), )+ }
+            }
+
+            /// The manifest under `yaml/faults/` that a cluster needs besides the shipped ones
+            /// for this toggle's symptom to show: RBAC for verbs only the wrong way uses, or the
+            /// objects that make the API server react (a throttling FlowSchema, a namespace-only
+            /// binding). `None`: the shipped manifests suffice.
+            pub const fn cluster_setup(self) -> Option<&'static str> {
+                match self { $( Fault::$variant => catalogue!(@setup $($setup)?), )+ }
+            }
+        }
+    };
+    (@setup $setup:literal) => { Some(concat!("yaml/faults/", $setup)) };
+    (@setup) => { None };
+}
+
+catalogue! {
+    /// Status carries a timestamp of "now" and is patched on every reconcile.
+    1 StatusTimestamp "status-timestamp" Live;
+    /// The main watch has no `predicate_filter`: own status writes trigger reconciles again.
+    2 NoPredicate "no-predicate" Live;
+    /// The controller replaces whole ConfigMaps (PUT) instead of applying the fields it owns.
+    3 RivalWriter "rival-writer" Live "rival-writer.yaml";
+    /// The initial list is one unpaged LIST of everything instead of a streaming list.
+    4 UnpagedInitialList "unpaged-initial-list" Restart;
+    /// Objects are cached as they come, with `managedFields` and everything else.
+    5 KeepManagedFields "keep-managed-fields" Restart;
+    /// ConfigMaps of the whole cluster are watched and cached, without a selector.
+    6 BroadWatchScope "broad-watch-scope" Restart;
+    /// Watches run without bookmarks.
+    7 NoBookmarks "no-bookmarks" Restart;
+    /// The bearer token is read once at start and never re-read from its file.
+    8 StaticCredentials "static-credentials" Restart;
+    /// Documents are watched at cluster scope while RBAC grants one namespace.
+    9 ForbiddenWatch "forbidden-watch" Restart "forbidden-watch.yaml";
+    /// Watches have no backoff.
+    10 NoBackoff "no-backoff" Restart;
+    /// Requests to the API server never leave the process, as if the network dropped them.
+    11 ApiUnreachable "api-unreachable" Restart;
+    /// No `concurrency(N)`: every ready object is reconciled at once.
+    12 UnboundedConcurrency "unbounded-concurrency" Restart "throttling.yaml";
+    /// A watch per Document's ConfigMap instead of one shared reflector.
+    13 WatchPerObject "watch-per-object" Restart;
+    /// Owned objects are read with GET from the API server instead of from the Store.
+    14 DirectReads "direct-reads" Live "direct-reads.yaml";
+    /// Cleanup fails every time, so deleted Documents stay Terminating.
+    15 CleanupFails "cleanup-fails" Live;
+    /// `predicates::generation` alone: finalizer changes no longer trigger a reconcile.
+    16 GenerationOnlyPredicate "generation-only-predicate" Live;
+    /// The process serves metrics and health but runs no controller.
+    17 ControllerDown "controller-down" Restart;
+    /// Reconciles read the ConfigMap Store before its initial list arrived.
+    18 StoreNotReady "store-not-ready" Live;
+    /// A predicate that lets each Document through once and never again.
+    19 PredicateBlocksAll "predicate-blocks-all" Live;
+    /// The Document watch selects on a label no Document has.
+    20 NarrowSelector "narrow-selector" Restart;
+    /// Status is written through the Document itself, a verb the shipped RBAC does not grant.
+    21 ForbiddenPatch "forbidden-patch" Live;
+    /// No CRD check at start: a missing CRD shows up as endless watch errors.
+    22 SkipPreflight "skip-preflight" Restart;
+    /// Watch errors are counted but not logged.
+    23 SilentWatchErrors "silent-watch-errors" Live;
+    /// The first watch error stops the controller (exit code 1).
+    24 CrashOnError "crash-on-error" Live;
+    /// Each reconcile blocks its runtime thread with a synchronous sleep.
+    25 BlockingReconcile "blocking-reconcile" Live;
+}
+
+// === impl Fault ===
+
+impl Fault {
+    /// Whether the toggle can change while the controller runs.
     pub fn is_live(self) -> bool {
-        matches!(
-            self,
-            Fault::StatusTimestamp
-                | Fault::NoPredicate
-                | Fault::GenerationOnlyPredicate
-                | Fault::PredicateBlocksAll
-                | Fault::DirectReads
-                | Fault::CleanupFails
-                | Fault::StoreNotReady
-                | Fault::SilentWatchErrors
-                | Fault::CrashOnError
-                | Fault::BlockingReconcile
-                | Fault::RivalWriter
-                | Fault::ForbiddenPatch
-        )
+        self.switch() == Switch::Live
     }
 
-    /// The kebab-case name used in config, environment, CLI and docs.
-    pub fn name(self) -> &'static str {
-        match self {
-            Fault::StatusTimestamp => "status-timestamp",
-            Fault::NoPredicate => "no-predicate",
-            Fault::GenerationOnlyPredicate => "generation-only-predicate",
-            Fault::KeepManagedFields => "keep-managed-fields",
-            Fault::UnpagedInitialList => "unpaged-initial-list",
-            Fault::UnboundedConcurrency => "unbounded-concurrency",
-            Fault::DirectReads => "direct-reads",
-            Fault::CleanupFails => "cleanup-fails",
-            Fault::SkipPreflight => "skip-preflight",
-            Fault::StoreNotReady => "store-not-ready",
-            Fault::BroadWatchScope => "broad-watch-scope",
-            Fault::NoBookmarks => "no-bookmarks",
-            Fault::StaticCredentials => "static-credentials",
-            Fault::ApiUnreachable => "api-unreachable",
-            Fault::ForbiddenPatch => "forbidden-patch",
-            Fault::ForbiddenWatch => "forbidden-watch",
-            Fault::NoBackoff => "no-backoff",
-            Fault::NarrowSelector => "narrow-selector",
-            Fault::PredicateBlocksAll => "predicate-blocks-all",
-            Fault::SilentWatchErrors => "silent-watch-errors",
-            Fault::CrashOnError => "crash-on-error",
-            Fault::ControllerDown => "controller-down",
-            Fault::BlockingReconcile => "blocking-reconcile",
-            Fault::WatchPerObject => "watch-per-object",
-            Fault::RivalWriter => "rival-writer",
-        }
+    /// Every toggle's name, comma-separated: what an error about an unknown name lists.
+    pub fn names() -> String {
+        Fault::ALL
+            .iter()
+            .map(|fault| fault.name())
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 
 impl fmt::Display for Fault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
+    }
+}
+
+/// A toggle name that is not in the catalogue.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown fault toggle {name:?}; the toggles are: {}", Fault::names())]
+pub struct UnknownFault {
+    /// The name as given.
+    pub name: String,
+}
+
+impl std::str::FromStr for Fault {
+    type Err = UnknownFault;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        Fault::ALL
+            .iter()
+            .copied()
+            .find(|fault| fault.name() == name)
+            .ok_or_else(|| UnknownFault {
+                name: name.to_string(),
+            })
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Fault {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        name.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// Parses `--fault` values for clap: `--help` lists every toggle with its summary, and an unknown
+/// name is one line that lists the valid ones (clap's own message for a value enum spans several
+/// lines, and the binary prints only the first).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct FaultParser;
+
+impl clap::builder::TypedValueParser for FaultParser {
+    type Value = Fault;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<Fault, clap::Error> {
+        let text = value.to_string_lossy();
+        text.parse().map_err(|unknown: UnknownFault| {
+            let flag = arg.map_or_else(|| "--fault".to_string(), ToString::to_string);
+            clap::Error::raw(
+                clap::error::ErrorKind::InvalidValue,
+                format!("invalid value for {flag}: {unknown}\n"),
+            )
+            .with_cmd(cmd)
+        })
+    }
+
+    fn possible_values(
+        &self,
+    ) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
+        Some(Box::new(Fault::ALL.iter().map(|fault| {
+            clap::builder::PossibleValue::new(fault.name()).help(fault.summary())
+        })))
     }
 }
 
@@ -272,12 +332,11 @@ impl LiveFaults {
 /// Parses a comma- or whitespace-separated list of toggle names, as the ConfigMap holds them.
 /// Unknown names are returned separately so they can be reported, not silently dropped.
 pub fn parse_list(text: &str) -> (Faults, Vec<String>) {
-    use clap::ValueEnum;
     let mut unknown = Vec::new();
     let faults = text
         .split(|c: char| c == ',' || c.is_whitespace())
         .filter(|name| !name.is_empty())
-        .filter_map(|name| match Fault::from_str(name, false) {
+        .filter_map(|name| match name.parse::<Fault>() {
             Ok(fault) => Some(fault),
             Err(_) => {
                 unknown.push(name.to_string());
@@ -291,7 +350,6 @@ pub fn parse_list(text: &str) -> (Faults, Vec<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::ValueEnum;
 
     #[test]
     fn live_toggles_switch_and_restart_only_ones_are_reported_not_applied() {
@@ -328,14 +386,53 @@ mod tests {
     }
 
     #[test]
-    fn every_toggle_has_the_same_name_in_serde_clap_and_docs() {
+    fn every_toggle_has_one_name_in_serde_clap_and_the_environment() {
+        use clap::builder::TypedValueParser;
+        let cmd = clap::Command::new("test");
         for fault in Fault::ALL {
             let from_serde: Fault =
                 serde_json::from_value(serde_json::json!(fault.name())).expect("serde name");
             assert_eq!(from_serde, *fault);
-            let from_clap = Fault::from_str(fault.name(), false).expect("clap name");
+            let from_clap = FaultParser
+                .parse_ref(&cmd, None, std::ffi::OsStr::new(fault.name()))
+                .expect("clap name");
             assert_eq!(from_clap, *fault);
+            assert_eq!(fault.name().parse::<Fault>(), Ok(*fault));
         }
-        assert_eq!(Fault::ALL.len(), Fault::value_variants().len());
+    }
+
+    #[test]
+    fn the_toggles_are_declared_in_catalogue_order_one_row_each() {
+        let rows: Vec<u8> = Fault::ALL.iter().map(|f| f.row()).collect();
+        let expected: Vec<u8> = (1..=25).collect();
+        assert_eq!(rows, expected);
+        assert!(
+            Fault::ALL.is_sorted(),
+            "the enum's order is the catalogue's"
+        );
+        for fault in Fault::ALL {
+            assert!(!fault.summary().is_empty() && !fault.summary().starts_with(' '));
+            if let Some(setup) = fault.cluster_setup() {
+                let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(setup);
+                assert!(path.is_file(), "{fault}: {setup} is missing");
+            }
+        }
+    }
+
+    #[test]
+    fn an_unknown_name_is_one_line_listing_every_toggle() {
+        let err = "nonsense".parse::<Fault>().expect_err("unknown");
+        let text = err.to_string();
+        assert_eq!(text.lines().count(), 1, "{text}");
+        assert!(text.contains("\"nonsense\""), "{text}");
+        for fault in Fault::ALL {
+            assert!(text.contains(fault.name()), "{text}");
+        }
+        let serde_err =
+            serde_json::from_value::<Fault>(serde_json::json!("nonsense")).expect_err("unknown");
+        assert!(
+            serde_err.to_string().contains("status-timestamp"),
+            "{serde_err}"
+        );
     }
 }

@@ -57,7 +57,46 @@ fn a_bad_config_file_is_one_line_naming_the_file_and_exit_2() {
 }
 
 #[test]
-fn help_and_version_exit_0() {
-    assert_eq!(run(&["--help"], &[]).0, Some(0));
-    assert_eq!(run(&["--version"], &[]).0, Some(0));
+fn an_unknown_toggle_is_one_line_that_lists_the_valid_ones() {
+    for (args, env) in [
+        (&["--fault", "nonsense"][..], &[][..]),
+        (
+            &[],
+            &[("DOC_CONTROLLER_FAULTS", "no-predicate,nonsense")][..],
+        ),
+    ] {
+        let (code, stderr) = run(args, env);
+        assert_eq!(code, Some(2), "{stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.contains("\"nonsense\""), "{stderr}");
+        for fault in doc_controller::fault::Fault::ALL {
+            assert!(
+                stderr.contains(fault.name()),
+                "{fault} not listed: {stderr}"
+            );
+        }
+    }
+}
+
+/// stdout of a run that succeeds.
+fn stdout(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_doc-controller"))
+        .args(args)
+        .output()
+        .expect("binary runs");
+    assert_eq!(out.status.code(), Some(0), "{args:?}");
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+#[test]
+fn help_says_what_the_program_does_and_lists_every_toggle() {
+    let help = stdout(&["--help"]);
+    assert!(
+        help.starts_with("Publishes Document resources"),
+        "--help starts with what the program does: {help}"
+    );
+    for fault in doc_controller::fault::Fault::ALL {
+        assert!(help.contains(fault.name()), "{fault} missing from --help");
+    }
+    assert!(stdout(&["--version"]).starts_with("doc-controller "));
 }

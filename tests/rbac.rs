@@ -1,10 +1,11 @@
 //! The shipped RBAC (yaml/rbac.yaml) is enough for the controller, run as its ServiceAccount
-//! through impersonation, exactly as on a real cluster; the `forbidden-watch` toggle shows the
-//! guide's 403 when that RBAC is granted in one namespace only, and `forbidden-patch` the guide's
-//! 403 for a write that RBAC does not grant.
+//! exactly as on a cluster; `forbidden-watch` shows the guide's 403 with the namespace-only
+//! install of yaml/faults/forbidden-watch.yaml, and `forbidden-patch` the guide's 403 for a write
+//! that the shipped RBAC does not grant.
 //!
-//! Runs on the sandbox, or on `DOC_CONTROLLER_E2E_KUBECONFIG` (the user needs `impersonate` on
-//! ServiceAccounts, as cluster admins have).
+//! Runs on the sandbox, or on `DOC_CONTROLLER_E2E_KUBECONFIG`. Every test installs its own
+//! ServiceAccount, roles and bindings (see tests/support/deployed.rs), so they do not interfere
+//! when run together on one cluster.
 
 mod support;
 
@@ -14,16 +15,22 @@ use doc_controller::fault::{Fault, Faults};
 use kube::api::Api;
 use serde_json::json;
 use support::{
-    Controller, Env, apply_shipped_rbac, as_service_account, create, delete_and_wait, doc,
-    eventually, ready_as, set_spec, wait_for,
+    Controller, Env, TestNamespace, create, delete_and_wait, doc, eventually, ready_as, set_spec,
+    wait_for,
 };
+
+fn with(faults: &[Fault]) -> Config {
+    Config {
+        faults: Faults::new(faults.iter().copied()),
+        ..Config::default()
+    }
+}
 
 #[tokio::test]
 async fn the_shipped_rbac_is_enough_for_the_controller_as_its_service_account() {
     let env = Env::new().await;
     let ns = env.namespace().await;
-    apply_shipped_rbac(&env, true, &ns.name).await;
-    let c = Controller::start_as(as_service_account(&env), &ns.name, Config::default()).await;
+    let c = Controller::start(&env, &ns, Config::default()).await;
     let docs: Api<Document> = Api::namespaced(env.client.clone(), &ns.name);
 
     create(&docs, &doc("samuel", "Samuel", "hello")).await;
@@ -39,26 +46,19 @@ async fn the_shipped_rbac_is_enough_for_the_controller_as_its_service_account() 
     );
 }
 
-/// The controller as its ServiceAccount with the shipped RBAC, bound cluster-wide or in the test
-/// namespace only, with `faults` on.
-async fn as_shipped(
-    cluster_wide: bool,
-    faults: &[Fault],
-) -> (Controller, support::TestNamespace, Env) {
-    let env = Env::new().await;
-    let ns = env.namespace().await;
-    apply_shipped_rbac(&env, cluster_wide, &ns.name).await;
-    let config = Config {
-        faults: Faults::new(faults.iter().copied()),
-        ..Config::default()
-    };
-    let c = Controller::start_as(as_service_account(&env), &ns.name, config).await;
-    (c, ns, env)
+// === forbidden-watch ===
+
+/// The controller as its ServiceAccount with the namespace-only install of
+/// yaml/faults/forbidden-watch.yaml (the shipped ClusterRole bound in the test's namespace).
+async fn namespace_only(env: &Env, ns: &TestNamespace, faults: &[Fault]) -> Controller {
+    Controller::start_with(env, ns, with(faults), &[Fault::ForbiddenWatch], None).await
 }
 
 #[tokio::test]
 async fn forbidden_watch_on_gets_403_at_the_cluster_scope() {
-    let (c, _ns, _env) = as_shipped(false, &[Fault::ForbiddenWatch]).await;
+    let env = Env::new().await;
+    let ns = env.namespace().await;
+    let c = namespace_only(&env, &ns, &[Fault::ForbiddenWatch]).await;
     eventually("403 watch errors", || async {
         (c.metric(
             "doc_controller_watch_errors_total",
@@ -73,7 +73,9 @@ async fn forbidden_watch_on_gets_403_at_the_cluster_scope() {
 
 #[tokio::test]
 async fn forbidden_watch_off_watches_the_permitted_namespace() {
-    let (c, ns, env) = as_shipped(false, &[]).await;
+    let env = Env::new().await;
+    let ns = env.namespace().await;
+    let c = namespace_only(&env, &ns, &[]).await;
     let docs: Api<Document> = Api::namespaced(env.client.clone(), &ns.name);
     create(&docs, &doc("allowed", "Allowed", "")).await;
     wait_for(&docs, "allowed", ready_as("Published")).await;
@@ -97,7 +99,9 @@ async fn forbidden_status_writes(c: &Controller) -> f64 {
 
 #[tokio::test]
 async fn forbidden_patch_on_gets_403_and_the_document_never_gets_a_status() {
-    let (c, ns, env) = as_shipped(true, &[Fault::ForbiddenPatch]).await;
+    let env = Env::new().await;
+    let ns = env.namespace().await;
+    let c = Controller::start(&env, &ns, with(&[Fault::ForbiddenPatch])).await;
     let docs: Api<Document> = Api::namespaced(env.client.clone(), &ns.name);
     create(&docs, &doc("samuel", "Samuel", "hello")).await;
 
@@ -137,7 +141,9 @@ async fn forbidden_patch_on_gets_403_and_the_document_never_gets_a_status() {
 
 #[tokio::test]
 async fn forbidden_patch_off_writes_status_through_the_granted_subresource() {
-    let (c, ns, env) = as_shipped(true, &[]).await;
+    let env = Env::new().await;
+    let ns = env.namespace().await;
+    let c = Controller::start(&env, &ns, Config::default()).await;
     let docs: Api<Document> = Api::namespaced(env.client.clone(), &ns.name);
     create(&docs, &doc("samuel", "Samuel", "hello")).await;
     wait_for(&docs, "samuel", ready_as("Published")).await;

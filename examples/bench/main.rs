@@ -659,6 +659,7 @@ async fn memory(opts: &Opts) -> Result<(), BenchError> {
     );
     report.row("Document size (JSON, spec only)", json!(sample), "bytes");
     let mut ready_times = BTreeMap::new();
+    let mut peaks = BTreeMap::new();
     for (label, faults) in [
         ("default", &[][..]),
         ("keep-managed-fields", &["keep-managed-fields"][..]),
@@ -685,6 +686,7 @@ async fn memory(opts: &Opts) -> Result<(), BenchError> {
             + m.gauge("doc_controller_cached_objects", "store", "configmaps");
         controller.stop(Duration::from_secs(20)).await?;
         ready_times.insert(label, ready.as_secs_f64());
+        peaks.insert(label, hwm);
         let per_doc = (rss.saturating_sub(base_rss)) as f64 / n as f64;
         if label == "default" {
             report.goal(
@@ -729,6 +731,13 @@ async fn memory(opts: &Opts) -> Result<(), BenchError> {
         "start-to-ready, streaming list / one plain list",
         json!(r3(streaming / plain)),
         "x",
+    );
+    // What `unpaged-initial-list` is about: the whole list in one response, in memory at once.
+    let peak = |label| peaks.get(label).copied().unwrap_or_default();
+    report.row(
+        "VmHWM, one unpaged LIST - streaming list",
+        json!(r3(mib(peak("unpaged-initial-list")) - mib(peak("default")))),
+        "MiB",
     );
     phase.cleanup().await?;
     report.note(

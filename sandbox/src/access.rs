@@ -23,6 +23,14 @@ impl SandboxBuilder {
         self
     }
 
+    /// The server's total concurrency limit that API Priority and Fairness shares among
+    /// the `Limited` priority levels (kube-apiserver's `--max-requests-inflight` plus
+    /// `--max-mutating-requests-inflight`; default 600, i.e. 400 + 200).
+    pub fn server_concurrency_limit(mut self, seats: u32) -> Self {
+        self.server_concurrency_limit = seats;
+        self
+    }
+
     /// Sets the faults of a YAML or JSON file (a list, `{faults: [...]}` or one fault).
     pub fn fault_file(self, path: impl AsRef<std::path::Path>) -> Result<Self, FaultFileError> {
         let faults = crate::faults::read_fault_file(path.as_ref())?;
@@ -107,6 +115,10 @@ impl Sandbox {
     /// Revokes one ServiceAccount token (requests with it get 401), e.g. the one a client read
     /// from a token file before it was rotated; tokens issued by the TokenRequest API live at
     /// least 10 minutes, so tests revoke rather than wait. Returns whether the token was known.
+    ///
+    /// A sandbox-only hook: what a real cluster does instead is a token bound to an object
+    /// (TokenRequest `spec.boundObjectRef` naming a Secret), which stops authenticating once
+    /// the Secret is deleted; the sandbox honours that too, so tests can use it on both.
     pub fn revoke_service_account_token(&self, token: &str) -> bool {
         self.state.gate.tokens.revoke(token)
     }
@@ -116,9 +128,9 @@ impl Sandbox {
         &self.state.gate.faults
     }
 
-    /// The sandbox's own Prometheus metrics in text exposition format (also served at
-    /// `GET /metrics` to `system:masters`).
+    /// The sandbox's own Prometheus metrics and the API Priority and Fairness ones in text
+    /// exposition format (also served at `GET /metrics` to `system:masters`).
     pub fn metrics_text(&self) -> String {
-        self.state.gate.metrics.text()
+        self.state.gate.metrics_text(&self.state.store)
     }
 }

@@ -21,6 +21,7 @@ use crate::auth::rbac::{self, Decision};
 use crate::auth::tokens::TokenStore;
 use crate::auth::{UserInfo, forbidden, impersonation};
 use crate::faults::{Fault, FaultAction, FaultId, Faults, respond, throttle::InFlight};
+use crate::flowcontrol::{Apf, Ticket};
 use crate::http::{AppState, Call, json_response};
 use crate::server_metrics::ServerMetrics;
 use crate::status::ApiError;
@@ -39,6 +40,8 @@ pub struct Gate {
     pub faults: Faults,
     /// The sandbox's own metrics.
     pub metrics: ServerMetrics,
+    /// API Priority and Fairness, configured by the stored flowcontrol objects.
+    pub apf: Apf,
 }
 
 impl Gate {
@@ -50,6 +53,19 @@ impl Gate {
         }
         gate
     }
+
+    /// The same gate sharing `seats` among the APF priority levels.
+    pub fn with_server_concurrency_limit(mut self, seats: u32) -> Self {
+        self.apf = Apf::new(seats);
+        self
+    }
+
+    /// The sandbox's metrics followed by the APF ones.
+    pub fn metrics_text(&self, store: &crate::store::Store) -> String {
+        let mut text = self.metrics.text();
+        text.push_str(&self.apf.metrics_text(store));
+        text
+    }
 }
 
 /// A request let through, carrying what the rest of the pipeline needs.
@@ -58,6 +74,8 @@ pub struct Admission {
     attrs: Attributes,
     started: Instant,
     _in_flight: Vec<InFlight>,
+    /// The APF classification and seat, released when the answer is ready.
+    apf: Ticket,
 }
 
 fn bearer(headers: &http::HeaderMap) -> Option<&str> {
@@ -118,8 +136,26 @@ pub async fn admit(state: &Arc<AppState>, parts: &Parts) -> Result<Admission, Re
             attrs,
             started,
             _in_flight: Vec::new(),
+            apf: Ticket::default(),
         });
     }
+    // API Priority and Fairness, as its filter sits between impersonation and authorization;
+    // from here on every answer carries the classification headers.
+    let ticket = match gate
+        .apf
+        .admit(&state.store, &attrs, query.get("timeout"))
+        .await
+    {
+        Ok(ticket) => ticket,
+        Err(rejection) => {
+            gate.metrics.throttled(&attrs.user.name);
+            return Err(reject(&attrs, rejection.into_response()));
+        }
+    };
+    let reject = |attrs: &Attributes, mut response: Response| -> Response {
+        ticket.set_headers(&mut response);
+        reject(attrs, response)
+    };
     // Scraping metrics is not subject to faults either (it still needs RBAC).
     let faults = if path == METRICS_PATH {
         Vec::new()
@@ -137,6 +173,7 @@ pub async fn admit(state: &Arc<AppState>, parts: &Parts) -> Result<Admission, Re
         attrs,
         started,
         _in_flight: in_flight,
+        apf: ticket,
     })
 }
 
@@ -241,7 +278,7 @@ impl Admission {
                 (
                     StatusCode::OK,
                     [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-                    state.gate.metrics.text(),
+                    state.gate.metrics_text(&state.store),
                 )
                     .into_response()
             });
@@ -292,7 +329,8 @@ impl Admission {
 
     /// Records the answer in the metrics; a successful watch stays counted as open until
     /// its stream ends.
-    pub fn finish(self, state: &AppState, response: Response) -> Response {
+    pub fn finish(self, state: &AppState, mut response: Response) -> Response {
+        self.apf.set_headers(&mut response);
         let code = response.status().as_u16();
         record(&state.gate, &self.attrs, code, self.started);
         if self.attrs.verb == "watch" && response.status().is_success() {

@@ -18,7 +18,10 @@
 //! server-side apply conflicts; protobuf request bodies for the built-in kinds kubectl's
 //! typed commands create; bearer-token users (the admin in `system:masters`, ServiceAccount
 //! tokens from the TokenRequest API that expire into 401), RBAC with the real 403 wording,
-//! impersonation headers and access reviews that agree with the enforced decisions.
+//! impersonation headers and access reviews that agree with the enforced decisions; tokens
+//! bound to a Secret that stop working when it is deleted; API Priority and Fairness
+//! configured by FlowSchema and PriorityLevelConfiguration objects (the defaults of a fresh
+//! 1.32 server seeded), with its 429s, headers and metrics (see `flowcontrol`).
 //!
 //! Server-side faults (throttling 429, latency, hanging and dropped connections, forced 5xx,
 //! scheduled compaction, credential expiry) are set through [`SandboxBuilder::fault`],
@@ -30,8 +33,9 @@
 //! aggregated discovery; watchers that fall behind are closed (as the watch cache does) but
 //! writers never wait; CRD version conversion only rewrites `apiVersion`; only the built-in
 //! kinds configmaps, events (core/v1 and events.k8s.io/v1, two versions of one stored
-//! resource), leases, namespaces, serviceaccounts and customresourcedefinitions are served
-//! (plus the self-subject reviews).
+//! resource), leases, namespaces, secrets, serviceaccounts, flowschemas,
+//! prioritylevelconfigurations and customresourcedefinitions are served (plus the
+//! self-subject reviews).
 //!
 //! Every request goes through one entry point (`http::entry`), which runs the
 //! authentication, authorization and fault pipeline of `gate` around the handlers.
@@ -55,6 +59,7 @@ mod discovery;
 mod events;
 mod faults;
 mod fieldvalidation;
+mod flowcontrol;
 mod gate;
 mod gc;
 mod govalue;
@@ -68,6 +73,7 @@ mod registry;
 mod request;
 mod reviews;
 mod schema;
+mod secrets;
 mod selector;
 mod server;
 mod server_metrics;
@@ -130,6 +136,7 @@ pub struct SandboxBuilder {
     bookmark_interval: Duration,
     kubeconfig: Option<PathBuf>,
     faults: Vec<Fault>,
+    server_concurrency_limit: u32,
 }
 
 impl Default for SandboxBuilder {
@@ -140,6 +147,7 @@ impl Default for SandboxBuilder {
             bookmark_interval: Duration::from_secs(5),
             kubeconfig: None,
             faults: Vec::new(),
+            server_concurrency_limit: flowcontrol::DEFAULT_SERVER_CONCURRENCY_LIMIT,
         }
     }
 }
@@ -203,7 +211,8 @@ impl SandboxBuilder {
             addr: addr.to_string(),
             token: token.clone(),
             bookmark_interval: self.bookmark_interval,
-            gate: gate::Gate::with_faults(self.faults),
+            gate: gate::Gate::with_faults(self.faults)
+                .with_server_concurrency_limit(self.server_concurrency_limit),
         });
         seed(&state);
         state.store.started();
@@ -225,8 +234,9 @@ impl SandboxBuilder {
     }
 }
 
-/// The namespaces every cluster starts with.
+/// The namespaces and API Priority and Fairness objects every cluster starts with.
 fn seed(state: &http::AppState) {
+    flowcontrol::bootstrap::seed(state);
     let res = (String::new(), "namespaces".to_owned());
     let Some(info) = state.registry.lookup("", "v1", "namespaces") else {
         return;

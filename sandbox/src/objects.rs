@@ -80,9 +80,12 @@ pub fn is_deleting(obj: &Value) -> bool {
 }
 
 /// Whether `metadata.generation` is maintained for this resource: custom resources and CRDs
-/// (configmaps, events, leases, namespaces and service accounts have none in a real cluster).
+/// (configmaps, events, leases, namespaces, secrets and service accounts have none in a real
+/// cluster; FlowSchemas and PriorityLevelConfigurations have one, like their strategies).
 pub fn tracks_generation(info: &ResourceInfo) -> bool {
-    info.custom || info.resource == "customresourcedefinitions"
+    info.custom
+        || info.resource == "customresourcedefinitions"
+        || info.group == crate::flowcontrol::GROUP
 }
 
 /// The object without the parts whose change does not bump `generation`.
@@ -491,7 +494,7 @@ pub fn supported_field(info: &ResourceInfo, field: &str) -> bool {
 }
 
 /// `IsDNS1123Label`, for namespace names.
-fn dns1123_label_errors(value: &str) -> Vec<String> {
+pub(crate) fn dns1123_label_errors(value: &str) -> Vec<String> {
     static LABEL: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
         regex::Regex::new("^[a-z0-9]([-a-z0-9]*[a-z0-9])?$").expect("valid regex")
     });
@@ -552,9 +555,19 @@ pub fn validate_meta(info: &ResourceInfo, obj: &Value) -> Result<(), ApiError> {
     }
 }
 
+/// The per-kind defaults applied when an object is decoded (`SetDefaults_*`): a Secret's
+/// `type` and its `stringData` merged into `data`, and those of the flowcontrol kinds.
+pub fn default_builtin(info: &ResourceInfo, obj: &mut Value) {
+    if info.group.is_empty() && info.resource == "secrets" {
+        crate::secrets::default(obj);
+    }
+    crate::flowcontrol::validation::default(info, obj);
+}
+
 /// The kind-specific validation of the built-in kinds that the sandbox mirrors: ConfigMap
-/// keys (`IsConfigMapKey`) and immutability (`ValidateConfigMapUpdate`), and Events
-/// (`crate::events::validate`).
+/// and Secret keys (`IsConfigMapKey`) and immutability (`ValidateConfigMapUpdate`,
+/// `ValidateSecretUpdate`, which also pins a Secret's `type`), Events
+/// (`crate::events::validate`) and the flowcontrol kinds.
 pub fn validate_builtin(
     info: &ResourceInfo,
     old: Option<&Value>,
@@ -563,13 +576,18 @@ pub fn validate_builtin(
     if crate::events::Version::of(info).is_some() {
         return crate::events::validate(info, old, new);
     }
-    if !(info.group.is_empty() && info.resource == "configmaps") {
-        return Ok(());
+    if info.group == crate::flowcontrol::GROUP {
+        return crate::flowcontrol::validation::validate(info, new);
     }
+    let fields: &[&str] = match (info.group.as_str(), info.resource.as_str()) {
+        ("", "configmaps") => &["data", "binaryData"],
+        ("", "secrets") => &["data"],
+        _ => return Ok(()),
+    };
     static KEY: std::sync::LazyLock<regex::Regex> =
         std::sync::LazyLock::new(|| regex::Regex::new("^[-._a-zA-Z0-9]+$").expect("valid regex"));
     let mut causes = Vec::new();
-    for field in ["data", "binaryData"] {
+    for &field in fields {
         for key in new
             .get(field)
             .and_then(Value::as_object)
@@ -607,11 +625,25 @@ pub fn validate_builtin(
         if new.get("immutable").and_then(Value::as_bool) != Some(true) {
             causes.push(forbidden("immutable"));
         }
-        for field in ["data", "binaryData"] {
+        for &field in fields {
             if old.get(field) != new.get(field) {
                 causes.push(forbidden(field));
             }
         }
+    }
+    if info.resource == "secrets"
+        && let Some(old) = old
+        && old.get("type") != new.get("type")
+    {
+        let kind = new.get("type").and_then(Value::as_str).unwrap_or_default();
+        causes.push(Cause {
+            reason: "FieldValueInvalid".into(),
+            message: format!(
+                "Invalid value: {}: field is immutable",
+                crate::selector::go_quote(kind)
+            ),
+            field: "type".into(),
+        });
     }
     if causes.is_empty() {
         Ok(())

@@ -1,6 +1,6 @@
 //! Decoding of `application/vnd.kubernetes.protobuf` request bodies for the built-in kinds.
 //!
-//! client-go's typed clients (e.g. `kubectl create namespace|configmap|serviceaccount`) send
+//! client-go's typed clients (e.g. `kubectl create namespace|configmap|secret|serviceaccount`) send
 //! protobuf: the 4-byte magic `k8s\0` and a `runtime.Unknown` envelope carrying the
 //! `TypeMeta` and the object's own protobuf encoding
 //! (<https://kubernetes.io/docs/reference/using-api/api-concepts/#protobuf-encoding>). The
@@ -99,6 +99,14 @@ const SERVICE_ACCOUNT: &[F] = &[
     (2, "secrets", Ty::Msg(OBJECT_REFERENCE), true),
     (3, "imagePullSecrets", Ty::Msg(LOCAL_OBJECT_REFERENCE), true),
     (4, "automountServiceAccountToken", Ty::Bool, false),
+];
+
+const SECRET: &[F] = &[
+    (1, "metadata", Ty::Msg(OBJECT_META), false),
+    (2, "data", Ty::MapBytes, false),
+    (3, "type", Ty::Str, false),
+    (4, "stringData", Ty::MapStr, false),
+    (5, "immutable", Ty::Bool, false),
 ];
 
 const LEASE_SPEC: &[F] = &[
@@ -203,6 +211,7 @@ pub fn decode(body: &[u8]) -> Result<Value, ApiError> {
         ("v1", "ConfigMap") => CONFIG_MAP,
         ("v1", "Namespace") => NAMESPACE,
         ("v1", "ServiceAccount") => SERVICE_ACCOUNT,
+        ("v1", "Secret") => SECRET,
         ("coordination.k8s.io/v1", "Lease") => LEASE,
         ("authentication.k8s.io/v1", "SelfSubjectReview") => SELF_SUBJECT_REVIEW,
         ("authorization.k8s.io/v1", "SelfSubjectAccessReview") => SELF_SUBJECT_ACCESS_REVIEW,

@@ -217,6 +217,7 @@ fn builtins() -> Vec<ResourceInfo> {
     vec![
         namespaces,
         builtin("", "configmaps", "ConfigMap", true, &["cm"], &[], &[]),
+        builtin("", "secrets", "Secret", true, &[], &[], &[]),
         builtin("", "events", "Event", true, &["ev"], &[], &[]),
         builtin(
             "",
@@ -280,6 +281,24 @@ fn builtins() -> Vec<ResourceInfo> {
             false,
             &["crd", "crds"],
             &["api-extensions"],
+            &["status"],
+        ),
+        builtin(
+            crate::flowcontrol::GROUP,
+            "flowschemas",
+            "FlowSchema",
+            false,
+            &[],
+            &[],
+            &["status"],
+        ),
+        builtin(
+            crate::flowcontrol::GROUP,
+            "prioritylevelconfigurations",
+            "PriorityLevelConfiguration",
+            false,
+            &[],
+            &[],
             &["status"],
         ),
         review(

@@ -80,7 +80,7 @@ impl ServerMetrics {
         let throttled = IntCounterVec::new(
             Opts::new(
                 "sandbox_apiserver_throttled_requests_total",
-                "Requests rejected with 429 by throttling faults, by user.",
+                "Requests rejected with 429 by API Priority and Fairness or throttling faults, by user.",
             ),
             &["user"],
         )

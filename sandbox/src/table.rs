@@ -10,9 +10,10 @@
 //!   (apiextensions-apiserver's `tableconvertor` and its `serveDefaultColumnsIfEmpty`). Like
 //!   the real server, `Age` is *not* appended when the CRD declares columns;
 //! - built-in kinds: the columns of the apiserver's internal printers
-//!   (`pkg/printers/internalversion`) for configmaps, namespaces, events, serviceaccounts and
-//!   leases, always generated "wide" (priority-1 columns included; kubectl hides them
-//!   unless `-o wide`);
+//!   (`pkg/printers/internalversion`) for configmaps, namespaces, events, serviceaccounts,
+//!   leases, secrets, flowschemas (listed in matching order) and
+//!   prioritylevelconfigurations, always generated "wide" (priority-1 columns included;
+//!   kubectl hides them unless `-o wide`);
 //! - `customresourcedefinitions` and unknown built-ins: the generic `Name` / `Created At`
 //!   (respectively `Name` / `Age`) convertor.
 //!
@@ -269,6 +270,12 @@ enum Printer<'a> {
     ServiceAccount,
     /// The built-in Lease printer.
     Lease,
+    /// The built-in Secret printer.
+    Secret,
+    /// The built-in FlowSchema printer.
+    FlowSchema,
+    /// The built-in PriorityLevelConfiguration printer.
+    PriorityLevel,
 }
 
 fn printer(info: &ResourceInfo) -> Printer<'_> {
@@ -285,6 +292,9 @@ fn printer(info: &ResourceInfo) -> Printer<'_> {
         ("" | "events.k8s.io", "events") => Printer::Event,
         ("", "serviceaccounts") => Printer::ServiceAccount,
         ("coordination.k8s.io", "leases") => Printer::Lease,
+        ("", "secrets") => Printer::Secret,
+        (crate::flowcontrol::GROUP, "flowschemas") => Printer::FlowSchema,
+        (crate::flowcontrol::GROUP, "prioritylevelconfigurations") => Printer::PriorityLevel,
         ("apiextensions.k8s.io", "customresourcedefinitions") => Printer::NameCreatedAt,
         _ if !info.printer_columns.is_empty() => Printer::Custom(&info.printer_columns),
         _ => Printer::NameAge,
@@ -435,6 +445,95 @@ fn columns(p: &Printer<'_>) -> Vec<Value> {
             ),
             age_column(),
         ],
+        Printer::Secret => vec![
+            name_column(),
+            column(
+                "Type",
+                "string",
+                "",
+                "Used to facilitate programmatic handling of secret data. More info: https://kubernetes.io/docs/concepts/configuration/secret/#secret-types",
+                0,
+            ),
+            column(
+                "Data",
+                "string",
+                "",
+                "Data contains the secret data. Each key must consist of alphanumeric characters, '-', '_' or '.'. The serialized form of the secret data is a base64 encoded string, representing the arbitrary (possibly non-string) data value here. Described in https://tools.ietf.org/html/rfc4648#section-4",
+                0,
+            ),
+            age_column(),
+        ],
+        Printer::FlowSchema => vec![
+            name_column(),
+            column(
+                "PriorityLevel",
+                "string",
+                "",
+                "`name` is the name of the priority level configuration being referenced Required.",
+                0,
+            ),
+            column(
+                "MatchingPrecedence",
+                "string",
+                "",
+                "`matchingPrecedence` is used to choose among the FlowSchemas that match a given request. The chosen FlowSchema is among those with the numerically lowest (which we take to be logically highest) MatchingPrecedence.  Each MatchingPrecedence value must be ranged in [1,10000]. Note that if the precedence is not specified, it will be set to 1000 as default.",
+                0,
+            ),
+            column(
+                "DistinguisherMethod",
+                "string",
+                "",
+                "`distinguisherMethod` defines how to compute the flow distinguisher for requests that match this schema. `nil` specifies that the distinguisher is disabled and thus will always be the empty string.",
+                0,
+            ),
+            age_column(),
+            column(
+                "MissingPL",
+                "string",
+                "",
+                "references a broken or non-existent PriorityLevelConfiguration",
+                0,
+            ),
+        ],
+        Printer::PriorityLevel => vec![
+            name_column(),
+            column(
+                "Type",
+                "string",
+                "",
+                "`type` indicates whether this priority level is subject to limitation on request execution.  A value of `\"Exempt\"` means that requests of this priority level are not subject to a limit (and thus are never queued) and do not detract from the capacity made available to other priority levels.  A value of `\"Limited\"` means that (a) requests of this priority level _are_ subject to limits and (b) some of the server's limited capacity is made available exclusively to this priority level. Required.",
+                0,
+            ),
+            column(
+                "NominalConcurrencyShares",
+                "string",
+                "",
+                "`nominalConcurrencyShares` (NCS) contributes to the computation of the NominalConcurrencyLimit (NominalCL) of this level. This is the number of execution seats available at this priority level.",
+                0,
+            ),
+            column(
+                "Queues",
+                "string",
+                "",
+                "`queues` is the number of queues for this priority level. The queues exist independently at each apiserver. The value must be positive.  Setting it to 1 effectively precludes shufflesharding and thus makes the distinguisher method of associated flow schemas irrelevant.  This field has a default value of 64.",
+                0,
+            ),
+            column(
+                "HandSize",
+                "string",
+                "",
+                "`handSize` is a small positive number that configures the shuffle sharding of requests into queues.  When enqueuing a request at this priority level the request's flow identifier (a string pair) is hashed and the hash value is used to shuffle the list of queues and deal a hand of the size specified here.",
+                0,
+            ),
+            column(
+                "QueueLengthLimit",
+                "string",
+                "",
+                "`queueLengthLimit` is the maximum number of requests allowed to be waiting in a given queue of this priority level at a time; excess requests are rejected.  This value must be positive.  If not specified, it will be defaulted to 50.",
+                0,
+            ),
+            age_column(),
+        ],
         Printer::Lease => vec![
             name_column(),
             column(
@@ -518,6 +617,54 @@ fn cells(p: &Printer<'_>, object: &Value, now: Timestamp) -> Vec<Value> {
             str_at(object, "/spec/holderIdentity").into(),
             age(object, now).into(),
         ],
+        Printer::Secret => vec![
+            name,
+            str_at(object, "/type").into(),
+            json!(len_at(object, "/data")),
+            age(object, now).into(),
+        ],
+        Printer::FlowSchema => {
+            let method = str_at(object, "/spec/distinguisherMethod/type");
+            let dangling = object
+                .pointer("/status/conditions")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .find(|c| c.get("type").and_then(Value::as_str) == Some("Dangling"))
+                .map_or("?", |c| str_at(c, "/status"));
+            vec![
+                name,
+                str_at(object, "/spec/priorityLevelConfiguration/name").into(),
+                json!(
+                    object
+                        .pointer("/spec/matchingPrecedence")
+                        .and_then(Value::as_i64)
+                        .unwrap_or(0)
+                ),
+                if method.is_empty() { "<none>" } else { method }.into(),
+                age(object, now).into(),
+                dangling.into(),
+            ]
+        }
+        Printer::PriorityLevel => {
+            let limited = object.pointer("/spec/limited").filter(|l| !l.is_null());
+            let or_none = |pointer: &str| {
+                limited
+                    .and_then(|l| l.pointer(pointer))
+                    .filter(|v| !v.is_null())
+                    .cloned()
+                    .unwrap_or_else(|| "<none>".into())
+            };
+            vec![
+                name,
+                str_at(object, "/spec/type").into(),
+                or_none("/nominalConcurrencyShares"),
+                or_none("/limitResponse/queuing/queues"),
+                or_none("/limitResponse/queuing/handSize"),
+                or_none("/limitResponse/queuing/queueLengthLimit"),
+                age(object, now).into(),
+            ]
+        }
         Printer::Event => event_cells(object, now),
     }
 }
@@ -699,8 +846,21 @@ fn build_table(
             }
         }
     }
-    let rows: Vec<Value> = objects
-        .iter()
+    let mut ordered: Vec<&Value> = objects.iter().collect();
+    if matches!(p, Printer::FlowSchema) {
+        // `printFlowSchemaList` lists them in matching order: precedence, then name.
+        let key = |o: &Value| {
+            (
+                o.pointer("/spec/matchingPrecedence")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(0),
+                str_at(o, "/metadata/name").to_owned(),
+            )
+        };
+        ordered.sort_by_key(|o| key(o));
+    }
+    let rows: Vec<Value> = ordered
+        .into_iter()
         .map(|o| {
             let object = match include_object {
                 IncludeObject::None => Value::Null,

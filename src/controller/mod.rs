@@ -28,7 +28,7 @@ use crate::fault::{Fault, LiveFaults};
 use crate::index::IndexWriter;
 use crate::metrics::Metrics;
 use crate::reconcile::{Context, StatusWrites, error_policy, reconcile};
-use futures::future::{BoxFuture, Shared};
+use futures::future::{BoxFuture, FutureExt, Shared};
 use futures::{StreamExt, TryStreamExt, stream::BoxStream};
 use kube::Client;
 use kube::runtime::controller::{self, Controller};
@@ -178,7 +178,12 @@ pub fn build(
     } else {
         controller
     };
-    let controller = controller.reconcile_all_on(resync_ticks(config.resync_period));
+    // Every Document again: on each resync tick, and whenever live toggles change, so that a
+    // toggle's symptom shows (and ends) at once rather than at the next change of a Document.
+    let (toggled_tx, toggled_rx) = mpsc::unbounded_channel();
+    let controller = controller
+        .reconcile_all_on(resync_ticks(config.resync_period))
+        .reconcile_all_on(UnboundedReceiverStream::new(toggled_rx));
     let controller = match per_object_trigger {
         Some(per_object) => controller.reconcile_on(per_object),
         None => controller.reconcile_on(UnboundedReceiverStream::new(owners_rx)),
@@ -196,9 +201,13 @@ pub fn build(
             }
         });
 
-    let toggles_api =
-        kube::Api::namespaced(client, &toggles::namespace(config.namespace.as_deref()));
-    let toggles = toggles::follow(toggles_api, faults, metrics.clone());
+    toggles::publish(&faults, &[], &metrics);
+    let toggles = if config.live_faults {
+        let api = kube::Api::namespaced(client, &toggles::namespace(config.namespace.as_deref()));
+        toggles::follow(api, faults, metrics.clone(), toggled_tx).boxed()
+    } else {
+        futures::future::pending().boxed()
+    };
     let sizes = cache_size::CacheSizeCollector::new(doc_store.clone(), cm_store.clone())
         .and_then(|sizes| metrics.registry().register(Box::new(sizes)));
     if let Err(error) = sizes {

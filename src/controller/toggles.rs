@@ -1,5 +1,9 @@
 //! Failure toggles switched at run time from the `doc-controller-config` ConfigMap.
 //!
+//! Off unless the controller runs with `--live-faults` (the sandbox run and the demos switch it
+//! on; `yaml/deployment.yaml` does not): whoever may write that ConfigMap could otherwise switch
+//! on `crash-on-error` or `controller-down` in production.
+//!
 //! ```sh
 //! kubectl create configmap doc-controller-config --from-literal=faults=no-predicate,status-timestamp
 //! kubectl patch configmap doc-controller-config --type=merge -p '{"data":{"faults":""}}'
@@ -11,6 +15,11 @@
 //!
 //! Nothing is silently ignored: toggles that only change with a restart are reported at WARN and
 //! in `doc_controller_fault_restart_pending{fault}`; unknown names at WARN.
+//!
+//! A change shows at once: every switch on or off sends a tick on `changed`, which the controller
+//! turns into a reconcile of every Document (`reconcile_all_on`). Without it a toggle switched on
+//! would do nothing visible until some Document happened to change, and one switched off would
+//! leave the last wrong write in place until the next resync.
 
 use crate::fault::{Fault, LiveFaults, parse_list};
 use crate::metrics::Metrics;
@@ -19,6 +28,7 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Api;
 use kube::runtime::{WatchStreamExt, watcher};
 use std::sync::Arc;
+use tokio::sync::mpsc;
 
 /// Name of the ConfigMap holding the live toggles.
 pub const CONFIG_MAP: &str = "doc-controller-config";
@@ -34,9 +44,14 @@ pub fn namespace(configured: Option<&str>) -> String {
         .unwrap_or_else(|| "default".to_string())
 }
 
-/// Follows the ConfigMap and applies every change to `live`. Runs until dropped.
-pub async fn follow(api: Api<ConfigMap>, live: LiveFaults, metrics: Arc<Metrics>) {
-    publish(&live, &[], &metrics);
+/// Follows the ConfigMap and applies every change to `live`, with a tick on `changed` for each
+/// change of the toggles in force. Runs until dropped.
+pub async fn follow(
+    api: Api<ConfigMap>,
+    live: LiveFaults,
+    metrics: Arc<Metrics>,
+    changed: mpsc::UnboundedSender<()>,
+) {
     let wc = watcher::Config::default()
         .fields(&format!("metadata.name={CONFIG_MAP}"))
         .streaming_lists();
@@ -44,21 +59,31 @@ pub async fn follow(api: Api<ConfigMap>, live: LiveFaults, metrics: Arc<Metrics>
     let mut listed = false;
     let mut events = std::pin::pin!(watcher(api, wc).default_backoff());
     while let Some(event) = events.next().await {
-        match event {
-            Ok(watcher::Event::Init) => listed = false,
+        let requested = match event {
+            Ok(watcher::Event::Init) => {
+                listed = false;
+                continue;
+            }
             Ok(watcher::Event::Apply(cm) | watcher::Event::InitApply(cm)) => {
                 listed = true;
-                apply(Some(&cm), &live, &metrics);
+                Some(cm)
             }
-            Ok(watcher::Event::InitDone) if !listed => apply(None, &live, &metrics),
-            Ok(watcher::Event::InitDone) => {}
-            Ok(watcher::Event::Delete(_)) => apply(None, &live, &metrics),
-            Err(error) => tracing::warn!(%error, "cannot watch {CONFIG_MAP}, retrying"),
+            Ok(watcher::Event::InitDone) if listed => continue,
+            Ok(watcher::Event::InitDone | watcher::Event::Delete(_)) => None,
+            Err(error) => {
+                tracing::warn!(%error, "cannot watch {CONFIG_MAP}, retrying");
+                continue;
+            }
+        };
+        if apply(requested.as_ref(), &live, &metrics) {
+            // The controller outlives this task; a closed channel only means it is stopping.
+            let _ = changed.send(());
         }
     }
 }
 
-fn apply(cm: Option<&ConfigMap>, live: &LiveFaults, metrics: &Metrics) {
+/// Applies what the ConfigMap asks for; returns whether the toggles in force changed.
+fn apply(cm: Option<&ConfigMap>, live: &LiveFaults, metrics: &Metrics) -> bool {
     let listed = cm.and_then(|cm| cm.data.as_ref()?.get(KEY));
     let requested = listed.map(|text| {
         let (faults, unknown) = parse_list(text);
@@ -81,9 +106,11 @@ fn apply(cm: Option<&ConfigMap>, live: &LiveFaults, metrics: &Metrics) {
         );
     }
     publish(live, &change.need_restart, metrics);
+    !(change.switched_on.is_empty() && change.switched_off.is_empty())
 }
 
-fn publish(live: &LiveFaults, need_restart: &[Fault], metrics: &Metrics) {
+/// Sets `doc_controller_fault_active` and `doc_controller_fault_restart_pending` for every toggle.
+pub fn publish(live: &LiveFaults, need_restart: &[Fault], metrics: &Metrics) {
     for &fault in Fault::ALL {
         metrics.set_fault(
             fault.name(),

@@ -81,11 +81,15 @@ fn watcher_config(config: &Config) -> watcher::Config {
     if config.faults.is_on(Fault::NoBookmarks) {
         return watcher::Config::default().disable_bookmarks();
     }
-    // FAULT(unpaged-initial-list): one LIST of everything holds every object, in one response, in
-    // memory at once, on top of the cache being built. Fix: a streaming list (objects arrive one
-    // by one over the watch), or at least paging.
+    // FAULT(unpaged-initial-list): one LIST of everything, with no `limit`, holds every object in
+    // one response, in memory at once, on top of the cache being built. (kube's default is pages
+    // of 500, so the wrong way has to turn paging off: `page_size: None`.) Fix: a streaming list
+    // (objects arrive one by one over the watch), or at least paging.
     if config.faults.is_on(Fault::UnpagedInitialList) {
-        return watcher::Config::default().any_semantic();
+        return watcher::Config {
+            page_size: None,
+            ..watcher::Config::default()
+        };
     }
     watcher::Config::default().streaming_lists()
 }

@@ -1,21 +1,32 @@
 //! The end-to-end harness: an API server (the embedded sandbox, or a real cluster), a namespace per
 //! test, and the controller running in-process against it.
 //!
+//! # As deployed
+//! [`Controller::start`] runs the controller as the shipped Deployment does: as its ServiceAccount,
+//! authenticated by a token file, with the RBAC of `yaml/rbac.yaml` and the `yaml/faults/`
+//! manifests its toggles need ([`deployed`]). A toggle's symptom is the one a person sees on a
+//! cluster, not one an admin's credentials would hide.
+//!
 //! # Real clusters
 //! Set `DOC_CONTROLLER_E2E_KUBECONFIG=/path/to/kubeconfig` and the same tests run against that
-//! cluster's current context instead of the sandbox. Each test works in its own namespace
-//! (`e2e-<random>`), deleted when the test ends, pass or fail. The CRD is server-side applied.
+//! cluster's current context instead of the sandbox (the user needs cluster-admin rights). Each
+//! test works in its own namespace (`e2e-<random>`), deleted when the test ends, pass or fail;
+//! what it installs cluster-wide is owned by that namespace and goes with it. The CRD is
+//! server-side applied and left installed. Tests that can only check something on the sandbox are
+//! ignored there, with their reason (`cfg(real_cluster)`, set by `build.rs`).
 
 #![allow(
     dead_code,
     reason = "each test binary uses a different part of the harness"
 )]
 
+pub mod deployed;
+pub mod proxy;
+
 use doc_controller::config::Config;
 use doc_controller::{App, AppError, Document, DocumentSpec};
-use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
-use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, RoleBinding};
-use kube::api::{Api, DeleteParams, PostParams};
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use kube::api::{Patch, PatchParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::runtime::wait::{Condition, await_condition};
@@ -128,11 +139,13 @@ impl Env {
             "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}
         }))
         .expect("namespace object");
-        api.create(&PostParams::default(), &ns)
+        let created = api
+            .create(&PostParams::default(), &ns)
             .await
             .expect("namespace created");
         TestNamespace {
             name,
+            uid: created.metadata.uid.expect("a created namespace has a uid"),
             // The in-process sandbox runs on the test's runtime, which is blocked while the
             // guard drops; it is discarded with everything in it when the test ends anyway.
             cleanup: (!self.is_sandbox()).then(|| self.kube_config.clone()),
@@ -144,6 +157,8 @@ impl Env {
 pub struct TestNamespace {
     /// The namespace's name.
     pub name: String,
+    /// Its uid, for owner references of the cluster-scoped objects the test installs.
+    pub uid: String,
     /// How to reach a real cluster to delete the namespace; `None` on the sandbox.
     cleanup: Option<kube::Config>,
 }
@@ -162,17 +177,15 @@ impl Drop for TestNamespace {
                 .enable_all()
                 .build();
             if let Ok(rt) = rt {
-                let _ = rt.block_on(async {
+                rt.block_on(async {
                     let Ok(client) = kube::Client::try_from(kube_config) else {
-                        return Ok(None);
+                        return;
                     };
-                    let api: Api<Namespace> = Api::all(client);
-                    tokio::time::timeout(
-                        Duration::from_secs(10),
-                        api.delete(&name, &DeleteParams::background()),
+                    let _ = tokio::time::timeout(
+                        Duration::from_secs(20),
+                        delete_namespace(client, &name),
                     )
-                    .await
-                    .map(|r| r.ok().map(|_| ()))
+                    .await;
                 });
             }
         })
@@ -180,22 +193,70 @@ impl Drop for TestNamespace {
     }
 }
 
+/// Deletes a test namespace on a real cluster. The controller has stopped by now, so Documents
+/// still holding its finalizer would keep the namespace Terminating for ever: their finalizers
+/// are released first (what the guide's emergency release does), then the namespace goes.
+async fn delete_namespace(client: kube::Client, name: &str) {
+    let docs: Api<Document> = Api::namespaced(client.clone(), name);
+    if let Ok(list) = docs.list(&ListParams::default()).await {
+        let release = Patch::Merge(serde_json::json!({ "metadata": { "finalizers": null } }));
+        for doc in list
+            .items
+            .iter()
+            .filter(|d| d.metadata.finalizers.is_some())
+        {
+            let doc_name = doc.metadata.name.as_deref().unwrap_or_default();
+            let _ = docs
+                .patch(doc_name, &PatchParams::default(), &release)
+                .await;
+        }
+    }
+    let api: Api<Namespace> = Api::all(client);
+    let _ = api.delete(name, &DeleteParams::background()).await;
+}
+
 /// A controller running in-process, scoped to one namespace.
 pub struct Controller {
     admin: SocketAddr,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<Result<(), AppError>>,
+    /// The identity it runs as, when started as deployed (the token file must outlive it).
+    identity: Option<(deployed::Installed, deployed::TokenFile)>,
 }
 
 impl Controller {
-    /// Starts the controller for `namespace` with `config` (its namespace and admin address are
-    /// overridden).
-    pub async fn start(env: &Env, namespace: &str, config: Config) -> Controller {
-        Self::start_as(env.kube_config(), namespace, config).await
+    /// Starts the controller for `ns` with `config` (its namespace and admin address are
+    /// overridden), as deployed: as its ServiceAccount with the shipped RBAC and the setups of
+    /// the toggles `config` switches on (see [`deployed`]).
+    pub async fn start(env: &Env, ns: &TestNamespace, config: Config) -> Controller {
+        Self::start_with(env, ns, config, &[], None).await
     }
 
-    /// Like [`Controller::start`], with its own client configuration (e.g. impersonating the
-    /// controller's ServiceAccount).
+    /// Like [`Controller::start`], with the setups of `setups_of` installed too (an "off" test
+    /// that shows the right way under the conditions of the wrong way's symptom), reaching the
+    /// API server through `proxy` when given.
+    pub async fn start_with(
+        env: &Env,
+        ns: &TestNamespace,
+        config: Config,
+        setups_of: &[doc_controller::fault::Fault],
+        proxy: Option<&proxy::Proxy>,
+    ) -> Controller {
+        let mut faults: Vec<_> = config.faults.iter().collect();
+        faults.extend(setups_of.iter().filter(|f| !config.faults.is_on(**f)));
+        let installed = deployed::install(env, ns, &faults).await;
+        let token = deployed::TokenFile::new(env, &installed).await;
+        let kube_config = match proxy {
+            Some(proxy) => proxy.kube_config(&token.kube_config(env)),
+            None => token.kube_config(env),
+        };
+        let mut controller = Self::start_as(kube_config, &ns.name, config).await;
+        controller.identity = Some((installed, token));
+        controller
+    }
+
+    /// Like [`Controller::start`], with a client configuration of the test's choosing (a token
+    /// file the test rotates, for instance); installs nothing.
     pub async fn start_as(
         kube_config: kube::Config,
         namespace: &str,
@@ -218,12 +279,36 @@ impl Controller {
             admin,
             stop: Some(stop),
             task,
+            identity: None,
         }
+    }
+
+    /// The user the controller authenticates as, when started as deployed.
+    pub fn user(&self) -> Option<&str> {
+        self.identity
+            .as_ref()
+            .map(|(installed, _)| installed.user.as_str())
     }
 
     /// The `/metrics` text.
     pub async fn metrics(&self) -> String {
         http_get(self.admin, "/metrics").await.1
+    }
+
+    /// Documents its watch has delivered so far, in the initial list or as changes, before any
+    /// predicate: the positive control of a test that shows a change is *not* reconciled.
+    pub async fn documents_seen(&self) -> f64 {
+        let metrics = self.metrics().await;
+        ["apply", "init_apply"]
+            .iter()
+            .map(|event| {
+                sum_metric(
+                    &metrics,
+                    "doc_controller_watch_events_total",
+                    &["resource=\"documents\"", &format!("event=\"{event}\"")],
+                )
+            })
+            .sum()
     }
 
     /// The sum of all series of `name` whose labels contain every `label="value"` in `labels`.
@@ -287,133 +372,6 @@ pub fn sum_metric(text: &str, name: &str, labels: &[&str]) -> f64 {
                 .flatten()
         })
         .sum()
-}
-
-/// The user the controller runs as in-cluster (yaml/rbac.yaml).
-pub const CONTROLLER_SERVICE_ACCOUNT: &str = "system:serviceaccount:default:doc-controller";
-
-/// Server-side applies the objects of yaml/rbac.yaml; with `cluster_wide` false, the
-/// ClusterRoleBinding is replaced by a RoleBinding in `namespace` only.
-pub async fn apply_shipped_rbac(env: &Env, cluster_wide: bool, namespace: &str) {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/yaml/rbac.yaml"))
-        .expect("yaml/rbac.yaml readable");
-    let docs: Vec<serde_json::Value> =
-        serde_saphyr::from_multiple(&text).expect("yaml/rbac.yaml parses");
-    let apply = PatchParams::apply("e2e-rbac").force();
-    for obj in docs {
-        let name = obj["metadata"]["name"].as_str().expect("named").to_string();
-        match obj["kind"].as_str() {
-            Some("ServiceAccount") => {
-                let api: Api<ServiceAccount> = Api::namespaced(env.client.clone(), "default");
-                api.patch(&name, &apply, &Patch::Apply(&obj))
-                    .await
-                    .expect("sa");
-            }
-            Some("ClusterRole") => {
-                let api: Api<ClusterRole> = Api::all(env.client.clone());
-                api.patch(&name, &apply, &Patch::Apply(&obj))
-                    .await
-                    .expect("role");
-            }
-            Some("ClusterRoleBinding") if cluster_wide => {
-                let api: Api<ClusterRoleBinding> = Api::all(env.client.clone());
-                api.patch(&name, &apply, &Patch::Apply(&obj))
-                    .await
-                    .expect("binding");
-            }
-            Some("ClusterRoleBinding") => {
-                let mut binding = obj.clone();
-                binding["kind"] = json!("RoleBinding");
-                binding["metadata"]["namespace"] = json!(namespace);
-                let api: Api<RoleBinding> = Api::namespaced(env.client.clone(), namespace);
-                api.patch(&name, &apply, &Patch::Apply(&binding))
-                    .await
-                    .expect("namespaced binding");
-            }
-            other => panic!("unexpected kind {other:?} in yaml/rbac.yaml"),
-        }
-    }
-}
-
-/// The controller's client configuration, acting as its ServiceAccount.
-pub fn as_service_account(env: &Env) -> kube::Config {
-    let mut config = env.kube_config();
-    config.auth_info.impersonate = Some(CONTROLLER_SERVICE_ACCOUNT.to_string());
-    config.auth_info.impersonate_groups = Some(vec![
-        "system:serviceaccounts".to_string(),
-        "system:serviceaccounts:default".to_string(),
-    ]);
-    config
-}
-
-/// A token of the controller's ServiceAccount in a file, as the kubelet projects it into a Pod
-/// and rotates it: the controller's client configuration names the file (`tokenFile`), never the
-/// token, exactly as `kube::Config::infer()` does in-cluster.
-pub struct ServiceAccountTokenFile {
-    _dir: tempfile::TempDir,
-    path: PathBuf,
-    token: String,
-}
-
-impl ServiceAccountTokenFile {
-    /// Writes a fresh token of the controller's ServiceAccount (which must exist, e.g. through
-    /// [`apply_shipped_rbac`]) to a file of a new temporary directory.
-    pub async fn new(env: &Env) -> ServiceAccountTokenFile {
-        let dir = tempfile::tempdir().expect("temporary directory");
-        let path = dir.path().join("token");
-        let token = request_service_account_token(env).await;
-        std::fs::write(&path, &token).expect("token file written");
-        ServiceAccountTokenFile {
-            _dir: dir,
-            path,
-            token,
-        }
-    }
-
-    /// A client configuration for `env`'s API server that authenticates with whatever token the
-    /// file holds when kube reads it.
-    pub fn kube_config(&self, env: &Env) -> kube::Config {
-        let mut config = env.kube_config();
-        config.auth_info = kube::config::AuthInfo {
-            token_file: Some(self.path.display().to_string()),
-            ..kube::config::AuthInfo::default()
-        };
-        config
-    }
-
-    /// Replaces the token with a fresh one, as the kubelet rotates it (written beside the file,
-    /// then renamed over it, so a reader never sees half a token); returns the replaced token.
-    pub async fn rotate(&mut self, env: &Env) -> String {
-        let fresh = request_service_account_token(env).await;
-        let next = self.path.with_extension("next");
-        std::fs::write(&next, &fresh).expect("next token written");
-        std::fs::rename(&next, &self.path).expect("token file replaced");
-        std::mem::replace(&mut self.token, fresh)
-    }
-}
-
-/// A token of the controller's ServiceAccount from the TokenRequest API, valid 10 minutes (the
-/// shortest lifetime the API server grants).
-pub async fn request_service_account_token(env: &Env) -> String {
-    use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
-    let (namespace, name) = CONTROLLER_SERVICE_ACCOUNT
-        .strip_prefix("system:serviceaccount:")
-        .and_then(|rest| rest.split_once(':'))
-        .expect("a ServiceAccount user name");
-    let request = TokenRequest {
-        spec: Some(TokenRequestSpec {
-            expiration_seconds: Some(600),
-            ..TokenRequestSpec::default()
-        }),
-        ..TokenRequest::default()
-    };
-    Api::<ServiceAccount>::namespaced(env.client.clone(), namespace)
-        .create_token_request(name, &PostParams::default(), &request)
-        .await
-        .expect("TokenRequest answered")
-        .status
-        .and_then(|s| s.token)
-        .expect("TokenRequest with a token")
 }
 
 /// A Document in the shape tests need.
@@ -552,4 +510,180 @@ fn rand_u32() -> u32 {
             .unwrap_or_default(),
     );
     h.finish() as u32
+}
+
+/// The `doc-controller` binary as a child process, as deployed (its ServiceAccount's token file,
+/// the shipped RBAC), with its log output captured: for what only a process shows (exit codes,
+/// its own log lines, its own memory).
+pub struct Binary {
+    child: tokio::process::Child,
+    admin: SocketAddr,
+    logs: std::sync::Arc<std::sync::Mutex<String>>,
+    /// The tasks copying stdout and stderr into `logs`; they end with the process's output.
+    readers: Vec<tokio::task::JoinHandle<()>>,
+    /// Keeps the token file and kubeconfig alive while the process runs.
+    _identity: Option<(deployed::Installed, deployed::TokenFile)>,
+}
+
+impl Binary {
+    /// Starts the binary for `ns` as deployed, with the setups of `faults` installed and the
+    /// toggles on, plus environment variables `envs` (e.g. `RUST_LOG`).
+    pub async fn start(
+        env: &Env,
+        ns: &TestNamespace,
+        faults: &[doc_controller::fault::Fault],
+        envs: &[(&str, &str)],
+    ) -> Binary {
+        let installed = deployed::install(env, ns, faults).await;
+        Self::start_installed(env, ns, installed, faults, envs).await
+    }
+
+    /// Like [`Binary::start`] for an identity installed by the caller (e.g. with the binding
+    /// revoked, [`deployed::install_revoked`]).
+    pub async fn start_installed(
+        env: &Env,
+        ns: &TestNamespace,
+        installed: deployed::Installed,
+        faults: &[doc_controller::fault::Fault],
+        envs: &[(&str, &str)],
+    ) -> Binary {
+        let token = deployed::TokenFile::new(env, &installed).await;
+        let kubeconfig = token.kubeconfig(env, None);
+        let mut args = vec!["--namespace".to_string(), ns.name.clone()];
+        for fault in faults {
+            args.push(format!("--fault={fault}"));
+        }
+        let mut binary = Self::spawn(&kubeconfig, &args, envs).await;
+        binary._identity = Some((installed, token));
+        binary
+    }
+
+    /// Starts the binary with `kubeconfig` and `args` (an admin port is added).
+    pub async fn spawn(kubeconfig: &Path, args: &[String], envs: &[(&str, &str)]) -> Binary {
+        // A free loopback port for the admin server, so that /metrics and /readyz can be read.
+        let admin = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free loopback port");
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_doc-controller"));
+        command
+            .arg("--admin-addr")
+            .arg(admin.to_string())
+            .args(args)
+            .env("KUBECONFIG", kubeconfig)
+            .env("NO_COLOR", "1")
+            .env_remove("RUST_LOG")
+            .envs(envs.iter().copied())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = command.spawn().expect("controller binary starts");
+        let logs = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let mut readers = Vec::new();
+        for output in [
+            child
+                .stdout
+                .take()
+                .map(|o| Box::new(o) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
+            child
+                .stderr
+                .take()
+                .map(|o| Box::new(o) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let logs = logs.clone();
+            readers.push(tokio::spawn(async move {
+                use tokio::io::AsyncBufReadExt;
+                let mut lines = tokio::io::BufReader::new(output).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let mut all = logs
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    all.push_str(&line);
+                    all.push('\n');
+                }
+            }));
+        }
+        let mut binary = Binary {
+            child,
+            admin,
+            logs,
+            readers,
+            _identity: None,
+        };
+        // The admin server is up once it accepts a connection; or the process ended before.
+        let deadline = tokio::time::Instant::now() + TIMEOUT;
+        while tokio::net::TcpStream::connect(admin).await.is_err()
+            && matches!(binary.child.try_wait(), Ok(None))
+        {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the binary's admin server did not come up"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        binary
+    }
+
+    /// The log output so far.
+    pub fn logs(&self) -> String {
+        self.logs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Waits until a log line satisfies `line`; returns it.
+    pub async fn wait_for_log(&self, what: &str, line: impl Fn(&str) -> bool) -> String {
+        eventually(what, || async {
+            self.logs().lines().find(|l| line(l)).map(str::to_string)
+        })
+        .await
+    }
+
+    /// Waits until `/readyz` answers 200.
+    pub async fn wait_ready(&self) {
+        eventually("the controller binary to be ready", || async {
+            let ready = tokio::net::TcpStream::connect(self.admin).await.is_ok()
+                && http_get(self.admin, "/readyz").await.0 == 200;
+            ready.then_some(())
+        })
+        .await;
+    }
+
+    /// The `/metrics` text.
+    pub async fn metrics(&self) -> String {
+        http_get(self.admin, "/metrics").await.1
+    }
+
+    /// The exit code, if the process ends within `within` (`Some(None)`: killed by a signal).
+    /// Once it has ended, [`Binary::logs`] holds all of its output.
+    pub async fn exited_within(&mut self, within: Duration) -> Option<Option<i32>> {
+        let status = tokio::time::timeout(within, self.child.wait()).await.ok()?;
+        for reader in std::mem::take(&mut self.readers) {
+            let _ = tokio::time::timeout(TIMEOUT, reader).await;
+        }
+        Some(status.expect("wait for the child").code())
+    }
+
+    /// Stops the process gracefully (SIGTERM), killing it if it has not ended within the
+    /// timeout; returns the exit code (`None` if it had to be killed) and the whole log output.
+    pub async fn stop(mut self) -> (Option<i32>, String) {
+        if let Some(pid) = self.child.id() {
+            let _ = tokio::process::Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status()
+                .await;
+        }
+        let code = match self.exited_within(TIMEOUT).await {
+            Some(code) => code,
+            None => {
+                let _ = self.child.kill().await;
+                self.exited_within(TIMEOUT).await.flatten()
+            }
+        };
+        (code, self.logs())
+    }
 }

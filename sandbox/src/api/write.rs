@@ -129,6 +129,7 @@ impl Ctx<'_> {
                 "create not allowed while custom resource definition is terminating".into(),
             ));
         }
+        objects::default_builtin(info, &mut obj);
         objects::validate_meta(info, &obj)?;
         objects::validate_builtin(info, None, &obj)?;
         objects::prepare_create(info, &mut obj)?;
@@ -259,6 +260,7 @@ impl Ctx<'_> {
         record_fields: bool,
     ) -> Result<WriteOp, ApiError> {
         let mut new = objects::prepare_update(&self.info, current, new, sub)?;
+        objects::default_builtin(&self.info, &mut new);
         objects::validate_meta(&self.info, &new)?;
         objects::validate_builtin(&self.info, Some(current), &new)?;
         if record_fields {

@@ -4,9 +4,22 @@
 //!
 //! Real ServiceAccount tokens are signed JWTs; the sandbox hands out opaque random strings
 //! and remembers them, which is enough for clients, that never look inside. Like the real
-//! token authenticator, a token stops working when it expires or when its ServiceAccount is
-//! deleted (the uid bound into the token no longer matches), and then the request is
-//! `401 Unauthorized`.
+//! token authenticator (`pkg/serviceaccount/claims.go`), a token stops working when it
+//! expires or when its ServiceAccount is deleted (the uid bound into the token no longer
+//! matches), and then the request is `401 Unauthorized` with the plain `Unauthorized` Status
+//! (the authenticator's reason, e.g. "service account token has been invalidated", is only
+//! logged).
+//!
+//! A TokenRequest may bind the token to an object (`spec.boundObjectRef`), as
+//! `pkg/registry/core/serviceaccount/storage/token.go` handles it: a Secret of the
+//! ServiceAccount's namespace (a Pod or Node, the other kinds a real server binds to, are not
+//! served here, so they are answered as missing: 404 `pods "x" not found`); it must exist
+//! (404 otherwise) and have the `uid` given, if any (409). The token then authenticates only
+//! while the Secret exists with that uid and is not being deleted for longer than the
+//! validator's leeway (60 s after its `deletionTimestamp`; a Secret without finalizers is gone
+//! at once). Approximation: kube-apiserver caches successful token authentications for 10 s
+//! (`TokenSuccessCacheTTL` of its authenticator configuration), so on a real server a token
+//! may go on working that long after its Secret is deleted; the sandbox checks every request.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -15,6 +28,7 @@ use std::time::{Duration, SystemTime};
 use serde_json::{Value, json};
 
 use super::UserInfo;
+use crate::objects::meta_str;
 use crate::status::ApiError;
 use crate::store::Store;
 
@@ -22,8 +36,20 @@ use crate::store::Store;
 const DEFAULT_EXPIRATION_SECONDS: i64 = 3600;
 /// Shortest `spec.expirationSeconds` the apiserver accepts (10 minutes).
 const MIN_EXPIRATION_SECONDS: i64 = 600;
+/// Longest `spec.expirationSeconds` the apiserver accepts (2^32 seconds).
+const MAX_EXPIRATION_SECONDS: i64 = 1 << 32;
+/// How long after its `deletionTimestamp` a bound object still validates tokens
+/// (`jwt.DefaultLeeway`).
+const DELETION_LEEWAY: Duration = Duration::from_secs(60);
 /// The audience the sandbox puts into TokenRequest responses (the in-cluster default).
 const AUDIENCE: &str = "https://kubernetes.default.svc.cluster.local";
+
+/// The Secret a token is bound to (in the ServiceAccount's namespace).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct BoundSecret {
+    name: String,
+    uid: String,
+}
 
 /// One issued ServiceAccount token.
 #[derive(Debug, Clone)]
@@ -32,6 +58,7 @@ struct Issued {
     name: String,
     uid: String,
     expires: SystemTime,
+    bound: Option<BoundSecret>,
 }
 
 /// Why a ServiceAccount token could not be issued.
@@ -66,6 +93,19 @@ impl TokenStore {
         name: &str,
         ttl: Duration,
     ) -> Result<(String, SystemTime), TokenError> {
+        self.issue_bound(store, namespace, name, ttl, None)
+    }
+
+    /// Issues a token for an existing ServiceAccount, valid for `ttl` and, if `bound` is
+    /// given, only while that Secret exists.
+    fn issue_bound(
+        &self,
+        store: &Store,
+        namespace: &str,
+        name: &str,
+        ttl: Duration,
+        bound: Option<BoundSecret>,
+    ) -> Result<(String, SystemTime), TokenError> {
         let uid = service_account_uid(store, namespace, name).ok_or_else(|| {
             TokenError::NoServiceAccount {
                 namespace: namespace.to_owned(),
@@ -85,24 +125,37 @@ impl TokenStore {
                 name: name.to_owned(),
                 uid,
                 expires,
+                bound,
             },
         );
         Ok((token, expires))
     }
 
-    /// The user of a ServiceAccount token, if it is known, unexpired and its ServiceAccount
-    /// still exists with the same uid.
+    /// The user of a ServiceAccount token, if it is known, unexpired, its ServiceAccount
+    /// still exists with the same uid, and so does the Secret it may be bound to (not
+    /// deleted longer ago than the leeway).
     pub fn authenticate(&self, store: &Store, token: &str) -> Option<UserInfo> {
         let issued = self.lock().get(token).cloned()?;
         if issued.expires <= SystemTime::now() {
             return None;
         }
         let uid = service_account_uid(store, &issued.namespace, &issued.name)?;
-        (uid == issued.uid).then(|| UserInfo::service_account(&issued.namespace, &issued.name))
+        if uid != issued.uid {
+            return None;
+        }
+        if let Some(bound) = &issued.bound {
+            let secret = secret(store, &issued.namespace, &bound.name)?;
+            if meta_str(&secret, "uid") != bound.uid || deleted_beyond_leeway(&secret) {
+                return None;
+            }
+        }
+        Some(UserInfo::service_account(&issued.namespace, &issued.name))
     }
 
-    /// Expires one token now, as deleting the object a real token is bound to (its Pod or
-    /// Secret) invalidates it; the others stay valid. Returns whether the token was known.
+    /// Expires one token now, a sandbox-only shortcut for what deleting the object a real
+    /// token is bound to does (the faithful way, on both targets: a TokenRequest with a
+    /// Secret as `boundObjectRef`, then delete the Secret); the others stay valid. Returns
+    /// whether the token was known.
     pub fn revoke(&self, token: &str) -> bool {
         let now = SystemTime::now();
         match self.lock().get_mut(token) {
@@ -125,6 +178,27 @@ impl TokenStore {
     }
 }
 
+fn secret(store: &Store, namespace: &str, name: &str) -> Option<Arc<Value>> {
+    store.get(
+        &(String::new(), "secrets".to_owned()),
+        &(namespace.to_owned(), name.to_owned()),
+    )
+}
+
+/// Whether an object's `deletionTimestamp` is older than the validator's leeway.
+fn deleted_beyond_leeway(obj: &Value) -> bool {
+    let deleted = meta_str(obj, "deletionTimestamp");
+    if deleted.is_empty() {
+        return false;
+    }
+    let Ok(at) = deleted.parse::<jiff::Timestamp>() else {
+        return false;
+    };
+    let leeway = jiff::SignedDuration::try_from(DELETION_LEEWAY).unwrap_or_default();
+    at.checked_add(leeway)
+        .is_ok_and(|limit| limit < jiff::Timestamp::now())
+}
+
 fn service_account_uid(store: &Store, namespace: &str, name: &str) -> Option<String> {
     let obj = store.get(
         &(String::new(), "serviceaccounts".to_owned()),
@@ -138,8 +212,64 @@ fn service_account_uid(store: &Store, namespace: &str, name: &str) -> Option<Str
     )
 }
 
+fn invalid(name: &str, field: &str, message: String) -> ApiError {
+    ApiError::invalid(
+        "authentication.k8s.io",
+        "TokenRequest",
+        name,
+        vec![crate::status::Cause {
+            reason: "FieldValueInvalid".into(),
+            message,
+            field: field.into(),
+        }],
+    )
+}
+
+/// Resolves `spec.boundObjectRef` like the TokenRequest REST handler: the Secret it names
+/// (its uid checked), or the real answer for a missing object or an unsupported kind.
+fn bind(store: &Store, namespace: &str, bound: &Value) -> Result<BoundSecret, ApiError> {
+    let field = |key: &str| bound.get(key).and_then(Value::as_str).unwrap_or_default();
+    let (kind, object) = (field("kind"), field("name"));
+    let api_version = field("apiVersion");
+    // `schema.FromAPIVersionAndKind`: "v1" is the core group, "g/v" group g.
+    let (group, version) = match api_version.split_once('/') {
+        Some((g, v)) => (g, v),
+        None => ("", api_version),
+    };
+    let uid = match (group, kind) {
+        ("", "Secret") => secret(store, namespace, object)
+            .map(|s| meta_str(&s, "uid").to_owned())
+            .ok_or_else(|| ApiError::not_found("", "secrets", object))?,
+        ("", "Pod") => return Err(ApiError::not_found("", "pods", object)),
+        ("", "Node") => return Err(ApiError::not_found("", "nodes", object)),
+        _ => {
+            return Err(ApiError::BadRequest(format!(
+                "cannot bind token to object of type {group}/{version}, Kind={kind}"
+            )));
+        }
+    };
+    let want = field("uid");
+    if !want.is_empty() && want != uid {
+        return Err(ApiError::Conflict {
+            group: String::new(),
+            resource: kind.to_owned(),
+            name: object.to_owned(),
+            detail: format!(
+                "the UID in the bound object reference ({want}) does not match the UID in record. The object might have been deleted and then recreated"
+            ),
+            causes: Vec::new(),
+        });
+    }
+    Ok(BoundSecret {
+        name: object.to_owned(),
+        uid,
+    })
+}
+
 /// Answers `POST /api/v1/namespaces/{ns}/serviceaccounts/{name}/token` with a
-/// `TokenRequest` carrying `status.token` and `status.expirationTimestamp` (201 Created).
+/// `TokenRequest` carrying `status.token` and `status.expirationTimestamp` (201 Created),
+/// checking the request in the order of the real handler: metadata, ServiceAccount (404),
+/// `expirationSeconds` (422), then `boundObjectRef`.
 pub fn token_request(
     tokens: &TokenStore,
     store: &Store,
@@ -158,45 +288,92 @@ pub fn token_request(
             ApiError::BadRequest(format!("the object provided is unrecognized: {e}"))
         })?
     };
+    let given = |key: &str| meta_str(&request, key).to_owned();
+    if !given("name").is_empty() && given("name") != name {
+        return Err(invalid(
+            name,
+            "metadata.name",
+            format!(
+                "Invalid value: {}: must match the service account name if specified",
+                crate::selector::go_quote(&given("name"))
+            ),
+        ));
+    }
+    if !given("namespace").is_empty() && given("namespace") != namespace {
+        return Err(invalid(
+            name,
+            "metadata.namespace",
+            format!(
+                "Invalid value: {}: must match the service account namespace if specified",
+                crate::selector::go_quote(&given("namespace"))
+            ),
+        ));
+    }
+    if service_account_uid(store, namespace, name).is_none() {
+        return Err(ApiError::not_found("", "serviceaccounts", name));
+    }
     let seconds = request
         .pointer("/spec/expirationSeconds")
         .and_then(Value::as_i64)
         .unwrap_or(DEFAULT_EXPIRATION_SECONDS);
-    if seconds < MIN_EXPIRATION_SECONDS {
-        return Err(ApiError::invalid(
-            "authentication.k8s.io",
-            "TokenRequest",
-            name,
-            vec![crate::status::Cause {
-                reason: "FieldValueInvalid".into(),
-                message: format!(
-                    "Invalid value: {seconds}: may not specify a duration less than 10 minutes"
-                ),
-                field: "spec.expirationSeconds".into(),
-            }],
+    let too = if seconds < MIN_EXPIRATION_SECONDS {
+        Some("may not specify a duration less than 10 minutes")
+    } else if seconds > MAX_EXPIRATION_SECONDS {
+        Some("may not specify a duration larger than 2^32 seconds")
+    } else {
+        None
+    };
+    if let Some(detail) = too {
+        // `errors.NewInvalid(gvk.GroupKind(), "", errs)`: the object has no name here.
+        return Err(invalid(
+            "",
+            "spec.expirationSeconds",
+            format!("Invalid value: {seconds}: {detail}"),
         ));
     }
+    let bound_ref = request
+        .pointer("/spec/boundObjectRef")
+        .filter(|b| !b.is_null());
+    let bound = bound_ref.map(|b| bind(store, namespace, b)).transpose()?;
     let ttl = Duration::from_secs(u64::try_from(seconds).unwrap_or_default());
     let (token, expires) = tokens
-        .issue(store, namespace, name, ttl)
+        .issue_bound(store, namespace, name, ttl, bound)
         .map_err(|_| ApiError::not_found("", "serviceaccounts", name))?;
     let audiences = request
         .pointer("/spec/audiences")
         .filter(|a| a.as_array().is_some_and(|a| !a.is_empty()))
         .cloned()
         .unwrap_or_else(|| json!([AUDIENCE]));
-    let expires = jiff::Timestamp::try_from(expires)
-        .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
-        .unwrap_or_default();
+    let format = |t: SystemTime| {
+        jiff::Timestamp::try_from(t)
+            .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
+            .unwrap_or_default()
+    };
+    let mut spec = json!({"audiences": audiences, "expirationSeconds": seconds});
+    if let Some(bound) = bound_ref {
+        spec["boundObjectRef"] = bound.clone();
+    }
     Ok(json!({
         "kind": "TokenRequest",
         "apiVersion": "authentication.k8s.io/v1",
-        "metadata": {"name": name, "namespace": namespace, "creationTimestamp": null},
-        "spec": {
-            "audiences": audiences,
-            "expirationSeconds": seconds,
-            "boundObjectRef": request.pointer("/spec/boundObjectRef").cloned().unwrap_or(Value::Null),
-        },
-        "status": {"token": token, "expirationTimestamp": expires},
+        "metadata": {"name": name, "namespace": namespace, "creationTimestamp": crate::objects::now()},
+        "spec": spec,
+        "status": {"token": token, "expirationTimestamp": format(expires)},
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bound_object_being_deleted_still_validates_tokens_for_the_leeway() {
+        let at = |ago: i64| {
+            let t = jiff::Timestamp::now() - jiff::SignedDuration::from_secs(ago);
+            json!({"metadata": {"deletionTimestamp": t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()}})
+        };
+        assert!(!deleted_beyond_leeway(&json!({"metadata": {}})));
+        assert!(!deleted_beyond_leeway(&at(10)));
+        assert!(deleted_beyond_leeway(&at(61)));
+    }
 }

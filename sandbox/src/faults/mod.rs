@@ -24,6 +24,13 @@
 //! - {type: compactEvery, seconds: 30}
 //! ```
 //!
+//! The `throttle` and `maxInFlight` faults are a shortcut of the sandbox. The faithful way
+//! to throttle a client, which works on a real cluster too, is the API Priority and Fairness
+//! configuration itself: a FlowSchema matching the client and a `Limited`
+//! PriorityLevelConfiguration with `limitResponse: {type: Reject}` and small
+//! `nominalConcurrencyShares` (see `yaml/faults/throttling.yaml`), which the sandbox enforces
+//! like kube-apiserver. Both count in `sandbox_apiserver_throttled_requests_total`.
+//!
 //! Note that kube-rs clients retry 429, 503 and 504 by default (honouring `Retry-After`),
 //! so a controller rides through short bursts of them; set `kube::Config::default_retry`
 //! to `false` to see them directly.
@@ -96,7 +103,9 @@ pub enum FaultAction {
     /// Close the connection without any response.
     Drop,
     /// Token-bucket rate limit per user: 429 with `Retry-After` beyond `qps` requests per
-    /// second after a `burst`. Members of `system:masters` are exempt, as under APF.
+    /// second after a `burst`. Members of `system:masters` are exempt, as under APF. (A real
+    /// server limits concurrency, not rate: for the faithful mechanism use FlowSchema and
+    /// PriorityLevelConfiguration objects.)
     Throttle {
         /// Sustained requests per second.
         qps: f64,
@@ -104,7 +113,10 @@ pub enum FaultAction {
         burst: u32,
     },
     /// Concurrency share per user: 429 when more than `limit` requests of the user are in
-    /// flight (watches count until their response starts). `system:masters` is exempt.
+    /// flight (watches count until their response starts). `system:masters` is exempt. The
+    /// same effect as a `Limited`, `Reject` priority level with `limit` seats, which the
+    /// sandbox also enforces from FlowSchema and PriorityLevelConfiguration objects, as a
+    /// real server does.
     MaxInFlight {
         /// Concurrent requests allowed.
         limit: u32,
@@ -158,7 +170,9 @@ impl Fault {
         Self::new(FaultAction::Throttle { qps, burst })
     }
 
-    /// Limits each user to `limit` concurrent requests, answering 429.
+    /// Limits each user to `limit` concurrent requests, answering 429. A sandbox-only
+    /// shortcut; APF objects (a FlowSchema and a `Limited` PriorityLevelConfiguration) do the
+    /// same on a real cluster and on the sandbox.
     pub fn max_in_flight(limit: u32) -> Self {
         Self::new(FaultAction::MaxInFlight { limit })
     }

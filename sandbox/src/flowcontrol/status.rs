@@ -1,0 +1,95 @@
+//! The `Dangling` condition of each FlowSchema's status, as the config controller keeps it
+//! (`presyncFlowSchemaStatus` in `apf_controller.go`): `False`/`Found` while the named
+//! priority level exists, `True`/`NotFound` otherwise (the schema is then ignored), with the
+//! real messages; written only when it changes, like the controller's status patches.
+//! `kubectl get flowschemas` shows it as `MISSINGPL`.
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use crate::objects::meta_str;
+use crate::store::{Store, WriteOp};
+
+/// The condition a FlowSchema should carry: (status, reason, message).
+fn desired(level: &str, exists: bool) -> (&'static str, &'static str, String) {
+    let quoted = crate::selector::go_quote(level);
+    if exists {
+        (
+            "False",
+            "Found",
+            format!(
+                "This FlowSchema references the PriorityLevelConfiguration object named {quoted} and it exists"
+            ),
+        )
+    } else {
+        (
+            "True",
+            "NotFound",
+            format!(
+                "This FlowSchema references the PriorityLevelConfiguration object named {quoted} but there is no such object"
+            ),
+        )
+    }
+}
+
+fn dangling(schema: &Value) -> Option<&Value> {
+    schema
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)?
+        .iter()
+        .find(|c| c.get("type").and_then(Value::as_str) == Some("Dangling"))
+}
+
+/// Updates the `Dangling` condition of every FlowSchema whose condition is not as it should
+/// be for the stored priority levels.
+pub fn sync_dangling(store: &Store, schemas: &[Arc<Value>], levels: &[Arc<Value>]) {
+    let res = (super::GROUP.to_owned(), "flowschemas".to_owned());
+    for schema in schemas {
+        let level = schema
+            .pointer("/spec/priorityLevelConfiguration/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let exists = levels.iter().any(|l| meta_str(l, "name") == level);
+        let (status, reason, message) = desired(level, exists);
+        let current = dangling(schema);
+        let same = current.is_some_and(|c| {
+            c.get("status").and_then(Value::as_str) == Some(status)
+                && c.get("reason").and_then(Value::as_str) == Some(reason)
+                && c.get("message").and_then(Value::as_str) == Some(message.as_str())
+        });
+        if same {
+            continue;
+        }
+        let condition = json!({
+            "type": "Dangling",
+            "status": status,
+            "lastTransitionTime": crate::objects::now(),
+            "reason": reason,
+            "message": message,
+        });
+        let key = (String::new(), meta_str(schema, "name").to_owned());
+        let uid = meta_str(schema, "uid").to_owned();
+        let _ = store.write(&res, &key, |stored, _| {
+            // Only the version this decision was made on; a newer one gets its own turn.
+            let Some(stored) = stored.filter(|s| meta_str(s, "uid") == uid) else {
+                return Ok(WriteOp::Noop);
+            };
+            let mut updated = (**stored).clone();
+            let conditions = updated
+                .pointer("/status/conditions")
+                .and_then(Value::as_array)
+                .map(|c| {
+                    c.iter()
+                        .filter(|c| c.get("type").and_then(Value::as_str) != Some("Dangling"))
+                        .cloned()
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default();
+            let mut conditions = conditions;
+            conditions.push(condition.clone());
+            crate::objects::set_path(&mut updated, &["status"], json!({"conditions": conditions}));
+            Ok(WriteOp::Put(updated))
+        });
+    }
+}
