@@ -111,6 +111,18 @@ pub enum ApiError {
     /// 405: verb not supported on this resource.
     #[error("{0}")]
     MethodNotAllowed(String),
+    /// 405 for a verb a resource refuses, as `errors.NewMethodNotSupported` builds it: the
+    /// details carry the group and the resource (the CRD handler overrides the message, e.g.
+    /// `create not allowed while custom resource definition is terminating`).
+    #[error("{message}")]
+    MethodNotSupported {
+        /// Group of the resource.
+        group: String,
+        /// Plural resource name.
+        resource: String,
+        /// The message.
+        message: String,
+    },
     /// 410: resourceVersion older than the retained history (`errors.NewResourceExpired`).
     #[error("{0}")]
     Expired(String),
@@ -177,7 +189,7 @@ impl ApiError {
             Self::AlreadyExists { .. } | Self::Conflict { .. } | Self::ApplyConflict { .. } => 409,
             Self::Invalid { .. } | Self::Rejected(_) => 422,
             Self::BadRequest(_) => 400,
-            Self::MethodNotAllowed(_) => 405,
+            Self::MethodNotAllowed(_) | Self::MethodNotSupported { .. } => 405,
             Self::Expired(_) | Self::ContinueExpired(_) => 410,
             Self::Unauthorized => 401,
             Self::ForbiddenObject { .. } => 403,
@@ -195,7 +207,7 @@ impl ApiError {
             Self::Conflict { .. } | Self::ApplyConflict { .. } => "Conflict",
             Self::Invalid { .. } | Self::Rejected(_) => "Invalid",
             Self::BadRequest(_) => "BadRequest",
-            Self::MethodNotAllowed(_) => "MethodNotAllowed",
+            Self::MethodNotAllowed(_) | Self::MethodNotSupported { .. } => "MethodNotAllowed",
             Self::Expired(_) | Self::ContinueExpired(_) => "Expired",
             Self::Unauthorized => "Unauthorized",
             Self::ForbiddenObject { .. } => "Forbidden",
@@ -288,6 +300,12 @@ impl ApiError {
                 ..
             } => {
                 put("name", name);
+                put("group", group);
+                put("kind", resource);
+            }
+            Self::MethodNotSupported {
+                group, resource, ..
+            } => {
                 put("group", group);
                 put("kind", resource);
             }

@@ -33,6 +33,7 @@ struct Watch {
     metadata_only: bool,
     headers_sent: std::sync::atomic::AtomicBool,
     tx: mpsc::Sender<Bytes>,
+    metrics: crate::server_metrics::ServerMetrics,
 }
 
 /// Starts a watch and returns the streaming response.
@@ -82,6 +83,7 @@ pub fn start(ctx: &Ctx<'_>, call: &Call) -> Result<Response, ApiError> {
         metadata_only: call.wants_metadata_only(),
         headers_sent: std::sync::atomic::AtomicBool::new(false),
         tx,
+        metrics: ctx.state.gate.metrics.clone(),
     };
     let interval = ctx.state.bookmark_interval;
     match ctx
@@ -148,6 +150,16 @@ fn validate_options(call: &Call) -> Result<(), ApiError> {
     }
 }
 
+/// How long a watch without `timeoutSeconds` lasts: `--min-request-timeout` (1800 s by default)
+/// times a random factor in [1, 2) (`endpoints/handlers/get.go` `ListResource`), so clients
+/// meet the server ending their watches every 30 to 60 minutes, as on a cluster.
+fn default_timeout() -> Duration {
+    const MIN_REQUEST_TIMEOUT: Duration = Duration::from_secs(1800);
+    let random = uuid::Uuid::new_v4().as_u128() as u64;
+    let fraction = random as f64 / u64::MAX as f64;
+    MIN_REQUEST_TIMEOUT.mul_f64(1.0 + fraction)
+}
+
 fn encode(kind: &str, object: &Value) -> Bytes {
     let mut line = serde_json::to_vec(&json!({"type": kind, "object": object})).unwrap_or_default();
     line.push(b'\n');
@@ -172,7 +184,7 @@ impl Watch {
         if send_initial && !self.send_bookmark(last_rv, true).await {
             return;
         }
-        let deadline = tokio::time::sleep(timeout.unwrap_or(Duration::from_secs(60 * 60 * 24)));
+        let deadline = tokio::time::sleep(timeout.unwrap_or_else(default_timeout));
         tokio::pin!(deadline);
         let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
         loop {
@@ -245,6 +257,10 @@ impl Watch {
             "apiVersion": self.info.api_version(),
             "metadata": metadata,
         });
-        self.tx.send(encode("BOOKMARK", &object)).await.is_ok()
+        let sent = self.tx.send(encode("BOOKMARK", &object)).await.is_ok();
+        if sent {
+            self.metrics.bookmark_sent(&self.info.resource);
+        }
+        sent
     }
 }

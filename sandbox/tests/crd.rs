@@ -162,6 +162,11 @@ async fn deleting_a_crd_deletes_its_objects_honouring_finalizers_then_stops_serv
         status.message,
         "create not allowed while custom resource definition is terminating"
     );
+    let details = status.details.expect("NewMethodNotSupported's details");
+    assert_eq!(
+        (details.group.as_str(), details.kind.as_str()),
+        ("conformance.kube.rs", scratch.spec.names.plural.as_str())
+    );
     assert!(crds.get_opt(&name).await.unwrap().is_some());
     widgets
         .patch(

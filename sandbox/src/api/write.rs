@@ -125,9 +125,13 @@ impl Ctx<'_> {
             String::new()
         };
         if info.custom && crate::crd::terminating(&self.state.store, &info.group, &info.resource) {
-            return Err(ApiError::MethodNotAllowed(
-                "create not allowed while custom resource definition is terminating".into(),
-            ));
+            // `crdHandler.serveResource`.
+            return Err(ApiError::MethodNotSupported {
+                group: info.group.clone(),
+                resource: info.resource.clone(),
+                message: "create not allowed while custom resource definition is terminating"
+                    .into(),
+            });
         }
         objects::default_builtin(info, &mut obj);
         objects::validate_meta(info, &obj)?;
