@@ -12,8 +12,12 @@
 //! `409 Conflict` on stale updates; `generation` for custom resources and CRDs; status
 //! subresource isolation; finalizers, `deletionTimestamp`, and foreground/orphan/background
 //! propagation; namespace termination; the CRD cleanup finalizer; Status bodies worded like
-//! the real ones; consistent paging snapshots within the watch history; `410 Expired` for
-//! compacted resourceVersions and continue tokens; watch bookmarks and streaming lists;
+//! the real ones, with the fields a real Status carries; consistent paging snapshots within
+//! etcd's history and the list semantics of `resourceVersion`/`resourceVersionMatch`; a watch
+//! window per resource like the watch cache's (`410 Expired` for a resourceVersion older than
+//! it, such as `1`), and `410 Expired` for compacted exact lists and continue tokens; watch
+//! bookmarks and streaming lists (the default for watches from `0` in 1.32); JSON patches as
+//! evanphx/json-patch v4 applies them;
 //! schema validation, pruning, defaulting and `fieldValidation`; managedFields and
 //! server-side apply conflicts; protobuf request bodies for the built-in kinds kubectl's
 //! typed commands create; bearer-token users (the admin in `system:masters`, ServiceAccount
@@ -35,7 +39,9 @@
 //! kinds configmaps, events (core/v1 and events.k8s.io/v1, two versions of one stored
 //! resource), leases, namespaces, secrets, serviceaccounts, flowschemas,
 //! prioritylevelconfigurations and customresourcedefinitions are served (plus the
-//! self-subject reviews).
+//! self-subject reviews); etcd's history is bounded by a count of changes (`watch_history`),
+//! not compacted every 5 minutes; bookmarks come every 5 s by default, not about once a
+//! minute; Go decoders' own wording of unparsable bodies is serde's.
 //!
 //! Every request goes through one entry point (`http::entry`), which runs the
 //! authentication, authorization and fault pipeline of `gate` around the handlers.
