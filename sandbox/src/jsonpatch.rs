@@ -161,7 +161,10 @@ fn apply_op(doc: &mut Value, op: &Map<String, Value>) -> Result<(), ApiError> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
+    #![allow(
+        clippy::unwrap_used,
+        reason = "a failed unwrap is a failed assertion in a test"
+    )]
 
     use super::*;
     use serde_json::json;

@@ -136,7 +136,10 @@ impl Window {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
+    #![allow(
+        clippy::unwrap_used,
+        reason = "a failed unwrap is a failed assertion in a test"
+    )]
 
     use super::*;
     use crate::store::EventType;
