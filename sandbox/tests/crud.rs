@@ -255,6 +255,48 @@ async fn noop_writes(cms: &Api<ConfigMap>) -> (ConfigMap, ConfigMap, ConfigMap) 
     (created, replaced, patched)
 }
 
+/// A PUT's `metadata.uid` is a precondition (`rest.defaultUpdatedObjectInfo.Preconditions`):
+/// the etcd store's `GuaranteedUpdate` checks it first, and a mismatch is a 409 `Precondition
+/// failed` (`storage.NewInvalidObjError` through `InterpretUpdateError`). A PATCH carries no
+/// such precondition, so changing the uid fails `ValidateObjectMetaUpdate` instead: 422.
+#[tokio::test]
+async fn a_foreign_uid_is_a_409_precondition_on_put_and_a_422_immutable_field_on_patch() {
+    let target = Target::new().await;
+    let ns = target.namespace().await;
+    let cms: Api<ConfigMap> = Api::namespaced(target.client(), &ns);
+    let created = cms
+        .create(&PostParams::default(), &configmap("x", json!({})))
+        .await
+        .unwrap();
+    let real = created.metadata.uid.clone().unwrap();
+    let foreign = "00000000-0000-0000-0000-000000000000";
+    let mut other = created.clone();
+    other.metadata.uid = Some(foreign.to_owned());
+    let status = api_error(cms.replace("x", &PostParams::default(), &other).await);
+    assert_eq!(status.code, 409, "{status:?}");
+    assert_eq!(
+        status.message,
+        format!(
+            "Operation cannot be fulfilled on configmaps \"x\": Precondition failed: UID in precondition: {foreign}, UID in object meta: {real}"
+        )
+    );
+    let status = api_error(
+        cms.patch(
+            "x",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"uid": foreign}})),
+        )
+        .await,
+    );
+    assert_eq!(status.code, 422, "{status:?}");
+    assert_eq!(
+        status.message,
+        format!(
+            "ConfigMap \"x\" is invalid: metadata.uid: Invalid value: \"{foreign}\": field is immutable"
+        )
+    );
+}
+
 /// The custom resource strategy's `PrepareForCreate` (generation 1) and `PrepareForUpdate`
 /// (bumped when anything but metadata and status changes; `/status` writes never bump it).
 #[tokio::test]

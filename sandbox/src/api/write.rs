@@ -235,6 +235,7 @@ impl Ctx<'_> {
             let Some(current) = current else {
                 return Err(self.not_found());
             };
+            self.check_uid_precondition(current, &new)?;
             self.check_rv(current, &rv)?;
             self.finish_update(current, new, sub.as_deref(), &manager, true)
         })?;
@@ -348,8 +349,35 @@ impl Ctx<'_> {
         Ok(())
     }
 
+    /// A patch that changes `metadata.uid`: PATCH has no UID precondition (its
+    /// `DefaultUpdatedObjectInfo` holds no object), so the change reaches `rest.BeforeUpdate`,
+    /// whose `ValidateObjectMetaUpdate` refuses it: 422 `metadata.uid: ... field is immutable`.
     pub(crate) fn check_uid(&self, current: &Value, patched: &Value) -> Result<(), ApiError> {
         let want = meta_str(patched, "uid");
+        let have = meta_str(current, "uid");
+        if !want.is_empty() && want != have {
+            return Err(ApiError::invalid(
+                crate::events::kind_group(&self.info),
+                &self.info.kind,
+                self.name(),
+                vec![crate::status::Cause {
+                    reason: "FieldValueInvalid".into(),
+                    message: format!(
+                        "Invalid value: {}: field is immutable",
+                        crate::selector::go_quote(want)
+                    ),
+                    field: "metadata.uid".into(),
+                }],
+            ));
+        }
+        Ok(())
+    }
+
+    /// A PUT body's `metadata.uid` is a precondition (`defaultUpdatedObjectInfo.Preconditions`),
+    /// checked by the etcd store's `GuaranteedUpdate` before anything else: a mismatch is
+    /// `storage.NewInvalidObjError`, which `InterpretUpdateError` makes a 409.
+    fn check_uid_precondition(&self, current: &Value, new: &Value) -> Result<(), ApiError> {
+        let want = meta_str(new, "uid");
         let have = meta_str(current, "uid");
         if !want.is_empty() && want != have {
             return Err(ApiError::Conflict {
