@@ -428,13 +428,27 @@ pub fn qualify(group: &str, resource: &str) -> String {
 }
 
 /// A `Status` of `status: Success`, returned e.g. by DELETE of built-in kinds.
+///
+/// `Store.finalizeDelete` builds it; its details' empty fields are omitted like every
+/// `omitempty` field (a core resource has no `group`).
 pub fn success(group: &str, resource: &str, name: &str, uid: &str) -> Value {
+    let mut details = serde_json::Map::new();
+    for (key, value) in [
+        ("name", name),
+        ("group", group),
+        ("kind", resource),
+        ("uid", uid),
+    ] {
+        if !value.is_empty() {
+            details.insert(key.to_owned(), Value::String(value.to_owned()));
+        }
+    }
     json!({
         "kind": "Status",
         "apiVersion": "v1",
         "metadata": {},
         "status": "Success",
-        "details": {"name": name, "group": group, "kind": resource, "uid": uid},
+        "details": details,
     })
 }
 
