@@ -18,8 +18,10 @@
 //! - The Document CRD `documents.kube.rs` is server-side applied (field manager
 //!   [`FIELD_MANAGER`], forced) and left installed. Its schema is trimmed and differs from the
 //!   controller's `yaml/crd.yaml` (and kubectl.rs applies a third variant), so run this suite and
-//!   the controller's e2e suite one after the other, not at the same time, on one cluster. The
-//!   only CRD a test deletes is crd.rs's own `widgets.conformance.kube.rs`.
+//!   the controller's e2e suite one after the other, not at the same time, on one cluster. Tests
+//!   that need a CRD of their own (to delete it, or to watch from before it existed) create a
+//!   [`scratch_crd`] with a unique name in the group `conformance.kube.rs` and delete it when
+//!   they end, so parallel runs on one cluster never meet.
 //! - A test that needs a hook only the sandbox has (its revision counter, compacting its watch
 //!   history, its fault API) is its own test, marked
 //!   `#[cfg_attr(real_cluster, ignore = "<why>")]`: `sandbox/build.rs` sets `cfg(real_cluster)`
