@@ -261,8 +261,15 @@ pub fn resource_infos(crd: &Value) -> Vec<ResourceInfo> {
     out
 }
 
-/// (Re)registers the resources of a stored CRD.
-pub fn register(registry: &Registry, crd: &Value) {
+/// (Re)registers the resources of a stored CRD, and opens (or, when its spec or accepted
+/// names changed, rebuilds) the custom resource's watch window ([`Store::serve_window`]).
+pub fn register(registry: &Registry, store: &Store, crd: &Value) {
+    let origin = json!({
+        "uid": crd.pointer("/metadata/uid"),
+        "spec": crd.get("spec"),
+        "acceptedNames": crd.pointer("/status/acceptedNames"),
+    });
+    store.serve_window(&resource_key(crd), origin);
     let infos = resource_infos(crd);
     if let Some(first) = infos.first() {
         registry.remove_resource(&first.group, &first.resource);

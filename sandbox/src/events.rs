@@ -204,11 +204,23 @@ const ACTION_LIMIT: usize = 128;
 const REASON_LIMIT: usize = 128;
 const NOTE_LIMIT: usize = 1024;
 
+/// The group of the kind an Event's `Invalid` error names, whichever version it was written
+/// through: `rest.BeforeCreate`/`BeforeUpdate` call `errors.NewInvalid(kind.GroupKind(), ...)`
+/// with the kind the scheme gives the *internal* object, and both versions are served by one
+/// store of the internal `core.Event` (`pkg/registry/events/rest` reuses
+/// `pkg/registry/core/event/storage`), so the message says `Event "x" is invalid`, never
+/// `Event.events.k8s.io`. Every other kind's internal group is its API group.
+pub fn kind_group(info: &ResourceInfo) -> &str {
+    if is_v1(info) { "" } else { &info.group }
+}
+
 /// `ValidateEventCreate` / `ValidateEventUpdate`
 /// (<https://github.com/kubernetes/kubernetes/blob/master/pkg/apis/core/validation/events.go>)
 /// for a write through `info` (either Event version); `old` and `new` are in the request's
 /// version, and are checked as the internal (core) object, so field paths in the causes use
-/// the internal names (`message`, `reportingController`, `involvedObject`), like upstream.
+/// the internal names (`message`, `involvedObject`), like upstream; the reporting controller is
+/// `reportingComponent` for a core/v1 request and `reportingController` otherwise, as
+/// `legacyValidateEvent` names it. The error names the internal kind ([`kind_group`]).
 ///
 /// Every write gets the legacy checks (namespace agreement; for events with an `eventTime`,
 /// the reporting fields, `action` and `reason` are required and the length limits apply).
@@ -221,7 +233,12 @@ pub fn validate(info: &ResourceInfo, old: Option<&Value>, new: &Value) -> Result
     let convert = |v: &Value| if strict { to_core(v) } else { v.clone() };
     let new = convert(new);
     let old = old.map(convert);
-    let mut causes = legacy(&new);
+    let controller_field = if strict {
+        "reportingController"
+    } else {
+        "reportingComponent"
+    };
+    let mut causes = legacy(&new, controller_field);
     if strict {
         match &old {
             None => causes.extend(strict_create(&new)),
@@ -232,7 +249,7 @@ pub fn validate(info: &ResourceInfo, old: Option<&Value>, new: &Value) -> Result
         Ok(())
     } else {
         Err(ApiError::invalid(
-            &info.group,
+            kind_group(info),
             &info.kind,
             crate::objects::meta_str(&new, "name"),
             causes,
@@ -257,13 +274,8 @@ fn required(field: &str) -> Cause {
     }
 }
 
-/// `field.Invalid`: the value printed like `field.Error` does (strings quoted).
-fn invalid(field: &str, value: &Value, detail: &str) -> Cause {
-    let shown = match value {
-        Value::String(s) => crate::selector::go_quote(s),
-        Value::Null => "null".to_owned(),
-        other => other.to_string(),
-    };
+/// `field.Invalid` with the bad value as `field.Error` prints it ([`crate::govalue`]).
+fn invalid(field: &str, shown: String, detail: &str) -> Cause {
     Cause {
         reason: "FieldValueInvalid".into(),
         message: format!("Invalid value: {shown}: {detail}"),
@@ -271,19 +283,21 @@ fn invalid(field: &str, value: &Value, detail: &str) -> Cause {
     }
 }
 
-fn empty() -> Value {
-    Value::String(String::new())
+/// The `""` that upstream passes as the bad value of most Event checks.
+fn empty() -> String {
+    crate::govalue::string(None)
 }
 
-/// `legacyValidateEvent`, which every Event write passes whatever its version.
-fn legacy(event: &Value) -> Vec<Cause> {
+/// `legacyValidateEvent`, which every Event write passes whatever its version;
+/// `controller_field` is the path it names the reporting controller by.
+fn legacy(event: &Value, controller_field: &str) -> Vec<Cause> {
     let mut causes = Vec::new();
     let ns = crate::objects::meta_str(event, "namespace");
     let involved_ns = text(event, "/involvedObject/namespace");
     let mismatch = || {
         invalid(
             "involvedObject.namespace",
-            &Value::String(involved_ns.to_owned()),
+            crate::selector::go_quote(involved_ns),
             "does not match event.namespace",
         )
     };
@@ -303,12 +317,12 @@ fn legacy(event: &Value) -> Vec<Cause> {
     }
     let controller = text(event, "/reportingComponent");
     if controller.is_empty() {
-        causes.push(required("reportingController"));
+        causes.push(required(controller_field));
     }
     for e in crate::selector::label_key_errors(controller) {
         causes.push(invalid(
-            "reportingController",
-            &Value::String(controller.to_owned()),
+            controller_field,
+            crate::selector::go_quote(controller),
             &e,
         ));
     }
@@ -324,7 +338,7 @@ fn legacy(event: &Value) -> Vec<Cause> {
         if value.len() > limit {
             causes.push(invalid(
                 field,
-                &empty(),
+                empty(),
                 &format!("can have at most {limit} characters"),
             ));
         }
@@ -332,7 +346,7 @@ fn legacy(event: &Value) -> Vec<Cause> {
     if text(event, "/message").len() > NOTE_LIMIT {
         causes.push(invalid(
             "message",
-            &empty(),
+            empty(),
             &format!("can have at most {NOTE_LIMIT} characters"),
         ));
     }
@@ -346,7 +360,7 @@ fn series(event: &Value) -> Vec<Cause> {
         return causes;
     };
     if series.get("count").and_then(Value::as_i64).unwrap_or(0) < 2 {
-        causes.push(invalid("series.count", &empty(), "should be at least 2"));
+        causes.push(invalid("series.count", empty(), "should be at least 2"));
     }
     if zero_time(series, "lastObservedTime") {
         causes.push(required("series.lastObservedTime"));
@@ -364,27 +378,57 @@ fn strict_create(event: &Value) -> Vec<Cause> {
     if type_ != "Normal" && type_ != "Warning" {
         causes.push(invalid(
             "type",
-            &empty(),
+            empty(),
             &format!("has invalid value: {type_}"),
         ));
     }
     let unset = "needs to be unset";
     for field in ["firstTimestamp", "lastTimestamp"] {
         if !zero_time(event, field) {
-            causes.push(invalid(field, &empty(), unset));
+            causes.push(invalid(field, empty(), unset));
         }
     }
     if event.get("count").and_then(Value::as_i64).unwrap_or(0) != 0 {
-        causes.push(invalid("count", &empty(), unset));
+        causes.push(invalid("count", empty(), unset));
     }
     if !text(event, "/source/component").is_empty() || !text(event, "/source/host").is_empty() {
-        causes.push(invalid("source", &empty(), unset));
+        causes.push(invalid("source", empty(), unset));
     }
     causes
 }
 
+/// The Go fields of the internal `core.ObjectReference`, in struct order, with their JSON names.
+const OBJECT_REFERENCE: &[(&str, &str)] = &[
+    ("Kind", "kind"),
+    ("Namespace", "namespace"),
+    ("Name", "name"),
+    ("UID", "uid"),
+    ("APIVersion", "apiVersion"),
+    ("ResourceVersion", "resourceVersion"),
+    ("FieldPath", "fieldPath"),
+];
+
+/// The Go fields of the internal `core.EventSource`.
+const EVENT_SOURCE: &[(&str, &str)] = &[("Component", "component"), ("Host", "host")];
+
+/// A field of the internal Event as `ValidateImmutableField`'s error prints its new value.
+fn shown(field: &str, value: Option<&Value>) -> String {
+    use crate::govalue;
+    match field {
+        "involvedObject" => govalue::string_struct("core.ObjectReference", OBJECT_REFERENCE, value),
+        "related" => {
+            govalue::optional_string_struct("core.ObjectReference", OBJECT_REFERENCE, value)
+        }
+        "source" => govalue::string_struct("core.EventSource", EVENT_SOURCE, value),
+        "firstTimestamp" | "lastTimestamp" | "eventTime" => govalue::time(value),
+        "count" => govalue::integer(value),
+        _ => govalue::string(value),
+    }
+}
+
 /// The strict part of `ValidateEventUpdate` (events.k8s.io/v1): everything but `series` and
-/// metadata is immutable. (`reason` is checked twice upstream, so it is here.)
+/// metadata is immutable. The paths are the internal field names (`message`, not `note`);
+/// `reason` is checked twice upstream, so it is here.
 fn strict_update(old: &Value, new: &Value) -> Vec<Cause> {
     let mut causes = Vec::new();
     if zeroed(new.get("series")) != zeroed(old.get("series")) {
@@ -407,8 +451,11 @@ fn strict_update(old: &Value, new: &Value) -> Vec<Cause> {
         ("reportingInstance", "reportingInstance"),
     ] {
         if zeroed(new.get(core)) != zeroed(old.get(core)) {
-            let value = new.get(core).cloned().unwrap_or(Value::Null);
-            causes.push(invalid(field, &value, "field is immutable"));
+            causes.push(invalid(
+                field,
+                shown(field, new.get(core)),
+                "field is immutable",
+            ));
         }
     }
     causes
@@ -629,9 +676,26 @@ mod tests {
         };
         assert!(
             message.starts_with(
-                "Event.events.k8s.io \"x.1\" is invalid: [message: Invalid value: \"other\": field is immutable"
+                "Event \"x.1\" is invalid: [message: Invalid value: \"other\": field is immutable"
             ),
             "{message}"
+        );
+        // Struct and time fields show their internal Go values.
+        let mut moved = repeated.clone();
+        moved["regarding"] = json!({"kind": "Pod", "name": "p", "namespace": "ns"});
+        moved["related"] = Value::Null;
+        moved["eventTime"] = json!("2025-06-01T12:00:00.5Z");
+        let Err(ApiError::Invalid { causes, .. }) = validate(&v1, Some(&old), &moved) else {
+            panic!("expected Invalid")
+        };
+        let messages: Vec<&str> = causes.iter().map(|c| c.message.as_str()).collect();
+        assert_eq!(
+            messages,
+            [
+                r#"Invalid value: core.ObjectReference{Kind:"Pod", Namespace:"ns", Name:"p", UID:"", APIVersion:"", ResourceVersion:"", FieldPath:""}: field is immutable"#,
+                "Invalid value: 2025-06-01 12:00:00.5 +0000 UTC: field is immutable",
+                "Invalid value: null: field is immutable",
+            ]
         );
         // core/v1 updates are not restricted.
         let core = events_info("");

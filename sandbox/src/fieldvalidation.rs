@@ -3,7 +3,9 @@
 //! Mirrors <https://kubernetes.io/docs/reference/using-api/api-concepts/#field-validation>:
 //! fields the CRD schema does not declare are pruned anyway; `Warn` (the default) reports each
 //! as a `Warning: 299 - "unknown field \"spec.x\""` header, `Strict` (what kubectl sends) turns
-//! them into a 400 BadRequest, `Ignore` says nothing.
+//! them into a 400 BadRequest, `Ignore` says nothing. A patch whose result has unknown fields
+//! fails the strict decoding of the patched object instead (`api::write`), and server-side
+//! apply never gets that far ([`apply_error`]).
 
 use serde_json::Value;
 
@@ -60,8 +62,40 @@ pub fn check(mode: Mode, info: &ResourceInfo, obj: &Value) -> Result<Vec<String>
     }
 }
 
+/// What server-side apply of a custom resource with fields its schema does not declare gets,
+/// whatever `fieldValidation` says: the field manager's type converter rejects the applied
+/// configuration (`managedfields/internal/structuredmerge.go` `Apply`: `failed to create typed
+/// patch object (<ns>/<name>; <group>/<version>, Kind=<Kind>): .spec.x: field not declared in
+/// schema`), a plain error that reaches the client as a 500 without a reason. `namespace` and
+/// `name` are the applied configuration's own (often empty).
+pub fn apply_error(
+    info: &ResourceInfo,
+    applied: &Value,
+    namespace: &str,
+    name: &str,
+) -> Option<ApiError> {
+    if !info.custom {
+        return None;
+    }
+    let unknown = unknown_fields(info, applied);
+    let errors: Vec<String> = unknown
+        .iter()
+        .map(|path| format!(".{path}: field not declared in schema"))
+        .collect();
+    // structured-merge-diff's `ValidationErrors.Error()`.
+    let detail = match errors.as_slice() {
+        [] => return None,
+        [one] => one.clone(),
+        many => format!("errors:\n  {}", many.join("\n  ")),
+    };
+    Some(ApiError::Storage(format!(
+        "failed to create typed patch object ({namespace}/{name}; {}/{}, Kind={}): {detail}",
+        info.group, info.version, info.kind
+    )))
+}
+
 /// Paths (`spec.x`, `spec.items[0].y`) of the fields pruning would drop.
-fn unknown_fields(info: &ResourceInfo, obj: &Value) -> Vec<String> {
+pub fn unknown_fields(info: &ResourceInfo, obj: &Value) -> Vec<String> {
     let Some(schema) = &info.schema else {
         return Vec::new();
     };

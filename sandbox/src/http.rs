@@ -187,11 +187,11 @@ async fn dispatch(state: &Arc<AppState>, route: Route, call: Call) -> Result<Res
         ))),
         Route::Group(group) => crate::discovery::api_group(&group, &state.registry.all())
             .map(|v| discovery_response(&v))
-            .ok_or(ApiError::NoRoute),
+            .ok_or(ApiError::NotFoundPage),
         Route::Resources { group, version } => {
             crate::discovery::api_resource_list(&group, &version, &state.registry.all())
                 .map(|v| discovery_response(&v))
-                .ok_or(ApiError::NoRoute)
+                .ok_or(ApiError::NotFoundPage)
         }
         Route::OpenApiV2 => Err(ApiError::NoRoute).inspect_err(|_| {
             tracing::debug!(
@@ -206,7 +206,7 @@ async fn dispatch(state: &Arc<AppState>, route: Route, call: Call) -> Result<Res
                 .ok_or(ApiError::NoRoute)
         }
         Route::Object(target) => crate::api::handle(state, target, call).await,
-        Route::Unknown => Err(ApiError::NoRoute),
+        Route::Unknown => Err(ApiError::NotFoundPage),
     }
 }
 

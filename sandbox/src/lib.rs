@@ -12,8 +12,12 @@
 //! `409 Conflict` on stale updates; `generation` for custom resources and CRDs; status
 //! subresource isolation; finalizers, `deletionTimestamp`, and foreground/orphan/background
 //! propagation; namespace termination; the CRD cleanup finalizer; Status bodies worded like
-//! the real ones; consistent paging snapshots within the watch history; `410 Expired` for
-//! compacted resourceVersions and continue tokens; watch bookmarks and streaming lists;
+//! the real ones, with the fields a real Status carries; consistent paging snapshots within
+//! etcd's history and the list semantics of `resourceVersion`/`resourceVersionMatch`; a watch
+//! window per resource like the watch cache's (`410 Expired` for a resourceVersion older than
+//! it, such as `1`), and `410 Expired` for compacted exact lists and continue tokens; watch
+//! bookmarks and streaming lists (the default for watches from `0` in 1.32); JSON patches as
+//! evanphx/json-patch v4 applies them;
 //! schema validation, pruning, defaulting and `fieldValidation`; managedFields and
 //! server-side apply conflicts; protobuf request bodies for the built-in kinds kubectl's
 //! typed commands create; bearer-token users (the admin in `system:masters`, ServiceAccount
@@ -35,7 +39,9 @@
 //! kinds configmaps, events (core/v1 and events.k8s.io/v1, two versions of one stored
 //! resource), leases, namespaces, secrets, serviceaccounts, flowschemas,
 //! prioritylevelconfigurations and customresourcedefinitions are served (plus the
-//! self-subject reviews).
+//! self-subject reviews); etcd's history is bounded by a count of changes (`watch_history`),
+//! not compacted every 5 minutes; bookmarks come every 5 s by default, not about once a
+//! minute; Go decoders' own wording of unparsable bodies is serde's.
 //!
 //! Every request goes through one entry point (`http::entry`), which runs the
 //! authentication, authorization and fault pipeline of `gate` around the handlers.
@@ -62,7 +68,9 @@ mod fieldvalidation;
 mod flowcontrol;
 mod gate;
 mod gc;
+mod govalue;
 mod http;
+mod jsonpatch;
 mod kubeconfig;
 mod objects;
 mod patch;
@@ -81,6 +89,7 @@ mod store;
 mod table;
 mod tls;
 mod watch;
+mod watchcache;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -156,8 +165,11 @@ impl SandboxBuilder {
         self
     }
 
-    /// How many change events are kept for watch replay (default 10,000); older
-    /// resourceVersions answer 410 Expired, like a compacted etcd.
+    /// How many changes the sandbox's etcd keeps (default 10,000): exact lists and continue
+    /// tokens from before the oldest answer 410 Expired, as after an etcd compaction. Each
+    /// resource's watch window (the apiserver's watch cache, 100 to 102,400 events sized by
+    /// their age) holds no more than this either, so watches resuming from older
+    /// resourceVersions answer 410 Expired too.
     pub fn watch_history(mut self, events: usize) -> Self {
         self.watch_history = events.max(1);
         self
@@ -209,6 +221,7 @@ impl SandboxBuilder {
                 .with_server_concurrency_limit(self.server_concurrency_limit),
         });
         seed(&state);
+        state.store.started();
         gate::spawn_compactor(Arc::downgrade(&state));
         let task = tokio::spawn(server::serve(
             listener,
@@ -302,8 +315,9 @@ impl Sandbox {
         self.state.store.revision()
     }
 
-    /// Drops the watch history now, so watches and continue tokens from older
-    /// resourceVersions get 410 Expired, like an etcd compaction.
+    /// Compacts etcd past every revision handed out so far and restarts every watch window
+    /// after them (as if the apiserver restarted), so watches, exact lists and continue tokens
+    /// from any resourceVersion handed out so far get 410 Expired.
     pub fn compact_history(&self) {
         self.state.store.compact();
     }

@@ -17,7 +17,8 @@ struct Args {
     /// Where to write the kubeconfig for kubectl and the controller.
     #[arg(long, default_value = "./sandbox.kubeconfig")]
     kubeconfig: PathBuf,
-    /// How many change events to keep for watch replay.
+    /// How many changes the sandbox's etcd keeps; each resource's watch window (100 to 102,400
+    /// events, like the watch cache) holds no more than this either.
     #[arg(long, default_value_t = 10_000)]
     watch_history: usize,
     /// A fault to set at start, as YAML or JSON, e.g.

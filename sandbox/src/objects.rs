@@ -102,10 +102,12 @@ fn generation_view(info: &ResourceInfo, obj: &Value) -> Value {
     view
 }
 
-/// Rejects bodies (and patch results) that cannot decode into an object with ObjectMeta, with
-/// the decoder's 400, e.g. `json: cannot unmarshal array into Go struct field
-/// ConfigMap.metadata of type v1.ObjectMeta`.
-pub fn check_shape(info: &ResourceInfo, obj: &Value) -> Result<(), ApiError> {
+/// Why a JSON value cannot decode into an object of `info`'s kind, in the words of the
+/// apiserver's JSON serializer: `SimpleMetaFactory.Interpret` fails on anything but an object
+/// (`couldn't get version/kind; json parse error: ...`), and a `metadata` that is no object is
+/// `encoding/json`'s `UnmarshalTypeError` for the typed field. The flag says whether the
+/// version and kind could be read (they can when the value is an object).
+fn shape_error(info: &ResourceInfo, obj: &Value) -> Option<(String, bool)> {
     let go_type = |v: &Value| match v {
         Value::Array(_) => "array",
         Value::String(_) => "string",
@@ -114,25 +116,96 @@ pub fn check_shape(info: &ResourceInfo, obj: &Value) -> Result<(), ApiError> {
         Value::Null | Value::Object(_) => "object",
     };
     if !obj.is_object() {
-        return Err(ApiError::BadRequest(format!(
-            "the object provided is unrecognized: expected a JSON object, got {}",
-            go_type(obj)
-        )));
+        return Some((
+            format!(
+                "couldn't get version/kind; json parse error: json: cannot unmarshal {} into Go value of type struct {{ APIVersion string \"json:\\\"apiVersion,omitempty\\\"\"; Kind string \"json:\\\"kind,omitempty\\\"\" }}",
+                go_type(obj)
+            ),
+            false,
+        ));
     }
     match obj.get("metadata") {
-        None | Some(Value::Null | Value::Object(_)) => Ok(()),
-        Some(other) => Err(ApiError::BadRequest(format!(
-            "json: cannot unmarshal {} into Go struct field {}.metadata of type v1.ObjectMeta",
-            go_type(other),
-            info.kind
-        ))),
+        None | Some(Value::Null | Value::Object(_)) => None,
+        Some(other) => Some((
+            format!(
+                "json: cannot unmarshal {} into Go struct field {}.metadata of type v1.ObjectMeta",
+                go_type(other),
+                info.kind
+            ),
+            true,
+        )),
     }
+}
+
+/// Rejects a request body that cannot decode into an object with ObjectMeta with the 400 of
+/// the create and update handlers' `transformDecodeError` (`endpoints/handlers/rest.go`):
+/// `<Kind> in version "<v>" cannot be handled as a <Kind>: <error>` when the body names (or
+/// defaults to) a kind, else `the object provided is unrecognized (must be of type <Kind>):
+/// <error> (<the body's first 30 bytes>)`, as `summarizeData` shows them.
+pub fn check_shape(info: &ResourceInfo, obj: &Value, body: &[u8]) -> Result<(), ApiError> {
+    let Some((error, typed)) = shape_error(info, obj) else {
+        return Ok(());
+    };
+    let kind = &info.kind;
+    Err(ApiError::BadRequest(if typed {
+        format!(
+            "{kind} in version {} cannot be handled as a {kind}: {error}",
+            crate::selector::go_quote(&info.version)
+        )
+    } else {
+        format!(
+            "the object provided is unrecognized (must be of type {kind}): {error} ({})",
+            summarize(body)
+        )
+    }))
+}
+
+/// `summarizeData(body, 30)`: an object's text, anything else in hex, cut at 30 bytes.
+pub fn summarize(body: &[u8]) -> String {
+    const MAX: usize = 30;
+    let cut = body.len() > MAX;
+    let head = &body[..body.len().min(MAX)];
+    let shown = match head.first() {
+        None => return "<empty>".to_owned(),
+        Some(b'{') => String::from_utf8_lossy(head).into_owned(),
+        Some(_) => head.iter().map(|b| format!("{b:02x}")).collect(),
+    };
+    if cut { format!("{shown} ...") } else { shown }
+}
+
+/// Rejects a patch result that cannot decode into an object of the kind with the 422 of
+/// `jsonPatcher.applyPatchToCurrentObject`: `errors.NewInvalid(schema.GroupKind{}, "", ...)`
+/// with one `patch` cause holding the patched JSON and the decoder's error, so the message
+/// starts with ` "" is invalid: patch: Invalid value: ` (an empty kind and name).
+pub fn check_patched(info: &ResourceInfo, patched: &Value) -> Result<(), ApiError> {
+    let Some((error, _)) = shape_error(info, patched) else {
+        return Ok(());
+    };
+    Err(invalid_patch(patched, &error))
+}
+
+/// `errors.NewInvalid(schema.GroupKind{}, "", [field.Invalid("patch", <patched JSON>, error)])`,
+/// the 422 of a patch result that fails to decode.
+pub fn invalid_patch(patched: &Value, error: &str) -> ApiError {
+    ApiError::invalid(
+        "",
+        "",
+        "",
+        vec![Cause {
+            reason: "FieldValueInvalid".into(),
+            message: format!(
+                "Invalid value: {}: {error}",
+                crate::selector::go_quote(&patched.to_string())
+            ),
+            field: "patch".into(),
+        }],
+    )
 }
 
 /// Checks `kind`/`apiVersion` of a request body against the resource and fills them in when
 /// absent.
-pub fn check_type(info: &ResourceInfo, obj: &mut Value) -> Result<(), ApiError> {
-    check_shape(info, obj)?;
+pub fn check_type(info: &ResourceInfo, obj: &mut Value, body: &[u8]) -> Result<(), ApiError> {
+    check_shape(info, obj, body)?;
     let Some(map) = obj.as_object_mut() else {
         return Err(ApiError::BadRequest(
             "the object provided is not a JSON object".into(),
@@ -140,8 +213,29 @@ pub fn check_type(info: &ResourceInfo, obj: &mut Value) -> Result<(), ApiError> 
     };
     let kind = map.get("kind").and_then(Value::as_str).unwrap_or("");
     if !kind.is_empty() && kind != info.kind {
+        // The serializer decodes the body as the kind it names, and the codec's conversion to
+        // the resource's internal type fails; `transformDecodeError` words it.
+        let version = map
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .and_then(|v| v.rsplit('/').next())
+            .unwrap_or(&info.version)
+            .to_owned();
+        let internal = match info.group.as_str() {
+            "" | "events.k8s.io" => "core",
+            group => group.split('.').next().unwrap_or(group),
+        };
+        let detail = if info.custom {
+            format!("kind {kind} does not match {}", info.kind)
+        } else {
+            format!(
+                "converting ({version}.{kind}) to ({internal}.{}): unknown conversion",
+                info.kind
+            )
+        };
         return Err(ApiError::BadRequest(format!(
-            "the object provided is unrecognized (must be of type {}): kind {kind} does not match",
+            "{kind} in version {} cannot be handled as a {}: {detail}",
+            crate::selector::go_quote(&version),
             info.kind
         )));
     }
@@ -284,14 +378,17 @@ pub fn prepare_update(
     }
     if is_deleting(old) {
         let before = finalizers(old);
+        // `ValidateNoNewFinalizers`: the extra ones as a sorted set.
         let added: Vec<String> = finalizers(&new)
             .into_iter()
             .filter(|f| !before.contains(f))
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
             .collect();
         if !added.is_empty() {
             let quoted: Vec<String> = added.iter().map(|f| format!("{f:?}")).collect();
             return Err(ApiError::invalid(
-                &info.group,
+                crate::events::kind_group(info),
                 &info.kind,
                 meta_str(old, "name"),
                 vec![Cause {
@@ -449,7 +546,12 @@ pub fn validate_meta(info: &ResourceInfo, obj: &Value) -> Result<(), ApiError> {
     if causes.is_empty() {
         Ok(())
     } else {
-        Err(ApiError::invalid(&info.group, &info.kind, name, causes))
+        Err(ApiError::invalid(
+            crate::events::kind_group(info),
+            &info.kind,
+            name,
+            causes,
+        ))
     }
 }
 
@@ -547,7 +649,7 @@ pub fn validate_builtin(
         Ok(())
     } else {
         Err(ApiError::invalid(
-            &info.group,
+            crate::events::kind_group(info),
             &info.kind,
             meta_str(new, "name"),
             causes,

@@ -1,11 +1,13 @@
 //! The non-apply patch types of PATCH requests.
 //!
 //! See <https://kubernetes.io/docs/tasks/manage-kubernetes-objects/update-api-object-kubectl-patch/>:
-//! JSON merge patch (RFC 7386), JSON patch (RFC 6902), and strategic merge patch, which only
-//! built-in kinds accept (custom resources answer 415, as the real server does).
+//! JSON merge patch (RFC 7386), JSON patch (RFC 6902, applied by [`crate::jsonpatch`]), and
+//! strategic merge patch, which only built-in kinds accept (custom resources answer 415, as the
+//! real server does).
 
 use serde_json::{Map, Value};
 
+use crate::fieldvalidation::Mode;
 use crate::registry::ResourceInfo;
 use crate::status::ApiError;
 
@@ -34,7 +36,9 @@ impl PatchType {
             "application/merge-patch+json" => Ok(Self::Merge),
             "application/json-patch+json" => Ok(Self::Json),
             "application/strategic-merge-patch+json" if !info.custom => Ok(Self::Strategic),
-            "application/apply-patch+yaml" | "application/apply-patch+cbor" => Ok(Self::Apply),
+            // `application/apply-patch+cbor` needs the CBOR serving feature, alpha and off in
+            // 1.32: a 415 there like any unknown type.
+            "application/apply-patch+yaml" => Ok(Self::Apply),
             _ => Err(ApiError::UnsupportedMediaType(format!(
                 "the body of the request was in an unknown format - accepted media types include: {accepted}"
             ))),
@@ -42,56 +46,91 @@ impl PatchType {
     }
 }
 
-/// Parses a patch body as JSON.
-pub fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
-    serde_json::from_slice(body)
-        .map_err(|e| ApiError::BadRequest(format!("error decoding patch: {e}")))
-}
-
-/// Parses an apply body, which may be YAML or JSON.
+/// Parses an apply body, which may be YAML or JSON, into an object: `applyPatcher` unmarshals
+/// it into `map[string]interface{}` with sigs.k8s.io/yaml and answers 400 `error decoding
+/// YAML: ...` when that fails (serde's wording for YAML that does not parse at all).
 pub fn parse_yaml(body: &[u8]) -> Result<Value, ApiError> {
-    serde_yaml::from_slice(body)
-        .map_err(|e| ApiError::BadRequest(format!("error decoding YAML: {e}")))
+    let value: Value = serde_yaml::from_slice(body)
+        .map_err(|e| ApiError::BadRequest(format!("error decoding YAML: {e}")))?;
+    let go_type = match &value {
+        Value::Object(_) => return Ok(value),
+        Value::Null => return Ok(Value::Object(Map::new())),
+        Value::Array(_) => "array",
+        Value::String(_) => "string",
+        Value::Number(_) => "number",
+        Value::Bool(_) => "bool",
+    };
+    Err(ApiError::BadRequest(format!(
+        "error decoding YAML: error unmarshaling JSON: while decoding JSON: json: cannot unmarshal {go_type} into Go value of type map[string]interface {{}}"
+    )))
 }
 
-/// Applies a merge, JSON or strategic merge patch to a copy of `live`.
-pub fn apply_patch(kind: PatchType, live: &Value, body: &[u8]) -> Result<Value, ApiError> {
+/// A merge or strategic merge patch body, which must be a JSON object; `None` for a patch
+/// that changes nothing.
+///
+/// The patch handler decodes it into `map[string]interface{}` (`kjson.UnmarshalStrict`, or
+/// `UnmarshalCaseSensitivePreserveInts` for a strategic merge patch with
+/// `fieldValidation=Ignore`) and answers 400 with the decoder's error; merge patches prefix it
+/// with `error decoding patch: ` (`jsonPatcher.applyJSPatch`), strategic merge patches do not
+/// (`strategicPatchObject`). `null` decodes to a nil map: no change for a strategic merge
+/// patch, evanphx's `ErrBadJSONPatch` (`Invalid JSON Patch`, 400) for a merge patch. A merge
+/// patch with `fieldValidation=Ignore` skips the strict decoding, and evanphx's `MergePatch`
+/// then answers `Invalid JSON Patch` for anything but an object or an array, and replaces the
+/// document with an array (which then fails to decode, see `objects::check_patched`).
+fn patch_object(kind: PatchType, body: &[u8], validation: Mode) -> Result<Option<Value>, ApiError> {
+    const BAD_PATCH: &str = "Invalid JSON Patch";
+    let merge = kind == PatchType::Merge;
+    let lax = merge && validation == Mode::Ignore;
+    let prefix = if merge { "error decoding patch: " } else { "" };
+    let value: Value = serde_json::from_slice(body).map_err(|e| {
+        ApiError::BadRequest(if lax {
+            BAD_PATCH.to_owned()
+        } else {
+            format!("{prefix}{e}")
+        })
+    })?;
+    let kind_name = match &value {
+        Value::Object(_) => return Ok(Some(value)),
+        Value::Null if merge => return Err(ApiError::BadRequest(BAD_PATCH.into())),
+        Value::Null => return Ok(None),
+        Value::Array(_) if lax => return Ok(Some(value)),
+        _ if lax => return Err(ApiError::BadRequest(BAD_PATCH.into())),
+        Value::Array(_) => "array",
+        Value::String(_) => "string",
+        Value::Number(_) => "number",
+        Value::Bool(_) => "bool",
+    };
+    Err(ApiError::BadRequest(format!(
+        "{prefix}json: cannot unmarshal {kind_name} into Go value of type map[string]interface {{}}"
+    )))
+}
+
+/// Applies a merge, JSON or strategic merge patch to a copy of `live`; `validation` is the
+/// request's `fieldValidation`, which changes how the body is decoded.
+pub fn apply_patch(
+    kind: PatchType,
+    live: &Value,
+    body: &[u8],
+    validation: Mode,
+) -> Result<Value, ApiError> {
     let mut out = live.clone();
     match kind {
         PatchType::Merge => {
-            let patch = parse_json(body)?;
-            json_patch::merge(&mut out, &patch);
+            if let Some(patch) = patch_object(kind, body, validation)? {
+                json_patch::merge(&mut out, &patch);
+            }
         }
-        PatchType::Json => {
-            let mut patch: json_patch::Patch =
-                serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-            drop_null_tests_of_missing_paths(&mut patch, &out);
-            // A failed `test` op (kube's finalizer helper relies on it) is a 422, built by
-            // `errors.NewGenericServerResponse(http.StatusUnprocessableEntity, ...)`.
-            json_patch::patch(&mut out, &patch).map_err(|e| ApiError::Rejected(e.to_string()))?;
-        }
+        PatchType::Json => crate::jsonpatch::apply(&mut out, body, validation)?,
         PatchType::Strategic => {
-            let patch = parse_json(body)?;
-            strategic_merge(&mut out, &patch, "");
+            if let Some(patch) = patch_object(kind, body, validation)? {
+                strategic_merge(&mut out, &patch, "");
+            }
         }
         PatchType::Apply => {
             return Err(ApiError::Internal("apply is not a plain patch".into()));
         }
     }
     Ok(out)
-}
-
-/// The apiserver's JSON patch library (evanphx/json-patch) treats `{"op":"test","value":null}` on a
-/// path that does not exist as a success: a missing field "is" null. The `json-patch` crate fails
-/// it. kube's finalizer helper depends on the apiserver's behaviour when it adds the first
-/// finalizer (`test /metadata/finalizers == null`, then `add`), so such tests are dropped here.
-fn drop_null_tests_of_missing_paths(patch: &mut json_patch::Patch, target: &Value) {
-    patch.0.retain(|op| match op {
-        json_patch::PatchOperation::Test(test) => {
-            !(test.value.is_null() && target.pointer(test.path.as_str()).is_none())
-        }
-        _ => true,
-    });
 }
 
 /// List fields merged by key rather than replaced, with their merge key (`None`: a set of

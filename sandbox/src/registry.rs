@@ -75,15 +75,6 @@ impl ResourceInfo {
         }
     }
 
-    /// Qualified resource name used in error messages, e.g. `documents.kube.rs` or `configmaps`.
-    pub fn qualified(&self) -> String {
-        if self.group.is_empty() {
-            self.resource.clone()
-        } else {
-            format!("{}.{}", self.resource, self.group)
-        }
-    }
-
     /// Whether the resource has a `status` subresource.
     pub fn has_status(&self) -> bool {
         self.subresources.iter().any(|s| s == "status")

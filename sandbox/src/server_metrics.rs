@@ -20,6 +20,7 @@ pub struct ServerMetrics {
     requests: IntCounterVec,
     duration: HistogramVec,
     open_watches: IntGaugeVec,
+    bookmarks: IntCounterVec,
     throttled: IntCounterVec,
     injected: IntCounterVec,
 }
@@ -77,6 +78,14 @@ impl ServerMetrics {
             &["resource"],
         )
         .expect("valid metric");
+        let bookmarks = IntCounterVec::new(
+            Opts::new(
+                "sandbox_apiserver_watch_bookmarks_total",
+                "BOOKMARK events sent to watchers (periodic and initial-events-end), by resource.",
+            ),
+            &["resource"],
+        )
+        .expect("valid metric");
         let throttled = IntCounterVec::new(
             Opts::new(
                 "sandbox_apiserver_throttled_requests_total",
@@ -97,6 +106,7 @@ impl ServerMetrics {
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(duration.clone()),
             Box::new(open_watches.clone()),
+            Box::new(bookmarks.clone()),
             Box::new(throttled.clone()),
             Box::new(injected.clone()),
         ] {
@@ -107,6 +117,7 @@ impl ServerMetrics {
             requests,
             duration,
             open_watches,
+            bookmarks,
             throttled,
             injected,
         }
@@ -139,6 +150,11 @@ impl ServerMetrics {
         let gauge = self.open_watches.with_label_values(&[resource]);
         gauge.inc();
         WatchGuard { gauge }
+    }
+
+    /// Counts a BOOKMARK sent to a watcher of `resource`.
+    pub fn bookmark_sent(&self, resource: &str) {
+        self.bookmarks.with_label_values(&[resource]).inc();
     }
 
     /// The Prometheus text exposition of all families.

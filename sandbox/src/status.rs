@@ -33,9 +33,16 @@ pub enum ApiError {
         /// Object name.
         name: String,
     },
-    /// 404 for a path no resource is served at.
+    /// 404 for a path under a built-in API group version that no route of it matches: the
+    /// go-restful container's `serviceErrorHandler` answers
+    /// `errors.NewGenericServerResponse(404, ...)`, a Status with empty `details`.
     #[error("the server could not find the requested resource")]
     NoRoute,
+    /// 404 for a path no API group handler claims (an unknown group, or a custom resource
+    /// group without that resource): the apiserver's `notfoundhandler` answers Go's plain-text
+    /// `http.NotFound`, not a Status.
+    #[error("404 page not found")]
+    NotFoundPage,
     /// 409: create of an existing name.
     #[error("{} \"{name}\" already exists", qualify(group, resource))]
     AlreadyExists {
@@ -91,8 +98,11 @@ pub enum ApiError {
         /// The individual causes.
         causes: Vec<Cause>,
     },
-    /// 422 without a kind, as `errors.NewGenericServerResponse` builds it, e.g. for a
-    /// JSON patch whose `test` operation failed; the detail goes into one cause.
+    /// 422 without a kind, as `errors.NewGenericServerResponse(422, "", GroupResource{}, "",
+    /// reason, 0, false)` builds it for a JSON patch that cannot be applied (a failed `test`, a
+    /// missing path): a generic message and empty `details`. The reason is kept for the
+    /// sandbox's own logs only; like the apiserver (`isUnexpectedResponse` is false, so no
+    /// cause), the Status does not carry it.
     #[error("the server rejected our request due to an error in our request")]
     Rejected(String),
     /// 400: malformed request.
@@ -101,23 +111,65 @@ pub enum ApiError {
     /// 405: verb not supported on this resource.
     #[error("{0}")]
     MethodNotAllowed(String),
-    /// 410: resourceVersion or continue token older than the retained history.
+    /// 405 for a verb a resource refuses, as `errors.NewMethodNotSupported` builds it: the
+    /// details carry the group and the resource (the CRD handler overrides the message, e.g.
+    /// `create not allowed while custom resource definition is terminating`).
+    #[error("{message}")]
+    MethodNotSupported {
+        /// Group of the resource.
+        group: String,
+        /// Plural resource name.
+        resource: String,
+        /// The message.
+        message: String,
+    },
+    /// 410: resourceVersion older than the retained history (`errors.NewResourceExpired`).
     #[error("{0}")]
     Expired(String),
+    /// 410 for a continue token older than etcd's compaction, as
+    /// `storage/etcd3/errors.go` `handleCompactedErrorForPaging` builds it: the Status's
+    /// `metadata.continue` holds a token that continues the list at the latest revision.
+    #[error(
+        "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list."
+    )]
+    ContinueExpired(String),
     /// 401: missing or wrong bearer token.
     #[error("Unauthorized")]
     Unauthorized,
-    /// 403: forbidden.
-    #[error("{0}")]
-    Forbidden(String),
+    /// 403 about one object, as `errors.NewForbidden(qualifiedResource, name, err)` builds it
+    /// (an admission plugin's refusal): the message names the resource and object, the
+    /// details carry name, group and resource.
+    #[error("{} \"{name}\" is forbidden: {reason}", qualify(group, resource))]
+    ForbiddenObject {
+        /// Group of the resource.
+        group: String,
+        /// Plural resource name.
+        resource: String,
+        /// Object name.
+        name: String,
+        /// Why.
+        reason: String,
+    },
     /// 415: unsupported patch content type.
     #[error("{0}")]
     UnsupportedMediaType(String),
-    /// 504: e.g. a resourceVersion from the future.
+    /// 504 for a resourceVersion the store has not reached, as
+    /// `storage.NewTooLargeResourceVersionError` builds it (`errors.NewTimeoutError` with
+    /// `retryAfterSeconds: 1` and a `ResourceVersionTooLarge` cause).
+    #[error("Timeout: Too large resource version: {requested}, current: {current}")]
+    TooLargeResourceVersion {
+        /// The resourceVersion asked for.
+        requested: u64,
+        /// The store's current revision.
+        current: u64,
+    },
+    /// 500 for a storage error no layer turns into an API error (`responsewriters`'
+    /// `ErrorToAPIStatus` fallback): the error's text as the message and no `reason`, e.g. an
+    /// unparsable `resourceVersion` on a list or watch, or an exact read at a future revision.
     #[error("{0}")]
-    Timeout(String),
-    /// 500: a bug in the sandbox.
-    #[error("{0}")]
+    Storage(String),
+    /// 500: a bug in the sandbox (`errors.NewInternalError`).
+    #[error("Internal error occurred: {0}")]
     Internal(String),
 }
 
@@ -133,35 +185,36 @@ impl ApiError {
     /// The HTTP status code of this error.
     pub fn code(&self) -> u16 {
         match self {
-            Self::NotFound { .. } | Self::NoRoute => 404,
+            Self::NotFound { .. } | Self::NoRoute | Self::NotFoundPage => 404,
             Self::AlreadyExists { .. } | Self::Conflict { .. } | Self::ApplyConflict { .. } => 409,
             Self::Invalid { .. } | Self::Rejected(_) => 422,
             Self::BadRequest(_) => 400,
-            Self::MethodNotAllowed(_) => 405,
-            Self::Expired(_) => 410,
+            Self::MethodNotAllowed(_) | Self::MethodNotSupported { .. } => 405,
+            Self::Expired(_) | Self::ContinueExpired(_) => 410,
             Self::Unauthorized => 401,
-            Self::Forbidden(_) => 403,
+            Self::ForbiddenObject { .. } => 403,
             Self::UnsupportedMediaType(_) => 415,
-            Self::Timeout(_) => 504,
-            Self::Internal(_) => 500,
+            Self::TooLargeResourceVersion { .. } => 504,
+            Self::Internal(_) | Self::Storage(_) => 500,
         }
     }
 
     /// The `reason` field of the Status.
     pub fn reason(&self) -> &'static str {
         match self {
-            Self::NotFound { .. } | Self::NoRoute => "NotFound",
+            Self::NotFound { .. } | Self::NoRoute | Self::NotFoundPage => "NotFound",
             Self::AlreadyExists { .. } => "AlreadyExists",
             Self::Conflict { .. } | Self::ApplyConflict { .. } => "Conflict",
             Self::Invalid { .. } | Self::Rejected(_) => "Invalid",
             Self::BadRequest(_) => "BadRequest",
-            Self::MethodNotAllowed(_) => "MethodNotAllowed",
-            Self::Expired(_) => "Expired",
+            Self::MethodNotAllowed(_) | Self::MethodNotSupported { .. } => "MethodNotAllowed",
+            Self::Expired(_) | Self::ContinueExpired(_) => "Expired",
             Self::Unauthorized => "Unauthorized",
-            Self::Forbidden(_) => "Forbidden",
+            Self::ForbiddenObject { .. } => "Forbidden",
             Self::UnsupportedMediaType(_) => "UnsupportedMediaType",
-            Self::Timeout(_) => "Timeout",
+            Self::TooLargeResourceVersion { .. } => "Timeout",
             Self::Internal(_) => "InternalError",
+            Self::Storage(_) => "",
         }
     }
 
@@ -231,7 +284,8 @@ impl ApiError {
             details.insert(k.to_owned(), Value::String(v.to_owned()));
         };
         let mut causes: &[Cause] = &[];
-        let rejected;
+        // Whether the Go error has a `Details` (then sent even when all its fields are empty).
+        let mut has_details = true;
         match self {
             Self::NotFound {
                 group,
@@ -240,6 +294,22 @@ impl ApiError {
                 ..
             }
             | Self::AlreadyExists {
+                group,
+                resource,
+                name,
+                ..
+            } => {
+                put("name", name);
+                put("group", group);
+                put("kind", resource);
+            }
+            Self::MethodNotSupported {
+                group, resource, ..
+            } => {
+                put("group", group);
+                put("kind", resource);
+            }
+            Self::ForbiddenObject {
                 group,
                 resource,
                 name,
@@ -261,14 +331,9 @@ impl ApiError {
                 put("kind", resource);
                 causes = c;
             }
-            Self::ApplyConflict {
-                group,
-                kind,
-                name,
-                causes: c,
-                ..
-            }
-            | Self::Invalid {
+            // `errors.NewApplyConflict` carries only the causes (its TODO: "Get obj details").
+            Self::ApplyConflict { causes: c, .. } => causes = c,
+            Self::Invalid {
                 group,
                 kind,
                 name,
@@ -280,20 +345,51 @@ impl ApiError {
                 put("kind", kind);
                 causes = c;
             }
-            Self::Rejected(detail) => {
-                rejected = [Cause {
-                    reason: "UnexpectedServerResponse".into(),
+            Self::Rejected(_) | Self::NoRoute | Self::MethodNotAllowed(_) => {}
+            _ => has_details = false,
+        }
+        let internal;
+        let too_large;
+        match self {
+            Self::Internal(detail) => {
+                internal = [Cause {
+                    reason: String::new(),
                     message: detail.clone(),
                     field: String::new(),
                 }];
-                causes = &rejected;
+                causes = &internal;
+                has_details = true;
+            }
+            Self::TooLargeResourceVersion { .. } => {
+                too_large = [Cause {
+                    reason: "ResourceVersionTooLarge".into(),
+                    message: "Too large resource version".into(),
+                    field: String::new(),
+                }];
+                causes = &too_large;
+                details.insert("retryAfterSeconds".to_owned(), json!(1));
+                has_details = true;
             }
             _ => {}
         }
+        // `metav1.StatusDetails` and `StatusCause` serialize every field with `omitempty`.
+        details.retain(|_, v| v.as_str() != Some(""));
         if !causes.is_empty() {
             let list: Vec<Value> = causes
                 .iter()
-                .map(|c| json!({"reason": c.reason, "message": c.message, "field": c.field}))
+                .map(|c| {
+                    let mut cause = serde_json::Map::new();
+                    for (key, value) in [
+                        ("reason", &c.reason),
+                        ("message", &c.message),
+                        ("field", &c.field),
+                    ] {
+                        if !value.is_empty() {
+                            cause.insert(key.to_owned(), Value::String(value.clone()));
+                        }
+                    }
+                    Value::Object(cause)
+                })
                 .collect();
             details.insert("causes".to_owned(), Value::Array(list));
         }
@@ -306,8 +402,17 @@ impl ApiError {
             "reason": self.reason(),
             "code": self.code(),
         });
-        if !details.is_empty() {
+        if has_details || !details.is_empty() {
             status["details"] = Value::Object(details);
+        }
+        if self.reason().is_empty() {
+            // `StatusReasonUnknown` is "", omitted like every empty field.
+            if let Some(map) = status.as_object_mut() {
+                map.remove("reason");
+            }
+        }
+        if let Self::ContinueExpired(token) = self {
+            status["metadata"] = json!({"continue": token});
         }
         status
     }
@@ -323,18 +428,44 @@ pub fn qualify(group: &str, resource: &str) -> String {
 }
 
 /// A `Status` of `status: Success`, returned e.g. by DELETE of built-in kinds.
+///
+/// `Store.finalizeDelete` builds it; its details' empty fields are omitted like every
+/// `omitempty` field (a core resource has no `group`).
 pub fn success(group: &str, resource: &str, name: &str, uid: &str) -> Value {
+    let mut details = serde_json::Map::new();
+    for (key, value) in [
+        ("name", name),
+        ("group", group),
+        ("kind", resource),
+        ("uid", uid),
+    ] {
+        if !value.is_empty() {
+            details.insert(key.to_owned(), Value::String(value.to_owned()));
+        }
+    }
     json!({
         "kind": "Status",
         "apiVersion": "v1",
         "metadata": {},
         "status": "Success",
-        "details": {"name": name, "group": group, "kind": resource, "uid": uid},
+        "details": details,
     })
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        if let Self::NotFoundPage = self {
+            // Clients make up "the server could not find the requested resource" themselves.
+            return (
+                StatusCode::NOT_FOUND,
+                [
+                    (http::header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+                    (http::header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+                ],
+                "404 page not found\n",
+            )
+                .into_response();
+        }
         let code = StatusCode::from_u16(self.code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         crate::http::json_response(code, &self.to_status())
     }

@@ -4,7 +4,9 @@
 //! It mirrors etcd as the apiserver uses it: a single monotonically increasing revision,
 //! bumped by every write and stamped into the written object's `metadata.resourceVersion`
 //! (<https://kubernetes.io/docs/reference/using-api/api-concepts/#resource-versions>), and a
-//! compaction point before which watches and continue tokens answer `410 Expired`.
+//! compaction point before which exact lists and continue tokens answer `410 Expired`.
+//! Watches are served, like the apiserver's, from a watch window per resource
+//! ([`crate::watchcache`]), not from etcd's history.
 //!
 //! All writes go through [`Store::write`], which runs a closure against the current object
 //! under the store lock, so the resourceVersion precondition check and the write are atomic,
@@ -17,6 +19,7 @@ use serde_json::Value;
 use tokio::sync::broadcast;
 
 use crate::status::ApiError;
+use crate::watchcache::Window;
 
 /// Identifies a stored resource independently of the version it is served at:
 /// `(group, plural resource)`.
@@ -105,9 +108,14 @@ pub struct Subscription {
 
 struct Inner {
     revision: u64,
+    /// etcd's compaction point: reads at older revisions are gone.
     compacted: u64,
+    /// The revision the server started serving at (after its bootstrap objects): where the
+    /// watch windows of built-in resources begin.
+    boot: u64,
     history: VecDeque<Arc<Event>>,
     history_limit: usize,
+    windows: HashMap<ResKey, Window>,
     objects: HashMap<ResKey, BTreeMap<ObjKey, Arc<Value>>>,
     index: OwnerIndex,
 }
@@ -182,8 +190,10 @@ impl Store {
             inner: Mutex::new(Inner {
                 revision: 1,
                 compacted: 1,
+                boot: 1,
                 history: VecDeque::new(),
                 history_limit,
+                windows: HashMap::new(),
                 objects: HashMap::new(),
                 index: OwnerIndex::default(),
             }),
@@ -202,12 +212,43 @@ impl Store {
         self.lock().revision
     }
 
-    /// Drops the watch history now, so every resourceVersion handed out so far answers
-    /// 410 Expired and clients must relist.
+    /// Marks the end of the bootstrap writes: the server starts serving now. The watch
+    /// windows of built-in resources begin here (their caches are initialised when the
+    /// apiserver starts) and etcd has compacted the bootstrap history, as on a cluster that has
+    /// been up longer than etcd's compaction interval, so `resourceVersion=1` is too old for
+    /// watches and exact lists alike.
+    pub fn started(&self) {
+        let mut inner = self.lock();
+        inner.boot = inner.revision;
+        inner.compacted = inner.revision;
+        inner.history.clear();
+    }
+
+    /// Compacts etcd past every revision handed out so far and re-initialises every watch
+    /// window after them (as if the apiserver restarted and its caches relisted at the next
+    /// revision), so every resourceVersion handed out so far answers 410 Expired and clients
+    /// must relist. Stricter than anything a running apiserver does by itself.
     pub fn compact(&self) {
         let mut inner = self.lock();
         inner.history.clear();
         inner.compacted = inner.revision + 1;
+        let (next, limit) = (inner.revision + 1, inner.history_limit);
+        for window in inner.windows.values_mut() {
+            window.restart(next, limit);
+        }
+    }
+
+    /// Opens the watch window of a custom resource when its CRD starts being served, or
+    /// rebuilds it when the CRD's `origin` (its spec and accepted names) changed: the CRD
+    /// handler then tears down the resource's storage, and the new watch cache starts at the
+    /// current revision (`crdHandler.updateCustomResourceDefinition`).
+    pub fn serve_window(&self, res: &ResKey, origin: Value) {
+        let mut inner = self.lock();
+        if inner.windows.get(res).is_some_and(|w| w.serves(&origin)) {
+            return;
+        }
+        let window = Window::new(inner.revision, Some(origin), inner.history_limit);
+        inner.windows.insert(res.clone(), window);
     }
 
     /// The object `key` of `res`.
@@ -424,6 +465,7 @@ impl Store {
     /// the removed objects so their dependents can be collected.
     pub fn drop_resource(&self, res: &ResKey) -> Vec<Arc<Value>> {
         let mut inner = self.lock();
+        inner.windows.remove(res);
         let Some(map) = inner.objects.remove(res) else {
             return Vec::new();
         };
@@ -467,21 +509,27 @@ impl Store {
                 inner.compacted = old.revision;
             }
         }
+        let (boot, limit) = (inner.boot, inner.history_limit);
+        inner
+            .windows
+            .entry(res.clone())
+            .or_insert_with(|| Window::new(boot, None, limit))
+            .push(event.clone(), std::time::Instant::now());
         // No receivers is fine: nobody is watching.
         let _ = self.tx.send(event);
     }
 
     /// Subscribes a watch on `res` (in `namespace`, if given) starting at `since`.
     ///
-    /// A revision older than the retained history is `410 Expired` with the real server's
-    /// message `too old resource version: X (Y)`.
+    /// A revision older than the resource's watch window is `410 Expired` with the real
+    /// server's message `too old resource version: X (Y)` ([`Window::since`]).
     pub fn subscribe(
         &self,
         res: &ResKey,
         namespace: Option<&str>,
         since: Since,
     ) -> Result<Subscription, ApiError> {
-        let inner = self.lock();
+        let mut inner = self.lock();
         let live = self.tx.subscribe();
         match since {
             Since::Now => {
@@ -508,16 +556,13 @@ impl Store {
                 })
             }
             Since::Revision(rv) => {
-                if rv < inner.compacted {
-                    return Err(ApiError::Expired(format!(
-                        "too old resource version: {rv} ({})",
-                        inner.compacted
-                    )));
-                }
-                let initial = inner
-                    .history
-                    .iter()
-                    .filter(|e| e.revision > rv && &e.res == res)
+                let (boot, limit) = (inner.boot, inner.history_limit);
+                let window = inner
+                    .windows
+                    .entry(res.clone())
+                    .or_insert_with(|| Window::new(boot, None, limit));
+                let initial = window
+                    .since(rv)?
                     .filter(|e| namespace.is_none_or(|ns| namespace_of(&e.object) == ns))
                     .cloned()
                     .collect();

@@ -33,6 +33,7 @@ struct Watch {
     metadata_only: bool,
     headers_sent: std::sync::atomic::AtomicBool,
     tx: mpsc::Sender<Bytes>,
+    metrics: crate::server_metrics::ServerMetrics,
 }
 
 /// Starts a watch and returns the streaming response.
@@ -40,20 +41,32 @@ pub fn start(ctx: &Ctx<'_>, call: &Call) -> Result<Response, ApiError> {
     let filter = Filter::parse(&ctx.info, call)?;
     let q = &call.query;
     let bookmarks = q.flag("allowWatchBookmarks");
-    let send_initial = q.flag("sendInitialEvents");
     let timeout = q
         .get("timeoutSeconds")
         .and_then(|t| t.parse::<u64>().ok())
         .map(Duration::from_secs);
     validate_options(call)?;
-    let since = match q.get("resourceVersion") {
-        _ if send_initial => Since::Now,
-        None | Some("0") => Since::Now,
-        Some(raw) => Since::Revision(
-            raw.parse::<u64>()
-                .map_err(|_| ApiError::BadRequest(format!("invalid resource version \"{raw}\"")))?,
-        ),
+    let rv = q.get("resourceVersion").filter(|rv| !rv.is_empty());
+    // `SetListOptionsDefaults` with WatchList on (beta, default in 1.32): a watch that names
+    // neither `sendInitialEvents` nor `resourceVersionMatch`, from no resourceVersion or `0`,
+    // is a streaming list, so it also gets the initial-events-end bookmark when it allows
+    // bookmarks.
+    let send_initial = match q.get("sendInitialEvents") {
+        Some(_) => Some(q.flag("sendInitialEvents")),
+        None if q.get("resourceVersionMatch").is_none() && rv.is_none_or(|rv| rv == "0") => {
+            Some(true)
+        }
+        None => None,
     };
+    let since = match (send_initial, rv) {
+        (Some(true), _) | (None, None | Some("0")) => Since::Now,
+        // `sendInitialEvents=false` from no resourceVersion: changes from now on only
+        // (`getAllEventsSinceLocked` starts at the cache's resourceVersion).
+        (Some(false), None | Some("0")) => Since::Revision(ctx.state.store.revision()),
+        (_, Some(raw)) => Since::Revision(crate::api::parse_rv(raw)?),
+    };
+    // `setInitialEventsEndBookmarkIfRequested`: only with `allowWatchBookmarks`.
+    let send_initial = send_initial == Some(true) && bookmarks;
     let namespace = ctx.target.namespace.clone();
     let (tx, rx) = mpsc::channel::<Bytes>(256);
     let watch = Watch {
@@ -70,6 +83,7 @@ pub fn start(ctx: &Ctx<'_>, call: &Call) -> Result<Response, ApiError> {
         metadata_only: call.wants_metadata_only(),
         headers_sent: std::sync::atomic::AtomicBool::new(false),
         tx,
+        metrics: ctx.state.gate.metrics.clone(),
     };
     let interval = ctx.state.bookmark_interval;
     match ctx
@@ -91,42 +105,59 @@ pub fn start(ctx: &Ctx<'_>, call: &Call) -> Result<Response, ApiError> {
     Ok(stream_response(rx))
 }
 
-/// The watch-related checks of `ValidateListOptions`, worded like the real ones.
+/// `validateWatchOptions` (`apimachinery/pkg/apis/meta/internalversion/validation`), every
+/// cause in one 422 Invalid of `ListOptions.meta.k8s.io`.
 fn validate_options(call: &Call) -> Result<(), ApiError> {
     let q = &call.query;
-    let forbidden = |field: &str, message: &str| {
-        ApiError::invalid(
-            "meta.k8s.io",
-            "ListOptions",
-            "",
-            vec![crate::status::Cause {
-                reason: "FieldValueForbidden".into(),
-                message: format!("Forbidden: {message}"),
-                field: field.into(),
-            }],
-        )
+    let forbidden = |message: &str| crate::status::Cause {
+        reason: "FieldValueForbidden".into(),
+        message: format!("Forbidden: {message}"),
+        field: "resourceVersionMatch".into(),
     };
-    let rv_match = q.get("resourceVersionMatch");
-    if q.get("sendInitialEvents").is_some() {
-        if rv_match != Some("NotOlderThan") {
-            return Err(forbidden(
-                "resourceVersionMatch",
-                "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan",
-            ));
-        }
-        if q.flag("sendInitialEvents") && !q.flag("allowWatchBookmarks") {
-            return Err(forbidden(
-                "allowWatchBookmarks",
-                "sendInitialEvents requires setting allowWatchBookmarks to true",
-            ));
-        }
-    } else if rv_match.is_some() {
-        return Err(forbidden(
-            "resourceVersionMatch",
-            "resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided",
+    let rv_match = q.get("resourceVersionMatch").filter(|m| !m.is_empty());
+    let mut causes = Vec::new();
+    if q.get("sendInitialEvents").is_some() && rv_match != Some("NotOlderThan") {
+        causes.push(forbidden(
+            "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan",
         ));
     }
-    Ok(())
+    if let Some(rv_match) = rv_match {
+        if q.get("sendInitialEvents").is_none() {
+            causes.push(forbidden(
+                "resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided",
+            ));
+        }
+        if rv_match != "NotOlderThan" {
+            causes.push(crate::status::Cause {
+                reason: "FieldValueNotSupported".into(),
+                message: format!(
+                    "Unsupported value: {}: supported values: \"NotOlderThan\"",
+                    crate::selector::go_quote(rv_match)
+                ),
+                field: "resourceVersionMatch".into(),
+            });
+        }
+        if q.get("continue").is_some_and(|c| !c.is_empty()) {
+            causes.push(forbidden(
+                "resourceVersionMatch is forbidden when continue is provided",
+            ));
+        }
+    }
+    if causes.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::invalid("meta.k8s.io", "ListOptions", "", causes))
+    }
+}
+
+/// How long a watch without `timeoutSeconds` lasts: `--min-request-timeout` (1800 s by default)
+/// times a random factor in [1, 2) (`endpoints/handlers/get.go` `ListResource`), so clients
+/// meet the server ending their watches every 30 to 60 minutes, as on a cluster.
+fn default_timeout() -> Duration {
+    const MIN_REQUEST_TIMEOUT: Duration = Duration::from_secs(1800);
+    let random = uuid::Uuid::new_v4().as_u128() as u64;
+    let fraction = random as f64 / u64::MAX as f64;
+    MIN_REQUEST_TIMEOUT.mul_f64(1.0 + fraction)
 }
 
 fn encode(kind: &str, object: &Value) -> Bytes {
@@ -153,7 +184,7 @@ impl Watch {
         if send_initial && !self.send_bookmark(last_rv, true).await {
             return;
         }
-        let deadline = tokio::time::sleep(timeout.unwrap_or(Duration::from_secs(60 * 60 * 24)));
+        let deadline = tokio::time::sleep(timeout.unwrap_or_else(default_timeout));
         tokio::pin!(deadline);
         let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
         loop {
@@ -226,6 +257,10 @@ impl Watch {
             "apiVersion": self.info.api_version(),
             "metadata": metadata,
         });
-        self.tx.send(encode("BOOKMARK", &object)).await.is_ok()
+        let sent = self.tx.send(encode("BOOKMARK", &object)).await.is_ok();
+        if sent {
+            self.metrics.bookmark_sent(&self.info.resource);
+        }
+        sent
     }
 }

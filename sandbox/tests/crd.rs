@@ -1,7 +1,8 @@
 //! The sandbox, mirroring the apiserver. CustomResourceDefinitions: schema validation, pruning and defaulting, and the CRD lifecycle.
 //!
 //! Runs on the sandbox, or on DOC_CONTROLLER_E2E_KUBECONFIG (see `common`). The CRD lifecycle
-//! test deletes a CRD of its own, `widgets.conformance.kube.rs`, never the Document CRD.
+//! test deletes a CRD of its own with a unique name (`widgets<hex>.conformance.kube.rs`),
+//! never the Document CRD.
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
@@ -9,13 +10,14 @@ mod common;
 
 use common::{Target, api_error, apply_crd, document, documents, eventually};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::Api;
-use kube::api::{
-    ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams,
-    PostParams,
-};
-use serde_json::{Value, json};
+use kube::api::{DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
+use kube::{Api, ResourceExt};
+use serde_json::json;
 
+/// Mirrors the CRD's structural schema at work in the custom resource strategy
+/// (`apiextensions-apiserver/pkg/registry/customresource/validator.go`, kube-openapi's
+/// `minLength` wording `... in body should be at least 1 chars long`), pruning of undeclared
+/// fields and defaulting (`structuraldefaulting`) in the CR decoder.
 #[tokio::test]
 async fn custom_resources_are_validated_pruned_and_defaulted_by_the_crd_schema() {
     let target = Target::new().await;
@@ -39,6 +41,8 @@ async fn custom_resources_are_validated_pruned_and_defaulted_by_the_crd_schema()
     assert_eq!(created.data["spec"]["hide"], false);
 }
 
+/// A `/status` write is validated against the same schema (the CR status strategy's
+/// `ValidateUpdate`): a type mismatch is `Invalid value: "string": ... must be of type boolean`.
 #[tokio::test]
 async fn status_updates_are_validated_against_the_schema() {
     let target = Target::new().await;
@@ -57,60 +61,27 @@ async fn status_updates_are_validated_against_the_schema() {
         .await,
     );
     assert_eq!(status.code, 422);
-    assert!(
-        status.message.contains("status.hidden"),
-        "{}",
-        status.message
+    assert_eq!(
+        status.message,
+        r#"Document.kube.rs "x" is invalid: status.hidden: Invalid value: "string": status.hidden in body must be of type boolean: "string""#
     );
 }
 
-/// The CRD that the lifecycle test deletes: its own, so that nothing else depends on it.
-const WIDGETS: &str = "widgets.conformance.kube.rs";
-
-fn widget_crd() -> Value {
-    json!({
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": WIDGETS},
-        "spec": {
-            "group": "conformance.kube.rs",
-            "names": {"kind": "Widget", "plural": "widgets", "singular": "widget"},
-            "scope": "Namespaced",
-            "versions": [{
-                "name": "v1", "served": true, "storage": true,
-                "schema": {"openAPIV3Schema": {"type": "object", "properties": {
-                    "spec": {"type": "object", "properties": {"title": {"type": "string"}}}
-                }}}
-            }]
-        }
-    })
-}
-
-fn widget_resource() -> ApiResource {
-    ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk("conformance.kube.rs", "v1", "Widget"),
-        "widgets",
-    )
-}
-
-fn widget(name: &str) -> DynamicObject {
+/// A widget of the scratch CRD `crd`.
+fn widget(crd: &CustomResourceDefinition, name: &str) -> DynamicObject {
     serde_json::from_value(json!({
         "apiVersion": "conformance.kube.rs/v1",
-        "kind": "Widget",
+        "kind": crd.spec.names.kind,
         "metadata": {"name": name},
         "spec": {"title": name}
     }))
-    .expect("a Widget object")
+    .expect("a widget object")
 }
 
-/// Deletes the widgets CRD left by an earlier run that failed half-way: releases every widget
-/// still held by a finalizer, deletes the CRD and waits until it is gone.
-async fn remove_widgets_crd(client: kube::Client) {
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    if !matches!(crds.get_opt(WIDGETS).await, Ok(Some(_))) {
-        return;
-    }
-    let all: Api<DynamicObject> = Api::all_with(client.clone(), &widget_resource());
+/// Releases every object of the scratch CRD still held by a finalizer and deletes the CRD, so
+/// that a failed run leaves nothing behind on a real cluster.
+async fn remove_scratch_crd(client: kube::Client, crd: CustomResourceDefinition) {
+    let all: Api<DynamicObject> = Api::all_with(client.clone(), &common::scratch_resource(&crd));
     let release = Patch::Merge(json!({"metadata": {"finalizers": null}}));
     for held in all
         .list(&ListParams::default())
@@ -120,47 +91,51 @@ async fn remove_widgets_crd(client: kube::Client) {
     {
         if let (Some(ns), Some(name)) = (held.metadata.namespace, held.metadata.name) {
             let api: Api<DynamicObject> =
-                Api::namespaced_with(client.clone(), &ns, &widget_resource());
+                Api::namespaced_with(client.clone(), &ns, &common::scratch_resource(&crd));
             let _ = api.patch(&name, &PatchParams::default(), &release).await;
         }
     }
-    let _ = crds.delete(WIDGETS, &DeleteParams::default()).await;
-    for _ in 0..300 {
-        if matches!(crds.get_opt(WIDGETS).await, Ok(None)) {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    let crds: Api<CustomResourceDefinition> = Api::all(client);
+    let _ = crds.delete(&crd.name_any(), &DeleteParams::default()).await;
 }
 
+/// The CRD cleanup finalizer (`apiextensions-apiserver/pkg/controller/finalizer`
+/// `CRDFinalizer`) deletes every custom resource, waiting for their own finalizers; meanwhile
+/// `crdHandler.serveResource` refuses creates with its 405 (`<verb> not allowed while custom
+/// resource definition is terminating`); once the CRD is gone its path falls through to the
+/// not-found handler (404).
 #[tokio::test]
 async fn deleting_a_crd_deletes_its_objects_honouring_finalizers_then_stops_serving_them() {
     let target = Target::new().await;
     let client = target.client();
-    // On a real cluster: no leftover of an earlier run, and none of this one whatever happens.
-    remove_widgets_crd(client.clone()).await;
-    let _cleanup = target.teardown(remove_widgets_crd);
-    apply_crd(&client, widget_crd()).await;
+    // A CRD of this test's own, with a unique name: nothing else depends on it, and parallel
+    // runs on one cluster do not meet. On a real cluster it goes whatever happens.
+    let scratch = common::scratch_crd("widgets");
+    let name = scratch.name_any();
+    let _cleanup = target.teardown({
+        let scratch = scratch.clone();
+        move |client| remove_scratch_crd(client, scratch)
+    });
+    apply_crd(&client, serde_json::to_value(&scratch).unwrap()).await;
     let ns = target.namespace().await;
-    let widgets: Api<DynamicObject> = Api::namespaced_with(client.clone(), &ns, &widget_resource());
+    let resource = common::scratch_resource(&scratch);
+    let widgets: Api<DynamicObject> = Api::namespaced_with(client.clone(), &ns, &resource);
     widgets
-        .create(&PostParams::default(), &widget("plain"))
+        .create(&PostParams::default(), &widget(&scratch, "plain"))
         .await
         .unwrap();
-    let mut held = widget("held");
+    let mut held = widget(&scratch, "held");
     held.metadata.finalizers = Some(vec!["kube.rs/cleanup".into()]);
     widgets.create(&PostParams::default(), &held).await.unwrap();
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    let crd = crds.get(WIDGETS).await.unwrap();
+    let crd = crds.get(&name).await.unwrap();
     let conditions = crd.status.unwrap().conditions.unwrap();
     assert!(
         conditions
             .iter()
             .any(|c| c.type_ == "Established" && c.status == "True")
     );
-    crds.delete(WIDGETS, &DeleteParams::default())
-        .await
-        .unwrap();
+    crds.delete(&name, &DeleteParams::default()).await.unwrap();
     eventually("held widget marked for deletion", || async {
         widgets
             .get("held")
@@ -176,9 +151,23 @@ async fn deleting_a_crd_deletes_its_objects_honouring_finalizers_then_stops_serv
         widgets.get_opt("plain").await.unwrap().is_none()
     })
     .await;
-    let status = api_error(widgets.create(&PostParams::default(), &widget("new")).await);
+    let status = api_error(
+        widgets
+            .create(&PostParams::default(), &widget(&scratch, "new"))
+            .await,
+    );
     assert_eq!(status.code, 405);
-    assert!(crds.get_opt(WIDGETS).await.unwrap().is_some());
+    assert_eq!(status.reason, "MethodNotAllowed");
+    assert_eq!(
+        status.message,
+        "create not allowed while custom resource definition is terminating"
+    );
+    let details = status.details.expect("NewMethodNotSupported's details");
+    assert_eq!(
+        (details.group.as_str(), details.kind.as_str()),
+        ("conformance.kube.rs", scratch.spec.names.plural.as_str())
+    );
+    assert!(crds.get_opt(&name).await.unwrap().is_some());
     widgets
         .patch(
             "held",
@@ -188,7 +177,7 @@ async fn deleting_a_crd_deletes_its_objects_honouring_finalizers_then_stops_serv
         .await
         .unwrap();
     eventually("CRD gone", || async {
-        crds.get_opt(WIDGETS).await.unwrap().is_none()
+        crds.get_opt(&name).await.unwrap().is_none()
     })
     .await;
     eventually("widgets no longer served (404)", || async {

@@ -3,8 +3,7 @@
 //! printed through core/v1 (`kubectl get events`, `kubectl describe`), with the same name,
 //! uid and resourceVersion, like on a real kube-apiserver.
 //!
-//! Runs against a real cluster too (see `common`); the kubectl checks are skipped when no
-//! kubectl binary runs.
+//! Runs against a real cluster too (see `common`); the kubectl checks need kubectl.
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
@@ -63,6 +62,10 @@ async fn core_events_about(target: &Target, ns: &str, name: &str) -> Vec<CoreEve
         .items
 }
 
+/// Both Event versions are one store of the internal `core.Event` (`pkg/registry/events/rest`
+/// reuses `pkg/registry/core/event/storage`), so a Recorder event is the same object through
+/// core/v1, field selectors use `ToSelectableFields` (`pkg/registry/core/event/strategy.go`) in
+/// each version's field names.
 #[tokio::test]
 async fn recorder_events_are_core_events_with_the_same_identity() {
     let target = Target::new().await;
@@ -133,6 +136,8 @@ async fn recorder_events_are_core_events_with_the_same_identity() {
     assert!(none.items.is_empty());
 }
 
+/// The Recorder's second event is a merge PATCH of `series` through events.k8s.io/v1; the
+/// conversion (`pkg/apis/events/v1/conversion.go`) shows it as core/v1 `series`, not `count`.
 #[tokio::test]
 async fn a_repeated_event_becomes_a_series_seen_through_core_v1() {
     let target = Target::new().await;
@@ -165,6 +170,12 @@ async fn a_repeated_event_becomes_a_series_seen_through_core_v1() {
     );
 }
 
+/// Mirrors `pkg/registry/core/event/strategy.go` (`Validate`/`ValidateUpdate` with the
+/// request's group version) and `pkg/apis/core/validation/events.go` (`ValidateEventCreate`,
+/// `ValidateEventUpdate`, `legacyValidateEvent`): strict through events.k8s.io/v1, legacy-only
+/// through core/v1. The errors come from `rest.BeforeCreate`/`BeforeUpdate`'s
+/// `errors.NewInvalid` with the *internal* kind (`Event`, group ""), since both versions are
+/// one store of `core.Event`, and their field paths are the internal names (`message`).
 #[tokio::test]
 async fn events_k8s_io_writes_are_strict_and_core_writes_are_not() {
     let target = Target::new().await;
@@ -193,7 +204,7 @@ async fn events_k8s_io_writes_are_strict_and_core_writes_are_not() {
     assert_eq!(
         status.message,
         format!(
-            "Event.events.k8s.io \"{name}\" is invalid: message: Invalid value: \"second\": field is immutable"
+            "Event \"{name}\" is invalid: message: Invalid value: \"second\": field is immutable"
         )
     );
     let series = json!([{"op": "add", "path": "/series",
@@ -270,10 +281,41 @@ async fn events_k8s_io_writes_are_strict_and_core_writes_are_not() {
     assert_eq!(status.code, 422, "{status:?}");
     assert_eq!(
         status.message,
-        "Event.events.k8s.io \"strict\" is invalid: [eventTime: Required value, count: Invalid value: \"\": needs to be unset]"
+        "Event \"strict\" is invalid: [eventTime: Required value, count: Invalid value: \"\": needs to be unset]"
+    );
+    assert_eq!(status.details.as_ref().map(|d| d.group.as_str()), Some(""));
+    assert_eq!(
+        status.details.as_ref().map(|d| d.kind.as_str()),
+        Some("Event")
+    );
+
+    // A core/v1 create of a new-style event (it has an eventTime) gets the legacy checks, which
+    // name the reporting controller by its core/v1 field.
+    let status = common::api_error(
+        core.create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({
+                "metadata": {"name": "legacy-strict"},
+                "involvedObject": {"kind": "ConfigMap", "name": "x", "namespace": &*ns},
+                "reason": "R", "action": "A", "type": "Normal", "message": "m",
+                "eventTime": "2025-06-01T12:00:00.000000Z", "reportingInstance": "i",
+            }))
+            .unwrap(),
+        )
+        .await,
+    );
+    assert_eq!(status.code, 422, "{status:?}");
+    assert!(
+        status
+            .message
+            .starts_with("Event \"legacy-strict\" is invalid: [reportingComponent: Required value, reportingComponent: Invalid value: \"\": name part must be non-empty"),
+        "{}",
+        status.message
     );
 }
 
+/// One watch cache for the one storage: a watch on either version sees writes through the
+/// other, converted to its version, with the same resourceVersion.
 #[tokio::test]
 async fn watches_on_either_version_see_writes_through_the_other() {
     let target = Target::new().await;
@@ -363,13 +405,14 @@ where
         .expect("an ADDED event in time")
 }
 
+/// `kubectl get events` reads the server-side Table of the internal printers
+/// (`pkg/printers/internalversion` `printEvent`: LAST SEEN, TYPE, REASON, OBJECT, MESSAGE), the
+/// same for events.k8s.io/v1; `kubectl describe` selects core/v1 events by `involvedObject` and
+/// prints a series as `(x2 over ...)`.
 #[tokio::test]
 async fn kubectl_get_events_and_describe_show_recorder_events() {
     let target = Target::new().await;
-    let Some(kubectl) = kubectl_binary() else {
-        eprintln!("kubectl not found: skipping the kubectl checks");
-        return;
-    };
+    let kubectl = common::kubectl_binary();
     let ns = target.namespace().await;
     let reference = regarding(&target, &ns, "x").await;
     let recorder = recorder(&target);
@@ -484,16 +527,4 @@ async fn kubectl_get_events_and_describe_show_recorder_events() {
 
 fn names(events: &[CoreEvent]) -> Vec<String> {
     events.iter().map(ResourceExt::name_any).collect()
-}
-
-/// The kubectl binary (`KUBECTL` or `kubectl`), or `None` when it does not run.
-fn kubectl_binary() -> Option<String> {
-    let bin = std::env::var("KUBECTL").unwrap_or_else(|_| "kubectl".to_owned());
-    let ok = Command::new(&bin)
-        .args(["version", "--client"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    ok.then_some(bin)
 }

@@ -454,15 +454,7 @@ async fn invalid_flow_schemas_and_priority_levels_are_refused_with_422() {
 /// kubectl find the kinds. Skipped when no kubectl is installed (`KUBECTL` names another).
 #[tokio::test]
 async fn kubectl_gets_flow_schemas_and_priority_levels() {
-    let bin = std::env::var("KUBECTL").unwrap_or_else(|_| "kubectl".to_owned());
-    if !std::process::Command::new(&bin)
-        .args(["version", "--client"])
-        .output()
-        .is_ok_and(|o| o.status.success())
-    {
-        eprintln!("kubectl not found: skipping");
-        return;
-    }
+    let bin = common::kubectl_binary();
     let target = Target::new().await;
     let kubeconfig = target.kubeconfig_path().to_path_buf();
     let home = tempfile::tempdir().unwrap();

@@ -12,6 +12,8 @@ use kube::Api;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::json;
 
+/// A background delete of the owner: the garbage collector
+/// (`pkg/controller/garbagecollector` `attemptToDeleteItem`) deletes dependents whose owners are all gone.
 #[tokio::test]
 async fn deleting_an_owner_garbage_collects_its_dependents() {
     let target = Target::new().await;
@@ -38,6 +40,8 @@ async fn deleting_an_owner_garbage_collects_its_dependents() {
     .await;
 }
 
+/// `attemptToDeleteItem` with a solid owner left: the dependent survives and the GC patches the
+/// dangling owner reference away; deleting the last owner collects it.
 #[tokio::test]
 async fn a_dependent_with_another_live_owner_survives_and_loses_the_dangling_reference() {
     let target = Target::new().await;
@@ -80,6 +84,9 @@ async fn a_dependent_with_another_live_owner_survives_and_loses_the_dangling_ref
     .await;
 }
 
+/// `propagationPolicy: Foreground`: `Store.Delete` adds the `foregroundDeletion` finalizer
+/// (`deletionFinalizersForGarbageCollection`); the GC deletes the blocking dependents and removes
+/// the finalizer once they are gone (`processDeletingDependentsItem`).
 #[tokio::test]
 async fn foreground_deletion_waits_for_dependents_then_removes_the_owner() {
     let target = Target::new().await;
@@ -127,6 +134,8 @@ async fn foreground_deletion_waits_for_dependents_then_removes_the_owner() {
     .await;
 }
 
+/// `propagationPolicy: Orphan`: the `orphan` finalizer; the GC's `orphanDependents` removes
+/// the owner reference from each dependent, then the finalizer.
 #[tokio::test]
 async fn orphan_deletion_removes_the_owner_reference_and_keeps_dependents() {
     let target = Target::new().await;
@@ -148,6 +157,9 @@ async fn orphan_deletion_removes_the_owner_reference_and_keeps_dependents() {
     assert!(dep.metadata.owner_references.unwrap_or_default().is_empty());
 }
 
+/// Namespace deletion: the namespace strategy marks it `Terminating` with the `kubernetes`
+/// finalizer, the NamespaceLifecycle admission plugin refuses new objects in it, and the namespace
+/// controller (`pkg/controller/namespace/deletion`) deletes its contents, then finalizes it.
 #[tokio::test]
 async fn deleting_a_namespace_terminates_it_and_removes_its_contents() {
     let target = Target::new().await;
@@ -171,6 +183,21 @@ async fn deleting_a_namespace_terminates_it_and_removes_its_contents() {
             .await,
     );
     assert_eq!(status.code, 403);
+    assert_eq!(
+        status.message,
+        format!(
+            "configmaps \"new\" is forbidden: unable to create new content in namespace {team} because it is being terminated"
+        )
+    );
+    let details = status.details.expect("details");
+    assert_eq!(
+        (
+            details.name.as_str(),
+            details.group.as_str(),
+            details.kind.as_str()
+        ),
+        ("new", "", "configmaps")
+    );
     cms.patch(
         "held",
         &PatchParams::default(),

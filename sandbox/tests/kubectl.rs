@@ -6,8 +6,8 @@
 //!
 //! Each test starts its own sandbox in-process (or uses the cluster) and runs
 //! `kubectl --kubeconfig <target> --namespace <its own namespace>` off the async runtime, with
-//! a private `HOME` and discovery cache directory. The tests are skipped (they pass after
-//! printing a note) when no kubectl is installed; set `KUBECTL` to use another binary.
+//! a private `HOME` and discovery cache directory. They need kubectl (CI installs it) and fail
+//! with that message when it does not run; set `KUBECTL` to use another binary.
 //!
 //! They apply their own variant of the Document CRD (other printer columns); on a real cluster
 //! it replaces the one the other test files apply, and is left installed.
@@ -89,21 +89,6 @@ fn document_yaml(namespace: &str, name: &str, title: &str) -> String {
     )
 }
 
-/// The kubectl binary, or `None` (tests skip) when it cannot run.
-fn kubectl_binary() -> Option<String> {
-    let bin = std::env::var("KUBECTL").unwrap_or_else(|_| "kubectl".to_owned());
-    let ok = Command::new(&bin)
-        .args(["version", "--client"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if ok {
-        Some(bin)
-    } else {
-        eprintln!("kubectl not found: skipping kubectl tests");
-        None
-    }
-}
-
 /// A target plus a kubectl pointed at it, in a namespace of the test's own.
 struct Kubectl {
     bin: String,
@@ -114,16 +99,16 @@ struct Kubectl {
 }
 
 impl Kubectl {
-    async fn start() -> Option<Self> {
-        let bin = kubectl_binary()?;
+    async fn start() -> Self {
+        let bin = common::kubectl_binary();
         let target = Target::new().await;
-        Some(Self {
+        Self {
             bin,
             kubeconfig: target.kubeconfig_path().to_owned(),
             dir: tempfile::tempdir().expect("a scratch directory"),
             ns: target.namespace().await,
             target,
-        })
+        }
     }
 
     fn command(&self, args: &[&str]) -> Command {
@@ -235,25 +220,23 @@ fn row(words: &[&str]) -> Vec<String> {
     words.iter().map(|w| (*w).to_owned()).collect()
 }
 
+/// `/version` (`pkg/version` `Info`) as `kubectl version` prints it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn version_reports_the_sandbox_server() {
-    let Some(k) = Kubectl::start().await else {
-        return;
-    };
+    let k = Kubectl::start().await;
     let out = k.ok(&["version"]).await;
     assert!(out.contains("Server Version: v1."), "{out}");
+    // The sandbox names itself; a cluster's version string is its own.
     if k.target.is_sandbox() {
         assert!(out.contains("Server Version: v1.32.0-sandbox"), "{out}");
-    } else {
-        common::skip("the server version is the sandbox's own");
     }
 }
 
+/// Discovery (`/api`, `/apis`, `/apis/<group>/<version>`: `endpoints/discovery`), with the
+/// CRD's resource and short names added by the apiextensions discovery controller.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn api_resources_lists_builtins_and_the_crd_with_its_short_name() {
-    let Some(k) = Kubectl::start().await else {
-        return;
-    };
+    let k = Kubectl::start().await;
     k.install_crd().await;
     let out = k.ok(&["api-resources"]).await;
     let rows = table(&out);
@@ -270,11 +253,11 @@ async fn api_resources_lists_builtins_and_the_crd_with_its_short_name() {
     }
 }
 
+/// The server-side Table of a custom resource (`apiextensions-apiserver/pkg/registry/customresource/tableconvertor`):
+/// NAME, the CRD's `additionalPrinterColumns` evaluated as JSONPath, AGE.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn get_documents_shows_the_crd_printer_columns() {
-    let Some(k) = Kubectl::start().await else {
-        return;
-    };
+    let k = Kubectl::start().await;
     k.install_crd().await;
     assert_eq!(
         k.apply_document("first", "Hello").await.trim(),
@@ -317,11 +300,11 @@ async fn get_documents_shows_the_crd_printer_columns() {
     }
 }
 
+/// Client-side `kubectl apply`: a create, then a patch with the last-applied annotation
+/// (merge patch for custom resources, strategic merge for built-ins).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn apply_creates_then_configures_a_document_and_a_configmap() {
-    let Some(k) = Kubectl::start().await else {
-        return;
-    };
+    let k = Kubectl::start().await;
     k.install_crd().await;
     assert_eq!(
         k.apply_document("doc1", "One").await.trim(),
@@ -370,11 +353,10 @@ async fn apply_creates_then_configures_a_document_and_a_configmap() {
     assert_eq!(value, "b");
 }
 
+/// A create that fails the CRD schema: the custom resource validator's 422, printed by kubectl.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn apply_from_stdin_rejects_an_invalid_document_with_the_schema_message() {
-    let Some(k) = Kubectl::start().await else {
-        return;
-    };
+    let k = Kubectl::start().await;
     k.install_crd().await;
     let bad = document_yaml(&k.ns, "bad", "\"\"");
     let out = k.run_with(&["apply", "-f", "-"], Some(&bad)).await;
@@ -386,11 +368,11 @@ async fn apply_from_stdin_rejects_an_invalid_document_with_the_schema_message() 
     );
 }
 
+/// `kubectl apply --server-side`: apply patches (`patch.go` `applyPatcher`) of a CRD and a
+/// custom resource, then deletes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_side_apply_of_the_crd_and_a_document_then_delete() {
-    let Some(k) = Kubectl::start().await else {
-        return;
-    };
+    let k = Kubectl::start().await;
     // On a real cluster the CRD is there already, with fields owned by other managers.
     let force = if k.target.is_sandbox() {
         "--force-conflicts=false"
@@ -416,11 +398,10 @@ async fn server_side_apply_of_the_crd_and_a_document_then_delete() {
     assert_eq!(out.trim(), r#"document.kube.rs "ssa" deleted"#);
 }
 
+/// `kubectl patch` (merge), `describe` (a get plus an events list by field selector) and `delete`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn patch_describe_and_delete_a_document() {
-    let Some(k) = Kubectl::start().await else {
-        return;
-    };
+    let k = Kubectl::start().await;
     k.install_crd().await;
     k.apply_document("d", "Before").await;
     let out = k
@@ -477,11 +458,11 @@ async fn patch_describe_and_delete_a_document() {
     );
 }
 
+/// `kubectl get -w`: a Table list, then a watch of Table rows (`endpoints/handlers/watch.go`
+/// transforming each event with the table convertor; headers only on the first).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn get_watch_prints_the_list_then_changes_as_rows() {
-    let Some(k) = Kubectl::start().await else {
-        return;
-    };
+    let k = Kubectl::start().await;
     k.install_crd().await;
     k.apply_document("w1", "First").await;
 
@@ -531,11 +512,11 @@ async fn get_watch_prints_the_list_then_changes_as_rows() {
     assert_eq!(split(&deleted)[..2], ["w2", "Second"], "{deleted}");
 }
 
+/// The internal printers' columns (`pkg/printers/internalversion`) for Events, Namespaces and
+/// CRDs (`apiextensions-apiserver/pkg/registry/customresourcedefinition` default table).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn get_events_namespaces_and_crds_use_the_builtin_columns() {
-    let Some(k) = Kubectl::start().await else {
-        return;
-    };
+    let k = Kubectl::start().await;
     k.install_crd().await;
     let ns = &*k.ns;
     let events: Api<Event> = Api::namespaced(k.target.client(), ns);
@@ -587,22 +568,21 @@ async fn get_events_namespaces_and_crds_use_the_builtin_columns() {
     }
 }
 
+/// `kubectl explain` reads `/openapi/v3/apis/<group>/<version>`, published from the CRD schema
+/// by the apiextensions OpenAPI v3 controller.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn explain_reads_the_crd_schema_from_openapi_v3() {
-    let Some(k) = Kubectl::start().await else {
-        return;
-    };
+    let k = Kubectl::start().await;
     k.install_crd().await;
     let out = k.ok(&["explain", "documents.spec"]).await;
     assert!(out.contains("KIND:       Document"), "{out}");
     assert!(out.contains("title\t<string> -required-"), "{out}");
 }
 
+/// `kubectl delete --dry-run=server`: `Store.Delete` with `dryRun: [All]` answers without deleting.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delete_with_server_dry_run_keeps_the_object() {
-    let Some(k) = Kubectl::start().await else {
-        return;
-    };
+    let k = Kubectl::start().await;
     k.install_crd().await;
     k.apply_document("keep", "Kept").await;
     // kubectl sends `{"propagationPolicy":"Background","dryRun":["All"]}` as the body, not
@@ -616,11 +596,10 @@ async fn delete_with_server_dry_run_keeps_the_object() {
     assert_eq!(out.trim(), "document.kube.rs/keep");
 }
 
+/// `kubectl create configmap/namespace` send protobuf bodies, decoded by the protobuf serializer.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn create_configmap_and_namespace_with_the_typed_kubectl_commands() {
-    let Some(k) = Kubectl::start().await else {
-        return;
-    };
+    let k = Kubectl::start().await;
     // `kubectl create <kind>` uses client-go's typed clients, which send protobuf.
     let team = common::unique_name("conf-team");
     let _cleanup = k.target.teardown({

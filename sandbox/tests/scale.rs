@@ -15,6 +15,8 @@ use kube::api::{ListParams, PostParams};
 use kube::runtime::watcher;
 use serde_json::json;
 
+/// Load rather than wording: 10,000 ConfigMaps created, listed whole and in pages, and watched,
+/// within the time a real cluster takes (about a minute).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_objects_can_be_created_listed_paged_and_watched() {
     let target = common::Target::new().await;

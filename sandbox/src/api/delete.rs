@@ -42,10 +42,12 @@ impl Ctx<'_> {
             && matches!(key.1.as_str(), "default" | "kube-system" | "kube-public")
         {
             // The NamespaceLifecycle admission plugin protects the immortal namespaces.
-            return Err(ApiError::Forbidden(format!(
-                "namespaces \"{}\" is forbidden: this namespace may not be deleted",
-                key.1
-            )));
+            return Err(ApiError::ForbiddenObject {
+                group: String::new(),
+                resource: "namespaces".into(),
+                name: key.1.clone(),
+                reason: "this namespace may not be deleted".into(),
+            });
         }
         let pre_rv = options
             .pointer("/preconditions/resourceVersion")

@@ -1,6 +1,8 @@
 //! `list`: selectors, `limit`/`continue` paging and `resourceVersion` semantics
 //! (<https://kubernetes.io/docs/reference/using-api/api-concepts/#retrieving-large-results-sets-in-chunks>).
 
+use std::time::Duration;
+
 use axum::response::Response;
 use base64::Engine;
 use http::StatusCode;
@@ -8,74 +10,185 @@ use serde_json::{Value, json};
 
 use super::{Ctx, Filter};
 use crate::http::{Call, json_response};
-use crate::status::ApiError;
+use crate::status::{ApiError, Cause};
 use crate::store::ObjKey;
 
+/// The sandbox's continue token: the list's revision and the last key returned. `rv: -1` is
+/// the token a 410 for a compacted continue hands out, which continues at the latest
+/// revision (`storage.EncodeContinue(key, prefix, -1)` in `handleCompactedErrorForPaging`).
 #[derive(serde::Serialize, serde::Deserialize)]
 struct ContinueToken {
     v: String,
-    rv: u64,
+    rv: i64,
     ns: String,
     name: String,
 }
 
-const CONTINUE_EXPIRED: &str = "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.";
+impl ContinueToken {
+    fn encode(rv: i64, (ns, name): ObjKey) -> String {
+        let token = ContinueToken {
+            v: "meta.k8s.io/v1".into(),
+            rv,
+            ns,
+            name,
+        };
+        let bytes = serde_json::to_vec(&token).unwrap_or_default();
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    }
 
-fn parse_rv(raw: &str) -> Result<u64, ApiError> {
-    raw.parse::<u64>()
-        .map_err(|_| ApiError::BadRequest(format!("invalid resource version \"{raw}\"")))
+    /// `storage.DecodeContinue`, failing like the etcd store's `invalid continue token: ...`.
+    fn decode(raw: &str) -> Result<Self, ApiError> {
+        let invalid = |detail: String| {
+            ApiError::BadRequest(format!(
+                "invalid continue token: continue key is not valid: {detail}"
+            ))
+        };
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(raw)
+            .map_err(|e| invalid(go_base64_error(&e)))?;
+        let token: Self = serde_json::from_slice(&bytes).map_err(|e| invalid(e.to_string()))?;
+        if token.v != "meta.k8s.io/v1" {
+            return Err(ApiError::BadRequest(format!(
+                "invalid continue token: continue key is not valid: server does not recognize this encoded version \"{}\"",
+                token.v
+            )));
+        }
+        Ok(token)
+    }
+}
+
+/// Go's `base64.CorruptInputError` text for a token that is not base64.
+fn go_base64_error(error: &base64::DecodeError) -> String {
+    match error {
+        base64::DecodeError::InvalidByte(offset, _)
+        | base64::DecodeError::InvalidLastSymbol(offset, _) => {
+            format!("illegal base64 data at input byte {offset}")
+        }
+        _ => "illegal base64 data".to_owned(),
+    }
+}
+
+/// `storage/etcd3/errors.go`'s message for an exact list at a compacted revision.
+const LIST_EXPIRED: &str = "The resourceVersion for the provided list is too old.";
+
+/// `blockTimeout` of the watch cache: how long a list waits for a resourceVersion the cache
+/// has not reached before it answers 504 (`waitUntilFreshAndBlock`).
+const BLOCK_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// `APIObjectVersioner.ParseResourceVersion`: `strconv.ParseUint`, failing with a storage
+/// `InvalidError` that neither the list nor the watch path interprets, so the client gets a
+/// 500 with its text (kubernetes/kubernetes#101350, still so in 1.32).
+pub(crate) fn parse_rv(raw: &str) -> Result<u64, ApiError> {
+    raw.parse::<u64>().map_err(|e| {
+        let why = if matches!(e.kind(), std::num::IntErrorKind::PosOverflow) {
+            "value out of range"
+        } else {
+            "invalid syntax"
+        };
+        let quoted = crate::selector::go_quote(raw);
+        ApiError::Storage(format!(
+            "resourceVersion: Invalid value: {quoted}: strconv.ParseUint: parsing {quoted}: {why}"
+        ))
+    })
+}
+
+/// Where a list reads, decided like `Cacher.GetList`'s `shouldDelegateList` and the etcd
+/// store's `resolveGetListRev` (1.32, `ConsistentListFromCache` on).
+enum Read {
+    /// The latest state: `resourceVersion` unset (a consistent read), `0` (any state, and the
+    /// watch cache then ignores `limit`), or a minimum the store has reached
+    /// (`NotOlderThan`, or unset match without `limit`).
+    Latest { ignore_limit: bool },
+    /// etcd at an exact revision: `resourceVersionMatch=Exact`, the legacy `resourceVersion`
+    /// with `limit` and no match, or a continue token.
+    At(u64),
 }
 
 impl Ctx<'_> {
-    pub(crate) fn list(&self, call: &Call) -> Result<Response, ApiError> {
+    pub(crate) async fn list(&self, call: &Call) -> Result<Response, ApiError> {
         let filter = Filter::parse(&self.info, call)?;
         let store = &self.state.store;
-        let limit = match call.query.get("limit") {
+        validate_list_options(call)?;
+        let mut limit = match call.query.get("limit") {
+            // The query parameter codec's `strconv.ParseInt` error, as a 400.
             Some(l) => l
-                .parse::<usize>()
-                .map_err(|_| ApiError::BadRequest(format!("invalid limit \"{l}\"")))?,
+                .parse::<i64>()
+                .map_err(|_| {
+                    ApiError::BadRequest(format!(
+                        "strconv.ParseInt: parsing {}: invalid syntax",
+                        crate::selector::go_quote(l)
+                    ))
+                })?
+                .max(0)
+                .try_into()
+                .unwrap_or(usize::MAX),
             None => 0,
         };
-        // The revision to read at: a continue token's (pages of one list are one consistent
-        // snapshot) or an exact resourceVersion; otherwise the latest.
-        let mut snapshot = None;
+        let rv_param = call
+            .query
+            .get("resourceVersion")
+            .filter(|rv| !rv.is_empty());
+        let rv_match = call.query.get("resourceVersionMatch").unwrap_or("");
         let mut after = None;
-        if let Some(token) = call.query.get("continue") {
-            let decoded: ContinueToken = base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(token)
-                .ok()
-                .and_then(|b| serde_json::from_slice(&b).ok())
-                .ok_or_else(|| {
-                    ApiError::BadRequest("continue key is not valid: illegal base64 data".into())
-                })?;
-            snapshot = Some(decoded.rv);
-            after = Some((decoded.ns, decoded.name));
-        } else if let Some(raw) = call.query.get("resourceVersion") {
-            let rv = parse_rv(raw)?;
-            let current = store.revision();
-            if rv > current {
-                return Err(ApiError::Timeout(format!(
-                    "Too large resource version: {rv}, current: {current}"
-                )));
+        let read = if let Some(raw) = call.query.get("continue") {
+            if rv_param.is_some_and(|rv| rv != "0") {
+                return Err(ApiError::BadRequest(
+                    "specifying resource version is not allowed when using continue".into(),
+                ));
             }
-            if call.query.get("resourceVersionMatch") == Some("Exact") && rv != 0 {
-                snapshot = Some(rv);
+            let token = ContinueToken::decode(raw)?;
+            after = Some((token.ns, token.name));
+            match u64::try_from(token.rv) {
+                Ok(rv) if rv > 0 => Read::At(rv),
+                _ => Read::Latest {
+                    ignore_limit: false,
+                },
             }
+        } else {
+            match rv_param {
+                None => Read::Latest {
+                    ignore_limit: false,
+                },
+                Some("0") => Read::Latest { ignore_limit: true },
+                Some(raw) => {
+                    let rv = parse_rv(raw)?;
+                    let exact = rv_match == "Exact" || (rv_match.is_empty() && limit > 0);
+                    if exact {
+                        let current = store.revision();
+                        if rv > current {
+                            // etcd's `ErrFutureRev`, which no layer turns into an API error.
+                            return Err(ApiError::Storage(
+                                "etcdserver: mvcc: required revision is a future revision".into(),
+                            ));
+                        }
+                        Read::At(rv)
+                    } else {
+                        self.wait_until_fresh(rv).await?;
+                        Read::Latest {
+                            ignore_limit: false,
+                        }
+                    }
+                }
+            }
+        };
+        if let Read::Latest { ignore_limit: true } = read {
+            limit = 0;
         }
         let namespace = self.target.namespace.as_deref();
-        let (items, revision) = match snapshot {
-            Some(at) => match store.list_at(&self.res, namespace, after.as_ref(), at) {
+        let (items, revision) = match read {
+            Read::At(at) => match store.list_at(&self.res, namespace, after.as_ref(), at) {
                 Ok(items) => (items, at),
-                Err(_) if after.is_some() => {
-                    return Err(ApiError::Expired(CONTINUE_EXPIRED.into()));
-                }
-                Err(oldest) => {
-                    return Err(ApiError::Expired(format!(
-                        "too old resource version: {at} ({oldest})"
-                    )));
+                Err(_) => {
+                    return Err(match after {
+                        Some(key) => ApiError::ContinueExpired(ContinueToken::encode(-1, key)),
+                        None => ApiError::Expired(LIST_EXPIRED.into()),
+                    });
                 }
             },
-            None => match (
+            Read::Latest { .. } if after.is_some() => {
+                store.list(&self.res, namespace, after.as_ref())
+            }
+            Read::Latest { .. } => match (
                 filter.fields.requires_exact_match("metadata.name"),
                 namespace,
             ) {
@@ -98,28 +211,25 @@ impl Ctx<'_> {
         let mut remaining = 0usize;
         let mut more = false;
         for (key, obj) in &items {
-            if !filter.matches(obj) {
+            if limit > 0 && selected.len() >= limit {
+                // Like the watch cache and the etcd store, any further key (matching or not)
+                // means there is more.
+                more = true;
+                if filter.matches(obj) {
+                    remaining += 1;
+                }
                 continue;
             }
-            if limit > 0 && selected.len() >= limit {
-                more = true;
-                remaining += 1;
+            if !filter.matches(obj) {
                 continue;
             }
             selected.push(self.present(obj));
             last_key = Some(key.clone());
         }
         let mut metadata = json!({"resourceVersion": list_rv.to_string()});
-        if more && let Some((ns, name)) = last_key {
-            let token = ContinueToken {
-                v: "meta.k8s.io/v1".into(),
-                rv: list_rv,
-                ns,
-                name,
-            };
-            let bytes = serde_json::to_vec(&token).unwrap_or_default();
-            metadata["continue"] =
-                Value::String(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes));
+        if more && let Some(key) = last_key {
+            let rv = i64::try_from(list_rv).unwrap_or(i64::MAX);
+            metadata["continue"] = Value::String(ContinueToken::encode(rv, key));
             // Like the apiserver, only an unfiltered list knows how many items remain.
             if filter.labels.is_empty() && filter.fields.is_empty() {
                 metadata["remainingItemCount"] = json!(remaining);
@@ -159,5 +269,77 @@ impl Ctx<'_> {
             "items": selected,
         });
         Ok(json_response(StatusCode::OK, &list))
+    }
+
+    /// `waitUntilFreshAndBlock`: a list asking for at least `rv` waits until the store has
+    /// reached it, [`BLOCK_TIMEOUT`] at most, then answers 504 `Too large resource version`.
+    async fn wait_until_fresh(&self, rv: u64) -> Result<(), ApiError> {
+        let deadline = tokio::time::Instant::now() + BLOCK_TIMEOUT;
+        loop {
+            let current = self.state.store.revision();
+            if rv <= current {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(ApiError::TooLargeResourceVersion {
+                    requested: rv,
+                    current,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// `ValidateListOptions` (`apimachinery/pkg/apis/meta/internalversion/validation`) for a
+/// list: its `resourceVersionMatch` and `sendInitialEvents` rules, as one 422 Invalid of
+/// `ListOptions.meta.k8s.io`.
+fn validate_list_options(call: &Call) -> Result<(), ApiError> {
+    let q = &call.query;
+    let mut causes = Vec::new();
+    let forbidden = |message: &str| Cause {
+        reason: "FieldValueForbidden".into(),
+        message: format!("Forbidden: {message}"),
+        field: "resourceVersionMatch".into(),
+    };
+    if let Some(rv_match) = q.get("resourceVersionMatch").filter(|m| !m.is_empty()) {
+        let rv = q.get("resourceVersion").unwrap_or("");
+        if rv.is_empty() {
+            causes.push(forbidden(
+                "resourceVersionMatch is forbidden unless resourceVersion is provided",
+            ));
+        }
+        if q.get("continue").is_some_and(|c| !c.is_empty()) {
+            causes.push(forbidden(
+                "resourceVersionMatch is forbidden when continue is provided",
+            ));
+        }
+        if rv_match != "Exact" && rv_match != "NotOlderThan" {
+            causes.push(Cause {
+                reason: "FieldValueNotSupported".into(),
+                message: format!(
+                    "Unsupported value: {}: supported values: \"Exact\", \"NotOlderThan\", \"\"",
+                    crate::selector::go_quote(rv_match)
+                ),
+                field: "resourceVersionMatch".into(),
+            });
+        }
+        if rv_match == "Exact" && rv == "0" {
+            causes.push(forbidden(
+                "resourceVersionMatch \"exact\" is forbidden for resourceVersion \"0\"",
+            ));
+        }
+    }
+    if q.get("sendInitialEvents").is_some() {
+        causes.push(Cause {
+            reason: "FieldValueForbidden".into(),
+            message: "Forbidden: sendInitialEvents is forbidden for list".into(),
+            field: "sendInitialEvents".into(),
+        });
+    }
+    if causes.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::invalid("meta.k8s.io", "ListOptions", "", causes))
     }
 }

@@ -21,6 +21,23 @@ mod list;
 mod write;
 
 pub use delete::{FOREGROUND, ORPHAN};
+pub(crate) use list::parse_rv;
+
+/// The 404 for a resource path nothing serves: a Status from the go-restful container of a
+/// built-in group version, the plain-text page of `notfoundhandler` when the path belongs to no
+/// built-in group version (the CRD handler delegates there for resources it does not know).
+fn no_route(state: &AppState, target: &Target) -> ApiError {
+    let builtin = state
+        .registry
+        .all()
+        .iter()
+        .any(|r| !r.custom && r.group == target.group && r.version == target.version);
+    if builtin {
+        ApiError::NoRoute
+    } else {
+        ApiError::NotFoundPage
+    }
+}
 
 /// Handles a request on a resource, collection or subresource.
 pub async fn handle(
@@ -28,12 +45,14 @@ pub async fn handle(
     target: Target,
     call: Call,
 ) -> Result<Response, ApiError> {
-    let info = state
+    let Some(info) = state
         .registry
         .lookup(&target.group, &target.version, &target.resource)
-        .ok_or(ApiError::NoRoute)?;
+    else {
+        return Err(no_route(state, &target));
+    };
     if target.namespace.is_some() && !info.namespaced {
-        return Err(ApiError::NoRoute);
+        return Err(no_route(state, &target));
     }
     if let Some(answer) = crate::reviews::answer(
         &info.group,
@@ -51,7 +70,17 @@ pub async fn handle(
     if let Some(sub) = &target.subresource
         && !(sub == "status" && info.has_status())
     {
-        return Err(ApiError::NoRoute);
+        // Built-in kinds: no go-restful route. Custom resources: the CRD handler's
+        // `NewNotFound` for a subresource the CRD does not enable.
+        return Err(if info.custom {
+            ApiError::not_found(
+                &info.group,
+                &info.resource,
+                target.name.as_deref().unwrap_or(""),
+            )
+        } else {
+            ApiError::NoRoute
+        });
     }
     let mut dry_run = match call.query.get("dryRun") {
         None => false,
@@ -82,7 +111,7 @@ pub async fn handle(
     match (&call.method, ctx.target.name.is_some()) {
         (&Method::GET, true) => ctx.get(&call),
         (&Method::GET, false) if call.query.flag("watch") => crate::watch::start(&ctx, &call),
-        (&Method::GET, false) => ctx.list(&call),
+        (&Method::GET, false) => ctx.list(&call).await,
         (&Method::POST, false) => ctx.create(&call),
         (&Method::PUT, true) => ctx.update(&call),
         (&Method::PATCH, true) => ctx.patch(&call),

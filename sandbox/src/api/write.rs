@@ -14,21 +14,32 @@ use crate::store::{WriteOp, Written};
 
 impl Ctx<'_> {
     pub(crate) fn body(&self, call: &Call) -> Result<Value, ApiError> {
-        if call.body.is_empty() {
-            return Err(ApiError::BadRequest(
-                "the body of the request was empty".into(),
-            ));
-        }
-        let mut obj: Value = if call.content_type() == crate::protobuf::CONTENT_TYPE {
+        let content_type = call.content_type();
+        // A body that does not parse fails in the serializer's `Interpret`, and
+        // `transformDecodeError` words it (the parser's own text after `json parse error: ` is
+        // serde's here, not Go's).
+        let unparsable = |e: &dyn std::fmt::Display| {
+            ApiError::BadRequest(format!(
+                "the object provided is unrecognized (must be of type {}): couldn't get version/kind; json parse error: {e} ({})",
+                self.info.kind,
+                objects::summarize(&call.body)
+            ))
+        };
+        let mut obj: Value = if call.body.is_empty() {
+            // Go's `encoding/json` on no input.
+            return Err(unparsable(&"unexpected end of JSON input"));
+        } else if content_type == crate::protobuf::CONTENT_TYPE {
             crate::protobuf::decode(&call.body)?
-        } else {
+        } else if content_type.contains("yaml") {
+            serde_yaml::from_slice(&call.body).map_err(|e| unparsable(&e))?
+        } else if content_type.is_empty() {
             serde_json::from_slice(&call.body)
                 .or_else(|_| serde_yaml::from_slice(&call.body))
-                .map_err(|e: serde_yaml::Error| {
-                    ApiError::BadRequest(format!("the object provided is unrecognized: {e}"))
-                })?
+                .map_err(|e: serde_yaml::Error| unparsable(&e))?
+        } else {
+            serde_json::from_slice(&call.body).map_err(|e| unparsable(&e))?
         };
-        objects::check_type(&self.info, &mut obj)?;
+        objects::check_type(&self.info, &mut obj, &call.body)?;
         Ok(obj)
     }
 
@@ -52,7 +63,7 @@ impl Ctx<'_> {
             let prefix = meta_str(&obj, "generateName").to_owned();
             if prefix.is_empty() {
                 return Err(ApiError::invalid(
-                    &info.group,
+                    crate::events::kind_group(info),
                     &info.kind,
                     "",
                     vec![crate::status::Cause {
@@ -97,10 +108,15 @@ impl Ctx<'_> {
                 )
                 .ok_or_else(|| ApiError::not_found("", "namespaces", &ns))?;
             if objects::is_deleting(&ns_obj) {
-                return Err(ApiError::Forbidden(format!(
-                    "{} \"{name}\" is forbidden: unable to create new content in namespace {ns} because it is being terminated",
-                    info.qualified()
-                )));
+                // The NamespaceLifecycle admission plugin.
+                return Err(ApiError::ForbiddenObject {
+                    group: info.group.clone(),
+                    resource: info.resource.clone(),
+                    name: name.clone(),
+                    reason: format!(
+                        "unable to create new content in namespace {ns} because it is being terminated"
+                    ),
+                });
             }
             objects::meta_mut(&mut obj).insert("namespace".into(), Value::String(ns.clone()));
             ns
@@ -109,19 +125,26 @@ impl Ctx<'_> {
             String::new()
         };
         if info.custom && crate::crd::terminating(&self.state.store, &info.group, &info.resource) {
-            return Err(ApiError::MethodNotAllowed(
-                "create not allowed while custom resource definition is terminating".into(),
-            ));
-        }
-        if !meta_str(&obj, "resourceVersion").is_empty() {
-            return Err(ApiError::Internal(
-                "resourceVersion should not be set on objects to be created".into(),
-            ));
+            // `crdHandler.serveResource`.
+            return Err(ApiError::MethodNotSupported {
+                group: info.group.clone(),
+                resource: info.resource.clone(),
+                message: "create not allowed while custom resource definition is terminating"
+                    .into(),
+            });
         }
         objects::default_builtin(info, &mut obj);
         objects::validate_meta(info, &obj)?;
         objects::validate_builtin(info, None, &obj)?;
         objects::prepare_create(info, &mut obj)?;
+        if !meta_str(&obj, "resourceVersion").is_empty() {
+            // After `rest.BeforeCreate`, the etcd store's `Create` refuses it with
+            // `storage.ErrResourceVersionSetOnCreate`, which `InterpretCreateError` passes
+            // through: a 500 without a reason.
+            return Err(ApiError::Storage(
+                "resourceVersion should not be set on objects to be created".into(),
+            ));
+        }
         if record_fields {
             crate::adapters::record_update(info, None, &mut obj, manager, None);
         }
@@ -155,7 +178,7 @@ impl Ctx<'_> {
                     crate::gc::object_deleted(self.state, &self.res, &object);
                 }
             } else {
-                crate::crd::register(&self.state.registry, &written.object);
+                crate::crd::register(&self.state.registry, &self.state.store, &written.object);
             }
         }
         if written.deleted {
@@ -187,7 +210,7 @@ impl Ctx<'_> {
         let rv = meta_str(&new, "resourceVersion").to_owned();
         if rv.is_empty() && self.info.custom {
             return Err(ApiError::invalid(
-                &self.info.group,
+                crate::events::kind_group(&self.info),
                 &self.info.kind,
                 self.name(),
                 vec![crate::status::Cause {
@@ -212,6 +235,7 @@ impl Ctx<'_> {
             let Some(current) = current else {
                 return Err(self.not_found());
             };
+            self.check_uid_precondition(current, &new)?;
             self.check_rv(current, &rv)?;
             self.finish_update(current, new, sub.as_deref(), &manager, true)
         })?;
@@ -268,9 +292,11 @@ impl Ctx<'_> {
             let Some(current) = current else {
                 return Err(self.not_found());
             };
-            let patched = crate::patch::apply_patch(kind, current, &call.body)?;
-            objects::check_shape(&self.info, &patched)?;
-            self.check_fields(&patched)?;
+            let patched =
+                crate::patch::apply_patch(kind, current, &call.body, self.field_validation)?;
+            objects::check_patched(&self.info, &patched)?;
+            self.check_patched_name(&patched)?;
+            self.check_patched_fields(&patched)?;
             self.check_rv(current, meta_str(&patched, "resourceVersion"))?;
             self.check_uid(current, &patched)?;
             self.finish_update(current, patched, sub.as_deref(), &manager, true)
@@ -279,8 +305,79 @@ impl Ctx<'_> {
         Ok(self.respond(call, StatusCode::OK, &written.object))
     }
 
+    /// Unknown fields of a patched custom resource: warnings, or with `fieldValidation=Strict`
+    /// the strict decoding error of the patched object, which `applyPatchToCurrentObject`
+    /// turns into `errors.NewInvalid(schema.GroupKind{}, "", patch: ...)`, a 422 (a POST or
+    /// PUT body gets a 400 instead, see `fieldvalidation::check`).
+    fn check_patched_fields(&self, patched: &Value) -> Result<(), ApiError> {
+        if self.field_validation != crate::fieldvalidation::Mode::Strict {
+            return self.check_fields(patched);
+        }
+        let unknown = crate::fieldvalidation::unknown_fields(&self.info, patched);
+        if !self.info.custom || unknown.is_empty() {
+            return Ok(());
+        }
+        let quoted: Vec<String> = unknown
+            .iter()
+            .map(|f| format!("unknown field {}", crate::selector::go_quote(f)))
+            .collect();
+        Err(objects::invalid_patch(
+            patched,
+            &format!("strict decoding error: {}", quoted.join(", ")),
+        ))
+    }
+
+    /// The patch handler's `checkName` (`endpoints/handlers/rest.go`) on the patched object: a
+    /// name other than the URL's, or a namespace other than the request's, is a 400.
+    fn check_patched_name(&self, patched: &Value) -> Result<(), ApiError> {
+        let name = meta_str(patched, "name");
+        if name != self.name() {
+            return Err(ApiError::BadRequest(format!(
+                "the name of the object ({name}) does not match the name on the URL ({})",
+                self.name()
+            )));
+        }
+        let namespace = meta_str(patched, "namespace");
+        if let Some(want) = self.target.namespace.as_deref()
+            && !namespace.is_empty()
+            && namespace != want
+        {
+            return Err(ApiError::BadRequest(format!(
+                "the namespace of the object ({namespace}) does not match the namespace on the request ({want})"
+            )));
+        }
+        Ok(())
+    }
+
+    /// A patch that changes `metadata.uid`: PATCH has no UID precondition (its
+    /// `DefaultUpdatedObjectInfo` holds no object), so the change reaches `rest.BeforeUpdate`,
+    /// whose `ValidateObjectMetaUpdate` refuses it: 422 `metadata.uid: ... field is immutable`.
     pub(crate) fn check_uid(&self, current: &Value, patched: &Value) -> Result<(), ApiError> {
         let want = meta_str(patched, "uid");
+        let have = meta_str(current, "uid");
+        if !want.is_empty() && want != have {
+            return Err(ApiError::invalid(
+                crate::events::kind_group(&self.info),
+                &self.info.kind,
+                self.name(),
+                vec![crate::status::Cause {
+                    reason: "FieldValueInvalid".into(),
+                    message: format!(
+                        "Invalid value: {}: field is immutable",
+                        crate::selector::go_quote(want)
+                    ),
+                    field: "metadata.uid".into(),
+                }],
+            ));
+        }
+        Ok(())
+    }
+
+    /// A PUT body's `metadata.uid` is a precondition (`defaultUpdatedObjectInfo.Preconditions`),
+    /// checked by the etcd store's `GuaranteedUpdate` before anything else: a mismatch is
+    /// `storage.NewInvalidObjError`, which `InterpretUpdateError` makes a 409.
+    fn check_uid_precondition(&self, current: &Value, new: &Value) -> Result<(), ApiError> {
+        let want = meta_str(new, "uid");
         let have = meta_str(current, "uid");
         if !want.is_empty() && want != have {
             return Err(ApiError::Conflict {
@@ -303,9 +400,14 @@ impl Ctx<'_> {
         sub: Option<&str>,
     ) -> Result<Response, ApiError> {
         let mut applied = crate::patch::parse_yaml(&call.body)?;
-        objects::check_type(&self.info, &mut applied)?;
+        objects::check_type(&self.info, &mut applied, &call.body)?;
+        let (namespace, name) = (meta_str(&applied, "namespace"), meta_str(&applied, "name"));
+        if let Some(error) =
+            crate::fieldvalidation::apply_error(&self.info, &applied, namespace, name)
+        {
+            return Err(error);
+        }
         self.name_from_url(&mut applied)?;
-        self.check_fields(&applied)?;
         let force = call.query.flag("force");
         let existing = self.state.store.get(&self.res, &self.key());
         if existing.is_none() {

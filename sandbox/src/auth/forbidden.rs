@@ -54,10 +54,19 @@ pub fn denial(attrs: &Attributes) -> String {
     }
 }
 
-/// The `Status` body of a 403 for `attrs`, with the authorizer's `reason` appended when
-/// it has one (RBAC reports bindings to missing roles there).
+/// `responsewriters`' `sanitizer`: the denial (not the authorizer's reason) is HTML-escaped.
+fn sanitize(message: &str) -> String {
+    message
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// The `Status` body of a 403 for `attrs` (`responsewriters.ForbiddenStatusError`), with the
+/// authorizer's `reason` appended when it has one (RBAC reports bindings to missing roles
+/// there).
 pub fn status(attrs: &Attributes, reason: &str) -> Value {
-    let mut error = denial(attrs);
+    let mut error = sanitize(&denial(attrs));
     if !reason.is_empty() {
         error = format!("{error}: {reason}");
     }
@@ -122,6 +131,18 @@ mod tests {
             "documents.kube.rs \"samuel\" is forbidden: User \"system:serviceaccount:default:doc-controller\" \
              cannot patch resource \"documents\" in API group \"kube.rs\" in the namespace \"default\""
         );
+        let odd = Attributes::resource(
+            UserInfo::service_account("default", "a<b>&c"),
+            "get",
+            "",
+            "configmaps",
+            "",
+            "default",
+            "x",
+        );
+        assert!(status(&odd, "")["message"].as_str().is_some_and(|m| {
+            m.contains("User \"system:serviceaccount:default:a&lt;b&gt;&amp;c\"")
+        }));
         let w = Attributes::resource(sa, "watch", "", "secrets", "", "", "");
         assert_eq!(
             status(&w, "")["message"],

@@ -18,12 +18,20 @@
 //! - The Document CRD `documents.kube.rs` is server-side applied (field manager
 //!   [`FIELD_MANAGER`], forced) and left installed. Its schema is trimmed and differs from the
 //!   controller's `yaml/crd.yaml` (and kubectl.rs applies a third variant), so run this suite and
-//!   the controller's e2e suite one after the other, not at the same time, on one cluster. The
-//!   only CRD a test deletes is crd.rs's own `widgets.conformance.kube.rs`.
-//! - Checks that need a hook only the sandbox has (its revision counter, compacting its watch
-//!   history) are skipped there with a printed reason (`skipped on a real cluster: ...`); the
-//!   rest of such a test still runs. Test files that do not use [`Target`] (those about the
-//!   sandbox's faults, for instance) always start a sandbox of their own.
+//!   the controller's e2e suite one after the other, not at the same time, on one cluster. Tests
+//!   that need a CRD of their own (to delete it, or to watch from before it existed) create a
+//!   [`scratch_crd`] with a unique name in the group `conformance.kube.rs` and delete it when
+//!   they end, so parallel runs on one cluster never meet.
+//! - A test that needs a hook only the sandbox has (its revision counter, compacting its watch
+//!   history, its fault API) is its own test, marked
+//!   `#[cfg_attr(real_cluster, ignore = "<why>")]`: `sandbox/build.rs` sets `cfg(real_cluster)`
+//!   when the suite is built with [`KUBECONFIG_ENV`] set, so such a test shows as ignored with
+//!   its reason instead of passing without checking anything. It reaches the hook through
+//!   [`Target::sandbox_hook`], which fails loudly if it is forced to run against a cluster.
+//!   Test files that do not use [`Target`] (those about the sandbox's faults, for instance)
+//!   always start a sandbox of their own and ignore [`KUBECONFIG_ENV`].
+//! - The kubectl tests need a `kubectl` binary (`KUBECTL`, or `kubectl` on the `PATH`); without
+//!   one they fail with that message ([`kubectl_binary`]).
 //! - A cluster puts a `kube-root-ca.crt` ConfigMap into every namespace; tests that count
 //!   ConfigMaps leave it out ([`ROOT_CA`], [`ours`]).
 
@@ -135,12 +143,16 @@ impl Target {
         self.sandbox.as_ref()
     }
 
-    /// The sandbox; on a real cluster prints why the check that needs it is skipped.
-    pub fn sandbox_or_skip(&self, reason: &str) -> Option<&Sandbox> {
-        if self.sandbox.is_none() {
-            skip(reason);
-        }
-        self.sandbox.as_ref()
+    /// The sandbox, for a test that is `#[cfg_attr(real_cluster, ignore = ...)]` because it
+    /// needs a hook only the sandbox has; panics (the test fails, it does not pass unchecked)
+    /// when such a test is made to run against a real cluster anyway.
+    pub fn sandbox_hook(&self) -> &Sandbox {
+        self.sandbox.as_ref().unwrap_or_else(|| {
+            panic!(
+                "this test needs a sandbox-only hook and cannot check anything on the cluster of \
+                 {KUBECONFIG_ENV}; build the suite with {KUBECONFIG_ENV} set so it is ignored"
+            )
+        })
     }
 
     /// A fresh namespace `conf-<random>` for one test, deleted on a real cluster when the
@@ -206,9 +218,21 @@ impl Target {
     }
 }
 
-/// Prints that a check is skipped on a real cluster, and why.
-pub fn skip(reason: &str) {
-    eprintln!("skipped on a real cluster: {reason}");
+/// The kubectl binary: `KUBECTL`, or `kubectl` on the `PATH`. Panics when it does not run:
+/// CI installs kubectl, and a kubectl test that returned early would pass without checking.
+pub fn kubectl_binary() -> String {
+    let bin = std::env::var("KUBECTL").unwrap_or_else(|_| "kubectl".to_owned());
+    let runs = std::process::Command::new(&bin)
+        .args(["version", "--client"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        runs,
+        "`{bin} version --client` does not run: the kubectl tests need kubectl \
+         (install it, or set KUBECTL to its path)"
+    );
+    bin
 }
 
 /// `<prefix>-<8 random hex digits>`, for cluster-scoped objects and namespaces.
@@ -370,6 +394,60 @@ pub async fn wait_until_served(client: &kube::Client, crd: &CustomResourceDefini
         all.list(&ListParams::default().limit(1)).await.is_ok()
     })
     .await;
+}
+
+/// A namespaced CRD in the suite's own group `conformance.kube.rs` with a unique name (tests
+/// running at once on one cluster never share it) and an open schema: plural
+/// `<prefix><8 hex digits>`, kind `Scratch<8 hex digits>`. Install it with
+/// [`install_scratch_crd`].
+pub fn scratch_crd(prefix: &str) -> CustomResourceDefinition {
+    let id = unique_name("x").trim_start_matches("x-").to_owned();
+    let plural = format!(
+        "{}{id}",
+        prefix.replace(|c: char| !c.is_ascii_lowercase(), "")
+    );
+    let kind = format!("Scratch{id}");
+    serde_json::from_value(json!({
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": format!("{plural}.conformance.kube.rs")},
+        "spec": {
+            "group": "conformance.kube.rs",
+            "names": {"kind": kind, "plural": plural, "singular": kind.to_lowercase()},
+            "scope": "Namespaced",
+            "versions": [{
+                "name": "v1", "served": true, "storage": true,
+                "schema": {"openAPIV3Schema": {
+                    "type": "object", "x-kubernetes-preserve-unknown-fields": true
+                }}
+            }]
+        }
+    }))
+    .expect("a CRD object")
+}
+
+/// Creates a [`scratch_crd`] and waits until it is served; the returned guard deletes it on
+/// a real cluster.
+pub async fn install_scratch_crd(target: &Target, crd: &CustomResourceDefinition) -> Teardown {
+    let crds: Api<CustomResourceDefinition> = Api::all(target.client());
+    crds.create(&PostParams::default(), crd)
+        .await
+        .expect("the scratch CRD is created");
+    let name = crd.name_any();
+    let cleanup = target.teardown(move |client| async move {
+        let crds: Api<CustomResourceDefinition> = Api::all(client);
+        let _ = crds.delete(&name, &DeleteParams::background()).await;
+    });
+    wait_until_served(&target.client(), crd).await;
+    cleanup
+}
+
+/// The dynamic API resource of a [`scratch_crd`].
+pub fn scratch_resource(crd: &CustomResourceDefinition) -> ApiResource {
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk(&crd.spec.group, "v1", &crd.spec.names.kind),
+        &crd.spec.names.plural,
+    )
 }
 
 /// The dynamic API resource of Documents.
