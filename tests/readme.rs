@@ -102,3 +102,76 @@ async fn the_readme_metrics_table_names_exactly_what_metrics_serves() {
         );
     }
 }
+
+/// `(test name, reason)` of every test marked `#[cfg_attr(real_cluster, ignore = "…")]` in the
+/// test files under `dir` (relative to the repository).
+fn ignored_on_a_real_cluster(dir: &str) -> Vec<(String, String)> {
+    let path = format!("{}/{dir}", env!("CARGO_MANIFEST_DIR"));
+    let mut files: Vec<_> = std::fs::read_dir(&path)
+        .unwrap_or_else(|e| panic!("{path}: {e}"))
+        .flatten()
+        .map(|entry| entry.path())
+        .filter(|p| p.extension().is_some_and(|ext| ext == "rs"))
+        .collect();
+    files.sort();
+    let mut found = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).expect("test file readable");
+        // Attributes start a line; a mention in a comment does not.
+        let starts = text
+            .match_indices("\n")
+            .map(|(at, _)| at + 1)
+            .filter(|&at| text[at..].trim_start().starts_with("#[cfg_attr("));
+        for at in starts {
+            let head = text[at..].trim_start()["#[cfg_attr(".len()..].trim_start();
+            if !head.starts_with("real_cluster,") {
+                continue;
+            }
+            let reason = head
+                .split_once("ignore = \"")
+                .and_then(|(_, r)| r.split_once('"'))
+                .map(|(reason, _)| reason.to_string())
+                .expect("a reason");
+            let name = head
+                .split_once("fn ")
+                .and_then(|(_, r)| r.split(|c: char| !c.is_alphanumeric() && c != '_').next())
+                .expect("a test function after the attribute")
+                .to_string();
+            found.push((name, reason));
+        }
+    }
+    found
+}
+
+#[test]
+fn the_readme_lists_every_test_a_real_cluster_ignores() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README.md readable");
+    let section = readme
+        .split("### What a real cluster does not check")
+        .nth(1)
+        .expect("a section \"What a real cluster does not check\" in the README");
+    let section = section.split("\n## ").next().unwrap_or(section);
+    let ignored: Vec<_> = ["tests", "sandbox/tests"]
+        .iter()
+        .flat_map(|dir| ignored_on_a_real_cluster(dir))
+        .collect();
+    assert!(!ignored.is_empty());
+    for (name, reason) in &ignored {
+        assert!(
+            section.contains(&format!("`{name}`")),
+            "the README does not list {name} ({reason})"
+        );
+    }
+    let listed = section.matches("\n| `").count();
+    assert_eq!(
+        listed,
+        ignored.len(),
+        "the README lists tests that are not ignored"
+    );
+    assert!(
+        section.contains(&format!("{} tests", ignored.len())),
+        "the README gives the count, {}",
+        ignored.len()
+    );
+}
