@@ -899,6 +899,10 @@ mod tests {
         let (provider, layer) = crate::telemetry::test_tracer(exporter.clone());
         let subscriber = tracing_subscriber::registry().with(layer);
         let _guard = tracing::subscriber::set_default(subscriber);
+        // Interest in a callsite is cached process-wide: a test on another thread (with no
+        // subscriber) may have registered the `reconcile` span's callsite as uninteresting just
+        // before this subscriber existed. Recompute it now that it does.
+        tracing::callsite::rebuild_interest_cache();
 
         let (ctx, mut api, mut cache) = fixtures::context(Config::default());
         let doc = Document::test()
