@@ -102,7 +102,7 @@ async fn status_writes_over_resyncs(faults: &[Fault]) -> (f64, f64) {
     let env = Env::new().await;
     let ns = env.namespace().await;
     let config = Config {
-        resync_period: Duration::from_secs(1),
+        resync_period: Duration::from_secs(2),
         ..with(faults)
     };
     let c = Controller::start(&env, &ns, config).await;
