@@ -1,79 +1,56 @@
 //! Credentials that are never refreshed: static-credentials.
 
-use crate::harness::{Demo, Logs, NS, Res, SERVICE_ACCOUNT};
+use crate::harness::{BoundTo, Demo, Logs, NS, Res, SERVICE_ACCOUNT, TokenFile};
 use crate::loops::{off, on};
 use crate::table::{DocState, Probe, Table, idle};
 use crate::{intro, note, outro};
 use doc_controller::fault::Fault;
-use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
-use k8s_openapi::api::core::v1::ServiceAccount;
-use kube::api::{Api, PostParams};
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use serde_json::json;
-use std::path::PathBuf;
 use std::time::Duration;
 
 /// kube-client 5 keeps a token file's token at most 60 s and re-reads the file on the first
 /// request 50 s or more after the last read (src/credentials.rs): after a rotation the demo waits
-/// this long, the floor of its length.
+/// this long, the floor of its length. Not a guess at a machine's speed but a bound of kube's
+/// code, and nothing outside the process shows when the re-read happened.
 const REREAD: Duration = Duration::from_secs(60);
 
-/// A ServiceAccount token in a file, as the kubelet projects it into a Pod and rotates it.
-struct TokenFile {
-    _dir: tempfile::TempDir,
-    path: PathBuf,
-    token: String,
+/// A Secret for a token to be bound to: deleting it revokes the token, as deleting a Pod revokes
+/// the tokens the kubelet requested for it.
+async fn token_holder(demo: &Demo, name: &str) -> Res<BoundTo> {
+    let secrets: Api<Secret> = Api::namespaced(demo.client.clone(), NS);
+    let secret: Secret = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Secret", "metadata": { "name": name }
+    }))?;
+    let created = secrets.create(&PostParams::default(), &secret).await?;
+    Ok(BoundTo {
+        secret: name.to_string(),
+        uid: created
+            .metadata
+            .uid
+            .ok_or("a created Secret without a uid")?,
+    })
 }
 
-impl TokenFile {
-    async fn new(demo: &Demo) -> Res<TokenFile> {
-        let dir = tempfile::tempdir()?;
-        let path = dir.path().join("token");
-        let token = request_token(demo).await?;
-        std::fs::write(&path, &token)?;
-        Ok(TokenFile {
-            _dir: dir,
-            path,
-            token,
-        })
-    }
-
-    /// A client configuration naming the file (`tokenFile`), as `Config::infer()` in a Pod.
-    fn kube_config(&self, demo: &Demo) -> kube::Config {
-        let mut config = demo.sandbox.kube_config();
-        config.auth_info = kube::config::AuthInfo {
-            token_file: Some(self.path.display().to_string()),
-            ..kube::config::AuthInfo::default()
-        };
-        config
-    }
-
-    /// Writes a fresh token over the file (beside it, then renamed, as the kubelet's atomic
-    /// writer does); returns the token it replaced.
-    async fn rotate(&mut self, demo: &Demo) -> Res<String> {
-        let fresh = request_token(demo).await?;
-        let next = self.path.with_extension("next");
-        std::fs::write(&next, &fresh)?;
-        std::fs::rename(&next, &self.path)?;
-        Ok(std::mem::replace(&mut self.token, fresh))
-    }
-}
-
-/// A token of the ServiceAccount from the TokenRequest API (10 minutes, the shortest granted).
-async fn request_token(demo: &Demo) -> Res<String> {
-    let request = TokenRequest {
-        spec: Some(TokenRequestSpec {
-            expiration_seconds: Some(600),
-            ..TokenRequestSpec::default()
-        }),
-        ..TokenRequest::default()
+/// Waits until the API server rejects `token` with 401 (its Secret is gone).
+async fn rejected(demo: &Demo, token: &str) -> Res {
+    let mut config = demo.sandbox.kube_config();
+    config.auth_info = kube::config::AuthInfo {
+        token: Some(token.to_string().into()),
+        ..kube::config::AuthInfo::default()
     };
-    let answer = Api::<ServiceAccount>::namespaced(demo.client.clone(), NS)
-        .create_token_request(SERVICE_ACCOUNT, &PostParams::default(), &request)
-        .await?;
-    Ok(answer
-        .status
-        .and_then(|s| s.token)
-        .ok_or("TokenRequest without a token")?)
+    let cms: Api<ConfigMap> = Api::namespaced(kube::Client::try_from(config)?, NS);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match cms.list(&ListParams::default().limit(1)).await {
+            Err(kube::Error::Api(status)) if status.code == 401 => return Ok(()),
+            _ if std::time::Instant::now() > deadline => {
+                return Err("the old token still authenticates 10 s after its Secret went".into());
+            }
+            _ => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
 }
 
 /// The demo of `static-credentials`.
@@ -82,23 +59,21 @@ pub async fn static_credentials(logs: &Logs) -> Res {
     intro(
         fault,
         &format!(
-            "3 Documents. The controller runs as the {SERVICE_ACCOUNT} ServiceAccount (the RBAC of \
-             yaml/rbac.yaml, bound cluster-wide) with a token FILE, as in a Pod: its client \
-             configuration names the file (tokenFile), not the token. In each phase the demo \
-             writes a fresh token (TokenRequest) into the file, as the kubelet does on rotation, \
-             and waits {} s: kube re-reads a token file at most once a minute, which is why \
-             this demo takes about 2½ minutes. Then it revokes the old token (in a cluster it \
-             expires), closes the watches (in a cluster they end at their timeout, within about \
-             5 minutes), creates a Document and edits another. Watch the 401s.",
+            "3 Documents. The controller runs as the {SERVICE_ACCOUNT} ServiceAccount with a \
+             token FILE, as in a Pod: its client configuration names the file (tokenFile), not \
+             the token. Each token is bound to a Secret (TokenRequest boundObjectRef), as the \
+             kubelet binds a Pod's tokens to the Pod. In each phase the demo writes a fresh \
+             token into the file, as the kubelet does on rotation, and waits {} s: kube re-reads \
+             a token file at most once a minute, which is why this demo takes about 2½ minutes. \
+             Then it deletes the old token's Secret (the API server rejects that token from then \
+             on; in a cluster it also expires), closes the watches (in a cluster they end at \
+             their timeout, within about 5 minutes), creates a Document and edits another. Watch \
+             the 401s.",
             REREAD.as_secs()
         ),
     );
-    let demo = Demo::start(logs, true).await?;
+    let demo = Demo::start(logs, fault, true).await?;
     demo.create_docs("signed", 3).await?;
-    // Creates the ServiceAccount, the ClusterRole and its binding; each phase asks for its own
-    // tokens.
-    demo.service_account(true).await?;
-    println!("sandbox   ClusterRoleBinding {SERVICE_ACCOUNT} → ClusterRole {SERVICE_ACCOUNT}");
     let probes = [
         Probe::Count(
             "401 answers",
@@ -136,23 +111,31 @@ pub async fn static_credentials(logs: &Logs) -> Res {
     Ok(())
 }
 
-/// One phase: a controller on a fresh token file; after 4 s the file is rotated; a minute later
-/// the old token is revoked, the watches are closed, a Document is created and another edited.
+/// One phase: a controller on a fresh token file (bound to one Secret); after 4 s the file is
+/// rotated (to a token bound to another); a minute later the first Secret is deleted, the
+/// watches are closed, a Document is created and another edited.
 async fn rotate_and_revoke(demo: &Demo, probes: &[Probe], faults: &[Fault], phase: &str) -> Res {
-    let mut file = TokenFile::new(demo).await?;
+    let first = token_holder(demo, &format!("token-holder-{phase}-1")).await?;
+    let second = token_holder(demo, &format!("token-holder-{phase}-2")).await?;
+    let mut file = TokenFile::bound(demo, Some(&first)).await?;
     let c = demo
-        .controller_as(Demo::config(faults), file.kube_config(demo))
+        .controller_as(Demo::config(faults), file.kube_config(&demo.sandbox))
         .await?;
     Table::new(probes, demo)
         .run(&c.target, Duration::from_secs(4), idle)
         .await?;
-    let old = file.rotate(demo).await?;
+    let old = file.rotate(demo, Some(&second)).await?;
     note(&format!(
-        "rotated: the token file holds a new token. Waiting {} s, kube's re-read interval …",
+        "rotated: the token file holds a new token (bound to Secret {}). Waiting {} s, kube's \
+         re-read interval …",
+        second.secret,
         REREAD.as_secs()
     ));
     tokio::time::sleep(REREAD).await;
-    demo.sandbox.revoke_service_account_token(&old);
+    Api::<Secret>::namespaced(demo.client.clone(), NS)
+        .delete(&first.secret, &DeleteParams::default())
+        .await?;
+    rejected(demo, &old).await?;
     demo.sandbox.faults().close_watches();
     demo.create_docs(&format!("after-{phase}"), 1).await?;
     demo.set_spec(
@@ -161,7 +144,9 @@ async fn rotate_and_revoke(demo: &Demo, probes: &[Probe], faults: &[Fault], phas
     )
     .await?;
     note(&format!(
-        "old token revoked, watches closed; Document after-{phase}-0 created, signed-0 edited"
+        "kubectl delete secret {}: the old token is rejected (401); watches closed; Document \
+         after-{phase}-0 created, signed-0 edited",
+        first.secret
     ));
     Table::new(probes, demo)
         .run(&c.target, Duration::from_secs(12), idle)

@@ -1,14 +1,19 @@
-//! What every demo needs: a sandbox, Documents, controllers (in-process or the binary), their
-//! logs, the sandbox's fault endpoint, live toggles and RBAC.
+//! What every demo needs: a sandbox, the controller installed as deployed (its ServiceAccount,
+//! the shipped RBAC, the toggle's `yaml/faults/` manifest, a token file), Documents, controllers
+//! (in-process or the binary), their logs, the sandbox's fault endpoint and live toggles.
 
 use crate::table::{DocState, http_get, sum_metric};
+use crate::{note, para};
 use doc_controller::config::Config;
 use doc_controller::fault::{Fault, Faults};
 use doc_controller::{App, AppError, Document, DocumentSpec};
-use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::authentication::v1::{BoundObjectReference, TokenRequest, TokenRequestSpec};
 use k8s_openapi::api::core::v1::{ConfigMap, ServiceAccount};
-use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, RoleBinding};
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{
+    Api, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams, PostParams,
+};
+use kube::discovery::Scope;
 use serde_json::{Value, json};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -25,7 +30,7 @@ pub const TICK: Duration = Duration::from_secs(2);
 /// The namespace the demos put their Documents in.
 pub const NS: &str = "default";
 
-/// The ServiceAccount the RBAC-bound controllers run as (as in `yaml/rbac.yaml`).
+/// The ServiceAccount every controller runs as (`yaml/rbac.yaml` creates it in [`NS`]).
 pub const SERVICE_ACCOUNT: &str = "doc-controller";
 
 // --- logs -------------------------------------------------------------------------------------
@@ -85,9 +90,24 @@ impl Logs {
             .count() as u64
     }
 
-    /// The last kept line containing `needle`, cut to `max` characters.
+    /// Kept lines containing every one of `needles`, oldest first.
+    pub fn matching(&self, needles: &[&str]) -> Vec<String> {
+        self.lock()
+            .lines
+            .iter()
+            .filter(|l| needles.iter().all(|n| l.contains(n)))
+            .cloned()
+            .collect()
+    }
+
+    /// The last kept line containing `needle`, without its leading timestamp, cut to `max`
+    /// characters.
     pub fn last_short(&self, needle: &str, max: usize) -> Option<String> {
         self.last(needle).map(|l| {
+            let l = match l.split_once(' ') {
+                Some((stamp, rest)) if stamp.len() > 20 && stamp.ends_with('Z') => rest.to_string(),
+                _ => l,
+            };
             if l.chars().count() > max {
                 let cut: String = l.chars().take(max).collect();
                 format!("{cut} …")
@@ -162,37 +182,40 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Logs {
 
 // --- the sandbox ------------------------------------------------------------------------------
 
-/// A sandbox with an admin client, where one demo runs.
+/// A sandbox with an admin client and the controller's identity, where one demo runs.
 pub struct Demo {
     /// The API server.
     pub sandbox: sandbox::Sandbox,
-    /// An admin client (not the controller's).
+    /// An admin client: the person at the keyboard (creating Documents, applying manifests,
+    /// playing another writer), never the controller.
     pub client: kube::Client,
     /// Documents in [`NS`].
     pub docs: Api<Document>,
     /// Log lines of in-process controllers.
     pub logs: Logs,
+    /// The identity every controller of the demo runs as: its ServiceAccount's token in a file.
+    pub identity: TokenFile,
 }
 
 impl Demo {
-    /// Starts a sandbox (with the Document CRD when `crd`).
-    pub async fn start(logs: &Logs, crd: bool) -> Res<Demo> {
-        Self::start_with(sandbox::Sandbox::builder(), logs, crd).await
+    /// Starts a sandbox (with the Document CRD when `crd`) and installs the controller as
+    /// deployed for `fault`'s demo (see [`deploy`]).
+    pub async fn start(logs: &Logs, fault: Fault, crd: bool) -> Res<Demo> {
+        Self::start_with(sandbox::Sandbox::builder(), logs, fault, crd).await
     }
 
     /// Like [`Demo::start`] with sandbox options.
-    pub async fn start_with(builder: sandbox::SandboxBuilder, logs: &Logs, crd: bool) -> Res<Demo> {
+    pub async fn start_with(
+        builder: sandbox::SandboxBuilder,
+        logs: &Logs,
+        fault: Fault,
+        crd: bool,
+    ) -> Res<Demo> {
         let sandbox = builder.start().await?;
         let client = sandbox.client()?;
-        let demo = Demo {
-            docs: Api::namespaced(client.clone(), NS),
-            client,
-            sandbox,
-            logs: logs.clone(),
-        };
         println!(
             "sandbox   {} (in this process){}",
-            demo.sandbox.url(),
+            sandbox.url(),
             if crd {
                 ", Document CRD installed"
             } else {
@@ -200,9 +223,30 @@ impl Demo {
             }
         );
         if crd {
-            demo.install_crd().await?;
+            doc_controller::crd::install(client.clone(), Duration::from_secs(10)).await?;
         }
-        Ok(demo)
+        deploy(&client, fault).await?;
+        let token = request_token(&client, None).await?;
+        let identity = TokenFile::write(&sandbox, token)?;
+        para(
+            "token",
+            &format!(
+                "kubectl create token {SERVICE_ACCOUNT} -n {NS} > token (a TokenRequest): every \
+                 controller of this demo reads that file, as in a Pod"
+            ),
+        );
+        Ok(Demo {
+            docs: Api::namespaced(client.clone(), NS),
+            client,
+            sandbox,
+            logs: logs.clone(),
+            identity,
+        })
+    }
+
+    /// The user name the controller has: `system:serviceaccount:<namespace>:<name>`.
+    pub fn user() -> String {
+        format!("system:serviceaccount:{NS}:{SERVICE_ACCOUNT}")
     }
 
     /// Installs the Document CRD (what `cargo run --bin crdgen | kubectl apply -f -` does).
@@ -211,19 +255,24 @@ impl Demo {
         Ok(())
     }
 
-    /// Creates Documents `{prefix}-0` .. `{prefix}-{n-1}`.
+    /// Creates Documents `{prefix}-0` .. `{prefix}-{n-1}`, a few at a time.
     pub async fn create_docs(&self, prefix: &str, n: usize) -> Res {
-        for i in 0..n {
-            let doc = Document::new(
-                &format!("{prefix}-{i}"),
-                DocumentSpec {
-                    title: format!("{prefix} {i}"),
-                    content: format!("Document {i} of the {prefix} demo."),
-                    hide: false,
-                },
-            );
-            self.docs.create(&PostParams::default(), &doc).await?;
-        }
+        futures::stream::iter(0..n)
+            .map(|i| {
+                let doc = Document::new(
+                    &format!("{prefix}-{i}"),
+                    DocumentSpec {
+                        title: format!("{prefix} {i}"),
+                        content: format!("Document {i} of the {prefix} demo."),
+                        hide: false,
+                    },
+                );
+                let docs = self.docs.clone();
+                async move { docs.create(&PostParams::default(), &doc).await.map(|_| ()) }
+            })
+            .buffer_unordered(8)
+            .try_collect::<Vec<()>>()
+            .await?;
         Ok(())
     }
 
@@ -272,21 +321,27 @@ impl Demo {
         }
     }
 
-    /// A controller configuration with `faults` on, watching all namespaces, admin on port 0.
+    /// A controller configuration with `faults` on, watching all namespaces, admin on port 0,
+    /// following `doc-controller-config` (`--live-faults`), so that live toggles switch with
+    /// [`Demo::set_live`].
     pub fn config(faults: &[Fault]) -> Config {
         Config {
             admin_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             faults: Faults::new(faults.iter().copied()),
+            live_faults: true,
             ..Config::default()
         }
     }
 
-    /// Starts a controller in this process, as the sandbox admin.
+    /// Starts a controller in this process, as deployed: as the ServiceAccount, with the token
+    /// file of [`Demo::identity`].
     pub async fn controller(&self, config: Config) -> Res<Controller> {
-        self.controller_as(config, self.sandbox.kube_config()).await
+        self.controller_as(config, self.identity.kube_config(&self.sandbox))
+            .await
     }
 
-    /// Starts a controller in this process with the given client configuration.
+    /// Starts a controller in this process with the given client configuration (the
+    /// ServiceAccount's, with changes: a read timeout, another token file).
     pub async fn controller_as(&self, config: Config, kube: kube::Config) -> Res<Controller> {
         let app = App::start(config, kube).await?;
         let admin = app.admin_addr()?;
@@ -298,6 +353,7 @@ impl Demo {
             target: Target {
                 admin,
                 logs: self.logs.clone(),
+                pid: None,
             },
             stop: Some(stop),
             task,
@@ -317,23 +373,33 @@ impl Demo {
     }
 
     /// Switches live toggles on a running controller: server-side applies the
-    /// `doc-controller-config` ConfigMap in [`NS`] with `faults`, then waits (up to 5 s) until
-    /// `doc_controller_fault_active` of `target` shows exactly those live toggles on.
+    /// `doc-controller-config` ConfigMap in [`NS`] with `faults` (as its owner, the person at
+    /// the keyboard), then waits (up to 5 s) until `doc_controller_fault_active` of `target`
+    /// shows exactly those live toggles on. The controller then reconciles every Document by
+    /// itself: no Document needs touching for the symptom to show.
     pub async fn set_live(&self, target: &Target, faults: &[Fault]) -> Res {
         let list: Vec<&str> = faults.iter().map(|f| f.name()).collect();
         let list = list.join(",");
+        let cms = Api::<ConfigMap>::namespaced(self.client.clone(), NS);
+        let cmd = if cms.get_opt(LIVE_CONFIG).await?.is_some() {
+            format!(
+                "kubectl patch configmap {LIVE_CONFIG} --type=merge -p \
+                 '{{\"data\":{{\"faults\":\"{list}\"}}}}'"
+            )
+        } else {
+            format!("kubectl create configmap {LIVE_CONFIG} --from-literal=faults={list}")
+        };
         let cm: ConfigMap = serde_json::from_value(json!({
             "apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": { "name": "doc-controller-config", "namespace": NS },
+            "metadata": { "name": LIVE_CONFIG, "namespace": NS },
             "data": { "faults": list }
         }))?;
-        Api::<ConfigMap>::namespaced(self.client.clone(), NS)
-            .patch(
-                "doc-controller-config",
-                &PatchParams::apply("fault-demo").force(),
-                &Patch::Apply(&cm),
-            )
-            .await?;
+        cms.patch(
+            LIVE_CONFIG,
+            &PatchParams::apply(MANAGER).force(),
+            &Patch::Apply(&cm),
+        )
+        .await?;
         let started = Instant::now();
         let confirmed = loop {
             let text = http_get(target.admin, "/metrics")
@@ -350,20 +416,20 @@ impl Demo {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         };
-        let cmd = format!(
-            "kubectl patch configmap doc-controller-config --type=merge -p \
-             '{{\"data\":{{\"faults\":\"{list}\"}}}}'"
-        );
+        println!("  live      {cmd}");
         if confirmed {
-            println!(
-                "  live      {cmd}\n            → doc_controller_fault_active confirms after {} ms, \
-                 no restart",
-                started.elapsed().as_millis()
+            para(
+                "",
+                &format!(
+                    "→ doc_controller_fault_active confirms after {} ms; no restart, no Document \
+                     touched: the change itself reconciles every Document",
+                    started.elapsed().as_millis()
+                ),
             );
         } else {
-            println!(
-                "  live      {cmd}\n            → NOT confirmed by doc_controller_fault_active \
-                 within 5 s"
+            para(
+                "",
+                "→ NOT confirmed by doc_controller_fault_active within 5 s",
             );
         }
         Ok(())
@@ -376,67 +442,348 @@ impl Demo {
         Ok(())
     }
 
-    /// Creates the ServiceAccount and the ClusterRole of `yaml/rbac.yaml`, binds the role
-    /// cluster-wide (`cluster`) or in [`NS`] only, and returns a client configuration
-    /// authenticating with a token of the ServiceAccount (TokenRequest).
-    pub async fn service_account(&self, cluster: bool) -> Res<kube::Config> {
-        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("yaml/rbac.yaml");
-        let text = std::fs::read_to_string(path)?;
-        let mut role = None;
-        for part in text.split("\n---") {
-            let v: Value = match serde_saphyr::from_str(part) {
-                Ok(v) => v,
-                Err(_) => continue,
-            };
-            if v["kind"] == "ClusterRole" {
-                role = Some(serde_json::from_value::<ClusterRole>(v)?);
+    /// Revokes the controller's RBAC as a person would: deletes the bindings of
+    /// `yaml/rbac.yaml` (the ServiceAccount and its ClusterRole stay), so that every request the
+    /// controller makes is answered 403.
+    pub async fn revoke_rbac(&self) -> Res {
+        for obj in manifest(RBAC)? {
+            if is_binding(&obj) {
+                let resolved = resolve(&self.client, obj).await?;
+                resolved
+                    .api
+                    .delete(&resolved.name, &DeleteParams::default())
+                    .await?;
+                println!("rbac      {}", resolved.kubectl("delete"));
             }
         }
-        let role = role.ok_or("no ClusterRole in yaml/rbac.yaml")?;
-        let pp = PostParams::default();
-        let sa: ServiceAccount = serde_json::from_value(json!({
-            "metadata": { "name": SERVICE_ACCOUNT, "namespace": NS }
-        }))?;
-        Api::<ServiceAccount>::namespaced(self.client.clone(), NS)
-            .create(&pp, &sa)
-            .await?;
-        Api::<ClusterRole>::all(self.client.clone())
-            .create(&pp, &role)
-            .await?;
-        let binding = json!({
-            "metadata": { "name": SERVICE_ACCOUNT },
-            "roleRef": { "apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
-                         "name": SERVICE_ACCOUNT },
-            "subjects": [{ "kind": "ServiceAccount", "name": SERVICE_ACCOUNT, "namespace": NS }]
-        });
-        if cluster {
-            Api::<ClusterRoleBinding>::all(self.client.clone())
-                .create(&pp, &serde_json::from_value(binding)?)
-                .await?;
-        } else {
-            let mut binding = binding;
-            binding["metadata"]["namespace"] = json!(NS);
-            Api::<RoleBinding>::namespaced(self.client.clone(), NS)
-                .create(&pp, &serde_json::from_value(binding)?)
-                .await?;
+        Ok(())
+    }
+
+    /// Gives the controller its RBAC back: `kubectl apply -f yaml/rbac.yaml` again.
+    pub async fn restore_rbac(&self) -> Res {
+        apply_file(&self.client, RBAC).await?;
+        note(&format!("kubectl apply -f {RBAC}: the binding is back"));
+        Ok(())
+    }
+}
+
+// --- the deployment ---------------------------------------------------------------------------
+
+/// The shipped RBAC: the ServiceAccount, its ClusterRole and the ClusterRoleBinding.
+const RBAC: &str = "yaml/rbac.yaml";
+
+/// The ConfigMap of live toggles.
+const LIVE_CONFIG: &str = "doc-controller-config";
+
+/// The field manager of what the person at the keyboard applies.
+const MANAGER: &str = "fault-demo";
+
+/// Installs what the controller needs as the shipped Deployment runs it, for `fault`'s demo:
+/// `yaml/rbac.yaml` (the ServiceAccount, the least-privilege ClusterRole and its binding) and the
+/// toggle's `cluster_setup()` manifest, both applied verbatim from their files, as a person does
+/// with `kubectl apply -f` (server-side here). A setup that binds the shipped ClusterRole itself
+/// (the namespace-only install of `yaml/faults/forbidden-watch.yaml`) replaces the shipped
+/// ClusterRoleBinding, as that file's header says to do: it is deleted before the file is
+/// applied.
+async fn deploy(client: &kube::Client, fault: Fault) -> Res {
+    let setup = fault.cluster_setup();
+    let role = manifest(RBAC)?
+        .into_iter()
+        .find(|obj| obj["kind"] == "ClusterRole")
+        .and_then(|obj| obj["metadata"]["name"].as_str().map(str::to_string))
+        .ok_or_else(|| format!("no ClusterRole in {RBAC}"))?;
+    let namespace_only = match setup {
+        Some(file) => manifest(file)?
+            .iter()
+            .any(|obj| is_binding(obj) && obj["roleRef"]["name"] == role.as_str()),
+        None => false,
+    };
+    match setup {
+        Some(file) if !namespace_only => {
+            println!("cluster   kubectl apply -f {RBAC} -f {file}");
+            let mut applied = apply_file(client, RBAC).await?;
+            applied.extend(apply_file(client, file).await?);
+            para("", &format!("applied: {}", applied.join(", ")));
         }
-        let request = TokenRequest {
-            spec: Some(TokenRequestSpec {
-                expiration_seconds: Some(3600),
-                ..TokenRequestSpec::default()
+        Some(file) => {
+            println!("cluster   kubectl apply -f {RBAC}");
+            let mut applied = apply_file(client, RBAC).await?;
+            for obj in manifest(RBAC)? {
+                if obj["kind"] == "ClusterRoleBinding" && obj["roleRef"]["name"] == role.as_str() {
+                    let resolved = resolve(client, obj).await?;
+                    resolved
+                        .api
+                        .delete(&resolved.name, &DeleteParams::default())
+                        .await?;
+                    println!(
+                        "          {}   # the file below replaces it",
+                        resolved.kubectl("delete")
+                    );
+                    applied.retain(|a| *a != resolved.describe());
+                }
+            }
+            println!("          kubectl apply -f {file}");
+            applied.extend(apply_file(client, file).await?);
+            para("", &format!("in place: {}", applied.join(", ")));
+        }
+        None => {
+            println!("cluster   kubectl apply -f {RBAC}");
+            let applied = apply_file(client, RBAC).await?;
+            para("", &format!("applied: {}", applied.join(", ")));
+        }
+    }
+    Ok(())
+}
+
+/// Whether a manifest object is a RoleBinding or ClusterRoleBinding.
+fn is_binding(obj: &Value) -> bool {
+    obj["kind"].as_str().is_some_and(|k| k.ends_with("Binding"))
+}
+
+/// The objects of a YAML file of the repository, in order (empty documents left out).
+fn manifest(file: &str) -> Res<Vec<Value>> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(file);
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let objects: Vec<Value> =
+        serde_saphyr::from_multiple(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(objects.into_iter().filter(|o| !o.is_null()).collect())
+}
+
+/// A manifest object with the API it lives in, found through discovery.
+struct Resolved {
+    api: Api<DynamicObject>,
+    kind: String,
+    name: String,
+    namespace: Option<String>,
+    object: DynamicObject,
+}
+
+impl Resolved {
+    /// `Kind name` or `Kind namespace/name`.
+    fn describe(&self) -> String {
+        match &self.namespace {
+            Some(ns) => format!("{} {ns}/{}", self.kind, self.name),
+            None => format!("{} {}", self.kind, self.name),
+        }
+    }
+
+    /// The kubectl command `verb` for this object.
+    fn kubectl(&self, verb: &str) -> String {
+        let namespace = self
+            .namespace
+            .as_ref()
+            .map(|ns| format!(" -n {ns}"))
+            .unwrap_or_default();
+        format!(
+            "kubectl {verb} {} {}{namespace}",
+            self.kind.to_lowercase(),
+            self.name
+        )
+    }
+}
+
+/// Resolves a manifest object's kind and scope with the API server's discovery, as kubectl does:
+/// namespaced objects go to their namespace (or [`NS`]), cluster-scoped ones to the cluster.
+async fn resolve(client: &kube::Client, value: Value) -> Res<Resolved> {
+    let object: DynamicObject = serde_json::from_value(value)?;
+    let types = object
+        .types
+        .clone()
+        .ok_or("a manifest object without apiVersion and kind")?;
+    let gvk = GroupVersionKind::try_from(&types)?;
+    let (resource, capabilities) = kube::discovery::pinned_kind(client, &gvk).await?;
+    let name = object
+        .metadata
+        .name
+        .clone()
+        .ok_or_else(|| format!("a {} without a name", gvk.kind))?;
+    let (api, namespace) = match capabilities.scope {
+        Scope::Namespaced => {
+            let ns = object.metadata.namespace.clone().unwrap_or(NS.to_string());
+            (
+                Api::namespaced_with(client.clone(), &ns, &resource),
+                Some(ns),
+            )
+        }
+        Scope::Cluster => (Api::all_with(client.clone(), &resource), None),
+    };
+    Ok(Resolved {
+        api,
+        kind: resource.kind,
+        name,
+        namespace,
+        object,
+    })
+}
+
+/// Server-side applies the objects of `file`, verbatim; returns what it applied (`Kind name`). A
+/// FlowSchema is waited for until the API server's flow control has taken it in (see
+/// [`in_effect`]).
+async fn apply_file(client: &kube::Client, file: &str) -> Res<Vec<String>> {
+    let mut applied = Vec::new();
+    for obj in manifest(file)? {
+        let resolved = resolve(client, obj).await?;
+        resolved
+            .api
+            .patch(
+                &resolved.name,
+                &PatchParams::apply(MANAGER).force(),
+                &Patch::Apply(&resolved.object),
+            )
+            .await
+            .map_err(|e| format!("{file}: applying {}: {e}", resolved.describe()))?;
+        if resolved.kind == "FlowSchema" {
+            in_effect(client, &resolved.name).await?;
+        }
+        applied.push(resolved.describe());
+    }
+    Ok(applied)
+}
+
+/// Waits until the API server's flow control has taken a FlowSchema in: its config controller
+/// then sets the `Dangling` condition (false: the priority level exists). Until then requests
+/// are still classified by the old configuration, and a demo would start unthrottled.
+async fn in_effect(client: &kube::Client, name: &str) -> Res {
+    use k8s_openapi::api::flowcontrol::v1::FlowSchema;
+    let schemas: Api<FlowSchema> = Api::all(client.clone());
+    let taken_in = |schema: Option<&FlowSchema>| {
+        schema
+            .and_then(|s| s.status.as_ref())
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|c| {
+                c.iter()
+                    .any(|c| c.type_ == "Dangling" && c.status.as_deref() == Some("False"))
+            })
+    };
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        kube::runtime::wait::await_condition(schemas, name, taken_in),
+    )
+    .await
+    .map_err(|_| format!("FlowSchema {name} not in effect within 10 s"))??;
+    Ok(())
+}
+
+/// What a token can be bound to, so that deleting it revokes the token (as deleting a Pod
+/// revokes the tokens the kubelet requested for it).
+#[derive(Clone, Debug)]
+pub struct BoundTo {
+    /// A Secret in [`NS`].
+    pub secret: String,
+    /// Its uid.
+    pub uid: String,
+}
+
+/// A token of the ServiceAccount from the TokenRequest API (1 h), bound to `bound` if given.
+pub async fn request_token(client: &kube::Client, bound: Option<&BoundTo>) -> Res<String> {
+    let request = TokenRequest {
+        spec: Some(TokenRequestSpec {
+            expiration_seconds: Some(3600),
+            bound_object_ref: bound.map(|b| BoundObjectReference {
+                api_version: Some("v1".into()),
+                kind: Some("Secret".into()),
+                name: Some(b.secret.clone()),
+                uid: Some(b.uid.clone()),
             }),
-            ..TokenRequest::default()
+            ..TokenRequestSpec::default()
+        }),
+        ..TokenRequest::default()
+    };
+    let answer = Api::<ServiceAccount>::namespaced(client.clone(), NS)
+        .create_token_request(SERVICE_ACCOUNT, &PostParams::default(), &request)
+        .await?;
+    Ok(answer
+        .status
+        .and_then(|s| s.token)
+        .ok_or("TokenRequest without a token")?)
+}
+
+/// A ServiceAccount token in a file, as the kubelet projects it into a Pod (and rotates it),
+/// with a kubeconfig naming the file (`tokenFile`) for the binary: the controller reads the
+/// token as in a Pod, never a copy handed to it.
+pub struct TokenFile {
+    dir: tempfile::TempDir,
+    path: PathBuf,
+    kubeconfig: PathBuf,
+}
+
+impl TokenFile {
+    /// Writes `token` to a file of a new temporary directory, with a kubeconfig beside it.
+    pub fn write(sandbox: &sandbox::Sandbox, token: String) -> Res<TokenFile> {
+        use kube::config::{AuthInfo, Context, Kubeconfig, NamedAuthInfo, NamedContext};
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("token");
+        std::fs::write(&path, token)?;
+        let source = Kubeconfig::read_from(sandbox.kubeconfig_path())?;
+        let cluster = source
+            .clusters
+            .into_iter()
+            .next()
+            .ok_or("the sandbox's kubeconfig has no cluster")?;
+        let kubeconfig = Kubeconfig {
+            auth_infos: vec![NamedAuthInfo {
+                name: SERVICE_ACCOUNT.into(),
+                auth_info: Some(AuthInfo {
+                    token_file: Some(path.display().to_string()),
+                    ..AuthInfo::default()
+                }),
+                other: Default::default(),
+            }],
+            contexts: vec![NamedContext {
+                name: SERVICE_ACCOUNT.into(),
+                context: Some(Context {
+                    cluster: cluster.name.clone(),
+                    user: Some(SERVICE_ACCOUNT.into()),
+                    ..Context::default()
+                }),
+                other: Default::default(),
+            }],
+            clusters: vec![cluster],
+            current_context: Some(SERVICE_ACCOUNT.into()),
+            ..Kubeconfig::default()
         };
-        let answer = Api::<ServiceAccount>::namespaced(self.client.clone(), NS)
-            .create_token_request(SERVICE_ACCOUNT, &pp, &request)
-            .await?;
-        let token = answer
-            .status
-            .and_then(|s| s.token)
-            .ok_or("TokenRequest without a token")?;
-        let mut config = self.sandbox.kube_config();
-        config.auth_info.token = Some(token.into());
-        Ok(config)
+        let kubeconfig_path = dir.path().join("kubeconfig");
+        // JSON is YAML: kube reads it as a kubeconfig.
+        std::fs::write(&kubeconfig_path, serde_json::to_string(&kubeconfig)?)?;
+        Ok(TokenFile {
+            dir,
+            path,
+            kubeconfig: kubeconfig_path,
+        })
+    }
+
+    /// A fresh token bound to `bound` (if given) in a new file.
+    pub async fn bound(demo: &Demo, bound: Option<&BoundTo>) -> Res<TokenFile> {
+        let token = request_token(&demo.client, bound).await?;
+        Self::write(&demo.sandbox, token)
+    }
+
+    /// A client configuration for an in-process controller that authenticates with whatever
+    /// token the file holds when kube reads it, as `kube::Config::infer()` does in a Pod.
+    pub fn kube_config(&self, sandbox: &sandbox::Sandbox) -> kube::Config {
+        let mut config = sandbox.kube_config();
+        config.auth_info = kube::config::AuthInfo {
+            token_file: Some(self.path.display().to_string()),
+            ..kube::config::AuthInfo::default()
+        };
+        config
+    }
+
+    /// The kubeconfig file for the binary (`KUBECONFIG`).
+    pub fn kubeconfig(&self) -> &std::path::Path {
+        &self.kubeconfig
+    }
+
+    /// Replaces the token with a fresh one (bound to `bound`, if given), as the kubelet rotates
+    /// it: written beside the file, then renamed over it, so a reader never sees half a token.
+    /// Returns the replaced token.
+    pub async fn rotate(&mut self, demo: &Demo, bound: Option<&BoundTo>) -> Res<String> {
+        let fresh = request_token(&demo.client, bound).await?;
+        let old = std::fs::read_to_string(&self.path)?;
+        let next = self.dir.path().join("token.next");
+        std::fs::write(&next, fresh)?;
+        std::fs::rename(&next, &self.path)?;
+        Ok(old)
     }
 }
 
@@ -449,6 +796,8 @@ pub struct Target {
     pub admin: SocketAddr,
     /// Its log lines.
     pub logs: Logs,
+    /// The process id, for a child process (its peak memory is read from `/proc`).
+    pub pid: Option<u32>,
 }
 
 /// A controller running in this process through [`App::run`].
@@ -468,11 +817,23 @@ impl Controller {
         match tokio::time::timeout(Duration::from_secs(10), &mut self.task).await {
             Ok(joined) => Ok(joined??),
             Err(_) => {
-                crate::note(
-                    "the controller did not finish its graceful shutdown within 10 s: kube's \
-                     reconcile runner waits for the Document cache's initial list before it \
-                     can drain, and that list never came. The demo aborts it.",
-                );
+                let in_flight = http_get(self.target.admin, "/metrics")
+                    .await
+                    .map(|(_, body)| sum_metric(&body, "doc_controller_reconciles_in_flight", &[]))
+                    .unwrap_or_default();
+                if in_flight > 0.0 {
+                    note(&format!(
+                        "the controller did not finish its graceful shutdown within 10 s: \
+                         {in_flight} reconciles were still in flight (their requests waiting for \
+                         the API server). The demo aborts it."
+                    ));
+                } else {
+                    note(
+                        "the controller did not finish its graceful shutdown within 10 s: kube's \
+                         reconcile runner waits for the Document cache's initial list before it \
+                         can drain, and that list never came. The demo aborts it.",
+                    );
+                }
                 self.task.abort();
                 Ok(())
             }
@@ -522,8 +883,14 @@ pub fn controller_binary() -> Res<PathBuf> {
 }
 
 impl Child {
-    /// Starts the binary against `demo`'s sandbox with these extra arguments.
+    /// Starts the binary against `demo`'s sandbox, as deployed (the ServiceAccount's token file),
+    /// with these extra arguments and the default log filter.
     pub async fn spawn(demo: &Demo, args: &[&str]) -> Res<Child> {
+        Self::spawn_with(demo, args, "info,kube=warn").await
+    }
+
+    /// Like [`Child::spawn`] with `RUST_LOG` set to `rust_log`.
+    pub async fn spawn_with(demo: &Demo, args: &[&str], rust_log: &str) -> Res<Child> {
         // A free loopback port for the admin server, so its /metrics can be read.
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
@@ -533,8 +900,8 @@ impl Child {
             .arg("--admin-addr")
             .arg(admin.to_string())
             .args(args)
-            .env("KUBECONFIG", demo.sandbox.kubeconfig_path())
-            .env("RUST_LOG", "info,kube=warn")
+            .env("KUBECONFIG", demo.identity.kubeconfig())
+            .env("RUST_LOG", rust_log)
             .env("NO_COLOR", "1")
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::piped())
@@ -548,8 +915,9 @@ impl Child {
         if let Some(err) = child.stderr.take() {
             tokio::spawn(pump(err, logs.clone()));
         }
+        let pid = child.id();
         let mut child = Child {
-            target: Target { admin, logs },
+            target: Target { admin, logs, pid },
             child,
         };
         // Wait for the admin server, or an early exit.
@@ -563,11 +931,6 @@ impl Child {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         Ok(child)
-    }
-
-    /// The process id.
-    pub fn pid(&self) -> Option<u32> {
-        self.child.id()
     }
 
     /// The exit code, if the process ends within `within`.

@@ -20,11 +20,21 @@ const STATUS_WRITES: Probe =
 /// The standard note of a phase with the toggle on.
 pub fn on(faults: &[Fault], extra: &str) {
     let flags: Vec<String> = faults.iter().map(|f| format!("--fault {f}")).collect();
+    let restart = match faults.iter().filter(|f| !f.is_live()).count() {
+        0 => "set at start",
+        1 => {
+            "restart-only: it shapes the watches, the client or the controller at start, so the \
+             demo (re)starts the controller to switch it"
+        }
+        _ => {
+            "restart-only: they shape the watches, the client or the controller at start, so the \
+             demo (re)starts the controller to switch them"
+        }
+    };
     phase(
         "phase 1: fault ON",
         &format!(
-            "a controller in this process with {} (toggles switch at start only, so the demo \
-             (re)starts the controller to switch one). {extra}",
+            "a controller in this process, as deployed, with {} ({restart}). {extra}",
             flags.join(" ")
         ),
     );
@@ -36,8 +46,10 @@ pub fn live_on(faults: &[Fault], extra: &str) {
     phase(
         "phase 1: fault ON",
         &format!(
-            "{} switches live: the running controller follows the doc-controller-config \
-             ConfigMap, no restart. {extra}",
+            "{} switches live: the running controller (--live-faults) follows the \
+             doc-controller-config ConfigMap, and the switch itself reconciles every Document, \
+             so what the toggle breaks in a reconcile shows at once, with no restart and no \
+             Document touched. {extra}",
             names.join(" + ")
         ),
     );
@@ -47,7 +59,10 @@ pub fn live_on(faults: &[Fault], extra: &str) {
 pub fn live_off(extra: &str) {
     phase(
         "phase 2: fault OFF",
-        &format!("faults=\"\" in doc-controller-config: the same controller, no restart. {extra}"),
+        &format!(
+            "faults=\"\" in doc-controller-config: the same controller, no restart; the switch \
+             reconciles every Document again. {extra}"
+        ),
     );
 }
 
@@ -67,11 +82,12 @@ pub async fn status_timestamp(logs: &Logs) -> Res {
     let fault = Fault::StatusTimestamp;
     intro(
         fault,
-        "3 Documents; the controller requeues every Document every 2 s (--resync-period 2s) so \
-         that there are reconciles in which nothing changed. Watch status writes per reconcile \
-         and the resourceVersion of status-timestamp-0.",
+        "3 Documents; the controller runs with --resync-period 5s, the documented recipe: every \
+         resync reconciles every Document though nothing changed. The toggle is switched on \
+         live, which itself reconciles every Document at once. Watch status writes per \
+         reconcile and the resourceVersion of status-timestamp-0.",
     );
-    let demo = Demo::start(logs, true).await?;
+    let demo = Demo::start(logs, fault, true).await?;
     demo.create_docs("status-timestamp", 3).await?;
     let probes = [
         RECONCILES,
@@ -84,13 +100,13 @@ pub async fn status_timestamp(logs: &Logs) -> Res {
         Probe::Rv("rv status-timestamp-0", "status-timestamp-0"),
     ];
     let config = |faults: &[Fault]| doc_controller::Config {
-        resync_period: Duration::from_secs(2),
+        resync_period: Duration::from_secs(5),
         ..Demo::config(faults)
     };
 
     let c = demo.controller(config(&[])).await?;
     demo.wait_all_ready(Duration::from_secs(10)).await?;
-    live_on(&[fault], "");
+    live_on(&[fault], "Resyncs every 5 s.");
     demo.set_live(&c.target, &[fault]).await?;
     Table::new(&probes, &demo)
         .run(&c.target, Duration::from_secs(14), idle)
@@ -100,20 +116,21 @@ pub async fn status_timestamp(logs: &Logs) -> Res {
         note(&format!("Ready message of status-timestamp-0: {msg:?}"));
     }
     note(
-        "every reconcile wrote the status (writes/reconcile ≈ 1) and the resourceVersion \
-         climbed, though nothing changed. With no-predicate too each write would trigger the \
-         next reconcile: `just demo no-predicate` shows that loop.",
+        "the switch wrote all 3 statuses at once, then every resync rewrote them \
+         (writes/reconcile ≈ 1) and the resourceVersion climbed, though nothing changed. The \
+         predicate keeps these writes from triggering more reconciles; with no-predicate too \
+         each write would trigger the next: `just demo no-predicate` shows that loop.",
     );
 
-    live_off("Same 2 s requeue.");
+    live_off("Same 5 s resync.");
     demo.set_live(&c.target, &[]).await?;
     Table::new(&probes, &demo)
         .run(&c.target, Duration::from_secs(10), idle)
         .await?;
     note(
-        "reconciles keep coming every 2 s; after one last write per Document (the timestamp \
-         leaves the message) the computed status equals the stored one: no write \
-         (writes/reconcile 0), the resourceVersion stays.",
+        "reconciles keep coming with every resync; after one last write per Document at the \
+         switch (the timestamp leaves the message) the computed status equals the stored one: \
+         no write (writes/reconcile 0), the resourceVersion stays.",
     );
     c.stop().await?;
     outro(fault);
@@ -130,7 +147,7 @@ pub async fn no_predicate(logs: &Logs) -> Res {
          every label change was reconciled. Then no-predicate + status-timestamp together: the \
          endless loop, with nobody touching anything.",
     );
-    let demo = Demo::start(logs, true).await?;
+    let demo = Demo::start(logs, fault, true).await?;
     demo.create_docs("no-predicate", 3).await?;
     let probes = [
         RECONCILES,
@@ -157,20 +174,14 @@ pub async fn no_predicate(logs: &Logs) -> Res {
 
     phase(
         "phase 1b: both ON",
-        "no-predicate + status-timestamp, live. The label bot stops; one label change on \
-         no-predicate-0 at t=0 starts it, then nothing outside the controller changes any \
-         Document.",
+        "no-predicate + status-timestamp, live. The label bot stops: nothing outside the \
+         controller changes any Document; the switch's own reconcile of every Document starts \
+         the loop.",
     );
     demo.set_live(&c.target, &[fault, Fault::StatusTimestamp])
         .await?;
-    let once = move |tick: u32| async move {
-        if tick == 0 {
-            d.label("no-predicate-0", "touched", "once").await?;
-        }
-        Ok(())
-    };
     Table::new(&probes, &demo)
-        .run(&c.target, Duration::from_secs(6), once)
+        .run(&c.target, Duration::from_secs(8), idle)
         .await?;
     note(
         "the full loop: each status write comes back as a watch event, passes the (missing) \
@@ -201,7 +212,7 @@ pub async fn generation_only_predicate(logs: &Logs) -> Res {
          the next step needs a reconcile triggered by that finalizer change. Watch 'stuck' \
          (finalizer, but no status).",
     );
-    let demo = Demo::start(logs, true).await?;
+    let demo = Demo::start(logs, fault, true).await?;
     let probes = [
         RECONCILES,
         Probe::Docs("documents", DocState::All),
@@ -217,7 +228,10 @@ pub async fn generation_only_predicate(logs: &Logs) -> Res {
     };
 
     let c = demo.controller(Demo::config(&[])).await?;
-    live_on(&[fault], "");
+    live_on(
+        &[fault],
+        "Its symptom is what happens to a new Document: one is created every tick.",
+    );
     demo.set_live(&c.target, &[fault]).await?;
     Table::new(&probes, &demo)
         .run(&c.target, Duration::from_secs(12), creator(0))
@@ -234,20 +248,12 @@ pub async fn generation_only_predicate(logs: &Logs) -> Res {
         .run(&c.target, Duration::from_secs(8), creator(100))
         .await?;
     note(
-        "new Documents go finalizer → Published at once; the stuck ones stay stuck: switching \
-         the predicate back does not replay the events it dropped.",
+        "the stuck ones were published right after the switch (it reconciles every Document: \
+         the step their dropped finalizer event would have triggered), and new Documents go \
+         finalizer → Published at once. Without that reconcile of everything they would have \
+         waited for the resync or a restart: a predicate switched back does not replay the \
+         events it dropped.",
     );
-    c.stop().await?;
-
-    phase(
-        "phase 3: restart",
-        "the controller stopped gracefully and started again (no toggle): at start every \
-         object is reconciled once.",
-    );
-    let c = demo.controller(Demo::config(&[])).await?;
-    Table::new(&probes, &demo)
-        .run(&c.target, Duration::from_secs(4), idle)
-        .await?;
     c.stop().await?;
     outro(fault);
     Ok(())
@@ -262,7 +268,7 @@ pub async fn predicate_blocks_all(logs: &Logs) -> Res {
          Watch reconciles and 'behind' (observedGeneration behind generation: an edit not \
          reconciled).",
     );
-    let demo = Demo::start(logs, true).await?;
+    let demo = Demo::start(logs, fault, true).await?;
     demo.create_docs("frozen", 3).await?;
     let probes = [
         RECONCILES,
@@ -299,7 +305,10 @@ pub async fn predicate_blocks_all(logs: &Logs) -> Res {
     Table::new(&probes, &demo)
         .run(&c.target, Duration::from_secs(10), editor)
         .await?;
-    note("every edit is reconciled within its tick: 'behind' stays at 0 between edits.");
+    note(
+        "the switch reconciled every Document, catching up the edits the predicate had dropped; \
+         then every edit is reconciled within its tick: 'behind' stays at 0 between edits.",
+    );
     c.stop().await?;
     outro(fault);
     Ok(())
@@ -312,7 +321,7 @@ pub async fn narrow_selector(logs: &Logs) -> Res {
         fault,
         "3 Documents. Watch the controller's Document cache next to what the API lists.",
     );
-    let demo = Demo::start(logs, true).await?;
+    let demo = Demo::start(logs, fault, true).await?;
     demo.create_docs("unseen", 3).await?;
     let probes = [
         Probe::Docs("API lists", DocState::All),
@@ -358,7 +367,7 @@ pub async fn cleanup_fails(logs: &Logs) -> Res {
         "3 published Documents are deleted at the start of the phase. Watch 'terminating' and \
          the cleanup errors.",
     );
-    let demo = Demo::start(logs, true).await?;
+    let demo = Demo::start(logs, fault, true).await?;
     demo.create_docs("doomed", 3).await?;
     let probes = [
         Probe::Docs("documents", DocState::All),
@@ -373,7 +382,10 @@ pub async fn cleanup_fails(logs: &Logs) -> Res {
 
     let c = demo.controller(Demo::config(&[])).await?;
     demo.wait_all_ready(Duration::from_secs(10)).await?;
-    live_on(&[fault], "The Documents are deleted at t=0.");
+    live_on(
+        &[fault],
+        "Its symptom is what happens on a delete: the Documents are deleted at t=0.",
+    );
     demo.set_live(&c.target, &[fault]).await?;
     let d = &demo;
     let deleter = move |tick: u32| async move {
@@ -395,7 +407,7 @@ pub async fn cleanup_fails(logs: &Logs) -> Res {
          the finalizer stays and the Documents stay Terminating.",
     );
 
-    live_off("The next retry of each cleanup runs without the toggle.");
+    live_off("The switch runs each cleanup again at once, without the toggle.");
     demo.set_live(&c.target, &[]).await?;
     Table::new(&probes, &demo)
         .run(&c.target, Duration::from_secs(10), idle)
@@ -415,7 +427,7 @@ pub async fn controller_down(logs: &Logs) -> Res {
          toggle, and at t=0 one Document is deleted and a new one created. Watch /healthz next \
          to the reconciles.",
     );
-    let demo = Demo::start(logs, true).await?;
+    let demo = Demo::start(logs, fault, true).await?;
     demo.create_docs("waiting", 3).await?;
     let probes = [
         Probe::Healthz("/healthz"),
@@ -467,7 +479,7 @@ pub async fn blocking_reconcile(logs: &Logs) -> Res {
          /healthz takes to answer: the runtime threads are blocked. (Here the sandbox shares \
          this process's runtime and stalls too; in a cluster only the controller would.)",
     );
-    let demo = Demo::start(logs, true).await?;
+    let demo = Demo::start(logs, fault, true).await?;
     demo.create_docs("busy", 8).await?;
     let probes = [
         RECONCILES,
@@ -521,9 +533,11 @@ pub async fn rival_writer(logs: &Logs) -> Res {
         fault,
         "1 Document. Another controller (played by this demo, field manager 'rival') keeps the \
          annotation rival.example.com/reviewed on the published ConfigMap document-rival-0, \
-         adding it back whenever it is gone. Watch its writes and the controller's UPDATEs.",
+         adding it back whenever it is gone. Watch its writes and the controller's UPDATEs \
+         (granted by yaml/faults/rival-writer.yaml: the shipped RBAC has no update on \
+         ConfigMaps, and without it the toggle shows a 403 instead).",
     );
-    let demo = Demo::start(logs, true).await?;
+    let demo = Demo::start(logs, fault, true).await?;
     demo.create_docs("rival", 1).await?;
     let writes = Arc::new(AtomicU64::new(0));
     let rival = tokio::spawn(play_rival(demo.client.clone(), writes.clone()));
@@ -539,38 +553,20 @@ pub async fn rival_writer(logs: &Logs) -> Res {
 
     let c = demo.controller(Demo::config(&[])).await?;
     demo.wait_all_ready(Duration::from_secs(10)).await?;
-    live_on(
-        &[fault],
-        "At t=0 the Document's content is edited, so that the controller reconciles it.",
-    );
+    live_on(&[fault], "");
     demo.set_live(&c.target, &[fault]).await?;
-    let d = &demo;
-    let kick = move |tick: u32| async move {
-        if tick == 0 {
-            d.set_spec("rival-0", json!({ "content": "second edition" }))
-                .await?;
-        }
-        Ok(())
-    };
     Table::new(&probes, &demo)
-        .run(&c.target, Duration::from_secs(12), kick)
+        .run(&c.target, Duration::from_secs(12), idle)
         .await?;
     note(
         "the controller compares and PUTs the whole ConfigMap: the rival's annotation is \
          removed, re-added, removed...: two writers ping-ponging, each change triggering the other.",
     );
 
-    live_off("At t=0 the content is edited again.");
+    live_off("");
     demo.set_live(&c.target, &[]).await?;
-    let kick = move |tick: u32| async move {
-        if tick == 0 {
-            d.set_spec("rival-0", json!({ "content": "third edition" }))
-                .await?;
-        }
-        Ok(())
-    };
     Table::new(&probes, &demo)
-        .run(&c.target, Duration::from_secs(8), kick)
+        .run(&c.target, Duration::from_secs(8), idle)
         .await?;
     note(
         "server-side apply of the fields the controller owns, compared on those fields only: \
@@ -582,16 +578,23 @@ pub async fn rival_writer(logs: &Logs) -> Res {
     Ok(())
 }
 
-/// Another writer: keeps an annotation on `document-rival-0`, adding it back whenever it is gone.
+/// Another writer, as another controller is written: watches `document-rival-0` and puts its
+/// annotation back whenever it is gone.
 async fn play_rival(client: kube::Client, writes: Arc<AtomicU64>) -> Res {
+    use futures::StreamExt;
+    use kube::runtime::{WatchStreamExt, watcher};
     let cms: Api<ConfigMap> = Api::namespaced(client, NS);
     let params = PatchParams {
         field_manager: Some("rival".into()),
         ..PatchParams::default()
     };
-    loop {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        let Ok(Some(cm)) = cms.get_opt("document-rival-0").await else {
+    let selector = watcher::Config::default().fields("metadata.name=document-rival-0");
+    let mut changes = watcher(cms.clone(), selector)
+        .default_backoff()
+        .applied_objects()
+        .boxed();
+    while let Some(change) = changes.next().await {
+        let Ok(cm) = change else {
             continue;
         };
         let reviewed = cm
@@ -610,4 +613,5 @@ async fn play_rival(client: kube::Client, writes: Arc<AtomicU64>) -> Res {
             }
         }
     }
+    Ok(())
 }

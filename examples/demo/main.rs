@@ -6,20 +6,29 @@
 //! cargo run --example demo -- all               # every demo, one after the other
 //! ```
 //!
-//! Each demo starts the embedded sandbox API server and the controller in this process (a few run
-//! the `doc-controller` binary as a child, to show exit codes, logs or the controller's own
-//! memory), creates Documents, tells what the toggle breaks, then
+//! Each demo starts the embedded sandbox API server and installs the controller as the shipped
+//! Deployment runs it: `yaml/rbac.yaml` and the toggle's `cluster_setup()` manifest under
+//! `yaml/faults/`, applied verbatim from their files (the demo prints the `kubectl` lines), and a
+//! TokenRequest token of the `doc-controller` ServiceAccount in a file, as in a Pod. Every
+//! controller runs as that ServiceAccount: in this process (with `--live-faults`) or, where the
+//! process itself is the point (exit codes, its own logs or memory), as the `doc-controller`
+//! binary. Admin credentials are only for what the person at the keyboard does. Then it creates
+//! Documents, tells what the toggle breaks, and
 //!
-//! 1. **fault ON**: runs the controller with the toggle on and prints, every 2 s, the numbers that
-//!    show the symptom (read from the controller's `/metrics` and from the API);
-//! 2. **fault OFF**: stops that controller gracefully (`App::run`'s shutdown future), starts one
-//!    without the toggle on the same sandbox, and prints the same numbers: the recovery.
+//! 1. **fault ON**: switches the toggle on and prints, every 2 s, the numbers that show the
+//!    symptom (read from the controller's `/metrics`, the API and the logs). A live toggle is
+//!    flipped through the `doc-controller-config` ConfigMap on the running controller, whose
+//!    switch reconciles every Document: the symptom shows right after it, with no Document
+//!    touched. A restart-only toggle means starting the controller with it;
+//! 2. **fault OFF**: switches it off the same way (or stops that controller gracefully and starts
+//!    one without it on the same sandbox) and prints the same numbers: the recovery.
 //!
 //! It ends with the fix and the file where the toggle's branch lives (`// FAULT(<toggle>)`).
-//! Toggles switch at start only, so switching one means restarting the controller. Every demo ends
-//! by itself and leaves nothing running.
+//! Every demo ends by itself and leaves nothing running.
 
 mod credentials;
+#[path = "../../tests/support/faults_doc.rs"]
+mod faults_doc;
 mod harness;
 mod loops;
 mod memory;
@@ -28,6 +37,7 @@ mod table;
 mod watches;
 
 use doc_controller::fault::Fault;
+use faults_doc::DocRow;
 use harness::{Logs, Res};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -118,8 +128,13 @@ fn usage() {
 
 fn list() {
     for fault in Fault::ALL {
-        let row = Row::of(*fault);
-        println!("{:<26} {}", fault.name(), row.symptom);
+        let row = row(*fault);
+        println!(
+            "{:<26} {:<7} {}",
+            fault.name(),
+            if fault.is_live() { "live" } else { "restart" },
+            row.symptom
+        );
     }
 }
 
@@ -129,36 +144,13 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// A toggle's row of docs/faults.md.
-#[derive(Default)]
-struct Row {
-    number: String,
-    symptom: String,
-    what_you_see: String,
-    fix: String,
-}
-
-impl Row {
-    fn of(fault: Fault) -> Row {
-        let text = std::fs::read_to_string(root().join("docs/faults.md")).unwrap_or_default();
-        let toggle = format!("`{}`", fault.name());
-        for line in text.lines().filter(|l| l.starts_with("| ")) {
-            let cells: Vec<String> = line
-                .replace("\\|", "\u{0}")
-                .split('|')
-                .map(|c| c.trim().replace('\u{0}', "|"))
-                .collect();
-            if cells.len() >= 7 && cells[3] == toggle {
-                return Row {
-                    number: cells[1].clone(),
-                    symptom: cells[2].clone(),
-                    what_you_see: cells[4].clone(),
-                    fix: cells[5].clone(),
-                };
-            }
-        }
-        Row::default()
-    }
+/// A toggle's row of docs/faults.md, read with the parser the catalogue test uses (empty when
+/// the table has no row for it; the catalogue test fails then).
+fn row(fault: Fault) -> DocRow {
+    faults_doc::read()
+        .into_iter()
+        .find(|row| row.toggle == fault.name())
+        .unwrap_or_default()
 }
 
 /// The comment of the first `// FAULT(<toggle>)` marker under src/: its text and `file:line`.
@@ -235,7 +227,7 @@ fn para(label: &str, text: &str) {
 /// The title and the explanation: the symptom, the wrong way (the FAULT comment), what you see
 /// (docs/faults.md), and what this demo does.
 pub fn intro(fault: Fault, this_demo: &str) {
-    let row = Row::of(fault);
+    let row = row(fault);
     println!();
     println!(
         "━━━ {} ━━━ {}{}",
@@ -269,7 +261,7 @@ pub fn note(text: &str) {
 
 /// The fix and where it lives.
 pub fn outro(fault: Fault) {
-    let row = Row::of(fault);
+    let row = row(fault);
     println!();
     para("fix", &row.fix);
     if let Some((_, at)) = fault_comment(fault) {

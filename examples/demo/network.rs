@@ -1,6 +1,6 @@
 //! An API server the controller cannot reach: api-unreachable.
 
-use crate::harness::{Demo, Logs, NS, Res, SERVICE_ACCOUNT};
+use crate::harness::{Demo, Logs, Res};
 use crate::loops::{off, on};
 use crate::table::{DocState, Probe, Table, http_get, idle};
 use crate::{intro, note, outro};
@@ -21,9 +21,8 @@ pub async fn api_unreachable(logs: &Logs) -> Res {
          a real outage: at t=4s the sandbox stops answering the controller (server fault hang, \
          for its ServiceAccount only) and cuts the open watches; at t=14s it answers again.",
     );
-    let demo = Demo::start(logs, true).await?;
+    let demo = Demo::start(logs, fault, true).await?;
     demo.create_docs("remote", 3).await?;
-    let kube = demo.service_account(true).await?;
     let config = |faults: &[Fault]| doc_controller::Config {
         api_timeout: API_TIMEOUT,
         ..Demo::config(faults)
@@ -45,7 +44,7 @@ pub async fn api_unreachable(logs: &Logs) -> Res {
         &[fault],
         "Nothing leaves the process; the deadline turns each silent request into an error.",
     );
-    let c = demo.controller_as(config(&[fault]), kube.clone()).await?;
+    let c = demo.controller(config(&[fault])).await?;
     Table::new(&probes, &demo)
         .run(&c.target, Duration::from_secs(14), idle)
         .await?;
@@ -66,7 +65,7 @@ pub async fn api_unreachable(logs: &Logs) -> Res {
     c.stop().await?;
 
     off("Then a real outage on the API server's side.");
-    let c = demo.controller_as(config(&[]), kube).await?;
+    let c = demo.controller(config(&[])).await?;
     let probes = [
         Probe::Readyz("/readyz"),
         Probe::Count(
@@ -84,7 +83,7 @@ pub async fn api_unreachable(logs: &Logs) -> Res {
     ];
     let d = &demo;
     // The user the controller runs as: the hang spares the demo's own (admin) client.
-    let user = format!("system:serviceaccount:{NS}:{SERVICE_ACCOUNT}");
+    let user = Demo::user();
     let user = &user;
     let hang = std::sync::Arc::new(std::sync::Mutex::new(None));
     let outage = |tick: u32| {

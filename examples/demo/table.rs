@@ -79,8 +79,12 @@ pub enum Probe {
     Warnings(&'static str),
     /// A counter kept by the demo itself (e.g. another writer's writes): total and the change.
     Shared(&'static str, Arc<AtomicU64>),
-    /// A series of the sandbox API server's own `/metrics` (e.g. `sandbox_apiserver_open_watches`).
-    Server(&'static str, &'static str, &'static [&'static str]),
+    /// A series of the sandbox API server's own `/metrics` (what `kubectl get --raw /metrics`
+    /// shows, e.g. `apiserver_flowcontrol_rejected_requests_total`), with labels built at run
+    /// time (names read from a manifest). A `_total` series is shown as a counter.
+    Server(&'static str, &'static str, Vec<String>),
+    /// The peak resident memory of a child process (`VmHWM`), in MiB; "n/a" in-process.
+    PeakMib(&'static str),
 }
 
 impl Probe {
@@ -98,7 +102,8 @@ impl Probe {
             | Probe::Logs(h, ..)
             | Probe::Warnings(h)
             | Probe::Shared(h, _)
-            | Probe::Server(h, ..) => h,
+            | Probe::Server(h, ..)
+            | Probe::PeakMib(h) => h,
         }
     }
 }
@@ -231,6 +236,7 @@ impl Table {
                     | Probe::Readyz(..)
                     | Probe::Shared(..)
                     | Probe::Server(..)
+                    | Probe::PeakMib(..)
             )
         {
             return "-".into();
@@ -238,7 +244,19 @@ impl Table {
         match self.probes[i].clone() {
             Probe::Count(_, name, labels) => self.counter(i, m(name, labels), first),
             Probe::Shared(_, value) => self.counter(i, value.load(Ordering::Relaxed) as f64, first),
-            Probe::Server(_, name, labels) => format!("{}", sum_metric(server, name, labels)),
+            Probe::Server(_, name, labels) => {
+                let labels: Vec<&str> = labels.iter().map(String::as_str).collect();
+                let value = sum_metric(server, name, &labels);
+                if name.ends_with("_total") {
+                    self.counter(i, value, first)
+                } else {
+                    format!("{value}")
+                }
+            }
+            Probe::PeakMib(_) => match target.pid.and_then(crate::memory::peak_rss) {
+                Some(bytes) => format!("{:.1} MiB", bytes / 1_048_576.0),
+                None => "n/a".into(),
+            },
             Probe::Gauge(_, name, labels) => format!("{}", m(name, labels)),
             Probe::Mib(_, name, labels) => {
                 if metrics.lines().any(|l| l.starts_with(name)) {

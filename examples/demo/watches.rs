@@ -3,9 +3,9 @@
 //! grant.
 
 use crate::harness::{Child, Demo, Logs, NS, Res};
-use crate::loops::{off, on};
+use crate::loops::{live_off, live_on, off, on};
 use crate::table::{DocState, Probe, Table, idle};
-use crate::{intro, note, outro, phase};
+use crate::{intro, note, outro, para, phase};
 use doc_controller::fault::Fault;
 use serde_json::json;
 use std::time::{Duration, Instant};
@@ -35,12 +35,12 @@ pub async fn no_bookmarks(logs: &Logs) -> Res {
          an idle timeout of a load balancer would). Watch 410 Gone and the full re-lists.",
     );
     let builder = sandbox::Sandbox::builder().bookmark_interval(Duration::from_secs(1));
-    let demo = Demo::start_with(builder, logs, true).await?;
+    let demo = Demo::start_with(builder, logs, fault, true).await?;
     demo.create_docs("quiet", 3).await?;
     demo.server_fault(json!({ "type": "compactEvery", "seconds": 2.0 }))
         .await?;
     println!("sandbox   server fault: compactEvery 2 s; bookmarks every 1 s");
-    let mut kube = demo.sandbox.kube_config();
+    let mut kube = demo.identity.kube_config(&demo.sandbox);
     kube.read_timeout = Some(Duration::from_secs(3));
     let probes = [
         Probe::Count("watch errors", "doc_controller_watch_errors_total", &[]),
@@ -78,8 +78,8 @@ pub async fn no_bookmarks(logs: &Logs) -> Res {
         );
         phase(
             "phase 1b: fault ON, with unpaged-initial-list",
-            "a controller in this process with --fault no-bookmarks --fault \
-             unpaged-initial-list (restarted: these toggles switch at start only).",
+            "a controller in this process, as deployed, with --fault no-bookmarks --fault \
+             unpaged-initial-list (restarted: both are restart-only toggles).",
         );
         let c = demo
             .controller_as(
@@ -118,15 +118,14 @@ pub async fn forbidden_watch(logs: &Logs) -> Res {
     intro(
         fault,
         &format!(
-            "3 Documents in {NS}. The controller runs as the doc-controller ServiceAccount with \
-             the ClusterRole of yaml/rbac.yaml bound by a RoleBinding in {NS} only (a TokenRequest \
-             token; the sandbox enforces RBAC), configured with --namespace {NS}. Watch 403s."
+            "3 Documents in {NS}. The namespace-only install of yaml/faults/forbidden-watch.yaml: \
+             the shipped ClusterRole bound by a RoleBinding in {NS} instead of cluster-wide (the \
+             sandbox enforces RBAC), and the controller configured with --namespace {NS}, the \
+             right way for it. Watch 403s."
         ),
     );
-    let demo = Demo::start(logs, true).await?;
+    let demo = Demo::start(logs, fault, true).await?;
     demo.create_docs("guarded", 3).await?;
-    let kube = demo.service_account(false).await?;
-    println!("sandbox   RoleBinding doc-controller in {NS} → ClusterRole doc-controller");
     let probes = [
         watch_errors("403 watch errors", "403"),
         RECONCILES,
@@ -139,19 +138,22 @@ pub async fn forbidden_watch(logs: &Logs) -> Res {
         ..Demo::config(faults)
     };
 
-    on(&[fault], "The Document watch goes to cluster scope.");
-    let c = demo.controller_as(config(&[fault]), kube.clone()).await?;
+    on(
+        &[fault],
+        &format!("--namespace {NS}, but the Document watch goes to cluster scope."),
+    );
+    let c = demo.controller(config(&[fault])).await?;
     Table::new(&probes, &demo)
         .run(&c.target, Duration::from_secs(12), idle)
         .await?;
-    if let Some(line) = logs.last_short("403", 300) {
+    if let Some(line) = logs.last_short("403", 400) {
         note(&format!("a log line: {line}"));
     }
     note("retried with backoff forever; nothing is reconciled, /readyz stays 503.");
     c.stop().await?;
 
     off("Same ServiceAccount, same RoleBinding.");
-    let c = demo.controller_as(config(&[]), kube).await?;
+    let c = demo.controller(config(&[])).await?;
     Table::new(&probes, &demo)
         .run(&c.target, Duration::from_secs(8), idle)
         .await?;
@@ -163,16 +165,25 @@ pub async fn forbidden_watch(logs: &Logs) -> Res {
     Ok(())
 }
 
+/// The note of a demo whose controller runs with its RBAC revoked.
+const REVOKED: &str = "The controller's RBAC is revoked (its ClusterRoleBinding deleted after \
+     yaml/rbac.yaml was applied), so every request it makes is answered 403, on any API server; \
+     skip-preflight lets it start anyway (the preflight would stop it at the 403). With no RBAC \
+     it cannot read doc-controller-config either, so its toggles are set at start.";
+
 /// The demo of `no-backoff`.
 pub async fn no_backoff(logs: &Logs) -> Res {
     let fault = Fault::NoBackoff;
     intro(
         fault,
-        "a sandbox WITHOUT the Document CRD, and skip-preflight on in both phases so that the \
-         controller starts watching anyway: every watch request fails with 404. Watch the \
-         error rate; in phase 2 the CRD is installed at t=6s.",
+        &format!(
+            "3 Documents. {REVOKED} Watch the error rate; in phase 2 the RBAC is given back at \
+             t=6s."
+        ),
     );
-    let demo = Demo::start(logs, false).await?;
+    let demo = Demo::start(logs, fault, true).await?;
+    demo.create_docs("late", 3).await?;
+    demo.revoke_rbac().await?;
     let probes = [
         Probe::Count(
             "document watch errors",
@@ -180,9 +191,9 @@ pub async fn no_backoff(logs: &Logs) -> Res {
             &["resource=\"documents\""],
         ),
         Probe::Count(
-            "404 answers",
+            "403 answers",
             "doc_controller_api_requests_total",
-            &["code=\"404\""],
+            &["code=\"403\""],
         ),
         Probe::Warnings("WARN lines"),
         Probe::Docs("ready", DocState::Current),
@@ -197,29 +208,27 @@ pub async fn no_backoff(logs: &Logs) -> Res {
         .await?;
     note(
         "hundreds of failing requests a second, as fast as the API server answers, and a WARN \
-         line for each: a controller hammering an API server that is already failing.",
+         line for each: a controller hammering an API server that is already refusing it.",
     );
     c.stop().await?;
 
-    off("skip-preflight stays on; the CRD is installed at t=6s and 3 Documents created.");
+    off("skip-preflight stays on; the RBAC is given back at t=6s.");
     let c = demo
         .controller(Demo::config(&[Fault::SkipPreflight]))
         .await?;
     let d = &demo;
-    let install = move |tick: u32| async move {
+    let restore = move |tick: u32| async move {
         if tick == 3 {
-            d.install_crd().await?;
-            d.create_docs("late", 3).await?;
-            note("CRD installed, 3 Documents created");
+            d.restore_rbac().await?;
         }
         Ok(())
     };
     Table::new(&probes, &demo)
-        .run(&c.target, Duration::from_secs(20), install)
+        .run(&c.target, Duration::from_secs(16), restore)
         .await?;
     note(
         "retries slow down exponentially (with jitter), and the watch recovers on its own once \
-         the CRD is there.",
+         the RBAC is back: every Document Ready.",
     );
     c.stop().await?;
     outro(fault);
@@ -231,9 +240,10 @@ pub async fn skip_preflight(logs: &Logs) -> Res {
     let fault = Fault::SkipPreflight;
     intro(
         fault,
-        "a sandbox WITHOUT the Document CRD. Watch what the controller does about it.",
+        "a sandbox WITHOUT the Document CRD (sandbox only: removing it from a cluster deletes \
+         every Document). Watch what the controller does about it.",
     );
-    let demo = Demo::start(logs, false).await?;
+    let demo = Demo::start(logs, fault, false).await?;
     let probes = [
         watch_errors("404 watch errors", "404"),
         Probe::Healthz("/healthz"),
@@ -285,25 +295,28 @@ pub async fn silent_watch_errors(logs: &Logs) -> Res {
     let fault = Fault::SilentWatchErrors;
     intro(
         fault,
-        "a sandbox WITHOUT the Document CRD and skip-preflight in both phases, so the watch fails \
-         with 404 all the time. The controller runs as the doc-controller binary (a child \
-         process) so its own log output is what you read. Watch the error counter next to the \
-         log lines.",
+        &format!(
+            "{REVOKED} The controller runs as the doc-controller binary (a child process) so \
+             its own log output is what you read. Watch the error counter next to the log lines."
+        ),
     );
-    let demo = Demo::start(logs, false).await?;
+    let demo = Demo::start(logs, fault, true).await?;
+    demo.revoke_rbac().await?;
     let probes = [
         Probe::Count(
             "watch errors (metric)",
             "doc_controller_watch_errors_total",
             &[],
         ),
-        Probe::Logs("'watch error' log lines", "watch error"),
+        Probe::Logs("controller's WARNs", "watch error, retrying"),
+        Probe::Logs("kube-runtime's WARNs", KUBE_403),
         Probe::Readyz("/readyz"),
     ];
 
     phase(
         "phase 1: fault ON",
-        "doc-controller --fault skip-preflight --fault silent-watch-errors (a child process).",
+        "doc-controller --fault skip-preflight --fault silent-watch-errors (a child process, \
+         as deployed, with the Deployment's RUST_LOG=info,kube=warn).",
     );
     let child = Child::spawn(
         &demo,
@@ -313,11 +326,14 @@ pub async fn silent_watch_errors(logs: &Logs) -> Res {
     Table::new(&probes, &demo)
         .run(&child.target, Duration::from_secs(10), idle)
         .await?;
-    note(&format!(
-        "the logs say nothing ({} lines in all, the last: {:?}); only the metric tells.",
-        child.target.logs.count(""),
-        child.target.logs.last_short("", 240).unwrap_or_default()
-    ));
+    note(
+        "the controller says nothing about its failing watches; only the metric tells. What is \
+         left in the log is kube-runtime's own WARN, which kube writes for a 403 only (any other \
+         watch error, a 404, a 410, a timeout, is at debug, and the log is clean):",
+    );
+    if let Some(line) = child.target.logs.last_short(KUBE_403, 240) {
+        para("", &line);
+    }
     child.stop().await?;
 
     phase(
@@ -328,25 +344,34 @@ pub async fn silent_watch_errors(logs: &Logs) -> Res {
     Table::new(&probes, &demo)
         .run(&child.target, Duration::from_secs(10), idle)
         .await?;
-    if let Some(line) = child.target.logs.last_short("watch error", 300) {
-        note(&format!("a log line: {line}"));
+    if let Some(line) = child.target.logs.last_short("watch error, retrying", 400) {
+        note(&format!(
+            "the controller's own line, with the resource and the reason: {line}"
+        ));
     }
     child.stop().await?;
     outro(fault);
     Ok(())
 }
 
+/// What kube-runtime's watcher logs (at WARN) for a 403, whatever the controller does.
+const KUBE_403: &str = "error with 403";
+
 /// The demo of `crash-on-error`.
 pub async fn crash_on_error(logs: &Logs) -> Res {
     let fault = Fault::CrashOnError;
     intro(
         fault,
-        "a sandbox WITHOUT the Document CRD and skip-preflight in both phases, so the watch hits \
-         a soft error (404) at once. The controller runs as the doc-controller binary; the demo \
-         restarts it when it exits, with a growing delay, as the kubelet does (CrashLoopBackOff). \
-         In phase 2 the CRD is installed at t=6s.",
+        &format!(
+            "3 Documents. {REVOKED} The watch hits a soft error (403) at once. The controller \
+             runs as the doc-controller binary; the demo restarts it when it exits, with a \
+             growing delay, as the kubelet does (CrashLoopBackOff). In phase 2 the RBAC is given \
+             back at t=6s."
+        ),
     );
-    let demo = Demo::start(logs, false).await?;
+    let demo = Demo::start(logs, fault, true).await?;
+    demo.create_docs("survivor", 3).await?;
+    demo.revoke_rbac().await?;
 
     phase(
         "phase 1: fault ON",
@@ -363,16 +388,21 @@ pub async fn crash_on_error(logs: &Logs) -> Res {
             &["--fault", "skip-preflight", "--fault", fault.name()],
         )
         .await?;
-        let pid = child.pid().unwrap_or_default();
+        let pid = child.target.pid.unwrap_or_default();
         match child.exited_within(Duration::from_secs(5)).await {
             Some(code) => {
                 println!(
-                    "  {:>4}s  pid {pid} exited with code {} after {} ms (restarts {restarts}); \
-                     last log: {}",
+                    "  {:>4}s  pid {pid} exited with code {} after {} ms (restarts {restarts})",
                     started.elapsed().as_secs(),
                     code.map_or("none".into(), |c| c.to_string()),
                     run.elapsed().as_millis(),
-                    child.target.logs.last_short("", 240).unwrap_or_default(),
+                );
+                para(
+                    "",
+                    &format!(
+                        "last log line: {}",
+                        child.target.logs.last_short("", 200).unwrap_or_default()
+                    ),
                 );
             }
             None => {
@@ -393,8 +423,7 @@ pub async fn crash_on_error(logs: &Logs) -> Res {
 
     phase(
         "phase 2: fault OFF",
-        "doc-controller --fault skip-preflight (still no CRD); the CRD is installed at t=6s and 3 \
-         Documents created.",
+        "doc-controller --fault skip-preflight (still no RBAC); the RBAC is given back at t=6s.",
     );
     let child = Child::spawn(&demo, &["--fault", "skip-preflight"]).await?;
     let probes = [
@@ -407,18 +436,16 @@ pub async fn crash_on_error(logs: &Logs) -> Res {
         Probe::Docs("ready", DocState::Current),
     ];
     let d = &demo;
-    let install = move |tick: u32| async move {
+    let restore = move |tick: u32| async move {
         if tick == 3 {
-            d.install_crd().await?;
-            d.create_docs("survivor", 3).await?;
-            note("CRD installed, 3 Documents created");
+            d.restore_rbac().await?;
         }
         Ok(())
     };
     Table::new(&probes, &demo)
-        .run(&child.target, Duration::from_secs(20), install)
+        .run(&child.target, Duration::from_secs(20), restore)
         .await?;
-    let pid = child.pid().unwrap_or_default();
+    let pid = child.target.pid.unwrap_or_default();
     let code = child.stop().await?;
     note(&format!(
         "one process (pid {pid}) ran through the errors and recovered by itself; SIGTERM: exit \
@@ -434,14 +461,12 @@ pub async fn forbidden_patch(logs: &Logs) -> Res {
     let fault = Fault::ForbiddenPatch;
     intro(
         fault,
-        "3 Documents. The controller runs as the doc-controller ServiceAccount with the \
-         ClusterRole of yaml/rbac.yaml (a TokenRequest token; the sandbox enforces RBAC), which \
-         grants `patch` on documents/status but not on documents. Watch 403s and status writes.",
+        "3 published Documents, and 3 more created right after the switch. The shipped \
+         ClusterRole grants `patch` on documents/status but not on documents (the sandbox \
+         enforces RBAC). Watch 403s and status writes.",
     );
-    let demo = Demo::start(logs, true).await?;
+    let demo = Demo::start(logs, fault, true).await?;
     demo.create_docs("guarded", 3).await?;
-    let kube = demo.service_account(true).await?;
-    println!("sandbox   ClusterRoleBinding doc-controller → ClusterRole doc-controller");
     let probes = [
         Probe::Count(
             "403 answers",
@@ -449,19 +474,28 @@ pub async fn forbidden_patch(logs: &Logs) -> Res {
             &["code=\"403\""],
         ),
         Probe::Count("status writes", "doc_controller_status_patches_total", &[]),
+        Probe::Docs("documents", DocState::All),
         Probe::Docs("ready", DocState::Current),
         Probe::Logs("403 log lines", "403"),
     ];
 
-    on(
+    let c = demo.controller(Demo::config(&[])).await?;
+    demo.wait_all_ready(Duration::from_secs(10)).await?;
+    live_on(
         &[fault],
-        "Status goes to the Document itself instead of its /status.",
+        "Status goes to the Document itself instead of its /status. The switch's reconciles \
+         have no status to write (it is already right), so 3 new Documents are created at t=0.",
     );
-    let c = demo
-        .controller_as(Demo::config(&[fault]), kube.clone())
-        .await?;
+    demo.set_live(&c.target, &[fault]).await?;
+    let d = &demo;
+    let newcomers = move |tick: u32| async move {
+        if tick == 0 {
+            d.create_docs("newcomer", 3).await?;
+        }
+        Ok(())
+    };
     Table::new(&probes, &demo)
-        .run(&c.target, Duration::from_secs(12), idle)
+        .run(&c.target, Duration::from_secs(12), newcomers)
         .await?;
     if let Some(line) = logs.last_short("is forbidden", 400) {
         note(&format!("a log line: {line}"));
@@ -470,14 +504,16 @@ pub async fn forbidden_patch(logs: &Logs) -> Res {
         "finalizers and ConfigMaps are written (granted), the status never: each Document is \
          retried with a slow backoff (a 403 waits for a human), so the 403s grow slowly.",
     );
-    c.stop().await?;
 
-    off("Same ServiceAccount, same ClusterRole.");
-    let c = demo.controller_as(Demo::config(&[]), kube).await?;
+    live_off("");
+    demo.set_live(&c.target, &[]).await?;
     Table::new(&probes, &demo)
         .run(&c.target, Duration::from_secs(8), idle)
         .await?;
-    note("status through the status subresource, which the RBAC grants: every Document Ready.");
+    note(
+        "the switch reconciled every Document at once, without waiting for their backoff: \
+         status through the status subresource, which the RBAC grants: every Document Ready.",
+    );
     c.stop().await?;
     outro(fault);
     Ok(())
