@@ -77,15 +77,33 @@ pub fn off(extra: &str) {
     );
 }
 
+/// The `--resync-period` of the recipe that the row of `fault` documents (`… --resync-period
+/// 2s …`), so that the demo shows exactly what docs/faults.md tells a person to run.
+fn documented_resync(fault: Fault) -> Res<Duration> {
+    let row = crate::row(fault);
+    let value = row
+        .what_you_see
+        .split("--resync-period")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .map(|v| v.trim_matches(|c: char| !c.is_ascii_alphanumeric()))
+        .ok_or("docs/faults.md documents no --resync-period recipe for this toggle")?;
+    Ok(humantime::parse_duration(value)?)
+}
+
 /// The demo of `status-timestamp`.
 pub async fn status_timestamp(logs: &Logs) -> Res {
     let fault = Fault::StatusTimestamp;
+    let resync = documented_resync(fault)?;
+    let every = humantime::format_duration(resync);
     intro(
         fault,
-        "3 Documents; the controller runs with --resync-period 5s, the documented recipe: every \
-         resync reconciles every Document though nothing changed. The toggle is switched on \
-         live, which itself reconciles every Document at once. Watch status writes per \
-         reconcile and the resourceVersion of status-timestamp-0.",
+        &format!(
+            "3 Documents; the controller runs with --resync-period {every}, the documented \
+             recipe: every resync reconciles every Document though nothing changed. The toggle \
+             is switched on live, which itself reconciles every Document at once. Watch status \
+             writes per reconcile and the resourceVersion of status-timestamp-0."
+        ),
     );
     let demo = Demo::start(logs, fault, true).await?;
     demo.create_docs("status-timestamp", 3).await?;
@@ -100,13 +118,13 @@ pub async fn status_timestamp(logs: &Logs) -> Res {
         Probe::Rv("rv status-timestamp-0", "status-timestamp-0"),
     ];
     let config = |faults: &[Fault]| doc_controller::Config {
-        resync_period: Duration::from_secs(5),
+        resync_period: resync,
         ..Demo::config(faults)
     };
 
     let c = demo.controller(config(&[])).await?;
     demo.wait_all_ready(Duration::from_secs(10)).await?;
-    live_on(&[fault], "Resyncs every 5 s.");
+    live_on(&[fault], &format!("A resync every {every}."));
     demo.set_live(&c.target, &[fault]).await?;
     Table::new(&probes, &demo)
         .run(&c.target, Duration::from_secs(14), idle)
@@ -122,7 +140,7 @@ pub async fn status_timestamp(logs: &Logs) -> Res {
          each write would trigger the next: `just demo no-predicate` shows that loop.",
     );
 
-    live_off("Same 5 s resync.");
+    live_off(&format!("Same resync every {every}."));
     demo.set_live(&c.target, &[]).await?;
     Table::new(&probes, &demo)
         .run(&c.target, Duration::from_secs(10), idle)
