@@ -417,7 +417,7 @@ pub async fn cleanup_fails(logs: &Logs) -> Res {
     Table::new(&probes, &demo)
         .run(&c.target, Duration::from_secs(14), deleter)
         .await?;
-    if let Some(line) = logs.last("reconcile failed") {
+    if let Some(line) = logs.last_short("reconcile failed", 400) {
         note(&format!("a log line: {line}"));
     }
     note(
