@@ -547,12 +547,28 @@ impl Binary {
         faults: &[doc_controller::fault::Fault],
         envs: &[(&str, &str)],
     ) -> Binary {
+        Self::start_with(env, ns, installed, faults, envs, &[], None).await
+    }
+
+    /// The most general start: an identity installed by the caller, extra `args`, and the API
+    /// server reached through `proxy` when given.
+    pub async fn start_with(
+        env: &Env,
+        ns: &TestNamespace,
+        installed: deployed::Installed,
+        faults: &[doc_controller::fault::Fault],
+        envs: &[(&str, &str)],
+        args: &[&str],
+        proxy: Option<&proxy::Proxy>,
+    ) -> Binary {
         let token = deployed::TokenFile::new(env, &installed).await;
-        let kubeconfig = token.kubeconfig(env, None);
-        let mut args = vec!["--namespace".to_string(), ns.name.clone()];
+        let kubeconfig = token.kubeconfig(env, proxy);
+        let mut all = vec!["--namespace".to_string(), ns.name.clone()];
+        all.extend(args.iter().map(|arg| arg.to_string()));
         for fault in faults {
-            args.push(format!("--fault={fault}"));
+            all.push(format!("--fault={fault}"));
         }
+        let args = all;
         let mut binary = Self::spawn(&kubeconfig, &args, envs).await;
         binary._identity = Some((installed, token));
         binary
