@@ -3,12 +3,12 @@
 //! (in-process or the binary), their logs, the sandbox's fault endpoint and live toggles.
 
 use crate::table::{DocState, http_get, sum_metric};
+pub use crate::token_request::BoundTo;
 use crate::{note, para};
 use doc_controller::config::Config;
 use doc_controller::fault::{Fault, Faults};
 use doc_controller::{App, AppError, Document, DocumentSpec};
 use futures::{StreamExt, TryStreamExt};
-use k8s_openapi::api::authentication::v1::{BoundObjectReference, TokenRequest, TokenRequestSpec};
 use k8s_openapi::api::core::v1::{ConfigMap, ServiceAccount};
 use kube::api::{
     Api, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams, PostParams,
@@ -664,31 +664,9 @@ async fn in_effect(client: &kube::Client, name: &str) -> Res {
     Ok(())
 }
 
-/// What a token can be bound to, so that deleting it revokes the token (as deleting a Pod
-/// revokes the tokens the kubelet requested for it).
-#[derive(Clone, Debug)]
-pub struct BoundTo {
-    /// A Secret in [`NS`].
-    pub secret: String,
-    /// Its uid.
-    pub uid: String,
-}
-
 /// A token of the ServiceAccount from the TokenRequest API (1 h), bound to `bound` if given.
 pub async fn request_token(client: &kube::Client, bound: Option<&BoundTo>) -> Res<String> {
-    let request = TokenRequest {
-        spec: Some(TokenRequestSpec {
-            expiration_seconds: Some(3600),
-            bound_object_ref: bound.map(|b| BoundObjectReference {
-                api_version: Some("v1".into()),
-                kind: Some("Secret".into()),
-                name: Some(b.secret.clone()),
-                uid: Some(b.uid.clone()),
-            }),
-            ..TokenRequestSpec::default()
-        }),
-        ..TokenRequest::default()
-    };
+    let request = crate::token_request::token_request(3600, bound);
     let answer = Api::<ServiceAccount>::namespaced(client.clone(), NS)
         .create_token_request(SERVICE_ACCOUNT, &PostParams::default(), &request)
         .await?;

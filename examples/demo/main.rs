@@ -34,6 +34,8 @@ mod loops;
 mod memory;
 mod network;
 mod table;
+#[path = "../../tests/support/token_request.rs"]
+mod token_request;
 mod watches;
 
 use doc_controller::fault::Fault;

@@ -44,6 +44,31 @@ const PL_UID: &str = "x-kubernetes-pf-prioritylevel-uid";
 /// How long the sandbox keeps each request of the throttled users (see the file's doc).
 const SANDBOX_LATENCY: Duration = Duration::from_millis(300);
 
+/// An `ownerReferences` list naming the test namespace: cluster-scoped objects created for a
+/// test go with its namespace, on the sandbox and on a real cluster (the garbage collector).
+async fn owned_by_namespace(client: &kube::Client, ns: &TestNamespace) -> Value {
+    let namespace = Api::<Namespace>::all(client.clone())
+        .get(&ns.name)
+        .await
+        .unwrap();
+    json!([{"apiVersion": "v1", "kind": "Namespace", "name": ns.name,
+        "uid": namespace.metadata.uid}])
+}
+
+/// Deletes the FlowSchema and PriorityLevelConfiguration called `name` when the test ends,
+/// even before the garbage collector would.
+fn deletes_flow_control_objects(target: &Target, name: &str) -> Teardown {
+    let name = name.to_string();
+    target.teardown(move |client| async move {
+        let _ = Api::<FlowSchema>::all(client.clone())
+            .delete(&name, &DeleteParams::default())
+            .await;
+        let _ = Api::<PriorityLevelConfiguration>::all(client)
+            .delete(&name, &DeleteParams::default())
+            .await;
+    })
+}
+
 /// The throttling objects in effect for one ServiceAccount.
 struct Throttle {
     name: String,
@@ -56,12 +81,7 @@ struct Throttle {
 /// namespace: named uniquely, the subject's namespace rewritten, owned by the namespace.
 async fn throttle(target: &Target, ns: &TestNamespace, sa: &str) -> Throttle {
     let client = target.client();
-    let namespace = Api::<Namespace>::all(client.clone())
-        .get(&ns.name)
-        .await
-        .unwrap();
-    let owner = json!([{"apiVersion": "v1", "kind": "Namespace", "name": ns.name,
-        "uid": namespace.metadata.uid}]);
+    let owner = owned_by_namespace(&client, ns).await;
     let name = unique_name("conf-throttled");
     let mut docs: Vec<Value> = serde_yaml::Deserializer::from_str(THROTTLING_YAML)
         .map(|d| serde::Deserialize::deserialize(d).unwrap())
@@ -82,17 +102,7 @@ async fn throttle(target: &Target, ns: &TestNamespace, sa: &str) -> Throttle {
             other => panic!("unexpected kind {other:?} in throttling.yaml"),
         }
     }
-    let cleanup = target.teardown({
-        let name = name.clone();
-        move |client| async move {
-            let _ = Api::<FlowSchema>::all(client.clone())
-                .delete(&name, &DeleteParams::default())
-                .await;
-            let _ = Api::<PriorityLevelConfiguration>::all(client)
-                .delete(&name, &DeleteParams::default())
-                .await;
-        }
-    });
+    let cleanup = deletes_flow_control_objects(target, &name);
     let pl = Api::<PriorityLevelConfiguration>::all(client.clone())
         .create(
             &PostParams::default(),
@@ -553,23 +563,8 @@ async fn a_flow_schema_naming_a_missing_level_is_dangling_until_the_level_exists
     let token = accounts::token(&client, &ns, "waiting", None).await;
     let sa = accounts::client_for_token(&target.kube_config(), &token);
     let name = unique_name("conf-dangling");
-    let namespace = Api::<Namespace>::all(client.clone())
-        .get(&ns.name)
-        .await
-        .unwrap();
-    let owner = json!([{"apiVersion": "v1", "kind": "Namespace", "name": ns.name,
-        "uid": namespace.metadata.uid}]);
-    let _cleanup = target.teardown({
-        let name = name.clone();
-        move |client| async move {
-            let _ = Api::<FlowSchema>::all(client.clone())
-                .delete(&name, &DeleteParams::default())
-                .await;
-            let _ = Api::<PriorityLevelConfiguration>::all(client)
-                .delete(&name, &DeleteParams::default())
-                .await;
-        }
-    });
+    let owner = owned_by_namespace(&client, &ns).await;
+    let _cleanup = deletes_flow_control_objects(&target, &name);
     let fs: FlowSchema = serde_json::from_value(json!({
         "metadata": {"name": name, "ownerReferences": owner},
         "spec": {"priorityLevelConfiguration": {"name": name}, "matchingPrecedence": 60,

@@ -68,14 +68,7 @@ async fn a_continue_token_from_before_a_compaction_is_410_expired() {
     let target = Target::new().await;
     let ns = target.namespace().await;
     let cms: Api<ConfigMap> = Api::namespaced(target.client(), &ns);
-    for i in 0..3 {
-        cms.create(
-            &PostParams::default(),
-            &configmap(&format!("cm{i}"), json!({})),
-        )
-        .await
-        .unwrap();
-    }
+    create_config_maps(&cms, "cm", 3).await;
     let first = cms.list(&ListParams::default().limit(2)).await.unwrap();
     let token = first.metadata.continue_.clone().unwrap();
     target.sandbox_hook().compact_history();
@@ -512,14 +505,7 @@ async fn streaming_lists_end_the_initial_events_with_a_bookmark() {
     let target = Target::new().await;
     let ns = target.namespace().await;
     let cms: Api<ConfigMap> = Api::namespaced(target.client(), &ns);
-    for i in 0..3 {
-        cms.create(
-            &PostParams::default(),
-            &configmap(&format!("c{i}"), json!({})),
-        )
-        .await
-        .unwrap();
-    }
+    create_config_maps(&cms, "c", 3).await;
     let mut stream = watcher(cms.clone(), watcher::Config::default().streaming_lists()).boxed();
     let mut seen = 0;
     loop {
@@ -662,5 +648,17 @@ async fn metadata_watchers_receive_partial_object_metadata() {
             assert_eq!(meta.metadata.labels.unwrap()["x"], "y");
             break;
         }
+    }
+}
+
+/// Creates the ConfigMaps `{prefix}0` .. `{prefix}{n-1}`, without labels.
+async fn create_config_maps(cms: &Api<ConfigMap>, prefix: &str, n: usize) {
+    for i in 0..n {
+        cms.create(
+            &PostParams::default(),
+            &configmap(&format!("{prefix}{i}"), json!({})),
+        )
+        .await
+        .unwrap();
     }
 }

@@ -18,7 +18,6 @@
 
 use super::{Env, TestNamespace};
 use doc_controller::fault::Fault;
-use k8s_openapi::api::authentication::v1::{BoundObjectReference, TokenRequest, TokenRequestSpec};
 use k8s_openapi::api::core::v1::ServiceAccount;
 use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
@@ -207,15 +206,7 @@ pub struct TokenFile {
     token: String,
 }
 
-/// What a token is bound to, so that deleting it revokes the token (as deleting a Pod revokes
-/// the tokens the kubelet requested for it).
-#[derive(Clone, Debug)]
-pub struct BoundTo {
-    /// A Secret in the ServiceAccount's namespace.
-    pub secret: String,
-    /// Its uid.
-    pub uid: String,
-}
+pub use super::token_request::BoundTo;
 
 impl TokenFile {
     /// Writes a fresh token (unbound) to a file of a new temporary directory.
@@ -326,19 +317,7 @@ impl TokenFile {
 /// A token of the installed ServiceAccount from the TokenRequest API, valid 10 minutes (the
 /// shortest lifetime a real API server grants), bound to `bound` when given.
 async fn request_token(env: &Env, installed: &Installed, bound: Option<&BoundTo>) -> String {
-    let request = TokenRequest {
-        spec: Some(TokenRequestSpec {
-            expiration_seconds: Some(600),
-            bound_object_ref: bound.map(|b| BoundObjectReference {
-                api_version: Some("v1".into()),
-                kind: Some("Secret".into()),
-                name: Some(b.secret.clone()),
-                uid: Some(b.uid.clone()),
-            }),
-            ..TokenRequestSpec::default()
-        }),
-        ..TokenRequest::default()
-    };
+    let request = super::token_request::token_request(600, bound);
     Api::<ServiceAccount>::namespaced(env.client.clone(), &installed.namespace)
         .create_token_request(SERVICE_ACCOUNT, &PostParams::default(), &request)
         .await

@@ -22,6 +22,7 @@
 
 pub mod deployed;
 pub mod proxy;
+pub mod token_request;
 
 use doc_controller::config::Config;
 use doc_controller::{App, AppError, Document, DocumentSpec};
