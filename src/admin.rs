@@ -1,4 +1,4 @@
-//! The admin HTTP server: `/metrics`, `/healthz` and `/readyz`.
+//! The admin HTTP server: `/metrics`, `/healthz`, `/readyz` and `/diagnostics`.
 //!
 //! It only reports; no route changes the controller's behaviour, so it can be exposed to a
 //! metrics scraper without granting any control.
@@ -8,6 +8,7 @@
 //! | `GET /metrics` | Prometheus text format 0.0.4, see [`crate::metrics`] |
 //! | `GET /healthz` | `200 ok` as long as the process can answer HTTP (liveness) |
 //! | `GET /readyz` | `200 ok` once ready, else `503` with one reason per line (readiness) |
+//! | `GET /diagnostics` | the self-diagnosis as JSON ([`Diagnostics`]): every finding, raised or not, with evidence, cause and fix |
 //!
 //! Other methods on these paths get `405 Method Not Allowed`, other paths `404 Not Found`.
 //!
@@ -24,10 +25,7 @@
 //! receives no traffic through a Service, so readiness is mostly for humans and rollouts
 //! (`kubectl rollout status` waits for it), which is why the 503 body explains itself.
 
-use std::sync::{
-    Arc, Mutex,
-    atomic::{AtomicBool, Ordering},
-};
+use std::sync::Arc;
 
 use axum::{
     Router,
@@ -37,113 +35,35 @@ use axum::{
     routing::get,
 };
 
+use crate::diagnosis::report::Diagnostics;
 use crate::metrics::Metrics;
-
-/// The readiness state, shared between the controller (which sets the flags) and `/readyz`.
-///
-/// Cloning is cheap and all clones share the same flags. Preflight and stores only ever go from
-/// false to true: a replica that was ready and then gets watch errors stays ready (the watcher
-/// retries), and shutting down is final. The API server's reachability is the one condition that
-/// comes and goes: set by a request that got no answer (a timeout or a connection error), cleared
-/// by the next answer of any status, so `/readyz` tells "the API server cannot be reached from
-/// here" (a NetworkPolicy, an outage) apart from everything else.
-#[derive(Clone, Debug, Default)]
-pub struct Readiness {
-    flags: Arc<Flags>,
-}
-
-#[derive(Debug, Default)]
-struct Flags {
-    preflight_passed: AtomicBool,
-    stores_ready: AtomicBool,
-    shutting_down: AtomicBool,
-    /// The last error of a request that got no answer, until the next answer.
-    api_unreachable: Mutex<Option<String>>,
-}
-
-impl Readiness {
-    /// Not ready: preflight has not passed and the stores are not ready yet.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Records that the preflight checks (CRD installed, permissions granted) passed.
-    pub fn set_preflight_passed(&self) {
-        self.flags.preflight_passed.store(true, Ordering::Relaxed);
-    }
-
-    /// Records that every reflector store has received its initial list.
-    pub fn set_stores_ready(&self) {
-        self.flags.stores_ready.store(true, Ordering::Relaxed);
-    }
-
-    /// Records that shutdown has begun; `/readyz` answers 503 from now on.
-    pub fn set_shutting_down(&self) {
-        self.flags.shutting_down.store(true, Ordering::Relaxed);
-    }
-
-    /// Records that a request to the API server got no answer, and why (the timeout or
-    /// connection error); `/readyz` answers 503 until [`Readiness::set_api_reachable`].
-    pub fn set_api_unreachable(&self, error: impl Into<String>) {
-        *self.api_unreachable() = Some(error.into());
-    }
-
-    /// Records that the API server answered a request (with any status).
-    pub fn set_api_reachable(&self) {
-        let mut unreachable = self.api_unreachable();
-        if unreachable.is_some() {
-            *unreachable = None;
-        }
-    }
-
-    fn api_unreachable(&self) -> std::sync::MutexGuard<'_, Option<String>> {
-        self.flags
-            .api_unreachable
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// Whether this replica is ready: preflight passed, stores ready, the API server answering,
-    /// and not shutting down.
-    pub fn is_ready(&self) -> bool {
-        self.reasons_not_ready().is_empty()
-    }
-
-    /// Why this replica is not ready, in the order the conditions are normally met; empty when
-    /// it is ready.
-    pub fn reasons_not_ready(&self) -> Vec<String> {
-        let flags = &self.flags;
-        let mut reasons = Vec::new();
-        if !flags.preflight_passed.load(Ordering::Relaxed) {
-            reasons.push("preflight checks have not passed".to_owned());
-        }
-        if !flags.stores_ready.load(Ordering::Relaxed) {
-            reasons.push("stores have not received their initial list".to_owned());
-        }
-        if let Some(error) = self.api_unreachable().as_deref() {
-            reasons.push(format!("API server unreachable: {error}"));
-        }
-        if flags.shutting_down.load(Ordering::Relaxed) {
-            reasons.push("shutting down".to_owned());
-        }
-        reasons
-    }
-}
+pub use crate::readiness::Readiness;
+use tokio::sync::watch;
 
 /// What the handlers need.
 #[derive(Clone)]
 struct AdminState {
     metrics: Arc<Metrics>,
     readiness: Readiness,
+    diagnostics: watch::Receiver<Diagnostics>,
 }
 
 /// The admin routes, without a listener; [`serve`] runs them, tests call them directly.
-pub fn router(metrics: Arc<Metrics>, readiness: Readiness) -> Router {
+pub fn router(
+    metrics: Arc<Metrics>,
+    readiness: Readiness,
+    diagnostics: watch::Receiver<Diagnostics>,
+) -> Router {
     Router::new()
         .route("/metrics", get(metrics_handler))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .with_state(AdminState { metrics, readiness })
+        .route("/diagnostics", get(diagnostics_handler))
+        .with_state(AdminState {
+            metrics,
+            readiness,
+            diagnostics,
+        })
 }
 
 /// Serves the admin routes on `listener` until `shutdown` completes, then finishes the
@@ -154,19 +74,22 @@ pub fn router(metrics: Arc<Metrics>, readiness: Readiness) -> Router {
 ///
 /// ```no_run
 /// # async fn run(metrics: std::sync::Arc<doc_controller::metrics::Metrics>) -> std::io::Result<()> {
+/// use doc_controller::diagnosis::{Doctor, Settings};
 /// let readiness = doc_controller::admin::Readiness::new();
+/// let doctor = Doctor::new(metrics.clone(), Settings::default(), None);
 /// let listener = tokio::net::TcpListener::bind("0.0.0.0:8080").await?;
 /// let shutdown = async { tokio::signal::ctrl_c().await.unwrap_or_default() };
-/// doc_controller::admin::serve(listener, metrics, readiness, shutdown).await
+/// doc_controller::admin::serve(listener, metrics, readiness, doctor.subscribe(), shutdown).await
 /// # }
 /// ```
 pub async fn serve(
     listener: tokio::net::TcpListener,
     metrics: Arc<Metrics>,
     readiness: Readiness,
+    diagnostics: watch::Receiver<Diagnostics>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(metrics, readiness))
+    axum::serve(listener, router(metrics, readiness, diagnostics))
         .with_graceful_shutdown(shutdown)
         .await
 }
@@ -176,6 +99,11 @@ async fn metrics_handler(State(state): State<AdminState>) -> impl IntoResponse {
         [(header::CONTENT_TYPE, prometheus::TEXT_FORMAT)],
         state.metrics.render(),
     )
+}
+
+async fn diagnostics_handler(State(state): State<AdminState>) -> impl IntoResponse {
+    let report = state.diagnostics.borrow().clone();
+    axum::Json(report)
 }
 
 async fn healthz() -> &'static str {
@@ -202,6 +130,10 @@ mod tests {
         Arc::new(Metrics::new(&["kube_api"]).expect("metrics"))
     }
 
+    fn diagnostics() -> watch::Receiver<Diagnostics> {
+        watch::channel(Diagnostics::default()).1
+    }
+
     /// Sends one request to the router and returns status, content type and body.
     async fn send(
         readiness: &Readiness,
@@ -213,7 +145,7 @@ mod tests {
             .uri(path)
             .body(Body::empty())
             .expect("valid request");
-        let response = router(metrics(), readiness.clone())
+        let response = router(metrics(), readiness.clone(), diagnostics())
             .oneshot(request)
             .await
             .expect("infallible");
@@ -313,7 +245,7 @@ mod tests {
 
     #[tokio::test]
     async fn other_methods_are_not_allowed() {
-        for path in ["/metrics", "/healthz", "/readyz"] {
+        for path in ["/metrics", "/healthz", "/readyz", "/diagnostics"] {
             for method in ["POST", "PUT", "DELETE"] {
                 let (status, _, _) = send(&Readiness::new(), method, path).await;
                 assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
@@ -336,9 +268,15 @@ mod tests {
             .expect("bind");
         let address = listener.local_addr().expect("address");
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(serve(listener, metrics(), Readiness::new(), async {
-            stopped.await.unwrap_or_default();
-        }));
+        let server = tokio::spawn(serve(
+            listener,
+            metrics(),
+            Readiness::new(),
+            diagnostics(),
+            async {
+                stopped.await.unwrap_or_default();
+            },
+        ));
 
         // A plain blocking client: the admin server must answer any HTTP/1.1 client.
         let response = tokio::task::spawn_blocking(move || {

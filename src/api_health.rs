@@ -43,7 +43,7 @@ use futures::future::BoxFuture;
 use http::{Request, Response};
 use tower::BoxError;
 
-use crate::admin::Readiness;
+use crate::readiness::Readiness;
 
 /// The default of [`Config::api_timeout`](crate::config::Config::api_timeout): as long as kube's
 /// own connect timeout, long enough for the head of any LIST, short enough that an outage shows

@@ -9,16 +9,18 @@
 //! reconciles finish (kube-runtime's graceful shutdown), and the admin server stops last so that
 //! metrics can be scraped until the end.
 
-use crate::admin::{self, Readiness};
+use crate::admin;
 use crate::api_health::{self, ApiHealthLayer};
 use crate::client_metrics::ApiMetricsLayer;
 use crate::config::Config;
 use crate::controller;
 use crate::crd::Document;
+use crate::diagnosis::Doctor;
 use crate::error::Error;
 use crate::fault::LiveFaults;
 use crate::metrics::Metrics;
 use crate::preflight::{self, PreflightError};
+use crate::readiness::Readiness;
 use futures::FutureExt;
 use kube::Api;
 use kube::client::ClientBuilder;
@@ -62,6 +64,7 @@ pub struct App {
     client: kube::Client,
     metrics: Arc<Metrics>,
     readiness: Readiness,
+    doctor: Doctor,
     listener: tokio::net::TcpListener,
 }
 
@@ -105,11 +108,13 @@ impl App {
                 tower::retry::RetryLayer::new(kube::client::retry::RetryPolicy::server_retry())
             })))
             .build();
+        let doctor = Doctor::new(metrics.clone(), config.diagnosis, config.namespace.clone());
         Ok(Self {
             config,
             client,
             metrics,
             readiness,
+            doctor,
             listener,
         })
     }
@@ -135,6 +140,7 @@ impl App {
             client,
             metrics,
             readiness,
+            doctor,
             listener,
         } = self;
         let shutdown = shutdown.boxed().shared();
@@ -145,6 +151,7 @@ impl App {
             listener,
             metrics.clone(),
             readiness.clone(),
+            doctor.subscribe(),
             async move {
                 let _ = admin_stop_rx.await;
             },
@@ -154,7 +161,11 @@ impl App {
         let draining = readiness.clone();
         let mark_draining =
             tokio::spawn(shutdown.clone().map(move |()| draining.set_shutting_down()));
-        let result = Self::control(config, client, metrics, &readiness, shutdown).await;
+        // The doctor runs from the start: some symptoms (an API server that does not answer)
+        // show before the preflight has passed. It goes with the controller.
+        let diagnosis = tokio::spawn(doctor.clone().run(client.clone(), readiness.clone()));
+        let result = Self::control(config, client, metrics, doctor, &readiness, shutdown).await;
+        diagnosis.abort();
         mark_draining.abort();
         readiness.set_shutting_down();
         let _ = admin_stop_tx.send(());
@@ -171,6 +182,7 @@ impl App {
         config: Config,
         client: kube::Client,
         metrics: Arc<Metrics>,
+        doctor: Doctor,
         readiness: &Readiness,
         shutdown: futures::future::Shared<futures::future::BoxFuture<'static, ()>>,
     ) -> Result<(), AppError> {
@@ -214,6 +226,7 @@ impl App {
             config.clone(),
             LiveFaults::new(config.faults.clone()),
             metrics,
+            doctor,
             shutdown.clone(),
         );
         let ready = readiness.clone();

@@ -101,13 +101,14 @@ where
     S: tower::Service<Request<ReqBody>, Response = Response<ResBody>>,
     S::Error: Into<BoxError>,
     S::Future: Send + 'static,
+    ResBody: Send + 'static,
 {
-    type Response = S::Response;
+    type Response = Response<WatchBody<ResBody>>;
     // Boxed so that a timeout can be told apart from other failures (kube boxes errors anyway).
     type Error = BoxError;
     // Boxing costs one allocation per API request, which is noise next to the request itself,
     // and keeps this a plain `async` block instead of a hand-written future.
-    type Future = BoxFuture<'static, Result<S::Response, BoxError>>;
+    type Future = BoxFuture<'static, Result<Self::Response, BoxError>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx).map_err(Into::into)
@@ -119,6 +120,8 @@ where
             .get(http::header::CONTENT_TYPE)
             .and_then(|value| value.to_str().ok());
         let (verb, resource) = request_info(request.method(), request.uri(), content_type);
+        let shape = RequestShape::of(verb, request.uri());
+        shape.count(&self.metrics, &resource);
         // Created before the inner call so that the time and a cancellation before the first
         // poll are both accounted for.
         let mut recorder = Recorder {
@@ -129,6 +132,7 @@ where
             outcome: Outcome::Cancelled,
         };
         let response = self.inner.call(request);
+        let metrics = self.metrics.clone();
         Box::pin(async move {
             let result = response.await.map_err(Into::into);
             recorder.finished(match &result {
@@ -136,8 +140,120 @@ where
                 Err(error) if ApiTimeout::is_in(&**error) => Outcome::TimedOut,
                 Err(_) => Outcome::Failed,
             });
-            result
+            let resource = recorder.resource.clone();
+            result.map(|response| {
+                // A watch is open while its body streams: counted until the body is dropped.
+                let open = (shape.is_watch() && response.status().is_success())
+                    .then(|| OpenWatch::new(metrics, resource));
+                response.map(|body| WatchBody {
+                    inner: body,
+                    _open: open,
+                })
+            })
         })
+    }
+}
+
+/// What kind of read a request is, for the diagnosis signals ([`crate::signals`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RequestShape {
+    /// A watch, and whether it asked for bookmarks.
+    Watch { bookmarks: bool },
+    /// A LIST, and whether it set a page size (`limit`).
+    List { limited: bool },
+    /// Anything else.
+    Other,
+}
+
+impl RequestShape {
+    fn of(verb: &str, uri: &Uri) -> Self {
+        let query = uri.query().unwrap_or_default();
+        let has = |key: &str, value: Option<&str>| {
+            query.split('&').any(|pair| {
+                let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+                k == key && value.is_none_or(|value| v == value)
+            })
+        };
+        match verb {
+            "watch" => RequestShape::Watch {
+                bookmarks: has("allowWatchBookmarks", Some("true")),
+            },
+            "list" => RequestShape::List {
+                limited: has("limit", None),
+            },
+            _ => RequestShape::Other,
+        }
+    }
+
+    fn is_watch(self) -> bool {
+        matches!(self, RequestShape::Watch { .. })
+    }
+
+    /// Counts what the diagnosis wants to know of the request's shape: a LIST without a limit
+    /// holds everything in one response; a watch without bookmarks loses its place when the
+    /// history is compacted.
+    fn count(self, metrics: &ApiMetrics, resource: &str) {
+        match self {
+            RequestShape::List { limited: false } => metrics.signals.unpaged_list(resource),
+            RequestShape::Watch { bookmarks: false } => {
+                metrics.signals.watch_without_bookmarks(resource);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// One open watch, counted in `doc_controller_open_watches{resource}` until dropped.
+#[derive(Debug)]
+struct OpenWatch {
+    signals: std::sync::Arc<crate::signals::Signals>,
+    resource: String,
+}
+
+impl OpenWatch {
+    fn new(metrics: ApiMetrics, resource: String) -> Self {
+        metrics.signals.watch_open(&resource, 1);
+        OpenWatch {
+            signals: metrics.signals,
+            resource,
+        }
+    }
+}
+
+impl Drop for OpenWatch {
+    fn drop(&mut self) {
+        self.signals.watch_open(&self.resource, -1);
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A response body, unchanged; for a watch it keeps the watch counted as open until the
+    /// stream is dropped (ended, or cancelled by the client).
+    #[derive(Debug)]
+    pub struct WatchBody<B> {
+        #[pin]
+        inner: B,
+        _open: Option<OpenWatch>,
+    }
+}
+
+impl<B: http_body::Body> http_body::Body for WatchBody<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        self.project().inner.poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
     }
 }
 
@@ -569,7 +685,7 @@ mod tests {
         let metrics = Metrics::new(&[]).expect("metrics");
         let health = crate::api_health::ApiHealthLayer::new(
             std::time::Duration::from_secs(1),
-            crate::admin::Readiness::new(),
+            crate::readiness::Readiness::new(),
         );
         let service = ApiMetricsLayer::new(metrics.api()).layer(health.layer(tower::service_fn(
             |_request: Request<kube::client::Body>| {

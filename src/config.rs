@@ -46,6 +46,9 @@ pub struct Config {
     pub api_timeout: Duration,
     /// The failure toggles switched on.
     pub faults: Faults,
+    /// The self-diagnosis: its window and the bound past which a Terminating Document is stuck
+    /// (see [`crate::diagnosis`]).
+    pub diagnosis: crate::diagnosis::Settings,
     /// Whether live toggles are followed from the `doc-controller-config` ConfigMap
     /// (see [`crate::controller::toggles`]). Off by default: whoever may write that ConfigMap
     /// could otherwise switch on `crash-on-error` in production.
@@ -63,6 +66,7 @@ impl Default for Config {
             index_batch_window: Duration::from_millis(20),
             api_timeout: crate::api_health::DEFAULT_API_TIMEOUT,
             faults: Faults::default(),
+            diagnosis: crate::diagnosis::Settings::default(),
             live_faults: false,
         }
     }
@@ -108,6 +112,12 @@ pub struct Cli {
     /// How long an API request may wait for the response head, e.g. 10s [default: 30s].
     #[arg(long, env = "DOC_CONTROLLER_API_TIMEOUT", value_parser = humantime::parse_duration)]
     pub api_timeout: Option<Duration>,
+    /// How often the self-diagnosis evaluates the controller's signals, e.g. 10s [default: 10s].
+    #[arg(long, env = "DOC_CONTROLLER_DIAGNOSIS_WINDOW", value_parser = humantime::parse_duration)]
+    pub diagnosis_window: Option<Duration>,
+    /// How long a Document may be Terminating before the diagnosis calls it stuck [default: 1m].
+    #[arg(long, env = "DOC_CONTROLLER_STUCK_AFTER", value_parser = humantime::parse_duration)]
+    pub stuck_after: Option<Duration>,
     /// Switch on a failure toggle (repeatable, or comma-separated; see docs/faults.md).
     #[arg(
         long = "fault",
@@ -151,6 +161,12 @@ pub struct FileConfig {
     /// See [`Config::api_timeout`].
     #[serde(default, with = "humantime_serde")]
     pub api_timeout: Option<Duration>,
+    /// See [`Config::diagnosis`].
+    #[serde(default, with = "humantime_serde")]
+    pub diagnosis_window: Option<Duration>,
+    /// See [`Config::diagnosis`].
+    #[serde(default, with = "humantime_serde")]
+    pub stuck_after: Option<Duration>,
     /// See [`Config::faults`].
     pub faults: Option<Vec<Fault>>,
     /// See [`Config::live_faults`].
@@ -226,6 +242,16 @@ impl Config {
                 .or(file.api_timeout)
                 .unwrap_or(defaults.api_timeout),
             faults: Faults::new(cli.faults.or(file.faults).unwrap_or_default()),
+            diagnosis: crate::diagnosis::Settings {
+                window: cli
+                    .diagnosis_window
+                    .or(file.diagnosis_window)
+                    .unwrap_or(defaults.diagnosis.window),
+                stuck_after: cli
+                    .stuck_after
+                    .or(file.stuck_after)
+                    .unwrap_or(defaults.diagnosis.stuck_after),
+            },
             live_faults: cli
                 .live_faults
                 .or(file.live_faults)
@@ -251,6 +277,11 @@ impl Config {
         if self.api_timeout.is_zero() {
             return Err(ConfigError::Invalid(
                 "api-timeout must be longer than 0s".into(),
+            ));
+        }
+        if self.diagnosis.window < std::time::Duration::from_millis(100) {
+            return Err(ConfigError::Invalid(
+                "diagnosis-window must be at least 100ms".into(),
             ));
         }
         Ok(())

@@ -97,10 +97,10 @@ impl DocumentEvent {
 }
 
 /// The API server rejects an event whose note is longer than this (events.k8s.io validation).
-const MAX_NOTE_CHARS: usize = 1024;
+pub(crate) const MAX_NOTE_CHARS: usize = 1024;
 
 /// Cuts `text` to at most `max` characters, marking the cut with an ellipsis.
-fn truncate(text: String, max: usize) -> String {
+pub(crate) fn truncate(text: String, max: usize) -> String {
     if text.chars().count() <= max {
         return text;
     }

@@ -21,8 +21,9 @@
 //! | [`api_health`] | a deadline for every API answer; API server reachability for readiness |
 //! | [`config`] | flags, environment and config file, with failure toggles |
 //! | [`credentials`] | how the client authenticates: kube keeps re-reading the token file |
-//! | [`metrics`], [`client_metrics`] | Prometheus metrics, including every API request |
-//! | [`admin`] | `/metrics`, `/healthz`, `/readyz` |
+//! | [`metrics`], [`client_metrics`], [`signals`] | Prometheus metrics, including every API request and what the diagnosis reads |
+//! | [`diagnosis`] | the controller's self-diagnosis: findings from its own signals, with cause and fix |
+//! | [`admin`], [`readiness`] | `/metrics`, `/healthz`, `/readyz`, `/diagnostics` |
 //! | [`telemetry`] | logs (text/JSON) and OpenTelemetry traces |
 //! | [`error`] | typed errors, their metric labels and retry classes |
 //!
@@ -42,6 +43,7 @@ pub mod configmap;
 pub mod controller;
 pub mod crd;
 pub mod credentials;
+pub mod diagnosis;
 pub mod error;
 pub mod events;
 pub mod fault;
@@ -51,7 +53,9 @@ pub mod fixtures;
 pub mod index;
 pub mod metrics;
 pub mod preflight;
+pub mod readiness;
 pub mod reconcile;
+pub mod signals;
 pub mod status;
 pub mod telemetry;
 pub mod validation;

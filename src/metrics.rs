@@ -56,6 +56,10 @@ pub const WATCH_EVENTS: [&str; 5] = ["apply", "delete", "init", "init_apply", "i
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
+    /// Collectors that measure when scraped and cost real work (walking the caches): part of
+    /// `/metrics`, left out of [`Metrics::sample`], which the doctor takes every window.
+    scrape_registry: Registry,
+    signals: std::sync::Arc<crate::signals::Signals>,
     reconcile_total: IntCounterVec,
     reconcile_errors_total: IntCounterVec,
     reconcile_duration_seconds: Histogram,
@@ -161,7 +165,8 @@ impl Metrics {
             ),
             &["version"],
         )?;
-        let api = ApiMetrics::new()?;
+        let signals = std::sync::Arc::new(crate::signals::Signals::new(&registry)?);
+        let api = ApiMetrics::new(signals.clone())?;
 
         registry.register(Box::new(reconcile_total.clone()))?;
         registry.register(Box::new(reconcile_errors_total.clone()))?;
@@ -204,6 +209,8 @@ impl Metrics {
 
         Ok(Self {
             registry,
+            scrape_registry: Registry::new(),
+            signals,
             reconcile_total,
             reconcile_errors_total,
             reconcile_duration_seconds,
@@ -225,13 +232,35 @@ impl Metrics {
         &self.registry
     }
 
+    /// Registers a collector that measures at scrape time and costs real work: it is served on
+    /// `/metrics` but not taken into [`Metrics::sample`].
+    pub fn register_at_scrape(
+        &self,
+        collector: Box<dyn prometheus::core::Collector>,
+    ) -> Result<(), prometheus::Error> {
+        self.scrape_registry.register(collector)
+    }
+
+    /// The metrics of the diagnosis ([`crate::signals`]).
+    pub fn signals(&self) -> &crate::signals::Signals {
+        &self.signals
+    }
+
+    /// Every cheap metric family now: what the doctor compares window by window.
+    pub fn sample(&self) -> Vec<prometheus::proto::MetricFamily> {
+        self.registry.gather()
+    }
+
     /// Renders every registered metric in the Prometheus text exposition format (0.0.4), the
     /// body of `GET /metrics`.
     pub fn render(&self) -> String {
+        let mut families = self.registry.gather();
+        families.extend(self.scrape_registry.gather());
+        families.sort_by(|a, b| a.name().cmp(b.name()));
         let mut text = String::new();
         // Encoding only fails for metric families that are malformed, which a registry refuses
         // to register; log instead of failing the scrape.
-        if let Err(error) = TextEncoder::new().encode_utf8(&self.registry.gather(), &mut text) {
+        if let Err(error) = TextEncoder::new().encode_utf8(&families, &mut text) {
             tracing::warn!(%error, "encoding metrics failed");
         }
         text
@@ -248,6 +277,7 @@ impl Metrics {
     #[must_use = "the reconcile is timed until the returned guard is dropped"]
     pub fn reconcile_started(&self) -> ReconcileTimer {
         self.reconciles_in_flight.inc();
+        self.signals.note_in_flight(self.reconciles_in_flight.get());
         ReconcileTimer {
             _duration: self.reconcile_duration_seconds.start_timer(),
             in_flight: self.reconciles_in_flight.clone(),
@@ -257,6 +287,7 @@ impl Metrics {
     /// Counts a successful reconciliation: `doc_controller_reconcile_total{result="success"}`.
     pub fn reconcile_succeeded(&self) {
         self.reconcile_total.with_label_values(&["success"]).inc();
+        self.signals.reconcile_succeeded_now();
     }
 
     /// Counts a failed reconciliation: `doc_controller_reconcile_total{result="error"}` and
@@ -374,11 +405,14 @@ impl Drop for ReconcileTimer {
 pub struct ApiMetrics {
     requests_total: IntCounterVec,
     request_duration_seconds: HistogramVec,
+    /// The request shapes and open watches the diagnosis reads.
+    pub(crate) signals: std::sync::Arc<crate::signals::Signals>,
 }
 
 impl ApiMetrics {
-    fn new() -> Result<Self, prometheus::Error> {
+    fn new(signals: std::sync::Arc<crate::signals::Signals>) -> Result<Self, prometheus::Error> {
         Ok(Self {
+            signals,
             requests_total: IntCounterVec::new(
                 Opts::new(
                     "doc_controller_api_requests_total",

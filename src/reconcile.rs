@@ -87,7 +87,7 @@ pub async fn reconcile(doc: Arc<Document>, ctx: Arc<Context>) -> Result<Action, 
             tracing::Span::current().record("trace_id", field::display(trace_id));
         }
         let _timer = ctx.metrics.reconcile_started();
-        let result = reconcile_inner(doc, &ctx).await;
+        let result = crate::signals::SlowPolls::new(reconcile_inner(doc, &ctx), &ctx.metrics).await;
         match &result {
             Ok(_) => {
                 ctx.metrics.reconcile_succeeded();
@@ -286,6 +286,14 @@ async fn write_status(
     if !status::needs_write(doc, &desired) {
         return Ok(());
     }
+    // A deterministic status changes only with a new generation; a write for a generation whose
+    // status was already written is the churn the diagnosis looks for.
+    if doc.status.as_ref().is_some_and(|current| {
+        current.observed_generation.is_some()
+            && current.observed_generation == desired.observed_generation
+    }) {
+        ctx.metrics.signals().status_rewritten();
+    }
     let event = DocumentEvent::for_transition(doc, &desired);
     let patch = serde_json::json!({
         "apiVersion": "kube.rs/v1",
@@ -356,12 +364,15 @@ async fn wait_for_cache(ctx: &Context) {
     // FAULT(store-not-ready): reading the Store before its initial list makes decisions on an
     // empty cache: right after a start, every Document looks unpublished and is written again.
     // Fix: wait for the cache (this function), and only then read it.
-    if ctx.faults.is_on(Fault::StoreNotReady) {
-        return;
+    if !ctx.faults.is_on(Fault::StoreNotReady) {
+        let mut synced = ctx.config_maps_synced.clone();
+        // An error means the watch is gone (shutdown); reading the Store is then harmless.
+        let _ = synced.wait_for(|synced| *synced).await;
     }
-    let mut synced = ctx.config_maps_synced.clone();
-    // An error means the watch is gone (shutdown); reading the Store is then harmless.
-    let _ = synced.wait_for(|synced| *synced).await;
+    // What the diagnosis sees of it: a read of a cache that has not its initial list yet.
+    if !*ctx.config_maps_synced.borrow() {
+        ctx.metrics.signals().cache_read_before_sync();
+    }
 }
 
 /// The Document's entry in its namespace's index as last seen: `None` when the index itself is
@@ -427,8 +438,9 @@ impl StatusWrites {
     }
 
     /// The cache now holds `doc`: a status written over an older resourceVersion is in it (or
-    /// superseded), so its entry goes.
-    pub fn seen(&self, doc: &Document) {
+    /// superseded), so its entry goes. Returns whether `doc` is the echo of that write (it
+    /// carries the status written).
+    pub fn seen(&self, doc: &Document) -> bool {
         let key = ObjectRef::from_obj(doc);
         let mut written = self
             .0
@@ -438,8 +450,11 @@ impl StatusWrites {
             .get(&key)
             .is_some_and(|(rv, _)| *rv != doc.metadata.resource_version)
         {
-            written.remove(&key);
+            return written
+                .remove(&key)
+                .is_some_and(|(_, status)| doc.status.as_ref() == Some(&status));
         }
+        false
     }
 
     fn record(&self, doc: &Document, written: DocumentStatus) {
@@ -486,6 +501,14 @@ impl Context {
         let count = failures.entry(object).or_insert(0);
         *count = count.saturating_add(1);
         *count
+    }
+
+    /// Whether the last reconcile of `object` failed (it is backing off).
+    pub fn is_failing(&self, object: &ObjectRef<Document>) -> bool {
+        self.failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .contains_key(object)
     }
 
     fn forget_failures(&self, object: &ObjectRef<Document>) {

@@ -16,6 +16,7 @@
 //! errors are soft (retried), but never silently ignored.
 
 pub mod cache_size;
+pub mod changes;
 pub mod owner_trigger;
 pub mod per_object;
 pub mod toggles;
@@ -24,6 +25,7 @@ pub mod watches;
 use crate::config::Config;
 use crate::configmap::cached::{CachedConfigMap, cached_event};
 use crate::crd::{CONTROLLER_NAME, Document};
+use crate::diagnosis::{Doctor, Inputs};
 use crate::fault::{Fault, LiveFaults};
 use crate::index::IndexWriter;
 use crate::metrics::Metrics;
@@ -72,10 +74,13 @@ pub fn build(
     config: Config,
     faults: LiveFaults,
     metrics: Arc<Metrics>,
+    doctor: Doctor,
     shutdown: Shared<BoxFuture<'static, ()>>,
 ) -> (Synced, BoxFuture<'static, Result<(), WatchFailed>>) {
-    metrics.watch_started("documents", WATCH_ERROR_REASONS);
-    metrics.watch_started("configmaps", WATCH_ERROR_REASONS);
+    for resource in ["documents", "configmaps"] {
+        metrics.watch_started(resource, WATCH_ERROR_REASONS);
+        metrics.signals().watch_started(resource);
+    }
     let (docs_synced_tx, documents_synced) = watch::channel(false);
     let (cms_synced_tx, config_maps_synced) = watch::channel(false);
     let (fatal_tx, mut fatal_rx) = mpsc::channel(1);
@@ -87,26 +92,43 @@ pub fn build(
         }),
         fatal: fatal_tx.clone(),
         faults: faults.clone(),
+        doctor: doctor.clone(),
     };
 
     // Documents: streaming list + watch, stripped, cached, then filtered by predicates.
     let (doc_store, doc_writer) = reflector::store();
     let docs_api = watches::documents_api(&client, &config);
     let strip_config = config.clone();
-    let doc_events = watches::watch(docs_api, watches::documents_watch_config(&config), &config)
+    let documents_watch = watches::documents_watch_config(&config);
+    let selector = documents_watch.label_selector.clone();
+    // What each event changed, judged before the reflector replaces the cached Document.
+    let changes = Arc::new(changes::ChangeTracker::new(
+        doc_store.clone(),
+        metrics.clone(),
+    ));
+    let seen_changes = changes.clone();
+    let doc_events = watches::watch(docs_api, documents_watch, &config)
         .modify(move |doc: &mut Document| {
             watches::strip(doc, &strip_config);
+        })
+        .inspect(move |event| {
+            if let Ok(watcher::Event::Apply(doc) | watcher::Event::InitApply(doc)) = event {
+                seen_changes.seen(doc);
+            }
         })
         .boxed();
     // Status writes the cache has not shown yet; each goes once the cache shows its Document.
     let status_writes = Arc::new(StatusWrites::default());
     let seen = status_writes.clone();
+    let echoes = metrics.clone();
     // Observed after the reflector: "synced" must not be signalled before the Store holds the list.
     let doc_events = observer("documents", docs_synced_tx)
         .observe(doc_events.reflect(doc_writer).boxed())
         .inspect(move |event| {
-            if let Ok(watcher::Event::Apply(doc) | watcher::Event::InitApply(doc)) = event {
-                seen.seen(doc);
+            if let Ok(watcher::Event::Apply(doc) | watcher::Event::InitApply(doc)) = event
+                && seen.seen(doc)
+            {
+                echoes.signals().own_write_echoed();
             }
         });
 
@@ -125,26 +147,40 @@ pub fn build(
     // it, a reconcile on another thread could wake up between the two, find the Store empty and
     // rewrite a ConfigMap that is there (seen as 1 to 6 writes at start with 10,000 Documents).
     let cm_events = reflector::reflector(cm_writer, cm_events).boxed();
+    let repairs = metrics.clone();
     let cm_watch = observer("configmaps", cms_synced_tx)
         .observe(cm_events)
         .for_each(move |event| {
             if let Ok(event) = event
                 && let Some(owner) = owners.owner_to_reconcile(&event)
             {
+                repairs.signals().reconciles_requested("owned", 1);
                 // The controller outlives this watch; a closed channel only means it is stopping.
                 let _ = owners_tx.send(owner);
             }
             futures::future::ready(())
         });
 
-    let doc_trigger = filter_changes(watches::applied(doc_events), faults.clone());
+    let (offered, passed) = (changes.clone(), changes);
+    let doc_trigger = filter_changes(
+        watches::applied(doc_events)
+            .inspect(move |_| offered.offered())
+            .boxed(),
+        faults.clone(),
+    )
+    .inspect(move |_| passed.passed())
+    .boxed();
 
     // FAULT(watch-per-object): a watch per Document's ConfigMap instead of the shared reflector
     // below: open watches grow with the number of Documents. Fix: one shared watch for all.
     let (object_watches, per_object_trigger) = if config.faults.is_on(Fault::WatchPerObject) {
         let (tx, rx) = mpsc::unbounded_channel();
         (
-            Some(per_object::ObjectWatches::new(client.clone(), tx)),
+            Some(per_object::ObjectWatches::new(
+                client.clone(),
+                tx,
+                metrics.clone(),
+            )),
             Some(UnboundedReceiverStream::new(rx)),
         )
     } else {
@@ -181,15 +217,29 @@ pub fn build(
     // Every Document again: on each resync tick, and whenever live toggles change, so that a
     // toggle's symptom shows (and ends) at once rather than at the next change of a Document.
     let (toggled_tx, toggled_rx) = mpsc::unbounded_channel();
+    let requested = |source: &'static str| {
+        let (store, metrics) = (doc_store.clone(), metrics.clone());
+        move |()| metrics.signals().reconciles_requested(source, store.len())
+    };
     let controller = controller
-        .reconcile_all_on(resync_ticks(config.resync_period))
-        .reconcile_all_on(UnboundedReceiverStream::new(toggled_rx));
+        .reconcile_all_on(resync_ticks(config.resync_period).map(requested("resync")))
+        .reconcile_all_on(UnboundedReceiverStream::new(toggled_rx).map(requested("toggles")));
     let controller = match per_object_trigger {
         Some(per_object) => controller.reconcile_on(per_object),
         None => controller.reconcile_on(UnboundedReceiverStream::new(owners_rx)),
     };
+    let concurrency = effective_concurrency(&config);
+    let failing = context.clone();
+    doctor.attach(Inputs {
+        documents: doc_store.clone(),
+        config_maps: cm_store.clone(),
+        failing: Arc::new(move |doc| failing.is_failing(doc)),
+        selector,
+        concurrency,
+    });
+    metrics.signals().set_controller_running(true);
     let controller = controller
-        .with_config(controller_config(&config))
+        .with_config(controller::Config::default().concurrency(concurrency))
         .graceful_shutdown_on(shutdown.clone())
         .run(reconcile, error_policy, context)
         .for_each(|result| async move {
@@ -209,7 +259,7 @@ pub fn build(
         futures::future::pending().boxed()
     };
     let sizes = cache_size::CacheSizeCollector::new(doc_store.clone(), cm_store.clone())
-        .and_then(|sizes| metrics.registry().register(Box::new(sizes)));
+        .and_then(|sizes| metrics.register_at_scrape(Box::new(sizes)));
     if let Err(error) = sizes {
         tracing::warn!(%error, "cached object sizes are not measured");
     }
@@ -300,15 +350,15 @@ fn resync_ticks(period: Duration) -> impl futures::Stream<Item = ()> + Send + 's
     tokio_stream::wrappers::IntervalStream::new(ticks).map(|_| ())
 }
 
-fn controller_config(config: &Config) -> controller::Config {
+/// The number of Documents reconciled at once (`controller::Config::concurrency`; 0: no limit).
+fn effective_concurrency(config: &Config) -> u16 {
     // FAULT(unbounded-concurrency): 0 means no limit; thousands of reconciles hit the API server at
     // once and it answers 429. Fix: a bound that the API server's fairness share can take.
-    let concurrency = if config.faults.is_on(Fault::UnboundedConcurrency) {
+    if config.faults.is_on(Fault::UnboundedConcurrency) {
         0
     } else {
         config.concurrency
-    };
-    controller::Config::default().concurrency(concurrency)
+    }
 }
 
 /// Keeps `doc_controller_cached_objects{store}` current.

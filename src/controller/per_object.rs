@@ -19,15 +19,21 @@ use tokio::task::AbortHandle;
 /// The per-object watches and the channel through which they trigger reconciles.
 pub struct ObjectWatches {
     client: kube::Client,
+    metrics: std::sync::Arc<crate::metrics::Metrics>,
     tasks: Mutex<HashMap<ObjectRef<Document>, AbortHandle>>,
     trigger: mpsc::UnboundedSender<ObjectRef<Document>>,
 }
 
 impl ObjectWatches {
     /// Watches that trigger reconciles through `trigger` (fed to `Controller::reconcile_on`).
-    pub fn new(client: kube::Client, trigger: mpsc::UnboundedSender<ObjectRef<Document>>) -> Self {
+    pub fn new(
+        client: kube::Client,
+        trigger: mpsc::UnboundedSender<ObjectRef<Document>>,
+        metrics: std::sync::Arc<crate::metrics::Metrics>,
+    ) -> Self {
         Self {
             client,
+            metrics,
             tasks: Mutex::new(HashMap::new()),
             trigger,
         }
@@ -47,9 +53,11 @@ impl ObjectWatches {
             Api::namespaced(self.client.clone(), &doc.namespace().unwrap_or_default());
         let trigger = self.trigger.clone();
         let owner = key.clone();
+        let metrics = self.metrics.clone();
         let watch = watcher::watch_object(api, &doc.config_map_name())
             .default_backoff()
             .for_each(move |_| {
+                metrics.signals().reconciles_requested("object_watch", 1);
                 let _ = trigger.send(owner.clone());
                 futures::future::ready(())
             });

@@ -10,6 +10,7 @@ use crate::api_health::ApiTimeout;
 use crate::config::Config;
 use crate::configmap::MANAGED_BY_SELECTOR;
 use crate::crd::Document;
+use crate::diagnosis::{Doctor, Finding};
 use crate::fault::{Fault, LiveFaults};
 use crate::metrics::Metrics;
 use futures::{Stream, StreamExt, stream::BoxStream};
@@ -156,6 +157,8 @@ pub struct Observer {
     pub fatal: mpsc::Sender<String>,
     /// The toggles in force (`silent-watch-errors` and `crash-on-error` change live).
     pub faults: LiveFaults,
+    /// The self-diagnosis: it keeps the latest error message per reason as evidence.
+    pub doctor: Doctor,
 }
 
 impl Observer {
@@ -175,20 +178,25 @@ impl Observer {
     }
 
     fn error(&self, error: &watcher::Error) {
-        self.metrics
-            .watch_error(self.resource, watch_error_reason(error));
+        let reason = watch_error_reason(error);
+        self.metrics.watch_error(self.resource, reason);
+        self.doctor
+            .last_watch_errors()
+            .record(reason, error.to_string());
         // FAULT(silent-watch-errors): dropping watch errors without a word leaves a failing
         // controller with clean logs; only the metrics still tell. Fix: log every one, at WARN.
         if !self.faults.is_on(Fault::SilentWatchErrors) {
             tracing::warn!(resource = self.resource, %error, "watch error, retrying with backoff");
+            self.metrics.signals().watch_error_logged(self.resource);
         }
         // FAULT(crash-on-error): tearing the process down on the first (soft, retryable) watch
         // error turns a blip into a restart; restarts then mask the cause. Fix: retry with
         // backoff, alert on the error rate.
         if self.faults.is_on(Fault::CrashOnError) {
-            let _ = self
-                .fatal
-                .try_send(format!("{} watch failed: {error}", self.resource));
+            let failure = format!("{} watch failed: {error}", self.resource);
+            self.doctor
+                .raise_now(Finding::CrashOnSoftError, vec![failure.clone()]);
+            let _ = self.fatal.try_send(failure);
         }
     }
 }

@@ -1,0 +1,365 @@
+//! The findings the controller can raise about itself: one per symptom of the troubleshooting
+//! guide's tables, each with the causes that fit it (in the order the guide's "how to verify"
+//! tells them apart) and the fix.
+//!
+//! [`catalogue!`] is the only list: the enum, names, texts, docs anchors and hysteresis come from
+//! it, and `tests/catalogue.rs` checks `docs/diagnosis.md` against it. What raises a finding lives
+//! in [`super::rules`], one function per finding.
+
+/// Declares every finding once.
+macro_rules! catalogue {
+    ($(
+        $(#[doc = $doc:literal])+
+        $variant:ident $name:literal {
+            symptom: $symptom:literal,
+            causes: [$($cause:literal),+ $(,)?],
+            fix: $fix:literal,
+            raise_after: $raise:literal,
+            clear_after: $clear:literal $(,)?
+        }
+    )+) => {
+        /// A diagnosis the controller can make about itself. See `docs/diagnosis.md`.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+        #[serde(into = "&'static str")]
+        pub enum Finding {
+            $( $(#[doc = $doc])+ $variant, )+
+        }
+
+        impl Finding {
+            /// Every finding, in the order of `docs/diagnosis.md`.
+            pub const ALL: &'static [Finding] = &[ $( Finding::$variant, )+ ];
+
+            /// The kebab-case name: the `finding` label, the `/diagnostics` key, the docs anchor.
+            pub const fn name(self) -> &'static str {
+                match self { $( Finding::$variant => $name, )+ }
+            }
+
+            /// The symptom, as the guide's tables name it.
+            pub const fn symptom(self) -> &'static str {
+                match self { $( Finding::$variant => $symptom, )+ }
+            }
+
+            /// The likely causes, most likely first (the evidence of a raised finding says
+            /// which one it points at).
+            pub const fn causes(self) -> &'static [&'static str] {
+                match self { $( Finding::$variant => &[$($cause),+], )+ }
+            }
+
+            /// What to do about it.
+            pub const fn fix(self) -> &'static str {
+                match self { $( Finding::$variant => $fix, )+ }
+            }
+
+            /// Consecutive windows with the symptom before the finding is raised.
+            pub const fn raise_after(self) -> u32 {
+                match self { $( Finding::$variant => $raise, )+ }
+            }
+
+            /// Consecutive windows without the symptom before a raised finding clears.
+            pub const fn clear_after(self) -> u32 {
+                match self { $( Finding::$variant => $clear, )+ }
+            }
+        }
+    };
+}
+
+/// Where the docs of every finding are, relative to the repository.
+pub const DOCS: &str = "docs/diagnosis.md";
+
+catalogue! {
+    /// Reconciles happen again and again for Documents that nothing changed, fed by the
+    /// controller's own writes.
+    SelfTriggeringLoop "self-triggering-loop" {
+        symptom: "Reconciler infinite loop: reconcile count increases endlessly, high CPU",
+        causes: [
+            "Every status write comes back as a watch event that is reconciled (no predicate_filter), and every reconcile writes a new status (non-deterministic values such as a timestamp)",
+            "Another controller and this one keep overwriting each other's writes",
+        ],
+        fix: "Write a deterministic status and skip the write when it is unchanged, and filter the watch with predicate_filter(predicates::generation.combine(predicates::finalizers))",
+        raise_after: 2,
+        clear_after: 3,
+    }
+    /// The status is written although the Document's generation did not change.
+    StatusChurn "status-churn" {
+        symptom: "Reconciler infinite loop: a status patch on every reconcile",
+        causes: [
+            "The status carries non-deterministic values (a timestamp of now), so every reconcile computes a different one",
+            "The status depends on something outside the Document that changes on every read",
+        ],
+        fix: "Compute the status from the spec only, move lastTransitionTime only on a transition, and skip the patch when the status is unchanged",
+        raise_after: 2,
+        clear_after: 3,
+    }
+    /// Reconciles of Documents whose generation and finalizers did not change.
+    SpuriousReconciles "spurious-reconciles" {
+        symptom: "Reconciler infinite loop: status-only or metadata-only changes trigger reconciles",
+        causes: [
+            "The main watch has no predicate_filter: status writes (the controller's own included) and label changes are reconciled",
+            "A resync period much shorter than needed",
+        ],
+        fix: "predicate_filter(predicates::generation.combine(predicates::finalizers)) on the Document watch",
+        raise_after: 2,
+        clear_after: 3,
+    }
+    /// An owned ConfigMap keeps being changed behind the controller's back and repaired.
+    FieldPingPong "field-ping-pong" {
+        symptom: "Reconciler infinite loop: alternating resourceVersion updates of the same object",
+        causes: [
+            "This controller replaces whole objects (PUT) and so removes fields another writer owns; the other writer puts them back",
+            "Two controllers write the same field",
+        ],
+        fix: "Server-side apply only the fields this controller owns, and compare on those fields only; kubectl get -w shows who writes (managedFields)",
+        raise_after: 2,
+        clear_after: 3,
+    }
+    /// A LIST without a page size brought a large list into memory at once.
+    ListNotPaged "list-not-paged" {
+        symptom: "Memory keeps growing: high baseline memory right after startup",
+        causes: [
+            "The watch's initial list is one LIST of everything (no streaming list, no page size)",
+        ],
+        fix: "watcher::Config::streaming_lists(), or at least a page_size",
+        raise_after: 1,
+        clear_after: 30,
+    }
+    /// Cached objects carry fields the controller never reads.
+    LargeCacheObjects "large-cache-objects" {
+        symptom: "Memory keeps growing: large objects in the reflector Store",
+        causes: [
+            "managedFields (and last-applied-configuration) are cached with every object: no .modify() strips them",
+            "The objects themselves are large; a metadata_watcher would do",
+        ],
+        fix: ".modify() the watch stream to clear managedFields before the reflector, or use a metadata_watcher",
+        raise_after: 2,
+        clear_after: 3,
+    }
+    /// Far more ConfigMaps are cached than the controller manages.
+    WatchScopeTooBroad "watch-scope-too-broad" {
+        symptom: "Memory keeps growing: cached object count far above the objects of interest",
+        causes: [
+            "The ConfigMap watch has no label selector and no namespace: it caches every ConfigMap of the cluster",
+        ],
+        fix: "Narrow the watch with a label or field selector (the label the controller puts on its objects) and a namespace",
+        raise_after: 2,
+        clear_after: 3,
+    }
+    /// Watches resumed from a resourceVersion the API server no longer has.
+    WatchGoneWithoutBookmarks "watch-gone-without-bookmarks" {
+        symptom: "Watch connection not recovering: 410 Gone",
+        causes: [
+            "The watch asks for no bookmarks, so its resourceVersion grows old while nothing changes and is compacted away",
+            "The watch was disconnected for longer than the API server's watch window",
+        ],
+        fix: "Keep bookmarks on (kube's default) and default_backoff(): the watcher re-lists and recovers",
+        raise_after: 1,
+        clear_after: 30,
+    }
+    /// The API server rejects the controller's credentials.
+    CredentialsRejected "credentials-rejected" {
+        symptom: "Watch connection not recovering: 401 Unauthorized",
+        causes: [
+            "The token was read once and kept after it expired or was revoked (a copy instead of the token file)",
+            "The kubeconfig's exec plugin or token file is broken",
+        ],
+        fix: "Let kube own the credentials: Config::infer() in a Pod (the token file is re-read), or an exec plugin",
+        raise_after: 1,
+        clear_after: 3,
+    }
+    /// The API server forbids the controller's list or watch.
+    WatchForbidden "watch-forbidden" {
+        symptom: "Watch not running: 403 Forbidden on list or watch",
+        causes: [
+            "The watch asks for the cluster scope while RBAC grants one namespace",
+            "The ClusterRole lacks list or watch on the resource, or its binding is missing",
+        ],
+        fix: "Watch the namespace the controller is permitted for (--namespace), or grant list and watch in the ClusterRole and bind it",
+        raise_after: 1,
+        clear_after: 3,
+    }
+    /// The API server forbids one of the controller's writes.
+    WriteForbidden "write-forbidden" {
+        symptom: "Access: 403 Forbidden on a write",
+        causes: [
+            "The code writes through a verb or subresource the RBAC does not grant (e.g. status sent to the main resource)",
+            "The ClusterRole lacks the verb",
+        ],
+        fix: "Write through the granted path (the status subresource for status) and grant exactly the verbs the code uses",
+        raise_after: 1,
+        clear_after: 3,
+    }
+    /// Watches fail and are retried many times a second.
+    WatchRetryHotLoop "watch-retry-hot-loop" {
+        symptom: "Watch connection not recovering: retried in a hot loop",
+        causes: [
+            "The watch stream has no backoff: every error is retried at once",
+        ],
+        fix: "default_backoff() on every watch stream",
+        raise_after: 2,
+        clear_after: 3,
+    }
+    /// Requests get no answer from the API server.
+    ApiUnreachable "api-unreachable" {
+        symptom: "Watch not running: connection timeouts in logs",
+        causes: [
+            "A NetworkPolicy or firewall drops the traffic to the API server",
+            "The API server is down or overloaded",
+        ],
+        fix: "Allow egress to the API server (NetworkPolicy); a deadline on every request keeps the controller telling",
+        raise_after: 1,
+        clear_after: 2,
+    }
+    /// The API server answers 429 Too Many Requests.
+    Throttled "throttled" {
+        symptom: "API server throttling: frequent 429 Too Many Requests",
+        causes: [
+            "Too many concurrent reconciles for the controller's share of the API server",
+            "Too many API calls per reconcile",
+            "Too many watch connections",
+        ],
+        fix: "controller::Config::concurrency(N) sized to the API server's share (--concurrency); read from the Store; share reflectors",
+        raise_after: 1,
+        clear_after: 3,
+    }
+    /// More watches are open than the controller's shared reflectors need.
+    TooManyWatches "too-many-watches" {
+        symptom: "API server throttling: too many watch connections",
+        causes: [
+            "A watch per object instead of one shared reflector for all of them",
+        ],
+        fix: "One shared reflector per resource (owns()/watches() on the Controller, or a shared store)",
+        raise_after: 2,
+        clear_after: 3,
+    }
+    /// Reconciles make GET or LIST requests for what the caches hold.
+    ExcessiveApiCalls "excessive-api-calls" {
+        symptom: "API server throttling: excessive API calls in the reconciler",
+        causes: [
+            "Reconciles GET owned objects from the API server instead of reading the reflector's Store",
+        ],
+        fix: "Read owned objects from the Store; batch writes where possible",
+        raise_after: 2,
+        clear_after: 3,
+    }
+    /// Deleted Documents stay Terminating.
+    StuckTerminating "stuck-terminating" {
+        symptom: "Finalizer deadlock: resource stays in Terminating",
+        causes: [
+            "Cleanup keeps failing, so the finalizer is never released",
+            "The controller does not reconcile deletions (down, or a predicate filters them)",
+        ],
+        fix: "Make cleanup eventually succeed (treat an external resource already gone as done); emergency release: kubectl patch <doc> -p '{\"metadata\":{\"finalizers\":null}}' --type=merge (skips cleanup)",
+        raise_after: 1,
+        clear_after: 2,
+    }
+    /// Documents changed but nothing reconciles them.
+    ReconcilerIdle "reconciler-idle" {
+        symptom: "Reconciler not running: resources change but no reconciler logs appear",
+        causes: [
+            "The controller's runner is not running (the process serves metrics and health only)",
+            "A predicate filters finalizer changes (predicates::generation alone): a new Document gets its finalizer and then nothing",
+            "A predicate blocks every change after a Document's first sight",
+        ],
+        fix: "Run the controller and alert on reconciles stopping, not only on liveness; predicate_filter(predicates::generation.combine(predicates::finalizers))",
+        raise_after: 2,
+        clear_after: 2,
+    }
+    /// The Document watch caches nothing while the API has Documents.
+    SelectorMatchesNothing "selector-matches-nothing" {
+        symptom: "Reconciler not running: the Store is empty while kubectl get lists objects",
+        causes: [
+            "The Document watch's label selector matches no Document",
+        ],
+        fix: "Drop the selector or fix it: kubectl get documents -l <selector> should list what the controller is for",
+        raise_after: 2,
+        clear_after: 2,
+    }
+    /// The API server does not serve Documents.
+    CrdMissing "crd-missing" {
+        symptom: "Blocker errors: the CRD is not installed (404 on list and watch)",
+        causes: [
+            "The CustomResourceDefinition documents.kube.rs is not installed, and no preflight check stopped the controller",
+        ],
+        fix: "Install the CRD (cargo run --bin crdgen | kubectl apply -f -); check with list(limit 1) before any watch and exit with the install command",
+        raise_after: 1,
+        clear_after: 2,
+    }
+    /// Reconciles hold their runtime thread.
+    BlockingInAsync "blocking-in-async" {
+        symptom: "Profiling: blocking work in async code (long task polls)",
+        causes: [
+            "A synchronous sleep, lock or I/O inside the reconcile future holds its runtime worker",
+        ],
+        fix: "No blocking calls in async code: tokio::time::sleep, async I/O, or spawn_blocking for unavoidable blocking work",
+        raise_after: 1,
+        clear_after: 3,
+    }
+    /// Watches fail and the controller says nothing about it.
+    WatchErrorsUnlogged "watch-errors-unlogged" {
+        symptom: "Watcher errors: a failing program with nothing in the logs",
+        causes: [
+            "Watch errors are dropped without a log line (only the metrics count them)",
+        ],
+        fix: "Log every watch error (at WARN) and alert on the error rate",
+        raise_after: 2,
+        clear_after: 3,
+    }
+    /// A soft, retryable watch error stops the controller.
+    CrashOnSoftError "crash-on-soft-error" {
+        symptom: "Stream errors: the process exits on an error it could have retried",
+        causes: [
+            "The watch stream is torn down on its first error (try_for_each / try_next on the stream)",
+        ],
+        fix: "Retry soft errors with backoff (the watcher recovers) and alert on error rates; restarts only mask the cause",
+        raise_after: 1,
+        clear_after: 1,
+    }
+    /// Reconciles read a cache before its initial list arrived.
+    CacheReadBeforeSync "cache-read-before-sync" {
+        symptom: "Reconciler not running: the Store is not yet initialised (wrong decisions at start)",
+        causes: [
+            "Reconciles read the ConfigMap Store before its initial list arrived, and act on an empty cache",
+        ],
+        fix: "Wait for the Store (Store::wait_until_ready, or the watch's InitDone) before reading it",
+        raise_after: 1,
+        clear_after: 30,
+    }
+}
+
+impl std::fmt::Display for Finding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl From<Finding> for &'static str {
+    fn from(finding: Finding) -> Self {
+        finding.name()
+    }
+}
+
+impl Finding {
+    /// The anchor of its section in `docs/diagnosis.md`.
+    pub fn docs(self) -> String {
+        format!("{DOCS}#{}", self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_finding_has_a_unique_kebab_name_causes_and_a_fix() {
+        let mut names = std::collections::BTreeSet::new();
+        for finding in Finding::ALL {
+            let name = finding.name();
+            assert!(names.insert(name), "{name} twice");
+            assert!(
+                name.chars().all(|c| c.is_ascii_lowercase() || c == '-'),
+                "{name}"
+            );
+            assert!(!finding.causes().is_empty() && !finding.fix().is_empty());
+            assert!(finding.raise_after() >= 1 && finding.clear_after() >= 1);
+        }
+    }
+}

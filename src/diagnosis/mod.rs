@@ -1,0 +1,639 @@
+//! The controller diagnoses itself: it recognises the symptoms of the troubleshooting guide from
+//! its own signals, names the likely cause and says the fix, while it runs.
+//!
+//! # How
+//! Every window (`--diagnosis-window`, 10 s by default) the [`Doctor`] takes a [`Sample`] of the
+//! controller's metrics and reads a few facts from its caches (Documents stuck Terminating,
+//! Documents the reconciler has not caught up with, what the caches hold). Each finding of the
+//! [`catalogue`] has one rule ([`rules`]) that reads the window and the facts and returns the
+//! evidence when its symptom is there. A finding is raised after its symptom showed in a number
+//! of consecutive windows and cleared after a number of windows without it ([`hysteresis`]), so
+//! it does not flap.
+//!
+//! # What a raised finding shows
+//! - one WARN log line when it is raised (with the evidence, the likely cause, the fix and the
+//!   docs link) and one INFO line when it clears;
+//! - `doc_controller_finding_active{finding}` (every finding's series exists from the start, at
+//!   0) and `doc_controller_findings_raised_total{finding}`;
+//! - a Kubernetes Event: on the Documents the finding is about (stuck Terminating, not caught up
+//!   with), else on the controller's own object (its Pod when `POD_NAME` and `POD_NAMESPACE` are
+//!   set, else the Document CRD);
+//! - an entry of `/diagnostics` (JSON, [`report::Diagnostics`]), which `doc-controller doctor`
+//!   prints.
+//!
+//! # Caveats
+//! The rules read what this process sees. A symptom whose cause is outside it (another
+//! controller's loop, an API server's own load) shows as its effect here (repairs, 429s), with
+//! the cause the guide lists first; the evidence says which numbers raised it.
+
+pub mod catalogue;
+pub mod hysteresis;
+pub mod report;
+pub mod rules;
+pub mod sample;
+
+pub use catalogue::Finding;
+
+use crate::configmap::cached::CachedConfigMap;
+use crate::crd::{CONTROLLER_NAME, Document, FINALIZER};
+use crate::metrics::Metrics;
+use crate::readiness::Readiness;
+use hysteresis::{Tracker, Transition};
+use k8s_openapi::api::core::v1::ObjectReference;
+use kube::api::ListParams;
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::{Api, Resource, ResourceExt};
+use report::{Diagnostics, FindingReport, Signal};
+use rules::{Evidence, Facts, Lagging};
+use sample::{Sample, Window, all};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+/// Default length of a diagnosis window.
+pub const DEFAULT_WINDOW: Duration = Duration::from_secs(10);
+
+/// Default time a Document may stay Terminating before it counts as stuck.
+pub const DEFAULT_STUCK_AFTER: Duration = Duration::from_secs(60);
+
+/// At most this many Documents get an Event for one finding.
+const EVENTS_PER_FINDING: usize = 5;
+
+/// The latest watch error message per reason, shared with the watches: the evidence that tells
+/// causes apart (a 403 "at the cluster scope" is a scope problem, not a missing rule).
+#[derive(Debug, Default)]
+pub struct LastWatchErrors(Mutex<BTreeMap<&'static str, String>>);
+
+impl LastWatchErrors {
+    /// Remembers `message` as the latest watch error with `reason`.
+    pub fn record(&self, reason: &'static str, message: String) {
+        self.lock().insert(reason, message);
+    }
+
+    fn snapshot(&self) -> Vec<(String, String)> {
+        self.lock()
+            .iter()
+            .map(|(reason, message)| ((*reason).to_string(), message.clone()))
+            .collect()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<&'static str, String>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Whether a Document's last reconcile failed (it is backing off, not idle).
+pub type IsFailing = Arc<dyn Fn(&ObjectRef<Document>) -> bool + Send + Sync>;
+
+/// What the running controller hands the doctor: its caches and what it knows of its Documents.
+pub struct Inputs {
+    /// The Document cache.
+    pub documents: Store<Document>,
+    /// The owned-ConfigMap cache.
+    pub config_maps: Store<CachedConfigMap>,
+    /// Whether a Document's last reconcile failed.
+    pub failing: IsFailing,
+    /// The Document watch's label selector, if it has one.
+    pub selector: Option<String>,
+    /// The concurrency the controller runs with (0: unbounded).
+    pub concurrency: u16,
+}
+
+/// The settings of the diagnosis.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Settings {
+    /// The length of one window.
+    pub window: Duration,
+    /// How long a Document may be Terminating before it counts as stuck.
+    pub stuck_after: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            window: DEFAULT_WINDOW,
+            stuck_after: DEFAULT_STUCK_AFTER,
+        }
+    }
+}
+
+/// The doctor; cheap to clone, all clones are the same doctor.
+#[derive(Clone)]
+pub struct Doctor {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    metrics: Arc<Metrics>,
+    settings: Settings,
+    /// Where Documents are listed when the cache cannot tell whether the API holds any.
+    namespace: Option<String>,
+    last_watch_errors: Arc<LastWatchErrors>,
+    inputs: Mutex<Option<Inputs>>,
+    state: Mutex<State>,
+    report: watch::Sender<Diagnostics>,
+}
+
+/// Per finding, in catalogue order.
+#[derive(Default)]
+struct State {
+    windows: u64,
+    evaluated_at: Option<String>,
+    trackers: Vec<Tracker>,
+    evidence: Vec<Option<Evidence>>,
+    since: Vec<Option<String>>,
+    raised: Vec<u64>,
+    signals: Vec<Signal>,
+}
+
+impl Doctor {
+    /// A doctor for a controller watching `namespace` (all when `None`).
+    pub fn new(metrics: Arc<Metrics>, settings: Settings, namespace: Option<String>) -> Self {
+        let names: Vec<&str> = Finding::ALL.iter().map(|f| f.name()).collect();
+        metrics.signals().findings_known(&names);
+        let n = Finding::ALL.len();
+        let state = State {
+            trackers: vec![Tracker::default(); n],
+            evidence: vec![None; n],
+            since: vec![None; n],
+            raised: vec![0; n],
+            ..State::default()
+        };
+        let (report, _) = watch::channel(Diagnostics {
+            window_seconds: settings.window.as_secs_f64(),
+            ..Diagnostics::default()
+        });
+        let doctor = Doctor {
+            inner: Arc::new(Inner {
+                metrics,
+                settings,
+                namespace,
+                last_watch_errors: Arc::default(),
+                inputs: Mutex::new(None),
+                state: Mutex::new(state),
+                report,
+            }),
+        };
+        doctor.publish_report();
+        doctor
+    }
+
+    /// The report as it is now, and every change to it.
+    pub fn subscribe(&self) -> watch::Receiver<Diagnostics> {
+        self.inner.report.subscribe()
+    }
+
+    /// Where the watches record their latest error messages.
+    pub fn last_watch_errors(&self) -> Arc<LastWatchErrors> {
+        self.inner.last_watch_errors.clone()
+    }
+
+    /// Hands the doctor the running controller's caches.
+    pub fn attach(&self, inputs: Inputs) {
+        *lock(&self.inner.inputs) = Some(inputs);
+        self.inner.metrics.signals().set_controller_running(true);
+    }
+
+    /// Raises `finding` at once, with `evidence`: for a symptom seen outside the windows, such as
+    /// a soft error about to stop the process. Logs and counts it; no Event (there may be no
+    /// time left to send one).
+    pub fn raise_now(&self, finding: Finding, evidence: Vec<String>) {
+        let index = index_of(finding);
+        let raised = {
+            let mut state = lock(&self.inner.state);
+            let transition = state.trackers[index].raise_now();
+            state.evidence[index] = Some(Evidence {
+                lines: evidence,
+                cause: 0,
+                documents: Vec::new(),
+            });
+            if transition.is_some() {
+                state.since[index] = Some(now_rfc3339());
+                state.raised[index] += 1;
+            }
+            transition.is_some()
+        };
+        if raised {
+            self.inner
+                .metrics
+                .signals()
+                .set_finding(finding.name(), true);
+            self.log_raised(finding);
+        }
+        self.publish_report();
+    }
+
+    /// Evaluates a window every `window` until dropped: raises and clears findings, and publishes
+    /// each transition (log, metric, Event, `/diagnostics`).
+    pub async fn run(self, client: kube::Client, readiness: Readiness) {
+        let recorder = Recorder::new(
+            client.clone(),
+            Reporter {
+                controller: CONTROLLER_NAME.into(),
+                instance: std::env::var("POD_NAME").ok(),
+            },
+        );
+        let period = self.inner.settings.window;
+        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut before = Sample::new(&self.inner.metrics.sample(), Instant::now());
+        loop {
+            ticks.tick().await;
+            let facts = self.facts(&client, &readiness).await;
+            let now = Sample::new(&self.inner.metrics.sample(), Instant::now());
+            let window = Window {
+                before: &before,
+                now: &now,
+            };
+            let transitions = self.evaluate(&window, &facts);
+            for (finding, transition) in transitions {
+                self.announce(finding, transition, &recorder).await;
+            }
+            before = now;
+        }
+    }
+
+    /// Reads the facts of this window from the caches, readiness and (when only the API can
+    /// tell) one LIST of Documents.
+    async fn facts(&self, client: &kube::Client, readiness: &Readiness) -> Facts {
+        let signals = self.inner.metrics.signals();
+        signals.set_ready(readiness.is_ready());
+        let mut facts = Facts {
+            api_unreachable: readiness.unreachable_reason(),
+            last_watch_errors: self.inner.last_watch_errors.snapshot(),
+            ..Facts::default()
+        };
+        let in_flight = self
+            .inner
+            .metrics
+            .sample()
+            .iter()
+            .find(|f| f.name() == "doc_controller_reconciles_in_flight")
+            .and_then(|f| f.get_metric().first().map(|m| m.get_gauge().value()))
+            .unwrap_or_default();
+        // In-flight counts are small integers; the gauge holds them exactly.
+        #[allow(clippy::cast_possible_truncation, reason = "an integer gauge")]
+        let in_flight = in_flight as i64;
+        facts.in_flight_peak = signals.take_in_flight_peak(in_flight);
+        let ask_the_api = {
+            let inputs = lock(&self.inner.inputs);
+            match inputs.as_ref() {
+                Some(inputs) => {
+                    self.read_caches(inputs, &mut facts);
+                    inputs.selector.is_some() && facts.documents_cached == 0
+                }
+                None => true,
+            }
+        };
+        if ask_the_api {
+            facts.documents_in_api = self.documents_in_api(client).await;
+        }
+        signals.set_documents("terminating_stuck", facts.stuck_terminating.len());
+        signals.set_documents("lagging", facts.lagging.len());
+        signals.set_documents("with_managed_fields", facts.with_managed_fields);
+        facts
+    }
+
+    fn read_caches(&self, inputs: &Inputs, facts: &mut Facts) {
+        facts.controller_running = true;
+        facts.selector = inputs.selector.clone();
+        facts.concurrency = inputs.concurrency;
+        facts.config_maps_cached = inputs.config_maps.len();
+        let documents = inputs.documents.state();
+        facts.documents_cached = documents.len();
+        let now = k8s_openapi::jiff::Timestamp::now();
+        let bound = i64::try_from(self.inner.settings.stuck_after.as_secs()).unwrap_or(i64::MAX);
+        for doc in &documents {
+            let name = format!("{}/{}", doc.namespace().unwrap_or_default(), doc.name_any());
+            if !doc.managed_fields().is_empty() {
+                facts.with_managed_fields += 1;
+            }
+            if let Some(deleted) = &doc.metadata.deletion_timestamp {
+                if now.as_second() - deleted.0.as_second() >= bound {
+                    facts.stuck_terminating.push(name);
+                }
+                continue;
+            }
+            let observed = doc.status.as_ref().and_then(|s| s.observed_generation);
+            if observed != doc.metadata.generation
+                && !(inputs.failing)(&ObjectRef::from_obj(doc.as_ref()))
+            {
+                let finalized = doc.finalizers().iter().any(|f| f == FINALIZER);
+                facts.lagging.push(Lagging {
+                    name,
+                    never_published: finalized && doc.status.is_none(),
+                });
+            }
+        }
+    }
+
+    /// Whether the API holds Documents in the controller's scope: one LIST without a selector.
+    async fn documents_in_api(&self, client: &kube::Client) -> Option<bool> {
+        let api: Api<Document> = match &self.inner.namespace {
+            Some(namespace) => Api::namespaced(client.clone(), namespace),
+            None => Api::all(client.clone()),
+        };
+        api.list(&ListParams::default().limit(1))
+            .await
+            .ok()
+            .map(|list| !list.items.is_empty())
+    }
+
+    /// Runs every rule on the window; returns the transitions, with the trackers, evidence and
+    /// report updated.
+    fn evaluate(&self, window: &Window, facts: &Facts) -> Vec<(Finding, Transition)> {
+        let mut verdicts: Vec<Option<Evidence>> = Finding::ALL
+            .iter()
+            .map(|finding| rules::evaluate(*finding, window, facts))
+            .collect();
+        // A loop is churn and spurious reconciles at once; it says more than both.
+        if verdicts[index_of(Finding::SelfTriggeringLoop)].is_some() {
+            verdicts[index_of(Finding::StatusChurn)] = None;
+            verdicts[index_of(Finding::SpuriousReconciles)] = None;
+        }
+        let mut transitions = Vec::new();
+        {
+            let mut state = lock(&self.inner.state);
+            state.windows += 1;
+            state.evaluated_at = Some(now_rfc3339());
+            state.signals = key_signals(window, facts);
+            for (index, (finding, verdict)) in Finding::ALL.iter().zip(verdicts).enumerate() {
+                let symptom = verdict.is_some();
+                if let Some(evidence) = verdict {
+                    state.evidence[index] = Some(evidence);
+                }
+                let transition = state.trackers[index].observe(
+                    symptom,
+                    finding.raise_after(),
+                    finding.clear_after(),
+                );
+                match transition {
+                    Some(Transition::Raised) => {
+                        state.since[index] = Some(now_rfc3339());
+                        state.raised[index] += 1;
+                    }
+                    Some(Transition::Cleared) => state.since[index] = None,
+                    None => {}
+                }
+                if let Some(transition) = transition {
+                    transitions.push((*finding, transition));
+                }
+            }
+        }
+        self.publish_report();
+        transitions
+    }
+
+    /// Logs, counts and reports one transition, with an Event.
+    async fn announce(&self, finding: Finding, transition: Transition, recorder: &Recorder) {
+        let signals = self.inner.metrics.signals();
+        let raised = transition == Transition::Raised;
+        signals.set_finding(finding.name(), raised);
+        if raised {
+            self.log_raised(finding);
+        } else {
+            tracing::info!(
+                finding = finding.name(),
+                "finding cleared: {}",
+                finding.symptom()
+            );
+        }
+        let evidence = self.evidence(finding);
+        let note = match (&evidence, raised) {
+            (Some(evidence), true) => format!(
+                "{}: {}. Likely cause: {}. Fix: {}. See {}",
+                finding.symptom(),
+                evidence.lines.join("; "),
+                likely_cause(finding, Some(evidence)).unwrap_or_default(),
+                finding.fix(),
+                finding.docs()
+            ),
+            _ => format!("Cleared: {}", finding.symptom()),
+        };
+        let event = Event {
+            type_: if raised {
+                EventType::Warning
+            } else {
+                EventType::Normal
+            },
+            reason: format!(
+                "{}{}",
+                pascal_case(finding.name()),
+                if raised { "" } else { "Cleared" }
+            ),
+            note: Some(crate::events::truncate(note, crate::events::MAX_NOTE_CHARS)),
+            action: "Diagnose".into(),
+            secondary: None,
+        };
+        let documents = evidence.map(|e| e.documents).unwrap_or_default();
+        let mut references = self.document_references(&documents);
+        if references.is_empty() {
+            references.push(controller_reference());
+        }
+        for reference in references {
+            if let Err(error) = recorder.publish(&event, &reference).await {
+                tracing::warn!(%error, finding = finding.name(), "cannot publish the finding's Event");
+            }
+        }
+    }
+
+    fn log_raised(&self, finding: Finding) {
+        let evidence = self.evidence(finding);
+        tracing::warn!(
+            finding = finding.name(),
+            evidence = %evidence.as_ref().map(|e| e.lines.join("; ")).unwrap_or_default(),
+            cause = %likely_cause(finding, evidence.as_ref()).unwrap_or_default(),
+            fix = finding.fix(),
+            docs = %finding.docs(),
+            "finding raised: {}",
+            finding.symptom()
+        );
+    }
+
+    fn evidence(&self, finding: Finding) -> Option<Evidence> {
+        lock(&self.inner.state).evidence[index_of(finding)].clone()
+    }
+
+    /// References of the cached Documents named `namespace/name`, at most a few.
+    fn document_references(&self, documents: &[String]) -> Vec<ObjectReference> {
+        let inputs = lock(&self.inner.inputs);
+        let Some(inputs) = inputs.as_ref() else {
+            return Vec::new();
+        };
+        documents
+            .iter()
+            .take(EVENTS_PER_FINDING)
+            .filter_map(|name| {
+                let (namespace, name) = name.split_once('/')?;
+                inputs
+                    .documents
+                    .get(&ObjectRef::new(name).within(namespace))
+                    .map(|doc| doc.object_ref(&()))
+            })
+            .collect()
+    }
+
+    fn publish_report(&self) {
+        let state = lock(&self.inner.state);
+        let findings = Finding::ALL
+            .iter()
+            .enumerate()
+            .map(|(index, finding)| {
+                let active = state.trackers.get(index).is_some_and(Tracker::is_raised);
+                let evidence = state.evidence.get(index).cloned().flatten();
+                FindingReport {
+                    finding: finding.name().to_string(),
+                    active,
+                    symptom: finding.symptom().to_string(),
+                    since: state.since.get(index).cloned().flatten(),
+                    likely_cause: active
+                        .then(|| likely_cause(*finding, evidence.as_ref()))
+                        .flatten(),
+                    evidence: if active {
+                        evidence.map(|e| e.lines).unwrap_or_default()
+                    } else {
+                        Vec::new()
+                    },
+                    causes: finding.causes().iter().map(|c| (*c).to_string()).collect(),
+                    fix: finding.fix().to_string(),
+                    docs: finding.docs(),
+                    raised: state.raised.get(index).copied().unwrap_or_default(),
+                }
+            })
+            .collect();
+        let report = Diagnostics {
+            window_seconds: self.inner.settings.window.as_secs_f64(),
+            windows: state.windows,
+            evaluated_at: state.evaluated_at.clone(),
+            findings,
+            signals: state.signals.clone(),
+        };
+        self.inner.report.send_replace(report);
+    }
+}
+
+/// The numbers of a window a person looks at first.
+fn key_signals(window: &Window, facts: &Facts) -> Vec<Signal> {
+    let per_second = |name: &str| window.increase(name, all) / window.seconds();
+    let signal = |name: &str, value: f64| Signal {
+        name: name.to_string(),
+        value,
+    };
+    vec![
+        signal(
+            "reconciles per second",
+            per_second("doc_controller_reconcile_total"),
+        ),
+        signal(
+            "status writes per second",
+            per_second("doc_controller_status_patches_total"),
+        ),
+        signal(
+            "API requests per second",
+            per_second("doc_controller_api_requests_total"),
+        ),
+        signal(
+            "watch errors per second",
+            per_second("doc_controller_watch_errors_total"),
+        ),
+        signal("reconciles in flight (peak)", facts.in_flight_peak as f64),
+        signal("Documents cached", facts.documents_cached as f64),
+        signal("ConfigMaps cached", facts.config_maps_cached as f64),
+        signal(
+            "watches open",
+            window.gauge("doc_controller_open_watches", all),
+        ),
+    ]
+}
+
+fn likely_cause(finding: Finding, evidence: Option<&Evidence>) -> Option<String> {
+    let cause = evidence.map_or(0, |e| e.cause);
+    finding
+        .causes()
+        .get(cause)
+        .or_else(|| finding.causes().first())
+        .map(|c| (*c).to_string())
+}
+
+fn index_of(finding: Finding) -> usize {
+    Finding::ALL
+        .iter()
+        .position(|f| *f == finding)
+        .unwrap_or_default()
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn now_rfc3339() -> String {
+    k8s_openapi::jiff::Timestamp::now().to_string()
+}
+
+/// `status-churn` → `StatusChurn`, an Event reason.
+fn pascal_case(name: &str) -> String {
+    name.split('-')
+        .map(|word| {
+            let mut chars = word.chars();
+            chars
+                .next()
+                .map(|first| first.to_ascii_uppercase().to_string() + chars.as_str())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+/// The controller's own object, for Events that are about no Document: its Pod when the
+/// Deployment says which (`POD_NAME`, `POD_NAMESPACE`), else the Document CRD, which exists
+/// wherever the controller runs.
+fn controller_reference() -> ObjectReference {
+    match (std::env::var("POD_NAME"), std::env::var("POD_NAMESPACE")) {
+        (Ok(name), Ok(namespace)) => ObjectReference {
+            api_version: Some("v1".into()),
+            kind: Some("Pod".into()),
+            name: Some(name),
+            namespace: Some(namespace),
+            ..ObjectReference::default()
+        },
+        _ => ObjectReference {
+            api_version: Some("apiextensions.k8s.io/v1".into()),
+            kind: Some("CustomResourceDefinition".into()),
+            name: Some(<Document as kube::CustomResourceExt>::crd_name().to_string()),
+            ..ObjectReference::default()
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_reasons_are_pascal_case_names() {
+        assert_eq!(pascal_case("status-churn"), "StatusChurn");
+        assert_eq!(pascal_case("crd-missing"), "CrdMissing");
+    }
+
+    #[test]
+    fn a_finding_raised_at_once_shows_in_the_report_and_the_metric() {
+        let metrics = Arc::new(Metrics::new(&[]).expect("metrics"));
+        let doctor = Doctor::new(metrics.clone(), Settings::default(), None);
+        let report = doctor.subscribe();
+        assert_eq!(report.borrow().active().count(), 0);
+        doctor.raise_now(Finding::CrashOnSoftError, vec!["a 404 watch error".into()]);
+        let now = report.borrow().clone();
+        let raised: Vec<_> = now.active().map(|f| f.finding.as_str()).collect();
+        assert_eq!(raised, ["crash-on-soft-error"]);
+        assert!(
+            metrics
+                .render()
+                .contains(r#"doc_controller_finding_active{finding="crash-on-soft-error"} 1"#)
+        );
+    }
+}
