@@ -44,7 +44,7 @@ use kube::api::ListParams;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Resource, ResourceExt};
-use report::{Diagnostics, FindingReport, Signal};
+use report::{Diagnostics, FindingReport, HistoryPoint, Signal};
 use rules::{Evidence, Facts, Lagging};
 use sample::{Sample, Window, all};
 use std::collections::BTreeMap;
@@ -148,6 +148,7 @@ struct State {
     since: Vec<Option<String>>,
     raised: Vec<u64>,
     signals: Vec<Signal>,
+    history: std::collections::VecDeque<HistoryPoint>,
 }
 
 impl Doctor {
@@ -361,6 +362,10 @@ impl Doctor {
             state.windows += 1;
             state.evaluated_at = Some(now_rfc3339());
             state.signals = key_signals(window, facts);
+            if state.history.len() == report::HISTORY {
+                state.history.pop_front();
+            }
+            state.history.push_back(history_point(window, facts));
             for (index, (finding, verdict)) in Finding::ALL.iter().zip(verdicts).enumerate() {
                 let symptom = verdict.is_some();
                 if let Some(evidence) = verdict {
@@ -511,6 +516,7 @@ impl Doctor {
             evaluated_at: state.evaluated_at.clone(),
             findings,
             signals: state.signals.clone(),
+            history: state.history.iter().cloned().collect(),
         };
         self.inner.report.send_replace(report);
     }
@@ -548,6 +554,54 @@ fn key_signals(window: &Window, facts: &Facts) -> Vec<Signal> {
             window.gauge("doc_controller_open_watches", all),
         ),
     ]
+}
+
+/// The series of [`report::SERIES`] for one window, and the API errors per status code.
+fn history_point(window: &Window, facts: &Facts) -> HistoryPoint {
+    let per_second = |name: &str, select: &dyn Fn(&sample::Labels) -> bool| {
+        window.increase(name, select) / window.seconds()
+    };
+    let mut values = std::collections::BTreeMap::new();
+    let mut put = |name: &str, value: f64| {
+        values.insert(name.to_string(), value);
+    };
+    put(
+        report::SERIES[0],
+        per_second("doc_controller_reconcile_total", &all),
+    );
+    put(
+        report::SERIES[1],
+        per_second("doc_controller_status_patches_total", &all),
+    );
+    put(
+        report::SERIES[2],
+        per_second("doc_controller_api_requests_total", &all),
+    );
+    put(
+        report::SERIES[3],
+        per_second("doc_controller_watch_events_total", &|l| {
+            l.is("event", &["init"])
+        }),
+    );
+    put(report::SERIES[4], facts.in_flight_peak as f64);
+    put(
+        report::SERIES[5],
+        window.gauge("doc_controller_process_resident_memory_bytes", all),
+    );
+    for code in [
+        "401", "403", "404", "409", "410", "422", "429", "500", "503", "504", "timeout", "error",
+    ] {
+        let errors = per_second("doc_controller_api_requests_total", &|l| {
+            l.is("code", &[code])
+        });
+        if errors > 0.0 {
+            put(&format!("api errors {code} per second"), errors);
+        }
+    }
+    HistoryPoint {
+        at: now_rfc3339(),
+        values,
+    }
 }
 
 fn likely_cause(finding: Finding, evidence: Option<&Evidence>) -> Option<String> {

@@ -18,8 +18,33 @@ pub struct Diagnostics {
     pub evaluated_at: Option<String>,
     /// Every finding, raised or not, in the catalogue's order.
     pub findings: Vec<FindingReport>,
-    /// The latest window's key numbers, for people (names as on `/metrics`, per window).
+    /// The latest window's key numbers, for people.
     pub signals: Vec<Signal>,
+    /// The key series of the last windows, oldest first (at most [`HISTORY`] points), for plots.
+    pub history: Vec<HistoryPoint>,
+}
+
+/// How many windows of history the report keeps.
+pub const HISTORY: usize = 60;
+
+/// The names of the series of [`HistoryPoint::values`]; API errors add one per status code seen
+/// (`api errors 403 per second`).
+pub const SERIES: &[&str] = &[
+    "reconciles per second",
+    "status writes per second",
+    "API requests per second",
+    "watch restarts per second",
+    "reconciles in flight (peak)",
+    "resident memory bytes",
+];
+
+/// The key series at the end of one window.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct HistoryPoint {
+    /// When the window closed (RFC 3339).
+    pub at: String,
+    /// Series name to value.
+    pub values: std::collections::BTreeMap<String, f64>,
 }
 
 /// One finding's state.
@@ -128,6 +153,7 @@ mod tests {
                 },
             ],
             signals: Vec::new(),
+            history: Vec::new(),
         };
         let text = report.render_text();
         assert!(text.starts_with("1 finding raised"), "{text}");
