@@ -40,6 +40,11 @@ impl Readiness {
         self.flags.preflight_passed.store(true, Ordering::Relaxed);
     }
 
+    /// Whether the preflight checks passed.
+    pub fn preflight_passed(&self) -> bool {
+        self.flags.preflight_passed.load(Ordering::Relaxed)
+    }
+
     /// Records that every reflector store has received its initial list.
     pub fn set_stores_ready(&self) {
         self.flags.stores_ready.store(true, Ordering::Relaxed);

@@ -74,6 +74,7 @@ async fn a_created_document_is_published_indexed_and_ready() {
     })
     .await;
     assert_eq!(controller.readyz().await, 200);
+    controller.expect_no_findings().await;
     controller.stop().await.expect("clean shutdown");
 }
 
@@ -81,7 +82,7 @@ async fn a_created_document_is_published_indexed_and_ready() {
 async fn hiding_removes_the_config_map_and_unhiding_restores_it() {
     let env = Env::new().await;
     let ns = env.namespace().await;
-    let _controller = Controller::start(&env, &ns, Config::default()).await;
+    let controller = Controller::start(&env, &ns, Config::default()).await;
     let docs: Api<Document> = Api::namespaced(env.client.clone(), &ns.name);
     let cms: Api<ConfigMap> = Api::namespaced(env.client.clone(), &ns.name);
 
@@ -105,6 +106,7 @@ async fn hiding_removes_the_config_map_and_unhiding_restores_it() {
     wait_for(&docs, "memo", ready_as("Published")).await;
     assert!(cms.get_opt("document-memo").await.expect("get").is_some());
     assert!(index_entries(&cms).await.contains_key("memo"));
+    controller.expect_no_findings().await;
 }
 
 /// The content of `document-<name>`, if it exists.
@@ -119,7 +121,7 @@ async fn published_content(cms: &Api<ConfigMap>, name: &str) -> Option<String> {
 async fn a_config_map_edited_or_deleted_by_someone_else_is_repaired() {
     let env = Env::new().await;
     let ns = env.namespace().await;
-    let _controller = Controller::start(&env, &ns, Config::default()).await;
+    let controller = Controller::start(&env, &ns, Config::default()).await;
     let docs: Api<Document> = Api::namespaced(env.client.clone(), &ns.name);
     let cms: Api<ConfigMap> = Api::namespaced(env.client.clone(), &ns.name);
     create(&docs, &doc("memo", "Memo", "text")).await;
@@ -145,13 +147,14 @@ async fn a_config_map_edited_or_deleted_by_someone_else_is_repaired() {
         (published_content(&cms, "memo").await.as_deref() == Some("text")).then_some(())
     })
     .await;
+    controller.expect_no_findings().await;
 }
 
 #[tokio::test]
 async fn updating_the_spec_republishes_and_moves_observed_generation() {
     let env = Env::new().await;
     let ns = env.namespace().await;
-    let _controller = Controller::start(&env, &ns, Config::default()).await;
+    let controller = Controller::start(&env, &ns, Config::default()).await;
     let docs: Api<Document> = Api::namespaced(env.client.clone(), &ns.name);
     let cms: Api<ConfigMap> = Api::namespaced(env.client.clone(), &ns.name);
 
@@ -183,13 +186,14 @@ async fn updating_the_spec_republishes_and_moves_observed_generation() {
         .expect("data");
     assert_eq!(data["content"], "one two three");
     assert_eq!(index_entries(&cms).await["notes"], "Notes v2");
+    controller.expect_no_findings().await;
 }
 
 #[tokio::test]
 async fn deletion_cleans_the_index_and_the_config_map_is_garbage_collected() {
     let env = Env::new().await;
     let ns = env.namespace().await;
-    let _controller = Controller::start(&env, &ns, Config::default()).await;
+    let controller = Controller::start(&env, &ns, Config::default()).await;
     let docs: Api<Document> = Api::namespaced(env.client.clone(), &ns.name);
     let cms: Api<ConfigMap> = Api::namespaced(env.client.clone(), &ns.name);
 
@@ -230,13 +234,14 @@ async fn deletion_cleans_the_index_and_the_config_map_is_garbage_collected() {
             .then_some(())
     })
     .await;
+    controller.expect_no_findings().await;
 }
 
 #[tokio::test]
 async fn an_invalid_document_gets_invalid_spec_and_one_warning() {
     let env = Env::new().await;
     let ns = env.namespace().await;
-    let _controller = Controller::start(&env, &ns, Config::default()).await;
+    let controller = Controller::start(&env, &ns, Config::default()).await;
     let docs: Api<Document> = Api::namespaced(env.client.clone(), &ns.name);
     let cms: Api<ConfigMap> = Api::namespaced(env.client.clone(), &ns.name);
 
@@ -264,6 +269,7 @@ async fn an_invalid_document_gets_invalid_spec_and_one_warning() {
             .iter()
             .all(|cm| cm.name_any() != format!("document-{name}"))
     );
+    controller.expect_no_findings().await;
 }
 
 #[tokio::test]
@@ -326,6 +332,7 @@ async fn a_settled_document_is_not_written_again() {
             .await,
         1.0
     );
+    controller.expect_no_findings().await;
 }
 
 #[tokio::test]
@@ -351,7 +358,7 @@ async fn the_controller_exits_with_the_install_command_when_the_crd_is_missing()
 async fn kubectl_lists_documents_with_their_ready_column() {
     let env = Env::new().await;
     let ns = env.namespace().await;
-    let _controller = Controller::start(&env, &ns, Config::default()).await;
+    let controller = Controller::start(&env, &ns, Config::default()).await;
     let docs: Api<Document> = Api::namespaced(env.client.clone(), &ns.name);
     create(&docs, &doc("samuel", "Samuel", "hello")).await;
     wait_for(&docs, "samuel", ready_as("Published")).await;
@@ -378,6 +385,7 @@ async fn kubectl_lists_documents_with_their_ready_column() {
         row.contains("samuel") && row.contains("True") && row.contains("Published"),
         "{stdout}"
     );
+    controller.expect_no_findings().await;
 }
 
 /// `(resource, verb)` pairs the controller sent, from its own API request metrics. Server-side
@@ -473,6 +481,7 @@ async fn the_shipped_cluster_role_grants_exactly_the_verbs_the_controller_uses()
         .filter(|(resource, verb)| !(resource == "configmaps" && verb == "list"))
         .collect();
     assert!(unused.is_empty(), "granted but never used: {unused:?}");
+    controller.expect_no_findings().await;
 }
 
 #[tokio::test]
@@ -506,4 +515,5 @@ async fn many_documents_at_once_share_few_index_writes_and_lose_no_entry() {
         writes <= 15.0,
         "{writes} index writes for 30 Documents: changes are not batched"
     );
+    controller.expect_no_findings().await;
 }

@@ -17,6 +17,7 @@
 mod support;
 
 use doc_controller::config::Config;
+use doc_controller::diagnosis::Finding;
 use doc_controller::fault::{Fault, Faults};
 use doc_controller::{AppError, Document};
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
@@ -98,7 +99,7 @@ fn config_maps(env: &Env, ns: &TestNamespace) -> Api<ConfigMap> {
 /// The recipe of docs/faults.md for `status-timestamp` alone: a short `--resync-period`, so the
 /// unchanged Documents are reconciled again. Converges 3 Documents, lets every one be reconciled
 /// again at least twice; returns (status writes, successful reconciles).
-async fn status_writes_over_resyncs(faults: &[Fault]) -> (f64, f64) {
+async fn status_writes_over_resyncs(faults: &[Fault], expected: &[Finding]) -> (f64, f64) {
     let env = Env::new().await;
     let ns = env.namespace().await;
     let config = Config {
@@ -115,12 +116,15 @@ async fn status_writes_over_resyncs(faults: &[Fault]) -> (f64, f64) {
     // Reconciles first: a reconcile's status write is counted before its success, so in this
     // order a reconcile finishing between the two reads cannot look like one that wrote nothing.
     let reconciled = reconciles(&c).await;
-    (status_patches(&c).await, reconciled)
+    let written = status_patches(&c).await;
+    c.expect_findings(expected).await;
+    (written, reconciled)
 }
 
 #[tokio::test]
 async fn status_timestamp_on_writes_status_on_every_reconcile() {
-    let (writes, reconciles) = status_writes_over_resyncs(&[Fault::StatusTimestamp]).await;
+    let (writes, reconciles) =
+        status_writes_over_resyncs(&[Fault::StatusTimestamp], &[Finding::StatusChurn]).await;
     // Finalizer-adding reconciles (one per Document) write no status; every other one writes.
     assert!(
         writes >= reconciles - 3.0,
@@ -130,7 +134,7 @@ async fn status_timestamp_on_writes_status_on_every_reconcile() {
 
 #[tokio::test]
 async fn status_timestamp_off_writes_status_once_per_change() {
-    let (writes, reconciles) = status_writes_over_resyncs(&[]).await;
+    let (writes, reconciles) = status_writes_over_resyncs(&[], &[]).await;
     assert_eq!(
         writes, 3.0,
         "one status write per new Document, none in {reconciles} reconciles"
@@ -162,6 +166,7 @@ async fn no_predicate_with_status_timestamp_on_loops_forever() {
         first,
         "resourceVersion climbs"
     );
+    c.expect_findings(&[Finding::SelfTriggeringLoop]).await;
 }
 
 /// Labels each of 3 converged Documents (a change that leaves the spec alone, as a status write
@@ -201,6 +206,7 @@ async fn no_predicate_on_reconciles_changes_that_leave_the_spec_alone() {
         (c.metric("doc_controller_reconcile_total", &[]).await >= before + 3.0).then_some(())
     })
     .await;
+    c.expect_findings(&[Finding::SpuriousReconciles]).await;
 }
 
 #[tokio::test]
@@ -217,6 +223,7 @@ async fn no_predicate_off_ignores_changes_that_leave_the_spec_alone() {
         before,
         "label changes were reconciled"
     );
+    c.expect_no_findings().await;
 }
 
 // === Live toggles: switched from the doc-controller-config ConfigMap (`--live-faults`) ===
@@ -279,6 +286,7 @@ async fn live_toggles_show_their_symptom_at_once_and_end_it_when_switched_off() 
         || async { (status_patches(&c).await >= quiet + 10.0).then_some(()) },
     )
     .await;
+    c.expect_findings(&[Finding::SelfTriggeringLoop]).await;
 
     // Removing the ConfigMap returns to the start configuration: the loop ends.
     set_live_toggles(&env, &ns, None).await;
@@ -291,6 +299,7 @@ async fn live_toggles_show_their_symptom_at_once_and_end_it_when_switched_off() 
     tokio::time::sleep(WINDOW).await;
     assert_eq!(status_patches(&c).await, ended, "the loop goes on");
     assert_eq!(c.metric("doc_controller_fault_active", &[]).await, 0.0);
+    c.wait_cleared(Finding::SelfTriggeringLoop).await;
 }
 
 #[tokio::test]
@@ -309,6 +318,7 @@ async fn live_toggles_are_ignored_without_live_faults() {
         1.0,
         "only the owned ConfigMaps are watched"
     );
+    c.expect_no_findings().await;
 }
 
 #[tokio::test]
@@ -328,6 +338,7 @@ async fn a_restart_only_toggle_set_live_is_reported_not_applied() {
     })
     .await;
     assert_eq!(fault_active(&c, Fault::BroadWatchScope).await, 0.0);
+    c.expect_no_findings().await;
 }
 
 // === 3 rival-writer ===
@@ -369,10 +380,18 @@ async fn rival_writer_on_fights_the_other_writer_forever() {
     converge(&documents(&env, &ns), 1).await;
     let cms = config_maps(&env, &ns);
     let writes = std::cell::Cell::new(0);
-    eventually("the annotation removed again and again", || async {
-        writes.set(writes.get() + usize::from(rival_move(&cms).await));
-        (writes.get() >= 5).then_some(())
-    })
+    // The other writer keeps at it until the fight is diagnosed.
+    eventually(
+        "the annotation removed again and again, diagnosed",
+        || async {
+            writes.set(writes.get() + usize::from(rival_move(&cms).await));
+            let diagnosed = support::diagnostics(c.admin_addr())
+                .await
+                .active()
+                .any(|f| f.finding == Finding::FieldPingPong.name());
+            (writes.get() >= 5 && diagnosed).then_some(())
+        },
+    )
     .await;
     assert!(requests(&c, "update", "configmaps").await >= 4.0);
     assert_eq!(
@@ -381,6 +400,7 @@ async fn rival_writer_on_fights_the_other_writer_forever() {
         0.0,
         "yaml/faults/rival-writer.yaml grants what the wrong way uses"
     );
+    c.expect_findings(&[Finding::FieldPingPong]).await;
 }
 
 #[tokio::test]
@@ -413,6 +433,7 @@ async fn rival_writer_off_leaves_the_other_writers_fields_alone() {
         !rival_move(&cms).await,
         "the rival's annotation was removed"
     );
+    c.expect_no_findings().await;
 }
 
 // === 4 unpaged-initial-list: the request shape, from the binary's own debug log ===
@@ -432,7 +453,7 @@ fn document_lists(logs: &str) -> Vec<String> {
 /// Starts the controller binary as deployed, with the HTTP debug log on, over more Documents than
 /// a page; once it is ready, returns its Document LIST requests as logged, the whole log, and
 /// how many Document LISTs its metrics counted.
-async fn initial_lists(faults: &[Fault]) -> (Vec<String>, String, f64) {
+async fn initial_lists(faults: &[Fault], expected: &[Finding]) -> (Vec<String>, String, f64) {
     let env = Env::new().await;
     let ns = env.namespace().await;
     let docs = documents(&env, &ns);
@@ -454,13 +475,15 @@ async fn initial_lists(faults: &[Fault]) -> (Vec<String>, String, f64) {
         (lists.len() as f64 >= counted).then_some(lists)
     })
     .await;
+    binary.expect_findings(expected).await;
     let logs = binary.stop().await.1;
     (lists, logs, counted)
 }
 
 #[tokio::test]
 async fn unpaged_initial_list_on_lists_everything_in_one_request() {
-    let (lists, _, counted) = initial_lists(&[Fault::UnpagedInitialList]).await;
+    let (lists, _, counted) =
+        initial_lists(&[Fault::UnpagedInitialList], &[Finding::ListNotPaged]).await;
     // The preflight's `limit=1`, then all 600 in one LIST: no `limit`, so no `continue` either.
     // (A watch that fails later lists again, the same way; each list is still one request.)
     let (preflight, initial) = lists.split_first().expect("the preflight's LIST");
@@ -477,7 +500,7 @@ async fn unpaged_initial_list_on_lists_everything_in_one_request() {
 
 #[tokio::test]
 async fn unpaged_initial_list_off_streams_the_initial_list() {
-    let (lists, logs, counted) = initial_lists(&[]).await;
+    let (lists, logs, counted) = initial_lists(&[], &[]).await;
     assert_eq!(lists.len(), 1, "only the preflight: {lists:#?}");
     assert!(lists[0].contains("limit=1"), "{lists:#?}");
     assert!(
@@ -491,7 +514,7 @@ async fn unpaged_initial_list_off_streams_the_initial_list() {
 // === 5 keep-managed-fields ===
 
 /// Bytes per cached Document once the cache holds the 5 converged Documents as last written.
-async fn cached_bytes_per_document(faults: &[Fault]) -> f64 {
+async fn cached_bytes_per_document(faults: &[Fault], expected: &[Finding]) -> f64 {
     let env = Env::new().await;
     let ns = env.namespace().await;
     let c = Controller::start(&env, &ns, with(faults)).await;
@@ -510,13 +533,15 @@ async fn cached_bytes_per_document(faults: &[Fault]) -> f64 {
         (before > 0.0 && bytes().await == before).then_some(before)
     })
     .await;
+    c.expect_findings(expected).await;
     settled_bytes / 5.0
 }
 
 #[tokio::test]
 async fn keep_managed_fields_on_caches_larger_objects() {
-    let kept = cached_bytes_per_document(&[Fault::KeepManagedFields]).await;
-    let stripped = cached_bytes_per_document(&[]).await;
+    let kept =
+        cached_bytes_per_document(&[Fault::KeepManagedFields], &[Finding::LargeCacheObjects]).await;
+    let stripped = cached_bytes_per_document(&[], &[]).await;
     assert!(
         kept > stripped * 1.3,
         "{kept:.0} bytes per cached Document with managedFields, {stripped:.0} without"
@@ -544,6 +569,7 @@ async fn keep_managed_fields_off_caches_no_managed_fields() {
         cached > 0.0 && cached < served,
         "cached {cached} bytes, the API serves {served}"
     );
+    c.expect_no_findings().await;
 }
 
 // === 6 broad-watch-scope ===
@@ -576,6 +602,7 @@ async fn broad_watch_scope_on_caches_unrelated_config_maps() {
             .then_some(())
     })
     .await;
+    c.expect_findings(&[Finding::WatchScopeTooBroad]).await;
 }
 
 #[tokio::test]
@@ -593,6 +620,7 @@ async fn broad_watch_scope_off_caches_only_managed_config_maps() {
             .then_some(())
     })
     .await;
+    c.expect_no_findings().await;
 }
 
 // === 7 no-bookmarks: needs a compacted watch history on demand (sandbox only) ===
@@ -644,6 +672,8 @@ async fn no_bookmarks_on_gets_410_gone_after_compaction() {
             .then_some(())
     })
     .await;
+    c.expect_findings(&[Finding::WatchGoneWithoutBookmarks])
+        .await;
 }
 
 #[tokio::test]
@@ -666,6 +696,7 @@ async fn no_bookmarks_off_resumes_after_compaction() {
             .await,
         0.0
     );
+    c.expect_no_findings().await;
 }
 
 // === 8 static-credentials: the token file is rotated, then the old token revoked by deleting the
@@ -730,7 +761,7 @@ async fn rejected(env: &Env, ns: &TestNamespace, token: &str) {
     .await;
 }
 
-async fn after_token_rotation(faults: &[Fault]) -> AfterRotation {
+async fn after_token_rotation(faults: &[Fault], expected: &[Finding]) -> AfterRotation {
     let env = Env::new().await;
     let ns = env.namespace().await;
     let installed = support::deployed::install(&env, &ns, faults).await;
@@ -770,6 +801,7 @@ async fn after_token_rotation(faults: &[Fault]) -> AfterRotation {
     )
     .await;
     tokio::time::sleep(WINDOW).await;
+    c.expect_findings(expected).await;
     AfterRotation {
         unauthorized: unauthorized().await,
         unauthorized_watches: watch_401s().await,
@@ -780,7 +812,8 @@ async fn after_token_rotation(faults: &[Fault]) -> AfterRotation {
 
 #[tokio::test]
 async fn static_credentials_on_gets_401s_once_the_copied_token_is_revoked() {
-    let after = after_token_rotation(&[Fault::StaticCredentials]).await;
+    let after =
+        after_token_rotation(&[Fault::StaticCredentials], &[Finding::CredentialsRejected]).await;
     assert!(after.unauthorized >= 1.0, "{} 401s", after.unauthorized);
     assert!(
         after.unauthorized_watches >= 1.0,
@@ -793,7 +826,7 @@ async fn static_credentials_on_gets_401s_once_the_copied_token_is_revoked() {
 
 #[tokio::test]
 async fn static_credentials_off_uses_the_rotated_token() {
-    let after = after_token_rotation(&[]).await;
+    let after = after_token_rotation(&[], &[]).await;
     assert_eq!(after.unauthorized, 0.0);
     assert_eq!(after.unauthorized_watches, 0.0);
     assert!(after.created_ready, "the new Document is not Ready");
@@ -838,6 +871,13 @@ async fn no_backoff_on_retries_a_failing_watch_in_a_hot_loop() {
         (documents_watch_errors(&c).await >= 50.0).then_some(())
     })
     .await;
+    // The revoked RBAC is the test's setup, with its own findings (its Events are forbidden too).
+    c.expect_findings(&[
+        Finding::WatchRetryHotLoop,
+        Finding::WatchForbidden,
+        Finding::WriteForbidden,
+    ])
+    .await;
 }
 
 #[tokio::test]
@@ -860,6 +900,8 @@ async fn no_backoff_off_retries_calmly() {
             >= 1.0,
         "the errors are the revoked RBAC's 403s"
     );
+    c.expect_findings(&[Finding::WatchForbidden, Finding::WriteForbidden])
+        .await;
 }
 
 /// The binary, with its RBAC revoked, `skip-preflight` and `toggles` on.
@@ -911,6 +953,10 @@ async fn silent_watch_errors_on_leaves_no_trace_in_the_logs() {
     let env = Env::new().await;
     let ns = env.namespace().await;
     let (binary, _proxy) = watches_timing_out(&env, &ns, &[Fault::SilentWatchErrors]).await;
+    // The hung API server is the test's setup, and its own finding.
+    binary
+        .expect_findings(&[Finding::WatchErrorsUnlogged, Finding::ApiUnreachable])
+        .await;
     let (code, logs) = binary.stop().await;
     assert_eq!(code, Some(0), "kept running until stopped: {logs}");
     assert!(
@@ -918,7 +964,14 @@ async fn silent_watch_errors_on_leaves_no_trace_in_the_logs() {
         "the log works: {logs}"
     );
     assert!(
-        !logs.contains("watch error") && !logs.contains("watcher error"),
+        !logs.contains("watch error, retrying with backoff") && !logs.contains("watcher error"),
+        "{logs}"
+    );
+    // What is left to tell: the diagnosis, with the fix.
+    assert!(
+        logs.lines().any(
+            |l| l.contains("finding raised") && l.contains(Finding::WatchErrorsUnlogged.name())
+        ),
         "{logs}"
     );
 }
@@ -928,6 +981,7 @@ async fn silent_watch_errors_off_logs_each_watch_error() {
     let env = Env::new().await;
     let ns = env.namespace().await;
     let (binary, _proxy) = watches_timing_out(&env, &ns, &[]).await;
+    binary.expect_findings(&[Finding::ApiUnreachable]).await;
     let line = binary
         .wait_for_log("a watch error in the log", |l| {
             l.contains("watch error, retrying with backoff")
@@ -950,6 +1004,13 @@ async fn crash_on_error_on_exits_1_on_the_first_watch_error() {
     let logs = binary.logs();
     assert_eq!(code, Some(Some(1)), "{logs}");
     assert!(logs.contains("crash-on-error"), "{logs}");
+    // Diagnosed on the way out: the one line a person sees before the restart.
+    assert!(
+        logs.lines().any(|l| l.contains("finding raised")
+            && l.contains(Finding::CrashOnSoftError.name())
+            && l.contains("WARN")),
+        "{logs}"
+    );
 }
 
 #[tokio::test]
@@ -967,6 +1028,9 @@ async fn crash_on_error_off_keeps_running_through_watch_errors() {
     })
     .await;
     assert_eq!(binary.exited_within(WINDOW).await, None, "still running");
+    binary
+        .expect_findings(&[Finding::WatchForbidden, Finding::WriteForbidden])
+        .await;
     let (code, _) = binary.stop().await;
     assert_eq!(code, Some(0), "a clean shutdown on SIGTERM");
 }
@@ -1034,6 +1098,7 @@ async fn api_unreachable_on_fails_readiness_with_counted_timeouts_and_no_hot_loo
         "no request got an answer"
     );
     assert_eq!(c.readyz().await, 503, "still not ready");
+    c.expect_findings(&[Finding::ApiUnreachable]).await;
 }
 
 #[tokio::test]
@@ -1047,6 +1112,7 @@ async fn api_unreachable_off_is_ready_within_the_deadline() {
     })
     .await;
     assert_eq!(api_timeouts(&c).await, 0.0);
+    c.expect_no_findings().await;
 }
 
 #[tokio::test]
@@ -1104,6 +1170,7 @@ async fn a_hung_api_server_fails_readiness_until_it_answers_again() {
     proxy.cut();
     eventually("/readyz to report the missed deadline", || async {
         let (code, body) = c.readyz_with_reasons().await;
+        c.expect_findings(&[Finding::ApiUnreachable]).await;
         (code == 503
             && body.contains("API server unreachable: the API server did not answer within 1s"))
         .then_some(())
@@ -1136,6 +1203,7 @@ async fn a_hung_api_server_fails_readiness_until_it_answers_again() {
     .await;
     create(&docs, &doc("after-hang", "After the hang", "words")).await;
     wait_for(&docs, "after-hang", ready_as("Published")).await;
+    c.wait_cleared(Finding::ApiUnreachable).await;
 }
 
 // === 12 unbounded-concurrency: a concurrency share from API Priority and Fairness objects
@@ -1204,6 +1272,7 @@ async fn unbounded_concurrency_on_gets_throttled_with_429s() {
         "429s, counted alike by the server and the controller",
         || async {
             let rejected = rejected_by_the_server(&env, &ns).await;
+            c.expect_findings(&[Finding::Throttled]).await;
             (rejected >= 1.0 && throttled_answers(&c).await == rejected).then_some(())
         },
     )
@@ -1227,6 +1296,7 @@ async fn unbounded_concurrency_off_stays_within_the_share() {
     }
     assert_eq!(throttled_answers(&c).await, 0.0);
     assert_eq!(rejected_by_the_server(&env, &ns).await, 0.0);
+    c.expect_no_findings().await;
 }
 
 // === 13 watch-per-object ===
@@ -1241,6 +1311,7 @@ async fn watch_per_object_on_opens_a_watch_per_document() {
         (requests(&c, "watch", "configmaps").await >= 6.0).then_some(())
     })
     .await;
+    c.expect_findings(&[Finding::TooManyWatches]).await;
 }
 
 #[tokio::test]
@@ -1255,6 +1326,7 @@ async fn watch_per_object_off_shares_one_watch() {
         1.0,
         "the shared watch of owned ConfigMaps"
     );
+    c.expect_no_findings().await;
 }
 
 // === 14 direct-reads ===
@@ -1278,6 +1350,7 @@ async fn direct_reads_on_gets_from_the_api_on_every_reconcile() {
         0.0,
         "yaml/faults/direct-reads.yaml grants what the wrong way uses"
     );
+    c.expect_findings(&[Finding::ExcessiveApiCalls]).await;
 }
 
 #[tokio::test]
@@ -1288,6 +1361,7 @@ async fn direct_reads_off_reads_only_the_store() {
     converge(&documents(&env, &ns), 3).await;
     settled(&c).await;
     assert_eq!(requests(&c, "get", "configmaps").await, 0.0);
+    c.expect_no_findings().await;
 }
 
 // === 15 cleanup-fails ===
@@ -1319,16 +1393,18 @@ async fn cleanup_fails_on_keeps_deleted_documents_terminating() {
         d.metadata.finalizers,
         Some(vec!["documents.kube.rs".to_string()])
     );
+    c.expect_findings(&[Finding::StuckTerminating]).await;
 }
 
 #[tokio::test]
 async fn cleanup_fails_off_releases_the_finalizer() {
     let env = Env::new().await;
     let ns = env.namespace().await;
-    let _c = Controller::start(&env, &ns, Config::default()).await;
+    let c = Controller::start(&env, &ns, Config::default()).await;
     let docs = documents(&env, &ns);
     converge(&docs, 1).await;
     support::delete_and_wait(&docs, "doc-0").await;
+    c.expect_no_findings().await;
 }
 
 // === 16 generation-only-predicate ===
@@ -1360,16 +1436,18 @@ async fn generation_only_predicate_on_stalls_after_adding_the_finalizer() {
         d.metadata.resource_version,
         with_finalizer.metadata.resource_version
     );
+    c.expect_findings(&[Finding::ReconcilerIdle]).await;
 }
 
 #[tokio::test]
 async fn generation_only_predicate_off_publishes_right_after_the_finalizer() {
     let env = Env::new().await;
     let ns = env.namespace().await;
-    let _c = Controller::start(&env, &ns, Config::default()).await;
+    let c = Controller::start(&env, &ns, Config::default()).await;
     let docs = documents(&env, &ns);
     create(&docs, &doc("flows", "Flows", "")).await;
     wait_for(&docs, "flows", ready_as("Published")).await;
+    c.expect_no_findings().await;
 }
 
 // === 17 controller-down ===
@@ -1391,11 +1469,13 @@ async fn controller_down_on_serves_health_but_reconciles_nothing() {
     let d = docs.get("waiting").await.expect("get");
     assert!(d.metadata.finalizers.is_none() && d.status.is_none());
     assert_eq!(c.metric("doc_controller_reconcile_total", &[]).await, 0.0);
+    c.expect_findings(&[Finding::ReconcilerIdle]).await;
 
     // Processed once a controller runs again.
     c.stop().await.expect("stops");
-    let _again = Controller::start(&env, &ns, Config::default()).await;
+    let again = Controller::start(&env, &ns, Config::default()).await;
     wait_for(&docs, "waiting", ready_as("Published")).await;
+    again.expect_no_findings().await;
 }
 
 // === 18 store-not-ready: needs the owned-ConfigMap watch alone answered late (sandbox only) ===
@@ -1437,6 +1517,7 @@ async fn store_not_ready_on_rewrites_published_config_maps_at_start() {
         (config_map_writes(&c).await >= 5.0).then_some(())
     })
     .await;
+    c.expect_findings(&[Finding::CacheReadBeforeSync]).await;
 }
 
 #[tokio::test]
@@ -1455,6 +1536,7 @@ async fn store_not_ready_off_writes_nothing_at_start() {
     .await;
     settled(&c).await;
     assert_eq!(config_map_writes(&c).await, 0.0);
+    c.expect_no_findings().await;
 }
 
 // === 19 predicate-blocks-all ===
@@ -1493,13 +1575,14 @@ async fn predicate_blocks_all_on_ignores_spec_changes() {
         d.metadata.generation,
         "the edit is never reconciled"
     );
+    c.expect_findings(&[Finding::ReconcilerIdle]).await;
 }
 
 #[tokio::test]
 async fn predicate_blocks_all_off_reconciles_spec_changes() {
     let env = Env::new().await;
     let ns = env.namespace().await;
-    let _c = Controller::start(&env, &ns, Config::default()).await;
+    let c = Controller::start(&env, &ns, Config::default()).await;
     let docs = documents(&env, &ns);
     create(&docs, &doc("live", "Live", "")).await;
     wait_for(&docs, "live", ready_as("Published")).await;
@@ -1508,6 +1591,7 @@ async fn predicate_blocks_all_off_reconciles_spec_changes() {
         ready_as("Published")(d) && d.is_some_and(|d| d.metadata.generation == Some(2))
     })
     .await;
+    c.expect_no_findings().await;
 }
 
 // === 20 narrow-selector ===
@@ -1537,6 +1621,7 @@ async fn narrow_selector_on_leaves_the_store_empty() {
             .status
             .is_none()
     );
+    c.expect_findings(&[Finding::SelectorMatchesNothing]).await;
 }
 
 #[tokio::test]
@@ -1552,6 +1637,7 @@ async fn narrow_selector_off_caches_every_document() {
             .then_some(())
     })
     .await;
+    c.expect_no_findings().await;
 }
 
 // === 22 skip-preflight: needs an API server without the Document CRD (sandbox only) ===
@@ -1573,6 +1659,7 @@ async fn skip_preflight_on_retries_404s_instead_of_exiting() {
     })
     .await;
     assert!(c.finished_within(WINDOW).await.is_none(), "still running");
+    c.expect_findings(&[Finding::CrdMissing]).await;
     // With nothing ever cached there is nothing in flight: shutdown is immediate.
     c.stop().await.expect("clean shutdown");
 }
@@ -1617,6 +1704,7 @@ async fn blocking_reconcile_on_holds_every_reconcile_for_its_sleep() {
     converge(&documents(&env, &ns), 2).await;
     // Each reconcile sleeps 250 ms on its thread: a lower bound no machine can beat.
     assert!(mean_reconcile_seconds(&c).await >= 0.25);
+    c.expect_findings(&[Finding::BlockingInAsync]).await;
 }
 
 #[tokio::test]
@@ -1626,4 +1714,5 @@ async fn blocking_reconcile_off_reconciles_in_milliseconds() {
     let c = Controller::start(&env, &ns, Config::default()).await;
     converge(&documents(&env, &ns), 2).await;
     assert!(mean_reconcile_seconds(&c).await < 0.25);
+    c.expect_no_findings().await;
 }

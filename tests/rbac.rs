@@ -11,6 +11,7 @@ mod support;
 
 use doc_controller::Document;
 use doc_controller::config::Config;
+use doc_controller::diagnosis::Finding;
 use doc_controller::fault::{Fault, Faults};
 use kube::api::Api;
 use serde_json::json;
@@ -44,6 +45,7 @@ async fn the_shipped_rbac_is_enough_for_the_controller_as_its_service_account() 
         0.0,
         "no request was forbidden"
     );
+    c.expect_no_findings().await;
 }
 
 // === forbidden-watch ===
@@ -69,6 +71,13 @@ async fn forbidden_watch_on_gets_403_at_the_cluster_scope() {
             .then_some(())
     })
     .await;
+    c.expect_findings(&[Finding::WatchForbidden]).await;
+    let report = support::diagnostics(c.admin_addr()).await;
+    let cause = report
+        .active()
+        .find_map(|f| f.likely_cause.clone())
+        .expect("a likely cause");
+    assert!(cause.contains("cluster scope"), "{cause}");
 }
 
 #[tokio::test]
@@ -84,6 +93,7 @@ async fn forbidden_watch_off_watches_the_permitted_namespace() {
             .await,
         0.0
     );
+    c.expect_no_findings().await;
 }
 
 // === forbidden-patch ===
@@ -137,6 +147,7 @@ async fn forbidden_patch_on_gets_403_and_the_document_never_gets_a_status() {
         0.0,
         "nothing went to the status subresource"
     );
+    c.expect_findings(&[Finding::WriteForbidden]).await;
 }
 
 #[tokio::test]
@@ -153,4 +164,5 @@ async fn forbidden_patch_off_writes_status_through_the_granted_subresource() {
             .await,
         0.0
     );
+    c.expect_no_findings().await;
 }

@@ -12,6 +12,7 @@ macro_rules! catalogue {
         $(#[doc = $doc:literal])+
         $variant:ident $name:literal {
             symptom: $symptom:literal,
+            toggles: [$($toggle:ident),* $(,)?],
             causes: [$($cause:literal),+ $(,)?],
             fix: $fix:literal,
             raise_after: $raise:literal,
@@ -39,6 +40,12 @@ macro_rules! catalogue {
                 match self { $( Finding::$variant => $symptom, )+ }
             }
 
+            /// The failure toggles whose symptom this finding is (`docs/faults.md`); empty for a
+            /// symptom only a combination of toggles shows.
+            pub const fn toggles(self) -> &'static [Fault] {
+                match self { $( Finding::$variant => &[$(Fault::$toggle),*], )+ }
+            }
+
             /// The likely causes, most likely first (the evidence of a raised finding says
             /// which one it points at).
             pub const fn causes(self) -> &'static [&'static str] {
@@ -63,6 +70,8 @@ macro_rules! catalogue {
     };
 }
 
+use crate::fault::Fault;
+
 /// Where the docs of every finding are, relative to the repository.
 pub const DOCS: &str = "docs/diagnosis.md";
 
@@ -71,6 +80,7 @@ catalogue! {
     /// controller's own writes.
     SelfTriggeringLoop "self-triggering-loop" {
         symptom: "Reconciler infinite loop: reconcile count increases endlessly, high CPU",
+        toggles: [],
         causes: [
             "Every status write comes back as a watch event that is reconciled (no predicate_filter), and every reconcile writes a new status (non-deterministic values such as a timestamp)",
             "Another controller and this one keep overwriting each other's writes",
@@ -82,28 +92,31 @@ catalogue! {
     /// The status is written although the Document's generation did not change.
     StatusChurn "status-churn" {
         symptom: "Reconciler infinite loop: a status patch on every reconcile",
+        toggles: [StatusTimestamp],
         causes: [
             "The status carries non-deterministic values (a timestamp of now), so every reconcile computes a different one",
             "The status depends on something outside the Document that changes on every read",
         ],
         fix: "Compute the status from the spec only, move lastTransitionTime only on a transition, and skip the patch when the status is unchanged",
-        raise_after: 2,
-        clear_after: 3,
+        raise_after: 1,
+        clear_after: 6,
     }
     /// Reconciles of Documents whose generation and finalizers did not change.
     SpuriousReconciles "spurious-reconciles" {
         symptom: "Reconciler infinite loop: status-only or metadata-only changes trigger reconciles",
+        toggles: [NoPredicate],
         causes: [
             "The main watch has no predicate_filter: status writes (the controller's own included) and label changes are reconciled",
             "A resync period much shorter than needed",
         ],
         fix: "predicate_filter(predicates::generation.combine(predicates::finalizers)) on the Document watch",
-        raise_after: 2,
-        clear_after: 3,
+        raise_after: 1,
+        clear_after: 6,
     }
     /// An owned ConfigMap keeps being changed behind the controller's back and repaired.
     FieldPingPong "field-ping-pong" {
         symptom: "Reconciler infinite loop: alternating resourceVersion updates of the same object",
+        toggles: [RivalWriter],
         causes: [
             "This controller replaces whole objects (PUT) and so removes fields another writer owns; the other writer puts them back",
             "Two controllers write the same field",
@@ -115,6 +128,7 @@ catalogue! {
     /// A LIST without a page size brought a large list into memory at once.
     ListNotPaged "list-not-paged" {
         symptom: "Memory keeps growing: high baseline memory right after startup",
+        toggles: [UnpagedInitialList],
         causes: [
             "The watch's initial list is one LIST of everything (no streaming list, no page size)",
         ],
@@ -125,6 +139,7 @@ catalogue! {
     /// Cached objects carry fields the controller never reads.
     LargeCacheObjects "large-cache-objects" {
         symptom: "Memory keeps growing: large objects in the reflector Store",
+        toggles: [KeepManagedFields],
         causes: [
             "managedFields (and last-applied-configuration) are cached with every object: no .modify() strips them",
             "The objects themselves are large; a metadata_watcher would do",
@@ -136,6 +151,7 @@ catalogue! {
     /// Far more ConfigMaps are cached than the controller manages.
     WatchScopeTooBroad "watch-scope-too-broad" {
         symptom: "Memory keeps growing: cached object count far above the objects of interest",
+        toggles: [BroadWatchScope],
         causes: [
             "The ConfigMap watch has no label selector and no namespace: it caches every ConfigMap of the cluster",
         ],
@@ -146,6 +162,7 @@ catalogue! {
     /// Watches resumed from a resourceVersion the API server no longer has.
     WatchGoneWithoutBookmarks "watch-gone-without-bookmarks" {
         symptom: "Watch connection not recovering: 410 Gone",
+        toggles: [NoBookmarks],
         causes: [
             "The watch asks for no bookmarks, so its resourceVersion grows old while nothing changes and is compacted away",
             "The watch was disconnected for longer than the API server's watch window",
@@ -157,6 +174,7 @@ catalogue! {
     /// The API server rejects the controller's credentials.
     CredentialsRejected "credentials-rejected" {
         symptom: "Watch connection not recovering: 401 Unauthorized",
+        toggles: [StaticCredentials],
         causes: [
             "The token was read once and kept after it expired or was revoked (a copy instead of the token file)",
             "The kubeconfig's exec plugin or token file is broken",
@@ -168,6 +186,7 @@ catalogue! {
     /// The API server forbids the controller's list or watch.
     WatchForbidden "watch-forbidden" {
         symptom: "Watch not running: 403 Forbidden on list or watch",
+        toggles: [ForbiddenWatch],
         causes: [
             "The watch asks for the cluster scope while RBAC grants one namespace",
             "The ClusterRole lacks list or watch on the resource, or its binding is missing",
@@ -179,6 +198,7 @@ catalogue! {
     /// The API server forbids one of the controller's writes.
     WriteForbidden "write-forbidden" {
         symptom: "Access: 403 Forbidden on a write",
+        toggles: [ForbiddenPatch],
         causes: [
             "The code writes through a verb or subresource the RBAC does not grant (e.g. status sent to the main resource)",
             "The ClusterRole lacks the verb",
@@ -190,6 +210,7 @@ catalogue! {
     /// Watches fail and are retried many times a second.
     WatchRetryHotLoop "watch-retry-hot-loop" {
         symptom: "Watch connection not recovering: retried in a hot loop",
+        toggles: [NoBackoff],
         causes: [
             "The watch stream has no backoff: every error is retried at once",
         ],
@@ -200,17 +221,19 @@ catalogue! {
     /// Requests get no answer from the API server.
     ApiUnreachable "api-unreachable" {
         symptom: "Watch not running: connection timeouts in logs",
+        toggles: [ApiUnreachable],
         causes: [
             "A NetworkPolicy or firewall drops the traffic to the API server",
             "The API server is down or overloaded",
         ],
         fix: "Allow egress to the API server (NetworkPolicy); a deadline on every request keeps the controller telling",
-        raise_after: 1,
+        raise_after: 2,
         clear_after: 2,
     }
     /// The API server answers 429 Too Many Requests.
     Throttled "throttled" {
         symptom: "API server throttling: frequent 429 Too Many Requests",
+        toggles: [UnboundedConcurrency],
         causes: [
             "Too many concurrent reconciles for the controller's share of the API server",
             "Too many API calls per reconcile",
@@ -223,6 +246,7 @@ catalogue! {
     /// More watches are open than the controller's shared reflectors need.
     TooManyWatches "too-many-watches" {
         symptom: "API server throttling: too many watch connections",
+        toggles: [WatchPerObject],
         causes: [
             "A watch per object instead of one shared reflector for all of them",
         ],
@@ -233,16 +257,18 @@ catalogue! {
     /// Reconciles make GET or LIST requests for what the caches hold.
     ExcessiveApiCalls "excessive-api-calls" {
         symptom: "API server throttling: excessive API calls in the reconciler",
+        toggles: [DirectReads],
         causes: [
             "Reconciles GET owned objects from the API server instead of reading the reflector's Store",
         ],
         fix: "Read owned objects from the Store; batch writes where possible",
-        raise_after: 2,
-        clear_after: 3,
+        raise_after: 1,
+        clear_after: 6,
     }
     /// Deleted Documents stay Terminating.
     StuckTerminating "stuck-terminating" {
         symptom: "Finalizer deadlock: resource stays in Terminating",
+        toggles: [CleanupFails],
         causes: [
             "Cleanup keeps failing, so the finalizer is never released",
             "The controller does not reconcile deletions (down, or a predicate filters them)",
@@ -254,6 +280,7 @@ catalogue! {
     /// Documents changed but nothing reconciles them.
     ReconcilerIdle "reconciler-idle" {
         symptom: "Reconciler not running: resources change but no reconciler logs appear",
+        toggles: [GenerationOnlyPredicate, ControllerDown, PredicateBlocksAll],
         causes: [
             "The controller's runner is not running (the process serves metrics and health only)",
             "A predicate filters finalizer changes (predicates::generation alone): a new Document gets its finalizer and then nothing",
@@ -266,6 +293,7 @@ catalogue! {
     /// The Document watch caches nothing while the API has Documents.
     SelectorMatchesNothing "selector-matches-nothing" {
         symptom: "Reconciler not running: the Store is empty while kubectl get lists objects",
+        toggles: [NarrowSelector],
         causes: [
             "The Document watch's label selector matches no Document",
         ],
@@ -276,6 +304,7 @@ catalogue! {
     /// The API server does not serve Documents.
     CrdMissing "crd-missing" {
         symptom: "Blocker errors: the CRD is not installed (404 on list and watch)",
+        toggles: [SkipPreflight],
         causes: [
             "The CustomResourceDefinition documents.kube.rs is not installed, and no preflight check stopped the controller",
         ],
@@ -286,6 +315,7 @@ catalogue! {
     /// Reconciles hold their runtime thread.
     BlockingInAsync "blocking-in-async" {
         symptom: "Profiling: blocking work in async code (long task polls)",
+        toggles: [BlockingReconcile],
         causes: [
             "A synchronous sleep, lock or I/O inside the reconcile future holds its runtime worker",
         ],
@@ -296,6 +326,7 @@ catalogue! {
     /// Watches fail and the controller says nothing about it.
     WatchErrorsUnlogged "watch-errors-unlogged" {
         symptom: "Watcher errors: a failing program with nothing in the logs",
+        toggles: [SilentWatchErrors],
         causes: [
             "Watch errors are dropped without a log line (only the metrics count them)",
         ],
@@ -306,6 +337,7 @@ catalogue! {
     /// A soft, retryable watch error stops the controller.
     CrashOnSoftError "crash-on-soft-error" {
         symptom: "Stream errors: the process exits on an error it could have retried",
+        toggles: [CrashOnError],
         causes: [
             "The watch stream is torn down on its first error (try_for_each / try_next on the stream)",
         ],
@@ -316,6 +348,7 @@ catalogue! {
     /// Reconciles read a cache before its initial list arrived.
     CacheReadBeforeSync "cache-read-before-sync" {
         symptom: "Reconciler not running: the Store is not yet initialised (wrong decisions at start)",
+        toggles: [StoreNotReady],
         causes: [
             "Reconciles read the ConfigMap Store before its initial list arrived, and act on an empty cache",
         ],
@@ -344,9 +377,30 @@ impl Finding {
     }
 }
 
+impl Finding {
+    /// The finding a toggle's symptom raises.
+    pub fn of_toggle(fault: Fault) -> Option<Finding> {
+        Finding::ALL
+            .iter()
+            .copied()
+            .find(|finding| finding.toggles().contains(&fault))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_toggle_raises_exactly_one_finding() {
+        for fault in Fault::ALL {
+            let findings: Vec<_> = Finding::ALL
+                .iter()
+                .filter(|f| f.toggles().contains(fault))
+                .collect();
+            assert_eq!(findings.len(), 1, "{fault}: {findings:?}");
+        }
+    }
 
     #[test]
     fn every_finding_has_a_unique_kebab_name_causes_and_a_fix() {

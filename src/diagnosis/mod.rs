@@ -17,7 +17,7 @@
 //!   0) and `doc_controller_findings_raised_total{finding}`;
 //! - a Kubernetes Event: on the Documents the finding is about (stuck Terminating, not caught up
 //!   with), else on the controller's own object (its Pod when `POD_NAME` and `POD_NAMESPACE` are
-//!   set, else the Document CRD);
+//!   set, else its ServiceAccount in the one namespace it watches, else the Document CRD);
 //! - an entry of `/diagnostics` (JSON, [`report::Diagnostics`]), which `doc-controller doctor`
 //!   prints.
 //!
@@ -290,7 +290,9 @@ impl Doctor {
                 None => true,
             }
         };
-        if ask_the_api {
+        // Only an API server that answers and holds the CRD can tell; asking one that does not
+        // answer adds a request per window to the timeouts.
+        if ask_the_api && readiness.preflight_passed() && facts.api_unreachable.is_none() {
             facts.documents_in_api = self.documents_in_api(client).await;
         }
         signals.set_documents("terminating_stuck", facts.stuck_terminating.len());
@@ -437,7 +439,7 @@ impl Doctor {
         let documents = evidence.map(|e| e.documents).unwrap_or_default();
         let mut references = self.document_references(&documents);
         if references.is_empty() {
-            references.push(controller_reference());
+            references.push(controller_reference(self.inner.namespace.as_deref()));
         }
         for reference in references {
             if let Err(error) = recorder.publish(&event, &reference).await {
@@ -644,23 +646,37 @@ fn pascal_case(name: &str) -> String {
 }
 
 /// The controller's own object, for Events that are about no Document: its Pod when the
-/// Deployment says which (`POD_NAME`, `POD_NAMESPACE`), else the Document CRD, which exists
-/// wherever the controller runs.
-fn controller_reference() -> ObjectReference {
-    match (std::env::var("POD_NAME"), std::env::var("POD_NAMESPACE")) {
-        (Ok(name), Ok(namespace)) => ObjectReference {
-            api_version: Some("v1".into()),
-            kind: Some("Pod".into()),
+/// Deployment says which (`POD_NAME`, `POD_NAMESPACE`); else, for a controller of one namespace,
+/// its ServiceAccount there (an Event about a cluster-scoped object must go to `default`, where a
+/// namespace-only install may not write); else the Document CRD, which exists wherever the
+/// controller runs.
+fn controller_reference(namespace: Option<&str>) -> ObjectReference {
+    let reference =
+        |api_version: &str, kind: &str, name: String, namespace: Option<String>| ObjectReference {
+            api_version: Some(api_version.into()),
+            kind: Some(kind.into()),
             name: Some(name),
-            namespace: Some(namespace),
+            namespace,
             ..ObjectReference::default()
-        },
-        _ => ObjectReference {
-            api_version: Some("apiextensions.k8s.io/v1".into()),
-            kind: Some("CustomResourceDefinition".into()),
-            name: Some(<Document as kube::CustomResourceExt>::crd_name().to_string()),
-            ..ObjectReference::default()
-        },
+        };
+    match (
+        std::env::var("POD_NAME"),
+        std::env::var("POD_NAMESPACE"),
+        namespace,
+    ) {
+        (Ok(name), Ok(pod_namespace), _) => reference("v1", "Pod", name, Some(pod_namespace)),
+        (_, _, Some(namespace)) => reference(
+            "v1",
+            "ServiceAccount",
+            CONTROLLER_NAME.to_string(),
+            Some(namespace.to_string()),
+        ),
+        _ => reference(
+            "apiextensions.k8s.io/v1",
+            "CustomResourceDefinition",
+            <Document as kube::CustomResourceExt>::crd_name().to_string(),
+            None,
+        ),
     }
 }
 

@@ -165,8 +165,10 @@ pub fn evaluate(finding: Finding, w: &Window, facts: &Facts) -> Option<Evidence>
             })
         }
         Finding::SpuriousReconciles => {
+            // Two at least: kube's predicate forgets an object after an hour, so one status-only
+            // change of a long-quiet Document may pass it.
             let spurious = spurious(w);
-            (spurious > 0.0).then(|| {
+            (spurious >= 2.0).then(|| {
                 Evidence::of(vec![format!(
                     "{spurious} Document changes to neither generation nor finalizers passed to the reconciler (status, labels, annotations)"
                 )])
@@ -176,7 +178,9 @@ pub fn evaluate(finding: Finding, w: &Window, facts: &Facts) -> Option<Evidence>
             let repairs = w.increase("doc_controller_reconcile_triggers_total", |l| {
                 l.is("source", &["owned"])
             });
-            (repairs > 0.0).then(|| {
+            // One repair is what the owner trigger is for (someone edited a ConfigMap); a window
+            // after window of them is a fight.
+            (repairs >= 2.0).then(|| {
                 Evidence::of(vec![format!(
                     "{repairs} owned ConfigMaps found changed behind the controller's back and repaired"
                 )])
@@ -385,7 +389,7 @@ pub fn evaluate(finding: Finding, w: &Window, facts: &Facts) -> Option<Evidence>
             let slow = w.increase("doc_controller_reconcile_slow_polls_total", all);
             (slow > 0.0).then(|| {
                 Evidence::of(vec![format!(
-                    "{slow} reconcile polls held their runtime thread for 100 ms or more"
+                    "{slow} reconcile polls held their runtime thread for 200 ms or more"
                 )])
             })
         }

@@ -25,6 +25,8 @@ pub mod proxy;
 pub mod token_request;
 
 use doc_controller::config::Config;
+use doc_controller::diagnosis::report::Diagnostics;
+use doc_controller::diagnosis::{Finding, Settings};
 use doc_controller::{App, AppError, Document, DocumentSpec};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
@@ -263,9 +265,17 @@ impl Controller {
         namespace: &str,
         config: Config,
     ) -> Controller {
+        // Half-second diagnosis windows, unless the test chose its own: findings show (and, in
+        // the tests that expect none, fail to show) within seconds.
+        let diagnosis = if config.diagnosis == Settings::default() {
+            DIAGNOSIS
+        } else {
+            config.diagnosis
+        };
         let config = Config {
             namespace: Some(namespace.to_string()),
             admin_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            diagnosis,
             ..config
         };
         let app = App::start(config, kube_config)
@@ -282,6 +292,27 @@ impl Controller {
             task,
             identity: None,
         }
+    }
+
+    /// Waits until exactly the `expected` findings are raised, and checks that no other was
+    /// raised at any time.
+    pub async fn expect_findings(&self, expected: &[Finding]) {
+        expect_findings(self.admin, expected).await;
+    }
+
+    /// Waits a few diagnosis windows (the positive control: the doctor evaluates), then checks
+    /// that no finding was raised at any time.
+    pub async fn expect_no_findings(&self) {
+        expect_findings(self.admin, &[]).await;
+    }
+
+    /// Waits until `finding` is cleared.
+    pub async fn wait_cleared(&self, finding: Finding) {
+        eventually(&format!("{finding} cleared"), || async {
+            let report = diagnostics(self.admin).await;
+            (!report.active().any(|f| f.finding == finding.name())).then_some(())
+        })
+        .await;
     }
 
     /// The user the controller authenticates as, when started as deployed.
@@ -322,6 +353,11 @@ impl Controller {
         http_get(self.admin, "/healthz").await.0
     }
 
+    /// Its admin server's address, for clients other than [`http_get`] (a browser).
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin
+    }
+
     /// How the controller ended, if it ends within `within`; `None` if it is still running.
     pub async fn finished_within(&mut self, within: Duration) -> Option<Result<(), AppError>> {
         match tokio::time::timeout(within, &mut self.task).await {
@@ -356,6 +392,64 @@ impl Drop for Controller {
     fn drop(&mut self) {
         self.task.abort();
     }
+}
+
+/// The diagnosis settings of the tests: half-second windows, Terminating past 2 s is stuck.
+pub const DIAGNOSIS: Settings = Settings {
+    window: Duration::from_millis(500),
+    stuck_after: Duration::from_secs(2),
+};
+
+/// The `/diagnostics` report of the controller whose admin server is at `admin`.
+pub async fn diagnostics(admin: SocketAddr) -> Diagnostics {
+    let (code, body) = http_get(admin, "/diagnostics").await;
+    assert_eq!(code, 200, "/diagnostics: {body}");
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("/diagnostics: {e}: {body}"))
+}
+
+/// Waits until every finding of `expected` has been raised (with none expected: until the doctor
+/// has evaluated a few more windows), then checks that no other finding was raised at any time.
+/// "Has been raised", not "is raised now": a symptom of a few windows (blocking reconciles while
+/// Documents converge) may have cleared again by the time the test looks.
+pub async fn expect_findings(admin: SocketAddr, expected: &[Finding]) {
+    let names: Vec<&str> = expected.iter().map(|f| f.name()).collect();
+    let start = diagnostics(admin).await.windows;
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    let report = loop {
+        let report = diagnostics(admin).await;
+        let raised = |name: &&str| {
+            report
+                .findings
+                .iter()
+                .any(|f| f.finding == *name && f.raised > 0)
+        };
+        // Positive control for "none": the doctor keeps evaluating (3 windows more).
+        if names.iter().all(raised) && report.windows >= start + 3 {
+            break report;
+        }
+        let summary: Vec<_> = report
+            .findings
+            .iter()
+            .filter(|f| f.raised > 0 || f.active)
+            .map(|f| format!("{} (raised {}, active {})", f.finding, f.raised, f.active))
+            .collect();
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for the findings {names:?} after {} windows; raised: {summary:?}",
+            report.windows
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let unrelated: Vec<_> = report
+        .findings
+        .iter()
+        .filter(|f| f.raised > 0 && !names.contains(&f.finding.as_str()))
+        .map(|f| format!("{} ({}; {})", f.finding, f.symptom, f.evidence.join("; ")))
+        .collect();
+    assert!(
+        unrelated.is_empty(),
+        "unrelated findings raised: {unrelated:#?}"
+    );
 }
 
 /// Sums the samples of `name` (exact metric name) whose label set contains all of `labels`.
@@ -564,7 +658,18 @@ impl Binary {
     ) -> Binary {
         let token = deployed::TokenFile::new(env, &installed).await;
         let kubeconfig = token.kubeconfig(env, proxy);
-        let mut all = vec!["--namespace".to_string(), ns.name.clone()];
+        let mut all = vec![
+            "--namespace".to_string(),
+            ns.name.clone(),
+            format!(
+                "--diagnosis-window={}",
+                humantime::format_duration(DIAGNOSIS.window)
+            ),
+            format!(
+                "--stuck-after={}",
+                humantime::format_duration(DIAGNOSIS.stuck_after)
+            ),
+        ];
         all.extend(args.iter().map(|arg| arg.to_string()));
         for fault in faults {
             all.push(format!("--fault={fault}"));
@@ -673,6 +778,11 @@ impl Binary {
     /// The `/metrics` text.
     pub async fn metrics(&self) -> String {
         http_get(self.admin, "/metrics").await.1
+    }
+
+    /// See [`Controller::expect_findings`].
+    pub async fn expect_findings(&self, expected: &[Finding]) {
+        expect_findings(self.admin, expected).await;
     }
 
     /// The exit code, if the process ends within `within` (`Some(None)`: killed by a signal).
