@@ -1,4 +1,4 @@
-//! The admin HTTP server: `/metrics`, `/healthz`, `/readyz` and `/diagnostics`.
+//! The admin HTTP server: `/metrics`, `/healthz`, `/readyz`, `/diagnostics` and a page (`/`).
 //!
 //! It only reports; no route changes the controller's behaviour, so it can be exposed to a
 //! metrics scraper without granting any control.
@@ -9,6 +9,7 @@
 //! | `GET /healthz` | `200 ok` as long as the process can answer HTTP (liveness) |
 //! | `GET /readyz` | `200 ok` once ready, else `503` with one reason per line (readiness) |
 //! | `GET /diagnostics` | the self-diagnosis as JSON ([`Diagnostics`]): every finding, raised or not, with evidence, cause and fix |
+//! | `GET /` | a page for people ([`page`]): the key series as plots, the raised findings with cause and fix, the toggles in force |
 //!
 //! Other methods on these paths get `405 Method Not Allowed`, other paths `404 Not Found`.
 //!
@@ -40,6 +41,8 @@ use crate::metrics::Metrics;
 pub use crate::readiness::Readiness;
 use tokio::sync::watch;
 
+pub mod page;
+
 /// What the handlers need.
 #[derive(Clone)]
 struct AdminState {
@@ -55,6 +58,7 @@ pub fn router(
     diagnostics: watch::Receiver<Diagnostics>,
 ) -> Router {
     Router::new()
+        .route("/", get(page_handler))
         .route("/metrics", get(metrics_handler))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -104,6 +108,24 @@ async fn metrics_handler(State(state): State<AdminState>) -> impl IntoResponse {
 async fn diagnostics_handler(State(state): State<AdminState>) -> impl IntoResponse {
     let report = state.diagnostics.borrow().clone();
     axum::Json(report)
+}
+
+/// The page reads the same report as `/diagnostics` and the toggles from the metrics, so it
+/// shows nothing the other routes do not.
+async fn page_handler(State(state): State<AdminState>) -> impl IntoResponse {
+    let report = state.diagnostics.borrow().clone();
+    let toggles = page::toggles_in_force(&state.metrics);
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                page::CONTENT_SECURITY_POLICY,
+            ),
+        ],
+        page::render(&report, &toggles),
+    )
 }
 
 async fn healthz() -> &'static str {
@@ -245,7 +267,7 @@ mod tests {
 
     #[tokio::test]
     async fn other_methods_are_not_allowed() {
-        for path in ["/metrics", "/healthz", "/readyz", "/diagnostics"] {
+        for path in ["/", "/metrics", "/healthz", "/readyz", "/diagnostics"] {
             for method in ["POST", "PUT", "DELETE"] {
                 let (status, _, _) = send(&Readiness::new(), method, path).await;
                 assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
@@ -255,10 +277,21 @@ mod tests {
 
     #[tokio::test]
     async fn unknown_paths_are_not_found() {
-        for path in ["/", "/metrics/extra", "/debug"] {
+        for path in ["/index.html", "/metrics/extra", "/debug"] {
             let (status, _, _) = send(&Readiness::new(), "GET", path).await;
             assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
         }
+    }
+
+    #[tokio::test]
+    async fn the_page_is_html_with_the_plots_and_findings_sections() {
+        let (status, content_type, body) = send(&Readiness::new(), "GET", "/").await;
+
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(content_type.as_deref(), Some("text/html; charset=utf-8"));
+        assert!(body.starts_with("<!DOCTYPE html>"), "{body}");
+        assert!(body.contains("<svg id=\"plot-reconciles\""), "{body}");
+        assert!(body.contains("<section id=\"findings\">"), "{body}");
     }
 
     #[tokio::test]
