@@ -6,6 +6,7 @@ use crate::table::{DocState, http_get, sum_metric};
 pub use crate::token_request::BoundTo;
 use crate::{note, para};
 use doc_controller::config::Config;
+use doc_controller::diagnosis::Settings;
 use doc_controller::fault::{Fault, Faults};
 use doc_controller::{App, AppError, Document, DocumentSpec};
 use futures::{StreamExt, TryStreamExt};
@@ -15,7 +16,7 @@ use kube::api::{
 };
 use kube::discovery::Scope;
 use serde_json::{Value, json};
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -32,6 +33,15 @@ pub const NS: &str = "default";
 
 /// The ServiceAccount every controller runs as (`yaml/rbac.yaml` creates it in [`NS`]).
 pub const SERVICE_ACCOUNT: &str = "doc-controller";
+
+/// The self-diagnosis of every demo controller: 1 s windows, so that a finding is raised and
+/// cleared within a phase (a clear takes several quiet windows; a phase lasts 10-14 s, about one
+/// default window), and Terminating past 5 s counts as stuck (the default minute is longer than
+/// a demo's phase).
+pub const DIAGNOSIS: Settings = Settings {
+    window: Duration::from_secs(1),
+    stuck_after: Duration::from_secs(5),
+};
 
 // --- logs -------------------------------------------------------------------------------------
 
@@ -323,12 +333,13 @@ impl Demo {
 
     /// A controller configuration with `faults` on, watching all namespaces, admin on port 0,
     /// following `doc-controller-config` (`--live-faults`), so that live toggles switch with
-    /// [`Demo::set_live`].
+    /// [`Demo::set_live`], and the demos' short diagnosis windows ([`DIAGNOSIS`]).
     pub fn config(faults: &[Fault]) -> Config {
         Config {
             admin_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             faults: Faults::new(faults.iter().copied()),
             live_faults: true,
+            diagnosis: DIAGNOSIS,
             ..Config::default()
         }
     }
@@ -345,6 +356,7 @@ impl Demo {
     pub async fn controller_as(&self, config: Config, kube: kube::Config) -> Res<Controller> {
         let app = App::start(config, kube).await?;
         let admin = app.admin_addr()?;
+        print_page(admin);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(app.run(async move {
             let _ = stopped.await;
@@ -354,6 +366,7 @@ impl Demo {
                 admin,
                 logs: self.logs.clone(),
                 pid: None,
+                findings: Arc::default(),
             },
             stop: Some(stop),
             task,
@@ -776,6 +789,14 @@ pub struct Target {
     pub logs: Logs,
     /// The process id, for a child process (its peak memory is read from `/proc`).
     pub pid: Option<u32>,
+    /// The findings its `/diagnostics` showed raised at the last line of numbers, so that each
+    /// one is printed once when raised and once when cleared.
+    pub findings: Arc<Mutex<BTreeSet<String>>>,
+}
+
+/// Says where the controller's admin page is, to follow the demo in a browser.
+fn print_page(admin: SocketAddr) {
+    println!("page      http://{admin}/");
 }
 
 /// A controller running in this process through [`App::run`].
@@ -877,6 +898,15 @@ impl Child {
         let mut child = tokio::process::Command::new(controller_binary()?)
             .arg("--admin-addr")
             .arg(admin.to_string())
+            // The demos' diagnosis settings, as for the in-process controllers (`Demo::config`).
+            .arg(format!(
+                "--diagnosis-window={}",
+                humantime::format_duration(DIAGNOSIS.window)
+            ))
+            .arg(format!(
+                "--stuck-after={}",
+                humantime::format_duration(DIAGNOSIS.stuck_after)
+            ))
             .args(args)
             .env("KUBECONFIG", demo.identity.kubeconfig())
             .env("RUST_LOG", rust_log)
@@ -894,8 +924,14 @@ impl Child {
             tokio::spawn(pump(err, logs.clone()));
         }
         let pid = child.id();
+        print_page(admin);
         let mut child = Child {
-            target: Target { admin, logs, pid },
+            target: Target {
+                admin,
+                logs,
+                pid,
+                findings: Arc::default(),
+            },
             child,
         };
         // Wait for the admin server, or an early exit.

@@ -2,8 +2,11 @@
 //! one line every [`TICK`].
 
 use crate::harness::{Demo, Res, TICK, Target};
+use crate::para;
 use doc_controller::Document;
+use doc_controller::diagnosis::report::Diagnostics;
 use kube::api::{Api, ListParams};
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -202,6 +205,7 @@ impl Table {
             out.push_str(&format!("  {:>w$}", cell, w = self.width[i]));
         }
         println!("{out}");
+        print_findings(target).await;
         Ok(())
     }
 
@@ -319,6 +323,31 @@ impl Table {
             ),
         }
     }
+}
+
+/// Prints each finding raised or cleared since the last line, as the target's `/diagnostics`
+/// shows them: the self-diagnosis naming the symptom the numbers show. Prints nothing when the
+/// admin server does not answer (a controller that stopped or crashed says so in its numbers).
+async fn print_findings(target: &Target) {
+    let Ok((200, body)) = http_get(target.admin, "/diagnostics").await else {
+        return;
+    };
+    let Ok(report) = serde_json::from_str::<Diagnostics>(&body) else {
+        return;
+    };
+    let mut seen = target
+        .findings
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let raised: BTreeSet<String> = report.active().map(|f| f.finding.clone()).collect();
+    for finding in report.active().filter(|f| !seen.contains(&f.finding)) {
+        let cause = finding.likely_cause.as_deref().unwrap_or(&finding.symptom);
+        para("  finding", &format!("raised {}: {cause}", finding.finding));
+    }
+    for finding in seen.difference(&raised) {
+        para("  finding", &format!("cleared {finding}"));
+    }
+    *seen = raised;
 }
 
 /// A stimulus that does nothing.
