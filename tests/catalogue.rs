@@ -163,3 +163,96 @@ fn the_docs_cover_the_steering_catalogue() {
     }
     assert_eq!(seen, Fault::ALL.len(), "the catalogue's rows");
 }
+
+// === The self-diagnosis: docs/diagnosis.md is generated from its catalogue ===
+
+use doc_controller::diagnosis::Finding;
+
+/// docs/diagnosis.md as the catalogue of findings says it: one section per finding.
+fn diagnosis_docs() -> String {
+    let mut out = String::from(
+        "# Self-diagnosis\n\n\
+         <!-- Generated from src/diagnosis/catalogue.rs by tests/catalogue.rs: edit the catalogue, then\n\
+         run `just docs` (DOC_CONTROLLER_BLESS=1 cargo test --test catalogue). -->\n\n\
+         doc-controller recognises the symptoms of the kube.rs troubleshooting guide from its own\n\
+         signals while it runs, names the likely cause and says the fix. Every window\n\
+         (`--diagnosis-window`, 10 s) it compares its metrics with the last window's and reads a few\n\
+         facts from its caches; each finding below has one rule ([src/diagnosis/rules.rs](../src/diagnosis/rules.rs)).\n\
+         A finding is raised after its symptom showed in a number of consecutive windows and cleared\n\
+         after a number of windows without it, so it does not flap.\n\n\
+         A raised finding shows as one WARN log line (`finding raised: …` with the evidence, the cause,\n\
+         the fix and this page), `doc_controller_finding_active{finding}` = 1, a Kubernetes Event (on\n\
+         the Documents it is about, else on the controller's Pod), an entry of `GET /diagnostics` on\n\
+         the admin server, and `doc-controller doctor --url http://127.0.0.1:8080` prints them. The\n\
+         fault catalogue ([faults.md](faults.md)) names the finding each toggle raises; its tests\n\
+         assert it.\n\n\
+         | finding | symptom | toggles |\n|---|---|---|\n",
+    );
+    let toggles = |finding: Finding| {
+        let names: Vec<String> = finding
+            .toggles()
+            .iter()
+            .map(|fault| format!("`{fault}`"))
+            .collect();
+        if names.is_empty() {
+            "`no-predicate` with `status-timestamp`".to_string()
+        } else {
+            names.join(", ")
+        }
+    };
+    for finding in Finding::ALL {
+        out.push_str(&format!(
+            "| [`{name}`](#{name}) | {} | {} |\n",
+            finding.symptom(),
+            toggles(*finding),
+            name = finding.name()
+        ));
+    }
+    for finding in Finding::ALL {
+        out.push_str(&format!("\n## {}\n\n", finding.name()));
+        out.push_str(&format!("**Symptom**: {}.\n\n", finding.symptom()));
+        out.push_str(&format!(
+            "**Raised when**: {}; raised after {} window{}, cleared after {} without it.\n\n",
+            finding.raised_when(),
+            finding.raise_after(),
+            if finding.raise_after() == 1 { "" } else { "s" },
+            finding.clear_after()
+        ));
+        out.push_str("**Likely causes**, most likely first (the evidence says which):\n\n");
+        for (i, cause) in finding.causes().iter().enumerate() {
+            out.push_str(&format!("{}. {cause}\n", i + 1));
+        }
+        out.push_str(&format!("\n**Fix**: {}.\n\n", finding.fix()));
+        out.push_str(&format!("**Toggles**: {}.\n", toggles(*finding)));
+    }
+    out
+}
+
+#[test]
+fn the_diagnosis_docs_are_generated_from_the_catalogue() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/diagnosis.md");
+    let generated = diagnosis_docs();
+    if std::env::var_os("DOC_CONTROLLER_BLESS").is_some() {
+        std::fs::write(path, &generated).expect("docs/diagnosis.md written");
+    }
+    let current = std::fs::read_to_string(path).unwrap_or_default();
+    assert!(
+        current == generated,
+        "docs/diagnosis.md is not what src/diagnosis/catalogue.rs says: run `just docs`"
+    );
+}
+
+#[test]
+fn every_toggle_row_names_the_finding_its_tests_assert() {
+    let rows = doc_rows();
+    for fault in Fault::ALL {
+        let row = &rows[fault.name()];
+        let finding = Finding::of_toggle(*fault).expect("every toggle has a finding");
+        let link = format!("[`{0}`](diagnosis.md#{0})", finding.name());
+        assert!(
+            row.finding.starts_with(&link),
+            "{fault}: the finding column must start with {link}: {}",
+            row.finding
+        );
+    }
+}

@@ -13,6 +13,7 @@ macro_rules! catalogue {
         $variant:ident $name:literal {
             symptom: $symptom:literal,
             toggles: [$($toggle:ident),* $(,)?],
+            raised_when: $raised_when:literal,
             causes: [$($cause:literal),+ $(,)?],
             fix: $fix:literal,
             raise_after: $raise:literal,
@@ -44,6 +45,11 @@ macro_rules! catalogue {
             /// symptom only a combination of toggles shows.
             pub const fn toggles(self) -> &'static [Fault] {
                 match self { $( Finding::$variant => &[$(Fault::$toggle),*], )+ }
+            }
+
+            /// What raises it, in words (its rule is in [`super::rules`]).
+            pub const fn raised_when(self) -> &'static str {
+                match self { $( Finding::$variant => $raised_when, )+ }
             }
 
             /// The likely causes, most likely first (the evidence of a raised finding says
@@ -81,6 +87,7 @@ catalogue! {
     SelfTriggeringLoop "self-triggering-loop" {
         symptom: "Reconciler infinite loop: reconcile count increases endlessly, high CPU",
         toggles: [],
+        raised_when: "Document changes to neither generation nor finalizers pass the predicate (`doc_controller_document_changes_total{change=\"other\",predicate=\"passed\"}`) and statuses are rewritten for generations already written (`doc_controller_status_rewrites_total`) in the same window",
         causes: [
             "Every status write comes back as a watch event that is reconciled (no predicate_filter), and every reconcile writes a new status (non-deterministic values such as a timestamp)",
             "Another controller and this one keep overwriting each other's writes",
@@ -93,6 +100,7 @@ catalogue! {
     StatusChurn "status-churn" {
         symptom: "Reconciler infinite loop: a status patch on every reconcile",
         toggles: [StatusTimestamp],
+        raised_when: "A status is written for a generation whose status was already written (`doc_controller_status_rewrites_total` grows); a deterministic status never is",
         causes: [
             "The status carries non-deterministic values (a timestamp of now), so every reconcile computes a different one",
             "The status depends on something outside the Document that changes on every read",
@@ -105,6 +113,7 @@ catalogue! {
     SpuriousReconciles "spurious-reconciles" {
         symptom: "Reconciler infinite loop: status-only or metadata-only changes trigger reconciles",
         toggles: [NoPredicate],
+        raised_when: "Two or more Document changes to neither generation nor finalizers pass the predicate in a window (`doc_controller_document_changes_total{change=\"other\",predicate=\"passed\"}`)",
         causes: [
             "The main watch has no predicate_filter: status writes (the controller's own included) and label changes are reconciled",
             "A resync period much shorter than needed",
@@ -117,6 +126,7 @@ catalogue! {
     FieldPingPong "field-ping-pong" {
         symptom: "Reconciler infinite loop: alternating resourceVersion updates of the same object",
         toggles: [RivalWriter],
+        raised_when: "Owned ConfigMaps are found changed and repaired at least twice a window, two windows in a row (`doc_controller_reconcile_triggers_total{source=\"owned\"}`)",
         causes: [
             "This controller replaces whole objects (PUT) and so removes fields another writer owns; the other writer puts them back",
             "Two controllers write the same field",
@@ -129,6 +139,7 @@ catalogue! {
     ListNotPaged "list-not-paged" {
         symptom: "Memory keeps growing: high baseline memory right after startup",
         toggles: [UnpagedInitialList],
+        raised_when: "A LIST is sent without a limit (`doc_controller_unpaged_lists_total`)",
         causes: [
             "The watch's initial list is one LIST of everything (no streaming list, no page size)",
         ],
@@ -140,6 +151,7 @@ catalogue! {
     LargeCacheObjects "large-cache-objects" {
         symptom: "Memory keeps growing: large objects in the reflector Store",
         toggles: [KeepManagedFields],
+        raised_when: "Half or more of the cached Documents carry managedFields (`doc_controller_documents{state=\"with_managed_fields\"}`)",
         causes: [
             "managedFields (and last-applied-configuration) are cached with every object: no .modify() strips them",
             "The objects themselves are large; a metadata_watcher would do",
@@ -152,6 +164,7 @@ catalogue! {
     WatchScopeTooBroad "watch-scope-too-broad" {
         symptom: "Memory keeps growing: cached object count far above the objects of interest",
         toggles: [BroadWatchScope],
+        raised_when: "More than twice as many ConfigMaps as Documents (plus 10) are cached (`doc_controller_cached_objects`)",
         causes: [
             "The ConfigMap watch has no label selector and no namespace: it caches every ConfigMap of the cluster",
         ],
@@ -163,6 +176,7 @@ catalogue! {
     WatchGoneWithoutBookmarks "watch-gone-without-bookmarks" {
         symptom: "Watch connection not recovering: 410 Gone",
         toggles: [NoBookmarks],
+        raised_when: "A watch error 410 Gone (`doc_controller_watch_errors_total{reason=\"410\"}`); the likely cause is bookmarks off when watches without them were made (`doc_controller_watches_without_bookmarks_total`)",
         causes: [
             "The watch asks for no bookmarks, so its resourceVersion grows old while nothing changes and is compacted away",
             "The watch was disconnected for longer than the API server's watch window",
@@ -175,6 +189,7 @@ catalogue! {
     CredentialsRejected "credentials-rejected" {
         symptom: "Watch connection not recovering: 401 Unauthorized",
         toggles: [StaticCredentials],
+        raised_when: "A request is answered 401 (`doc_controller_api_requests_total{code=\"401\"}`)",
         causes: [
             "The token was read once and kept after it expired or was revoked (a copy instead of the token file)",
             "The kubeconfig's exec plugin or token file is broken",
@@ -187,6 +202,7 @@ catalogue! {
     WatchForbidden "watch-forbidden" {
         symptom: "Watch not running: 403 Forbidden on list or watch",
         toggles: [ForbiddenWatch],
+        raised_when: "A list or watch is answered 403; the last watch error's message tells a cluster-scope request from a missing rule",
         causes: [
             "The watch asks for the cluster scope while RBAC grants one namespace",
             "The ClusterRole lacks list or watch on the resource, or its binding is missing",
@@ -199,6 +215,7 @@ catalogue! {
     WriteForbidden "write-forbidden" {
         symptom: "Access: 403 Forbidden on a write",
         toggles: [ForbiddenPatch],
+        raised_when: "A write (create, update, patch, apply, delete) is answered 403",
         causes: [
             "The code writes through a verb or subresource the RBAC does not grant (e.g. status sent to the main resource)",
             "The ClusterRole lacks the verb",
@@ -211,6 +228,7 @@ catalogue! {
     WatchRetryHotLoop "watch-retry-hot-loop" {
         symptom: "Watch connection not recovering: retried in a hot loop",
         toggles: [NoBackoff],
+        raised_when: "Five or more watch errors a second, two windows in a row (`doc_controller_watch_errors_total`)",
         causes: [
             "The watch stream has no backoff: every error is retried at once",
         ],
@@ -222,6 +240,7 @@ catalogue! {
     ApiUnreachable "api-unreachable" {
         symptom: "Watch not running: connection timeouts in logs",
         toggles: [ApiUnreachable],
+        raised_when: "Readiness says the API server is unreachable, or requests time out or fail with none answered, two windows in a row",
         causes: [
             "A NetworkPolicy or firewall drops the traffic to the API server",
             "The API server is down or overloaded",
@@ -234,6 +253,7 @@ catalogue! {
     Throttled "throttled" {
         symptom: "API server throttling: frequent 429 Too Many Requests",
         toggles: [UnboundedConcurrency],
+        raised_when: "A request is answered 429 (`doc_controller_api_requests_total{code=\"429\"}`); the cause by the window's peak of reconciles in flight, requests per reconcile and open watches",
         causes: [
             "Too many concurrent reconciles for the controller's share of the API server",
             "Too many API calls per reconcile",
@@ -247,6 +267,7 @@ catalogue! {
     TooManyWatches "too-many-watches" {
         symptom: "API server throttling: too many watch connections",
         toggles: [WatchPerObject],
+        raised_when: "More watches are open than the shared reflectors need, four (`doc_controller_open_watches`), two windows in a row",
         causes: [
             "A watch per object instead of one shared reflector for all of them",
         ],
@@ -258,6 +279,7 @@ catalogue! {
     ExcessiveApiCalls "excessive-api-calls" {
         symptom: "API server throttling: excessive API calls in the reconciler",
         toggles: [DirectReads],
+        raised_when: "Half a GET of cached ConfigMaps or more per reconcile, over two reconciles or more in a window",
         causes: [
             "Reconciles GET owned objects from the API server instead of reading the reflector's Store",
         ],
@@ -269,6 +291,7 @@ catalogue! {
     StuckTerminating "stuck-terminating" {
         symptom: "Finalizer deadlock: resource stays in Terminating",
         toggles: [CleanupFails],
+        raised_when: "A cached Document is Terminating for longer than `--stuck-after` (`doc_controller_documents{state=\"terminating_stuck\"}`); the cause by the reconcile errors of the window",
         causes: [
             "Cleanup keeps failing, so the finalizer is never released",
             "The controller does not reconcile deletions (down, or a predicate filters them)",
@@ -281,6 +304,7 @@ catalogue! {
     ReconcilerIdle "reconciler-idle" {
         symptom: "Reconciler not running: resources change but no reconciler logs appear",
         toggles: [GenerationOnlyPredicate, ControllerDown, PredicateBlocksAll],
+        raised_when: "The runner does not run while the API holds Documents; or Documents are behind their generation (and not failing) while nothing is reconciled or in flight, two windows in a row (`doc_controller_documents{state=\"lagging\"}`)",
         causes: [
             "The controller's runner is not running (the process serves metrics and health only)",
             "A predicate filters finalizer changes (predicates::generation alone): a new Document gets its finalizer and then nothing",
@@ -294,6 +318,7 @@ catalogue! {
     SelectorMatchesNothing "selector-matches-nothing" {
         symptom: "Reconciler not running: the Store is empty while kubectl get lists objects",
         toggles: [NarrowSelector],
+        raised_when: "The Document watch has a label selector, the cache is empty, and a LIST without the selector finds Documents, two windows in a row",
         causes: [
             "The Document watch's label selector matches no Document",
         ],
@@ -305,6 +330,7 @@ catalogue! {
     CrdMissing "crd-missing" {
         symptom: "Blocker errors: the CRD is not installed (404 on list and watch)",
         toggles: [SkipPreflight],
+        raised_when: "A Document watch error 404 Not Found (`doc_controller_watch_errors_total{resource=\"documents\",reason=\"404\"}`)",
         causes: [
             "The CustomResourceDefinition documents.kube.rs is not installed, and no preflight check stopped the controller",
         ],
@@ -316,6 +342,7 @@ catalogue! {
     BlockingInAsync "blocking-in-async" {
         symptom: "Profiling: blocking work in async code (long task polls)",
         toggles: [BlockingReconcile],
+        raised_when: "A reconcile poll holds its thread for 200 ms or more (`doc_controller_reconcile_slow_polls_total`)",
         causes: [
             "A synchronous sleep, lock or I/O inside the reconcile future holds its runtime worker",
         ],
@@ -327,6 +354,7 @@ catalogue! {
     WatchErrorsUnlogged "watch-errors-unlogged" {
         symptom: "Watcher errors: a failing program with nothing in the logs",
         toggles: [SilentWatchErrors],
+        raised_when: "Watch errors happen in a window and none of them is logged (`doc_controller_watch_errors_logged_total`), two windows in a row",
         causes: [
             "Watch errors are dropped without a log line (only the metrics count them)",
         ],
@@ -338,6 +366,7 @@ catalogue! {
     CrashOnSoftError "crash-on-soft-error" {
         symptom: "Stream errors: the process exits on an error it could have retried",
         toggles: [CrashOnError],
+        raised_when: "A watch stops the process on a soft error: raised by the watch itself, the moment before the exit (its WARN line is the last a restart leaves)",
         causes: [
             "The watch stream is torn down on its first error (try_for_each / try_next on the stream)",
         ],
@@ -349,6 +378,7 @@ catalogue! {
     CacheReadBeforeSync "cache-read-before-sync" {
         symptom: "Reconciler not running: the Store is not yet initialised (wrong decisions at start)",
         toggles: [StoreNotReady],
+        raised_when: "The ConfigMap cache is read before its initial list arrived (`doc_controller_cache_reads_before_sync_total`)",
         causes: [
             "Reconciles read the ConfigMap Store before its initial list arrived, and act on an empty cache",
         ],

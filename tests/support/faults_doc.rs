@@ -6,7 +6,8 @@
     reason = "the catalogue test reads some fields, the demos the others"
 )]
 
-/// One row of the table: `| # | symptom | toggle | switch | what you see | the fix | cluster needs | test |`.
+/// One row of the table:
+/// `| # | symptom | toggle | switch | what you see | finding | the fix | cluster needs | test |`.
 #[derive(Clone, Debug, Default)]
 pub struct DocRow {
     /// The catalogue row number.
@@ -19,6 +20,8 @@ pub struct DocRow {
     pub switch: String,
     /// What a person sees with the toggle on.
     pub what_you_see: String,
+    /// The self-diagnosis's finding for it (a link into docs/diagnosis.md).
+    pub finding: String,
     /// The fix.
     pub fix: String,
     /// The `yaml/faults/` manifest the symptom needs on a cluster, or `—`.
@@ -38,7 +41,7 @@ pub fn rows(text: &str) -> Vec<DocRow> {
                 .split('|')
                 .map(|c| c.trim().replace('\u{0}', "|"))
                 .collect();
-            if cells.len() != 10 || cells[1].starts_with("---") {
+            if cells.len() != 11 || cells[1].starts_with("---") {
                 return None;
             }
             Some(DocRow {
@@ -47,9 +50,10 @@ pub fn rows(text: &str) -> Vec<DocRow> {
                 toggle: cells[3].trim_matches('`').to_string(),
                 switch: cells[4].clone(),
                 what_you_see: cells[5].clone(),
-                fix: cells[6].clone(),
-                cluster_needs: cells[7].clone(),
-                test: cells[8].clone(),
+                finding: cells[6].clone(),
+                fix: cells[7].clone(),
+                cluster_needs: cells[8].clone(),
+                test: cells[9].clone(),
             })
         })
         .collect()
