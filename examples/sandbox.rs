@@ -98,6 +98,8 @@ async fn run(
         kubeconfig.display()
     );
     println!("  metrics             http://{admin}/metrics");
+    println!("  page                http://{admin}/   (plots, findings, toggles; live)");
+    println!("  diagnosis           http://{admin}/diagnostics");
     println!("  CRD name            {}", Document::crd_name());
     println!(
         "  {}",

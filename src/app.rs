@@ -188,6 +188,10 @@ impl App {
     ) -> Result<(), AppError> {
         // The configured scope, not the watch's: `forbidden-watch` is to show up as watch errors.
         let docs: Api<Document> = controller::watches::scoped(&client, config.namespace.as_deref());
+        // The toggles in force are on /metrics (and the admin page) from the start, whatever
+        // becomes of the preflight and the controller.
+        let faults = LiveFaults::new(config.faults.clone());
+        controller::toggles::publish(&faults, &[], &metrics);
         // Said before the preflight: some toggles (api-unreachable) keep it from ever passing.
         if !config.faults.is_empty() {
             tracing::warn!(
@@ -224,7 +228,7 @@ impl App {
         let (synced, run) = controller::build(
             client,
             config.clone(),
-            LiveFaults::new(config.faults.clone()),
+            faults,
             metrics,
             doctor,
             shutdown.clone(),

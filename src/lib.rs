@@ -23,7 +23,7 @@
 //! | [`credentials`] | how the client authenticates: kube keeps re-reading the token file |
 //! | [`metrics`], [`client_metrics`], [`signals`] | Prometheus metrics, including every API request and what the diagnosis reads |
 //! | [`diagnosis`] | the controller's self-diagnosis: findings from its own signals, with cause and fix |
-//! | [`admin`], [`readiness`] | `/metrics`, `/healthz`, `/readyz`, `/diagnostics` |
+//! | [`admin`], [`readiness`] | `/metrics`, `/healthz`, `/readyz`, `/diagnostics`, and the page at `/` |
 //! | [`telemetry`] | logs (text/JSON) and OpenTelemetry traces |
 //! | [`error`] | typed errors, their metric labels and retry classes |
 //!

@@ -251,7 +251,6 @@ pub fn build(
             }
         });
 
-    toggles::publish(&faults, &[], &metrics);
     let toggles = if config.live_faults {
         let api = kube::Api::namespaced(client, &toggles::namespace(config.namespace.as_deref()));
         toggles::follow(api, faults, metrics.clone(), toggled_tx).boxed()

@@ -171,6 +171,7 @@ impl Observer {
                         (self.on_init_done)();
                     }
                     self.metrics.watch_event(self.resource, event_label(event));
+                    self.doctor.last_watch_errors().recovered(self.resource);
                 }
                 Err(error) => self.error(error),
             })
@@ -180,15 +181,16 @@ impl Observer {
     fn error(&self, error: &watcher::Error) {
         let reason = watch_error_reason(error);
         self.metrics.watch_error(self.resource, reason);
-        self.doctor
-            .last_watch_errors()
-            .record(reason, error.to_string());
         // FAULT(silent-watch-errors): dropping watch errors without a word leaves a failing
         // controller with clean logs; only the metrics still tell. Fix: log every one, at WARN.
-        if !self.faults.is_on(Fault::SilentWatchErrors) {
+        let logged = !self.faults.is_on(Fault::SilentWatchErrors);
+        if logged {
             tracing::warn!(resource = self.resource, %error, "watch error, retrying with backoff");
             self.metrics.signals().watch_error_logged(self.resource);
         }
+        self.doctor
+            .last_watch_errors()
+            .record(self.resource, reason, error.to_string(), logged);
         // FAULT(crash-on-error): tearing the process down on the first (soft, retryable) watch
         // error turns a blip into a restart; restarts then mask the cause. Fix: retry with
         // backoff, alert on the error rate.

@@ -61,26 +61,78 @@ pub const DEFAULT_STUCK_AFTER: Duration = Duration::from_secs(60);
 /// At most this many Documents get an Event for one finding.
 const EVENTS_PER_FINDING: usize = 5;
 
-/// The latest watch error message per reason, shared with the watches: the evidence that tells
-/// causes apart (a 403 "at the cluster scope" is a scope problem, not a missing rule).
+/// What the watches last said, shared with them: the latest error message per reason (the
+/// evidence that tells causes apart: a 403 "at the cluster scope" is a scope problem, not a
+/// missing rule), and which watches are failing now (their last item was an error).
+///
+/// A failing watch retries with a backoff that grows to 30 s, so windows without a new error
+/// pass while it still fails; "failing now" keeps a finding raised through them.
 #[derive(Debug, Default)]
-pub struct LastWatchErrors(Mutex<BTreeMap<&'static str, String>>);
+pub struct LastWatchErrors {
+    state: Mutex<WatchErrors>,
+    /// Whether any watch is failing: checked on every event without taking the lock.
+    any_failing: std::sync::atomic::AtomicBool,
+}
+
+#[derive(Debug, Default)]
+struct WatchErrors {
+    messages: BTreeMap<&'static str, String>,
+    /// Per failing watch: the reason of its last error, and whether that error was logged.
+    failing: BTreeMap<&'static str, (&'static str, bool)>,
+}
 
 impl LastWatchErrors {
-    /// Remembers `message` as the latest watch error with `reason`.
-    pub fn record(&self, reason: &'static str, message: String) {
-        self.lock().insert(reason, message);
+    /// The watch of `resource` failed with `reason` (an HTTP code or a failure class); `logged`
+    /// says whether the controller logged the error.
+    pub fn record(
+        &self,
+        resource: &'static str,
+        reason: &'static str,
+        message: String,
+        logged: bool,
+    ) {
+        let mut state = self.lock();
+        state.messages.insert(reason, message);
+        state.failing.insert(resource, (reason, logged));
+        self.any_failing
+            .store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
-    fn snapshot(&self) -> Vec<(String, String)> {
+    /// The watch of `resource` delivered an event: it is not failing.
+    pub fn recovered(&self, resource: &'static str) {
+        if !self.any_failing.load(std::sync::atomic::Ordering::Relaxed) {
+            return;
+        }
+        let mut state = self.lock();
+        state.failing.remove(resource);
+        self.any_failing.store(
+            !state.failing.is_empty(),
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    }
+
+    fn messages(&self) -> Vec<(String, String)> {
         self.lock()
+            .messages
             .iter()
             .map(|(reason, message)| ((*reason).to_string(), message.clone()))
             .collect()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<&'static str, String>> {
-        self.0
+    fn failing(&self) -> Vec<rules::FailingWatch> {
+        self.lock()
+            .failing
+            .iter()
+            .map(|(resource, (reason, logged))| rules::FailingWatch {
+                resource: (*resource).to_string(),
+                reason: (*reason).to_string(),
+                logged: *logged,
+            })
+            .collect()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, WatchErrors> {
+        self.state
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
@@ -132,7 +184,7 @@ struct Inner {
     settings: Settings,
     /// Where Documents are listed when the cache cannot tell whether the API holds any.
     namespace: Option<String>,
-    last_watch_errors: Arc<LastWatchErrors>,
+    last_watch_errors: LastWatchErrors,
     inputs: Mutex<Option<Inputs>>,
     state: Mutex<State>,
     report: watch::Sender<Diagnostics>,
@@ -173,7 +225,7 @@ impl Doctor {
                 metrics,
                 settings,
                 namespace,
-                last_watch_errors: Arc::default(),
+                last_watch_errors: LastWatchErrors::default(),
                 inputs: Mutex::new(None),
                 state: Mutex::new(state),
                 report,
@@ -188,9 +240,9 @@ impl Doctor {
         self.inner.report.subscribe()
     }
 
-    /// Where the watches record their latest error messages.
-    pub fn last_watch_errors(&self) -> Arc<LastWatchErrors> {
-        self.inner.last_watch_errors.clone()
+    /// Where the watches record their errors and recoveries.
+    pub fn last_watch_errors(&self) -> &LastWatchErrors {
+        &self.inner.last_watch_errors
     }
 
     /// Hands the doctor the running controller's caches.
@@ -265,7 +317,8 @@ impl Doctor {
         signals.set_ready(readiness.is_ready());
         let mut facts = Facts {
             api_unreachable: readiness.unreachable_reason(),
-            last_watch_errors: self.inner.last_watch_errors.snapshot(),
+            last_watch_errors: self.inner.last_watch_errors.messages(),
+            failing_watches: self.inner.last_watch_errors.failing(),
             ..Facts::default()
         };
         let in_flight = self

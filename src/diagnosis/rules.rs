@@ -29,10 +29,23 @@ pub struct Facts {
     pub documents_in_api: Option<bool>,
     /// The latest watch error message per HTTP reason (`"403"`), for the evidence.
     pub last_watch_errors: Vec<(String, String)>,
+    /// The watches failing now: their last item was an error.
+    pub failing_watches: Vec<FailingWatch>,
     /// The configured concurrency (0: unbounded).
     pub concurrency: u16,
     /// The most reconciles in flight at once during the window.
     pub in_flight_peak: i64,
+}
+
+/// A watch whose last item was an error.
+#[derive(Clone, Debug)]
+pub struct FailingWatch {
+    /// The watched resource.
+    pub resource: String,
+    /// The reason of its last error (`"403"`, `"timeout"`).
+    pub reason: String,
+    /// Whether the controller logged that error.
+    pub logged: bool,
 }
 
 /// A Document the reconciler has not caught up with.
@@ -115,6 +128,14 @@ fn message(facts: &Facts, reason: &str) -> Option<String> {
         .iter()
         .find(|(r, _)| r == reason)
         .map(|(_, message)| format!("last watch error: {message}"))
+}
+
+/// Whether a watch (of `resource`, or any) is failing now with `reason`.
+fn failing(facts: &Facts, resource: Option<&str>, reason: &str) -> bool {
+    facts
+        .failing_watches
+        .iter()
+        .any(|w| w.reason == reason && resource.is_none_or(|resource| w.resource == resource))
 }
 
 fn names(documents: &[String]) -> String {
@@ -224,7 +245,7 @@ pub fn evaluate(finding: Finding, w: &Window, facts: &Facts) -> Option<Evidence>
         }
         Finding::CredentialsRejected => {
             let rejected = api(w, |l| l.is("code", &["401"]));
-            (rejected > 0.0).then(|| {
+            (rejected > 0.0 || failing(facts, None, "401")).then(|| {
                 let mut lines = vec![format!("{rejected} requests answered 401 Unauthorized")];
                 lines.extend(message(facts, "401"));
                 Evidence::of(lines)
@@ -232,7 +253,7 @@ pub fn evaluate(finding: Finding, w: &Window, facts: &Facts) -> Option<Evidence>
         }
         Finding::WatchForbidden => {
             let forbidden = api(w, |l| l.is("code", &["403"]) && l.is("verb", READ_VERBS));
-            (forbidden > 0.0).then(|| {
+            (forbidden > 0.0 || failing(facts, None, "403")).then(|| {
                 let mut lines = vec![format!(
                     "{forbidden} list or watch requests answered 403 Forbidden"
                 )];
@@ -379,7 +400,7 @@ pub fn evaluate(finding: Finding, w: &Window, facts: &Facts) -> Option<Evidence>
             let missing = w.increase("doc_controller_watch_errors_total", |l| {
                 l.is("resource", &["documents"]) && l.is("reason", &["404"])
             });
-            (missing > 0.0).then(|| {
+            (missing > 0.0 || failing(facts, Some("documents"), "404")).then(|| {
                 let mut lines = vec![format!("{missing} Document watch errors 404 Not Found")];
                 lines.extend(message(facts, "404"));
                 Evidence::of(lines)
@@ -394,12 +415,21 @@ pub fn evaluate(finding: Finding, w: &Window, facts: &Facts) -> Option<Evidence>
             })
         }
         Finding::WatchErrorsUnlogged => {
+            // A failing watch retries with a backoff of up to 30 s: windows pass without an
+            // error while it still fails, so its state counts, not only the window's errors.
             let errors = w.increase("doc_controller_watch_errors_total", all);
             let logged = w.increase("doc_controller_watch_errors_logged_total", all);
-            (errors > 0.0 && logged == 0.0).then(|| {
-                Evidence::of(vec![format!(
-                    "{errors} watch errors in the window, none of them logged"
-                )])
+            let silent: Vec<&str> = facts
+                .failing_watches
+                .iter()
+                .filter(|w| !w.logged)
+                .map(|w| w.resource.as_str())
+                .collect();
+            ((errors > 0.0 && logged == 0.0) || !silent.is_empty()).then(|| {
+                Evidence::of(vec![
+                    format!("{errors} watch errors in the window, {logged} of them logged"),
+                    format!("failing without a log line: {}", silent.join(", ")),
+                ])
             })
         }
         // Raised by the watch itself, the moment it is about to stop the process.
