@@ -12,7 +12,7 @@
 //!
 //! # What a raised finding shows
 //! - one WARN log line when it is raised (with the evidence, the likely cause, the fix and the
-//!   docs link) and one INFO line when it clears;
+//!   docs link) and one when it clears;
 //! - `doc_controller_finding_active{finding}` (every finding's series exists from the start, at
 //!   0) and `doc_controller_findings_raised_total{finding}`;
 //! - a Kubernetes Event: on the Documents the finding is about (stuck Terminating, not caught up
@@ -453,16 +453,19 @@ impl Doctor {
         let signals = self.inner.metrics.signals();
         let raised = transition == Transition::Raised;
         signals.set_finding(finding.name(), raised);
+        let evidence = self.evidence(finding);
         if raised {
             self.log_raised(finding);
         } else {
-            tracing::info!(
+            // One WARN line per transition: the clear closes what the raise opened.
+            tracing::warn!(
                 finding = finding.name(),
+                cause = %likely_cause(finding, evidence.as_ref()).unwrap_or_default(),
+                fix = finding.fix(),
                 "finding cleared: {}",
                 finding.symptom()
             );
         }
-        let evidence = self.evidence(finding);
         let note = match (&evidence, raised) {
             (Some(evidence), true) => format!(
                 "{}: {}. Likely cause: {}. Fix: {}. See {}",
