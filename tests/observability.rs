@@ -481,18 +481,12 @@ struct Scraped {
     pod: &'static str,
     namespace: String,
     admin: SocketAddr,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<Result<(), doc_controller::AppError>>,
-    _identity: (support::deployed::Installed, support::deployed::TokenFile),
+    controller: support::Controller,
 }
 
 impl Scraped {
     async fn start(env: &Env, ns: &TestNamespace, pod: &'static str, faults: &[Fault]) -> Self {
-        let installed = support::deployed::install(env, ns, faults).await;
-        let token = support::deployed::TokenFile::new(env, &installed).await;
         let config = Config {
-            namespace: Some(ns.name.clone()),
-            admin_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             faults: Faults::new(faults.iter().copied()),
             // Short windows: readiness and findings show within seconds, not tens of them.
             diagnosis: doc_controller::diagnosis::Settings {
@@ -501,29 +495,17 @@ impl Scraped {
             },
             ..Config::default()
         };
-        let app = doc_controller::App::start(config, token.kube_config(env))
-            .await
-            .expect("controller starts");
-        let admin = app.admin_addr().expect("admin address");
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(app.run(async move {
-            let _ = stopped.await;
-        }));
+        let controller = support::Controller::start(env, ns, config).await;
         Scraped {
             pod,
             namespace: ns.name.clone(),
-            admin,
-            stop: Some(stop),
-            task,
-            _identity: (installed, token),
+            admin: controller.admin_addr(),
+            controller,
         }
     }
 
-    async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        let _ = tokio::time::timeout(support::TIMEOUT, &mut self.task).await;
+    async fn stop(self) {
+        let _ = self.controller.stop().await;
     }
 }
 
