@@ -171,7 +171,9 @@ async fn a_browser_shows_the_plot_and_the_finding() {
     let env = Env::new().await;
     let ns = env.namespace().await;
     let (controller, report) = churning(&env, &ns).await;
-    let screenshot = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/target/page.png"));
+    // Under the target directory cargo gives integration tests (it exists, wherever
+    // CARGO_TARGET_DIR puts it).
+    let screenshot = PathBuf::from(concat!(env!("CARGO_TARGET_TMPDIR"), "/page.png"));
     let _ = std::fs::remove_file(&screenshot);
     let profile = tempfile::tempdir().expect("a profile directory");
     let url = format!("http://{}/", controller.admin_addr());

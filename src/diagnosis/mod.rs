@@ -296,8 +296,8 @@ impl Doctor {
         let mut before = Sample::new(&self.inner.metrics.sample(), Instant::now());
         loop {
             ticks.tick().await;
-            let facts = self.facts(&client, &readiness).await;
             let now = Sample::new(&self.inner.metrics.sample(), Instant::now());
+            let facts = self.facts(&client, &readiness, &now).await;
             let window = Window {
                 before: &before,
                 now: &now,
@@ -312,7 +312,7 @@ impl Doctor {
 
     /// Reads the facts of this window from the caches, readiness and (when only the API can
     /// tell) one LIST of Documents.
-    async fn facts(&self, client: &kube::Client, readiness: &Readiness) -> Facts {
+    async fn facts(&self, client: &kube::Client, readiness: &Readiness, now: &Sample) -> Facts {
         let signals = self.inner.metrics.signals();
         signals.set_ready(readiness.is_ready());
         let mut facts = Facts {
@@ -321,17 +321,9 @@ impl Doctor {
             failing_watches: self.inner.last_watch_errors.failing(),
             ..Facts::default()
         };
-        let in_flight = self
-            .inner
-            .metrics
-            .sample()
-            .iter()
-            .find(|f| f.name() == "doc_controller_reconciles_in_flight")
-            .and_then(|f| f.get_metric().first().map(|m| m.get_gauge().value()))
-            .unwrap_or_default();
         // In-flight counts are small integers; the gauge holds them exactly.
         #[allow(clippy::cast_possible_truncation, reason = "an integer gauge")]
-        let in_flight = in_flight as i64;
+        let in_flight = now.sum("doc_controller_reconciles_in_flight", all) as i64;
         facts.in_flight_peak = signals.take_in_flight_peak(in_flight);
         let ask_the_api = {
             let inputs = lock(&self.inner.inputs);
