@@ -23,6 +23,7 @@
 //! | [`credentials`] | how the client authenticates: kube keeps re-reading the token file |
 //! | [`metrics`], [`client_metrics`], [`signals`] | Prometheus metrics, including every API request and what the diagnosis reads |
 //! | [`diagnosis`] | the controller's self-diagnosis: findings from its own signals, with cause and fix |
+//! | [`rbac`] | the permissions the controller needs, declared once (`yaml/rbac.yaml` grants exactly these) |
 //! | [`admin`], [`readiness`] | `/metrics`, `/healthz`, `/readyz`, `/diagnostics`, and the page at `/` |
 //! | [`telemetry`] | logs (text/JSON) and OpenTelemetry traces |
 //! | [`error`] | typed errors, their metric labels and retry classes |
@@ -53,6 +54,7 @@ pub mod fixtures;
 pub mod index;
 pub mod metrics;
 pub mod preflight;
+pub mod rbac;
 pub mod readiness;
 pub mod reconcile;
 pub mod signals;

@@ -410,28 +410,13 @@ fn used_permissions(metrics: &str) -> std::collections::BTreeSet<(String, String
         .collect()
 }
 
-/// `(resource, verb)` pairs the shipped ClusterRole grants.
+/// `(resource, verb)` pairs the controller needs, as declared once in `doc_controller::rbac`
+/// (whose unit test checks that `yaml/rbac.yaml` grants exactly these).
 fn granted_permissions() -> std::collections::BTreeSet<(String, String)> {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/yaml/rbac.yaml"))
-        .expect("yaml/rbac.yaml readable");
-    let docs: Vec<serde_json::Value> =
-        serde_saphyr::from_multiple(&text).expect("yaml/rbac.yaml parses");
-    let role = docs
+    doc_controller::rbac::REQUIRED
         .iter()
-        .find(|d| d["kind"] == "ClusterRole")
-        .expect("a ClusterRole");
-    let mut granted = std::collections::BTreeSet::new();
-    for rule in role["rules"].as_array().expect("rules") {
-        for resource in rule["resources"].as_array().expect("resources") {
-            for verb in rule["verbs"].as_array().expect("verbs") {
-                granted.insert((
-                    resource.as_str().expect("string").to_string(),
-                    verb.as_str().expect("string").to_string(),
-                ));
-            }
-        }
-    }
-    granted
+        .map(|p| (p.resource.to_string(), p.verb.to_string()))
+        .collect()
 }
 
 #[tokio::test]
