@@ -138,6 +138,68 @@ pub struct Cli {
         value_parser = clap::builder::BoolishValueParser::new()
     )]
     pub live_faults: Option<bool>,
+    /// A subcommand instead of running the controller.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The subcommands; without one, the binary runs the controller.
+#[derive(clap::Subcommand, Debug, Clone, PartialEq)]
+pub enum Command {
+    /// Say what is wrong and the fix: a running controller's diagnosis, or a cluster's blockers
+    ///
+    /// With --url, print a running controller's self-diagnosis (GET URL/diagnostics). Without
+    /// it, check the cluster of the current kubeconfig with no controller running: the API
+    /// server answers, the CRD is installed and Established, the ServiceAccount may do every verb
+    /// the controller uses, no Document is stuck Terminating or waits for the controller's
+    /// finalizer. Exit code 0 healthy, 1 findings or failed checks, 2 bad input.
+    Doctor(crate::doctor::Args),
+}
+
+/// What the command line asks for.
+#[derive(Debug)]
+pub enum Invocation {
+    /// Run the controller with these flags.
+    Run(Cli),
+    /// Run `doctor`.
+    Doctor(crate::doctor::Args),
+}
+
+impl Cli {
+    /// Parses a command line (`args[0]` is the program).
+    ///
+    /// A subcommand in first place is parsed on its own, before and without the run flags: each
+    /// run flag reads an environment variable, and a Pod's `DOC_CONTROLLER_*` (or a stale one in
+    /// a shell) must neither be required to be valid for `doctor` nor be mistaken for its flags.
+    /// A subcommand after run flags (`doc-controller --log-format json doctor`) goes through
+    /// the whole parser and is accepted too; the run flags are then ignored.
+    pub fn invocation_from<I, T>(args: I) -> Result<Invocation, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        use clap::{CommandFactory, FromArgMatches};
+        let args: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
+        let top = Cli::command();
+        let first = args.get(1).and_then(|a| a.to_str());
+        if let Some(sub) = first
+            .filter(|name| *name == "doctor")
+            .and_then(|name| top.find_subcommand(name))
+        {
+            let matches = sub
+                .clone()
+                .bin_name(format!("{} doctor", top.get_name()))
+                .try_get_matches_from(&args[1..])?;
+            return Ok(Invocation::Doctor(crate::doctor::Args::from_arg_matches(
+                &matches,
+            )?));
+        }
+        let mut cli = Cli::try_parse_from(args)?;
+        Ok(match cli.command.take() {
+            Some(Command::Doctor(args)) => Invocation::Doctor(args),
+            None => Invocation::Run(cli),
+        })
+    }
 }
 
 /// The config file: the same settings as the flags, kebab-case.
@@ -428,6 +490,40 @@ mod tests {
         assert_eq!(config.api_timeout, Duration::from_millis(1500));
         let err = Config::load(cli(&["--api-timeout", "0s"])).expect_err("zero rejected");
         assert_eq!(err.to_string(), "api-timeout must be longer than 0s");
+    }
+
+    #[test]
+    fn doctor_is_a_subcommand_and_running_stays_the_default() {
+        let run = Cli::invocation_from(["doc-controller", "--concurrency", "4"]).expect("valid");
+        assert!(
+            matches!(run, Invocation::Run(ref cli) if cli.concurrency == Some(4)),
+            "{run:?}"
+        );
+        for args in [
+            &["doc-controller", "doctor", "--url", "http://127.0.0.1:8080"][..],
+            &[
+                "doc-controller",
+                "--log-format",
+                "json",
+                "doctor",
+                "--url",
+                "http://127.0.0.1:8080",
+            ],
+        ] {
+            match Cli::invocation_from(args) {
+                Ok(Invocation::Doctor(doctor)) => {
+                    assert_eq!(
+                        doctor.url.map(|u| u.to_string()).as_deref(),
+                        Some("http://127.0.0.1:8080/")
+                    );
+                    assert_eq!(doctor.stuck_after, Duration::from_secs(60));
+                }
+                other => panic!("{args:?}: {other:?}"),
+            }
+        }
+        let err = Cli::invocation_from(["doc-controller", "doctor", "--concurrency", "4"])
+            .expect_err("a run flag is not doctor's");
+        assert_eq!(err.exit_code(), 2);
     }
 
     #[test]

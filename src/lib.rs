@@ -23,6 +23,7 @@
 //! | [`credentials`] | how the client authenticates: kube keeps re-reading the token file |
 //! | [`metrics`], [`client_metrics`], [`signals`] | Prometheus metrics, including every API request and what the diagnosis reads |
 //! | [`diagnosis`] | the controller's self-diagnosis: findings from its own signals, with cause and fix |
+//! | [`doctor`] | `doc-controller doctor`: a running controller's diagnosis, or a cluster's blockers without one |
 //! | [`rbac`] | the permissions the controller needs, declared once (`yaml/rbac.yaml` grants exactly these) |
 //! | [`admin`], [`readiness`] | `/metrics`, `/healthz`, `/readyz`, `/diagnostics`, and the page at `/` |
 //! | [`telemetry`] | logs (text/JSON) and OpenTelemetry traces |
@@ -45,6 +46,7 @@ pub mod controller;
 pub mod crd;
 pub mod credentials;
 pub mod diagnosis;
+pub mod doctor;
 pub mod error;
 pub mod events;
 pub mod fault;

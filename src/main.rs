@@ -1,17 +1,19 @@
-//! The doc-controller binary: parse the configuration, set up telemetry, run until SIGTERM/SIGINT.
+//! The doc-controller binary: parse the configuration, set up telemetry, run until SIGTERM/SIGINT;
+//! or, as `doc-controller doctor`, say what is wrong ([`doc_controller::doctor`]).
 //!
 //! Exit codes: 0 after a clean shutdown, 1 when the controller cannot run (e.g. the CRD is not
-//! installed), 2 for a bad flag, environment value or config file.
+//! installed), 2 for a bad flag, environment value or config file. `doctor`: 0 healthy, 1 findings
+//! or failed checks, 2 bad input.
 
-use clap::Parser;
-use doc_controller::config::{Cli, Config};
-use doc_controller::{App, telemetry};
+use doc_controller::config::{Cli, Config, Invocation};
+use doc_controller::{App, doctor, telemetry};
 use std::process::ExitCode;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let config = match Cli::try_parse() {
-        Ok(cli) => Config::load(cli),
+    let config = match Cli::invocation_from(std::env::args_os()) {
+        Ok(Invocation::Run(cli)) => Config::load(cli),
+        Ok(Invocation::Doctor(args)) => return run_doctor(&args).await,
         Err(e) if e.use_stderr() => {
             // clap's report spans several lines (usage, tips); the contract is one line.
             let rendered = e.render().to_string();
@@ -47,6 +49,24 @@ async fn main() -> ExitCode {
                 tracing::info!("Installation: {}", doc_controller::preflight::INSTALL_HINT);
             }
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// The doctor prints its report on stdout; without telemetry set up, kube's own log lines stay
+/// out of it.
+async fn run_doctor(args: &doctor::Args) -> ExitCode {
+    match doctor::run(args).await {
+        Ok(outcome) => {
+            print!("{}", outcome.report);
+            ExitCode::from(outcome.verdict.code())
+        }
+        Err(e) => {
+            eprintln!(
+                "doc-controller doctor: {}",
+                doctor::one_line(&e.to_string())
+            );
+            ExitCode::from(2)
         }
     }
 }

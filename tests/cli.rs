@@ -99,4 +99,43 @@ fn help_says_what_the_program_does_and_lists_every_toggle() {
         assert!(help.contains(fault.name()), "{fault} missing from --help");
     }
     assert!(stdout(&["--version"]).starts_with("doc-controller "));
+    assert!(
+        help.lines().any(|l| l.trim_start().starts_with("doctor ")),
+        "--help lists the doctor subcommand: {help}"
+    );
+}
+
+#[test]
+fn doctor_has_its_own_help_and_ignores_the_run_flags_environment() {
+    let help = stdout(&["doctor", "--help"]);
+    assert!(help.contains("Usage: doc-controller doctor"), "{help}");
+    for flag in [
+        "--url",
+        "--namespace",
+        "--service-account",
+        "--stuck-after",
+        "--api-timeout",
+        "--output",
+    ] {
+        assert!(
+            help.contains(flag),
+            "{flag} missing from doctor --help: {help}"
+        );
+    }
+    // A bad run setting in the environment (a Pod's) is not doctor's to reject.
+    let (code, stderr) = run(
+        &[
+            "doctor",
+            "--url",
+            "http://127.0.0.1:1",
+            "--api-timeout",
+            "2s",
+        ],
+        &[("DOC_CONTROLLER_CONCURRENCY", "lots")],
+    );
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("no answer from http://127.0.0.1:1/diagnostics"),
+        "{stderr}"
+    );
 }
