@@ -375,8 +375,9 @@ impl FileConfig {
     }
 }
 
-/// Parser messages often span lines (a snippet with a caret); the contract is one line.
-fn one_line(message: &str) -> String {
+/// Messages often span lines (a parser's snippet with a caret, a nested error, a server's page);
+/// the contract for bad input is one line.
+pub fn one_line(message: &str) -> String {
     message
         .lines()
         .map(str::trim)

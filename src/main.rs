@@ -64,7 +64,7 @@ async fn run_doctor(args: &doctor::Args) -> ExitCode {
         Err(e) => {
             eprintln!(
                 "doc-controller doctor: {}",
-                doctor::one_line(&e.to_string())
+                doc_controller::config::one_line(&e.to_string())
             );
             ExitCode::from(2)
         }

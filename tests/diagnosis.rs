@@ -15,21 +15,7 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use serde_json::json;
 use std::time::Duration;
-use support::{Controller, Env, TestNamespace, create, doc, eventually, ready_as, wait_for};
-
-/// Creates `n` Documents and waits until all are Ready.
-async fn converge(docs: &Api<Document>, n: usize) {
-    for i in 0..n {
-        create(
-            docs,
-            &doc(&format!("doc-{i}"), &format!("Doc {i}"), "words"),
-        )
-        .await;
-    }
-    for i in 0..n {
-        wait_for(docs, &format!("doc-{i}"), ready_as("Published")).await;
-    }
-}
+use support::{Controller, Env, TestNamespace, converge, create, doc, eventually, ready_as};
 
 #[tokio::test]
 async fn a_long_quiet_run_raises_no_finding() {

@@ -26,7 +26,7 @@ use serde_json::json;
 use std::time::Duration;
 use support::proxy::Proxy;
 use support::{
-    Controller, Env, TestNamespace, create, doc, eventually, ready_as, set_spec, wait_for,
+    Controller, Env, TestNamespace, converge, create, doc, eventually, ready_as, set_spec, wait_for,
 };
 
 /// How long a negative test watches for something that must not happen, once its positive
@@ -58,20 +58,6 @@ async fn requests(c: &Controller, verb: &str, resource: &str) -> f64 {
         ],
     )
     .await
-}
-
-/// Creates `n` Documents and waits until all are Ready.
-async fn converge(docs: &Api<Document>, n: usize) {
-    for i in 0..n {
-        create(
-            docs,
-            &doc(&format!("doc-{i}"), &format!("Doc {i}"), "some words"),
-        )
-        .await;
-    }
-    for i in 0..n {
-        wait_for(docs, &format!("doc-{i}"), ready_as("Published")).await;
-    }
 }
 
 /// Waits until the controller is idle: nothing in flight, and the reconcile count unchanged

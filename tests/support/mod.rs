@@ -512,6 +512,20 @@ pub async fn set_spec(api: &Api<Document>, name: &str, spec: serde_json::Value) 
     .expect("document patched");
 }
 
+/// Creates Documents `doc-0` .. `doc-{n-1}` and waits until all are Ready.
+pub async fn converge(api: &Api<Document>, n: usize) {
+    for i in 0..n {
+        create(
+            api,
+            &doc(&format!("doc-{i}"), &format!("Doc {i}"), "some words"),
+        )
+        .await;
+    }
+    for i in 0..n {
+        wait_for(api, &format!("doc-{i}"), ready_as("Published")).await;
+    }
+}
+
 /// Waits until `condition` holds for the named Document, or fails the test.
 pub async fn wait_for(
     api: &Api<Document>,
