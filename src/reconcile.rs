@@ -922,10 +922,6 @@ mod tests {
         let (provider, layer) = crate::telemetry::test_tracer(exporter.clone());
         let subscriber = tracing_subscriber::registry().with(layer);
         let _guard = tracing::subscriber::set_default(subscriber);
-        // Interest in a callsite is cached process-wide: a test on another thread (with no
-        // subscriber) may have registered the `reconcile` span's callsite as uninteresting just
-        // before this subscriber existed. Recompute it now that it does.
-        tracing::callsite::rebuild_interest_cache();
 
         let (ctx, mut api, mut cache) = fixtures::context(Config::default());
         let doc = Document::test()
@@ -933,6 +929,11 @@ mod tests {
             .with_status(&fixtures::published());
         cache.insert(crate::configmap::published(&doc));
         cache.insert_index(&[("samuel", "Samuel")]);
+        // Interest in a callsite is cached process-wide: a test on another thread, with no
+        // subscriber, may have been registering the `reconcile` span's callsite while this
+        // subscriber was installed, and cached it as uninteresting (seen once in many runs, when
+        // all tests start at once). Recompute it now, right before the span is created.
+        tracing::callsite::rebuild_interest_cache();
         finish(spawn(doc, ctx)).await.expect("reconciled");
         api.expect_silence().await;
         provider.force_flush().expect("spans flushed");
