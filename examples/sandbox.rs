@@ -83,7 +83,7 @@ async fn run(
         .start()
         .await?;
     let client = sandbox.client()?;
-    doc_controller::crd::install(client.clone(), Duration::from_secs(10)).await?;
+    doc_controller::document::install(client.clone(), Duration::from_secs(10)).await?;
     apply_samples(&client).await?;
 
     let app = App::start(config, sandbox.kube_config()).await?;

@@ -7,8 +7,8 @@
 //!
 //! Events are best effort: failing to publish one is logged and counted, never a reconcile error.
 
-use crate::crd::{Document, DocumentStatus};
-use crate::status::{READY, reason};
+use crate::document::status::{READY, reason};
+use crate::document::{Document, DocumentStatus};
 use kube::Resource;
 use kube::runtime::events::{Event, EventType, Recorder};
 
@@ -120,10 +120,10 @@ pub async fn publish(recorder: &Recorder, doc: &Document, event: &DocumentEvent)
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crd::DocumentSpec;
+    use crate::document::DocumentSpec;
+    use crate::document::status::{Outcome, desired_status};
+    use crate::document::validation::InvalidSpec;
     use crate::fault::Faults;
-    use crate::status::{Outcome, desired_status};
-    use crate::validation::InvalidSpec;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
     fn now() -> Time {

@@ -20,7 +20,7 @@
 //! server answers 409 Conflict and the reconcile is retried at once (`RetryClass::Conflict`),
 //! rather than overwriting their change.
 
-use crate::crd::{Document, FINALIZER};
+use crate::document::{Document, FINALIZER};
 use kube::ResourceExt;
 use kube::api::{Api, ApiResource, DynamicObject, PostParams};
 

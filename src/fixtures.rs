@@ -9,16 +9,17 @@
 //! req.respond(json!({...}));
 //! ```
 
+use crate::CONTROLLER_NAME;
 use crate::config::Config;
 use crate::configmap;
 use crate::configmap::cached::CachedConfigMap;
-use crate::crd::{CONTROLLER_NAME, Document, DocumentSpec, FINALIZER};
+use crate::document::status::{self, Outcome};
+use crate::document::{Document, DocumentSpec, FINALIZER};
 use crate::error::Error;
 use crate::fault::Faults;
 use crate::index::IndexWriter;
 use crate::metrics::Metrics;
 use crate::reconcile::Context;
-use crate::status::{self, Outcome};
 use http::{Method, Request, Response};
 use http_body_util::BodyExt;
 use k8s_openapi::api::core::v1::ConfigMap;

@@ -17,8 +17,8 @@
 //! `error_policy` backoff and resubmits. A missing index is not an error for removals (nothing to
 //! remove); for additions the index is created.
 
+use crate::FIELD_MANAGER;
 use crate::configmap::{self, INDEX_NAME};
-use crate::crd::FIELD_MANAGER;
 use crate::error::{Error, RetryClass};
 use crate::metrics::Metrics;
 use k8s_openapi::api::core::v1::ConfigMap;

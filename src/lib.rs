@@ -7,10 +7,8 @@
 //! ## Where each pattern lives
 //! | module | job |
 //! |---|---|
-//! | [`crd`] | the `Document` type, its schema and the CRD (`cargo run --bin crdgen`) |
-//! | [`validation`] | what only the controller can judge (everything else is schema) |
-//! | [`status`] | the desired status, computed without I/O, deterministic |
-//! | [`configmap`] | the ConfigMaps the controller writes, built without I/O |
+//! | [`document`] | **start here**: everything specific to the `Document` kind: the CRD types (`cargo run --bin crdgen`), what only the controller can validate, the ConfigMap a reconcile publishes, the status it computes |
+//! | [`configmap`] | the labels, digest and index of the ConfigMaps the controller writes, and their compact cache form |
 //! | [`reconcile`] | the reconciler: publish/hide, status, `error_policy` |
 //! | [`finalizer`] | the cleanup finalizer, written with `update` (no `patch` on Documents) |
 //! | [`index`] | the shared per-namespace index, written in batches with merge patches |
@@ -43,10 +41,10 @@ pub mod client_metrics;
 pub mod config;
 pub mod configmap;
 pub mod controller;
-pub mod crd;
 pub mod credentials;
 pub mod diagnosis;
 pub mod doctor;
+pub mod document;
 pub mod error;
 pub mod events;
 pub mod fault;
@@ -60,11 +58,16 @@ pub mod rbac;
 pub mod readiness;
 pub mod reconcile;
 pub mod signals;
-pub mod status;
 pub mod telemetry;
-pub mod validation;
 
 pub use app::{App, AppError};
 pub use config::Config;
-pub use crd::{Document, DocumentSpec, DocumentStatus};
+pub use document::{Document, DocumentSpec, DocumentStatus};
 pub use error::Error;
+
+/// The name of the controller as it appears in Events (`reportingController`), labels and logs.
+pub const CONTROLLER_NAME: &str = "doc-controller";
+
+/// The field manager used for every write, so `managedFields` shows which fields this controller owns
+/// and server-side apply can tell its changes from anybody else's.
+pub const FIELD_MANAGER: &str = "doc-controller";

@@ -4,7 +4,7 @@
 //! show up as an endless stream of 404 retries. Checking once up front turns the most common setup
 //! mistake into one clear error with the command that fixes it, and a non-zero exit.
 
-use crate::crd::Document;
+use crate::document::Document;
 use kube::api::{Api, ListParams};
 
 /// The command that installs the CRD, printed when the preflight fails.

@@ -19,18 +19,18 @@
 //! API failures return [`Error`]; [`error_policy`] retries each Document with an exponential backoff
 //! whose base depends on the kind of error ([`crate::error::RetryClass`]).
 
+use crate::FIELD_MANAGER;
 use crate::config::Config;
 use crate::configmap;
 use crate::configmap::cached::CachedConfigMap;
-use crate::crd::{Document, DocumentStatus, FIELD_MANAGER};
+use crate::document::status::{self, Outcome};
+use crate::document::{Document, DocumentStatus, published, validation};
 use crate::error::{Error, backoff_delay};
 use crate::events::{self, DocumentEvent};
 use crate::fault::Fault;
 use crate::finalizer;
 use crate::index::IndexWriter;
 use crate::metrics::Metrics;
-use crate::status::{self, Outcome};
-use crate::validation;
 use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
@@ -188,7 +188,7 @@ async fn publish(doc: &Document, ctx: &Context) -> Result<(), Error> {
     if let Some(watches) = &ctx.object_watches {
         watches.ensure(doc);
     }
-    let desired = configmap::published(doc);
+    let desired = published::published(doc);
     let current = current_config_map(doc, ctx).await?;
     // FAULT(rival-writer): insisting on the whole object (compare everything, PUT everything)
     // removes what any other writer added; when another controller adds it back, the two take
@@ -526,10 +526,10 @@ mod tests {
 
     use super::*;
     use crate::config::Config;
-    use crate::crd::FINALIZER;
+    use crate::document::FINALIZER;
+    use crate::document::status::Outcome;
     use crate::fault::Faults;
     use crate::fixtures::{self, ApiServer};
-    use crate::status::Outcome;
     use http::Method;
     use serde_json::json;
     use std::time::Duration;
@@ -582,7 +582,7 @@ mod tests {
         let doc = Document::test()
             .finalized()
             .with_status(&fixtures::published());
-        cache.insert(crate::configmap::published(&doc));
+        cache.insert(crate::document::published::published(&doc));
         cache.insert_index(&[("samuel", "Samuel")]);
 
         let action = finish(spawn(doc, ctx.clone())).await.expect("reconciled");
@@ -636,7 +636,7 @@ mod tests {
         };
         let (ctx, mut api, mut cache) = fixtures::context(config);
         let doc = Document::test().finalized();
-        cache.insert(crate::configmap::published(&doc));
+        cache.insert(crate::document::published::published(&doc));
         cache.insert_index(&[("samuel", "Samuel")]);
         let run = spawn(doc.clone(), ctx);
 
@@ -695,7 +695,7 @@ mod tests {
     async fn a_reconcile_before_the_status_echo_arrives_writes_nothing_again() {
         let (ctx, mut api, mut cache) = fixtures::context(Config::default());
         let doc = Document::test().finalized();
-        cache.insert(crate::configmap::published(&doc));
+        cache.insert(crate::document::published::published(&doc));
         cache.insert_index(&[("samuel", "Samuel")]);
         let run = spawn(doc.clone(), ctx.clone());
         let status = api.expect(Method::PATCH, STATUS).await;
@@ -713,7 +713,7 @@ mod tests {
     async fn a_written_status_is_remembered_only_until_the_cache_shows_it() {
         let (ctx, mut api, mut cache) = fixtures::context(Config::default());
         let doc = Document::test().finalized();
-        cache.insert(crate::configmap::published(&doc));
+        cache.insert(crate::document::published::published(&doc));
         cache.insert_index(&[("samuel", "Samuel")]);
         let run = spawn(doc.clone(), ctx.clone());
         let status = api.expect(Method::PATCH, STATUS).await;
@@ -737,7 +737,7 @@ mod tests {
         let doc = Document::test()
             .finalized()
             .with_status(&fixtures::published());
-        cache.insert(crate::configmap::published(&doc));
+        cache.insert(crate::document::published::published(&doc));
         let run = spawn(doc, ctx);
 
         api.expect(Method::PATCH, INDEX).await.fail(404, "NotFound");
@@ -759,7 +759,7 @@ mod tests {
             .finalized()
             .with_status(&fixtures::published())
             .hidden();
-        cache.insert(crate::configmap::published(&doc));
+        cache.insert(crate::document::published::published(&doc));
         cache.insert_index(&[("samuel", "Samuel")]);
         let run = spawn(doc.clone(), ctx);
 
@@ -867,7 +867,7 @@ mod tests {
         let doc = Document::test()
             .finalized()
             .with_status(&fixtures::published());
-        cache.insert(crate::configmap::published(&doc));
+        cache.insert(crate::document::published::published(&doc));
         cache.insert_index(&[("samuel", "Samuel")]);
         let run = spawn(doc.clone(), ctx);
         let status = api.expect(Method::PATCH, STATUS).await;
@@ -886,10 +886,10 @@ mod tests {
         let doc = Document::test()
             .finalized()
             .with_status(&fixtures::published());
-        cache.insert(crate::configmap::published(&doc));
+        cache.insert(crate::document::published::published(&doc));
         cache.insert_index(&[("samuel", "Samuel")]);
         let run = spawn(doc.clone(), ctx);
-        let cm = serde_json::to_value(crate::configmap::published(&doc)).expect("cm");
+        let cm = serde_json::to_value(crate::document::published::published(&doc)).expect("cm");
         api.expect(Method::GET, CM).await.respond(cm);
         let mut index = crate::configmap::empty_index("default");
         index.data = Some([("samuel".to_string(), "Samuel".to_string())].into());
@@ -927,7 +927,7 @@ mod tests {
         let doc = Document::test()
             .finalized()
             .with_status(&fixtures::published());
-        cache.insert(crate::configmap::published(&doc));
+        cache.insert(crate::document::published::published(&doc));
         cache.insert_index(&[("samuel", "Samuel")]);
         // Interest in a callsite is cached process-wide: a test on another thread, with no
         // subscriber, may have been registering the `reconcile` span's callsite while this

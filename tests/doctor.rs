@@ -10,10 +10,10 @@ mod support;
 
 use doc_controller::Document;
 use doc_controller::config::Config;
-use doc_controller::crd::FINALIZER;
 use doc_controller::diagnosis::report::Diagnostics;
 use doc_controller::diagnosis::{Finding, Settings};
 use doc_controller::doctor::ServiceAccount;
+use doc_controller::document::FINALIZER;
 use doc_controller::fault::{Fault, Faults};
 use doc_controller::preflight::INSTALL_HINT;
 use doc_controller::rbac::REQUIRED;

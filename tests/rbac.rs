@@ -134,7 +134,7 @@ async fn forbidden_patch_on_gets_403_and_the_document_never_gets_a_status() {
         samuel
             .metadata
             .finalizers
-            .is_some_and(|f| f.iter().any(|f| f == doc_controller::crd::FINALIZER)),
+            .is_some_and(|f| f.iter().any(|f| f == doc_controller::document::FINALIZER)),
         "the finalizer update is granted"
     );
     assert!(samuel.status.is_none(), "{:?}", samuel.status);

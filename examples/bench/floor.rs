@@ -10,13 +10,13 @@
 //! line with its figures.
 
 use crate::BenchError;
-use doc_controller::configmap;
-use doc_controller::crd::{CONTROLLER_NAME, FIELD_MANAGER, FINALIZER};
+use doc_controller::document::FINALIZER;
+use doc_controller::document::status::{self, Outcome};
 use doc_controller::events::DocumentEvent;
 use doc_controller::fault::Faults;
 use doc_controller::index::IndexWriter;
 use doc_controller::metrics::Metrics;
-use doc_controller::status::{self, Outcome};
+use doc_controller::{CONTROLLER_NAME, FIELD_MANAGER};
 use doc_controller::{Document, Error};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::ConfigMap;
@@ -114,7 +114,7 @@ async fn one_document(
 ) -> bool {
     let name = doc.name_any();
     let finalizer = json!({"metadata": {"finalizers": [FINALIZER]}});
-    let desired_cm = configmap::published(doc);
+    let desired_cm = doc_controller::document::published::published(doc);
     let apply = PatchParams::apply(FIELD_MANAGER).force();
     let status = status::desired_status(
         doc,

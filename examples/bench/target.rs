@@ -77,7 +77,7 @@ impl Phase {
         };
         let api_port = kube_config.cluster_url.port_u16().unwrap_or(443);
         let client = Client::try_from(kube_config)?;
-        doc_controller::crd::install(client.clone(), Duration::from_secs(30))
+        doc_controller::document::install(client.clone(), Duration::from_secs(30))
             .await
             .map_err(|e| BenchError::msg(e.to_string()))?;
         let namespace = format!("bench-{label}-{:06x}", rand_u32() & 0xff_ffff);

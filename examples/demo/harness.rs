@@ -233,7 +233,7 @@ impl Demo {
             }
         );
         if crd {
-            doc_controller::crd::install(client.clone(), Duration::from_secs(10)).await?;
+            doc_controller::document::install(client.clone(), Duration::from_secs(10)).await?;
         }
         deploy(&client, fault).await?;
         let token = request_token(&client, None).await?;
@@ -261,7 +261,7 @@ impl Demo {
 
     /// Installs the Document CRD (what `cargo run --bin crdgen | kubectl apply -f -` does).
     pub async fn install_crd(&self) -> Res {
-        doc_controller::crd::install(self.client.clone(), Duration::from_secs(10)).await?;
+        doc_controller::document::install(self.client.clone(), Duration::from_secs(10)).await?;
         Ok(())
     }
 

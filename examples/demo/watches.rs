@@ -271,7 +271,7 @@ pub async fn skip_preflight(logs: &Logs) -> Res {
     drop(c);
     phase(
         "then",
-        "run the install command (here: doc_controller::crd::install), create 3 Documents, \
+        "run the install command (here: doc_controller::document::install), create 3 Documents, \
          start the controller again.",
     );
     demo.install_crd().await?;

@@ -5,7 +5,7 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    match doc_controller::crd::crd_yaml() {
+    match doc_controller::document::crd_yaml() {
         Ok(yaml) => {
             print!("{yaml}");
             ExitCode::SUCCESS

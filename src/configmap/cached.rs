@@ -16,8 +16,9 @@
 //!
 //! [`Store`]: kube::runtime::reflector::Store
 
-use super::{DOCUMENT_LABEL, owned_digest};
-use crate::crd::Document;
+use super::owned_digest;
+use crate::document::Document;
+use crate::document::published::DOCUMENT_LABEL;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::runtime::reflector::Lookup;
 use kube::runtime::watcher;
@@ -174,8 +175,9 @@ impl Lookup for CachedConfigMap {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::configmap::{empty_index, published};
-    use crate::crd::DocumentSpec;
+    use crate::configmap::empty_index;
+    use crate::document::DocumentSpec;
+    use crate::document::published::published;
 
     fn doc(content: &str) -> Document {
         let mut d = Document::new(

@@ -5,7 +5,7 @@
 //! stripped versus unstripped objects (toggle `keep-managed-fields`) and for bytes per object.
 
 use crate::configmap::cached::CachedConfigMap;
-use crate::crd::Document;
+use crate::document::Document;
 use kube::runtime::reflector::{Lookup, Store};
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;

@@ -8,7 +8,7 @@
 //! offered to it: [`ChangeTracker::offered`] before the predicate, [`ChangeTracker::passed`]
 //! after it; an offered change that is not passed before the next one is offered was filtered.
 
-use crate::crd::Document;
+use crate::document::Document;
 use crate::metrics::Metrics;
 use crate::signals::Change;
 use kube::ResourceExt;

@@ -22,10 +22,11 @@ pub mod per_object;
 pub mod toggles;
 pub mod watches;
 
+use crate::CONTROLLER_NAME;
 use crate::config::Config;
 use crate::configmap::cached::{CachedConfigMap, cached_event};
-use crate::crd::{CONTROLLER_NAME, Document};
 use crate::diagnosis::{Doctor, Inputs};
+use crate::document::Document;
 use crate::fault::{Fault, LiveFaults};
 use crate::index::IndexWriter;
 use crate::metrics::Metrics;

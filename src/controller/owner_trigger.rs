@@ -14,8 +14,9 @@
 //! Document is not listed yet (its own list event reconciles it) or it is gone (the garbage
 //! collector removes the ConfigMap).
 
-use crate::configmap::{self, cached::CachedConfigMap};
-use crate::crd::Document;
+use crate::configmap::cached::CachedConfigMap;
+use crate::document::Document;
+use crate::document::published::published;
 use crate::fault::{Fault, LiveFaults};
 use kube::runtime::reflector::{Lookup, ObjectRef, Store};
 use kube::runtime::watcher;
@@ -62,14 +63,14 @@ impl OwnerTrigger {
         if self.faults.is_on(Fault::RivalWriter) && cm.is_annotated() {
             return false;
         }
-        cm.is_up_to_date(&configmap::published(doc))
+        cm.is_up_to_date(&published(doc))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crd::DocumentSpec;
+    use crate::document::DocumentSpec;
     use crate::fault::Faults;
     use k8s_openapi::api::core::v1::ConfigMap;
     use kube::ResourceExt;
@@ -108,7 +109,7 @@ mod tests {
     #[test]
     fn the_echo_of_the_controllers_own_apply_reconciles_nothing() {
         let t = trigger(Some(doc(false)), &[]);
-        let own = configmap::published(&doc(false));
+        let own = published(&doc(false));
         assert_eq!(t.owner_to_reconcile(&applied(own.clone())), None);
         // Nor does the same object in an initial list (a restart).
         let listed = watcher::Event::InitApply(own.into());
@@ -118,20 +119,20 @@ mod tests {
     #[test]
     fn a_config_map_changed_or_deleted_by_someone_else_reconciles_its_document() {
         let t = trigger(Some(doc(false)), &[]);
-        let mut edited = configmap::published(&doc(false));
+        let mut edited = published(&doc(false));
         edited
             .data
             .get_or_insert_default()
             .insert("content".into(), "vandalised".into());
         assert_eq!(t.owner_to_reconcile(&applied(edited)), samuel());
-        let deleted = watcher::Event::Delete(configmap::published(&doc(false)).into());
+        let deleted = watcher::Event::Delete(published(&doc(false)).into());
         assert_eq!(t.owner_to_reconcile(&deleted), samuel());
     }
 
     #[test]
     fn a_hidden_documents_config_map_is_repaired_only_while_it_exists() {
         let t = trigger(Some(doc(true)), &[]);
-        let cm = configmap::published(&doc(true));
+        let cm = published(&doc(true));
         assert_eq!(t.owner_to_reconcile(&applied(cm.clone())), samuel());
         let deleted = watcher::Event::Delete(cm.into());
         assert_eq!(t.owner_to_reconcile(&deleted), None);
@@ -140,16 +141,16 @@ mod tests {
     #[test]
     fn config_maps_without_a_cached_owner_reconcile_nothing() {
         let t = trigger(None, &[]);
-        let orphan = configmap::published(&doc(false));
+        let orphan = published(&doc(false));
         assert_eq!(t.owner_to_reconcile(&applied(orphan)), None);
-        let index = configmap::empty_index("ns");
+        let index = crate::configmap::empty_index("ns");
         let t = trigger(Some(doc(false)), &[]);
         assert_eq!(t.owner_to_reconcile(&applied(index)), None);
     }
 
     #[test]
     fn with_rival_writer_another_writers_annotation_is_something_to_repair() {
-        let mut annotated = configmap::published(&doc(false));
+        let mut annotated = published(&doc(false));
         annotated
             .annotations_mut()
             .insert("rival.example.com/reviewed".into(), "yes".into());

@@ -5,7 +5,7 @@
 //! ConfigMap (`watch_object`), so the number of open watches, and of requests to start them, grows
 //! with the number of Documents, until the API server's fairness limits answer with 429.
 
-use crate::crd::Document;
+use crate::document::Document;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::runtime::reflector::ObjectRef;

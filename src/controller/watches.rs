@@ -9,8 +9,8 @@
 use crate::api_health::ApiTimeout;
 use crate::config::Config;
 use crate::configmap::MANAGED_BY_SELECTOR;
-use crate::crd::Document;
 use crate::diagnosis::{Doctor, Finding};
+use crate::document::Document;
 use crate::fault::{Fault, LiveFaults};
 use crate::metrics::Metrics;
 use futures::{Stream, StreamExt, stream::BoxStream};

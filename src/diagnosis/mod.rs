@@ -34,8 +34,9 @@ pub mod sample;
 
 pub use catalogue::Finding;
 
+use crate::CONTROLLER_NAME;
 use crate::configmap::cached::CachedConfigMap;
-use crate::crd::{CONTROLLER_NAME, Document, FINALIZER};
+use crate::document::{Document, FINALIZER};
 use crate::metrics::Metrics;
 use crate::readiness::Readiness;
 use hysteresis::{Tracker, Transition};

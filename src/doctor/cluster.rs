@@ -17,7 +17,7 @@
 //! read CRDs, list Documents everywhere and impersonate ServiceAccounts).
 
 use super::{Args, DoctorError, Outcome, Output, ServiceAccount, Verdict};
-use crate::crd::{Document, FINALIZER};
+use crate::document::{Document, FINALIZER};
 use crate::preflight::INSTALL_HINT;
 use crate::rbac::{Permission, REQUIRED};
 use k8s_openapi::api::authorization::v1::{

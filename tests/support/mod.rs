@@ -57,7 +57,7 @@ impl Env {
     /// Connects to the cluster named by [`KUBECONFIG_ENV`], or starts a sandbox; installs the CRD.
     pub async fn new() -> Env {
         let env = Self::without_crd().await;
-        doc_controller::crd::install(env.client.clone(), TIMEOUT)
+        doc_controller::document::install(env.client.clone(), TIMEOUT)
             .await
             .expect("CRD installs");
         env
@@ -68,7 +68,7 @@ impl Env {
         options: impl FnOnce(sandbox::SandboxBuilder) -> sandbox::SandboxBuilder,
     ) -> Env {
         let env = Self::connect(options).await;
-        doc_controller::crd::install(env.client.clone(), TIMEOUT)
+        doc_controller::document::install(env.client.clone(), TIMEOUT)
             .await
             .expect("CRD installs");
         env

@@ -9,9 +9,9 @@
 //! `lastTransitionTime` is the one timestamp: it is set to `now` only when the condition's status
 //! changes, as the Kubernetes API conventions ask, and carried over otherwise.
 
-use crate::crd::{Document, DocumentStatus};
+use crate::document::validation::InvalidSpec;
+use crate::document::{Document, DocumentStatus};
 use crate::fault::{Fault, Faults};
-use crate::validation::InvalidSpec;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use sha2::{Digest, Sha256};
 
@@ -132,7 +132,7 @@ pub fn needs_write(doc: &Document, desired: &DocumentStatus) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crd::DocumentSpec;
+    use crate::document::DocumentSpec;
 
     fn time(s: &str) -> Time {
         Time(s.parse().expect("valid timestamp"))

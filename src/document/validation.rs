@@ -6,7 +6,8 @@
 //! report. The reconciler sets `Ready=False` with reason `InvalidSpec`, publishes one Warning Event,
 //! and waits for the spec to change.
 
-use crate::crd::{Document, config_map_name};
+use super::Document;
+use super::published::config_map_name;
 use kube::ResourceExt;
 
 /// Upper bound on the UTF-8 size of title plus content.
@@ -68,7 +69,7 @@ pub fn validate(doc: &Document) -> Result<(), InvalidSpec> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crd::DocumentSpec;
+    use crate::document::DocumentSpec;
 
     fn doc(name: &str, content: &str) -> Document {
         Document::new(

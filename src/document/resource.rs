@@ -3,7 +3,7 @@
 //! What the API server can check by itself is declared here as schema (`schemars` attributes end up
 //! as `minLength`, `maxLength`, `pattern` in `yaml/crd.yaml`), so an invalid title is rejected at
 //! admission and never reaches the controller. What only the controller can judge lives in
-//! [`crate::validation`].
+//! [`super::validation`].
 //!
 //! `yaml/crd.yaml` is generated from these types by `cargo run --bin crdgen`; a test fails when the
 //! committed file is stale.
@@ -18,13 +18,6 @@ use serde::{Deserialize, Serialize};
 /// It is named after the CRD's group so that it cannot clash with another controller's.
 pub const FINALIZER: &str = "documents.kube.rs";
 
-/// The field manager used for every write, so `managedFields` shows which fields this controller owns
-/// and server-side apply can tell its changes from anybody else's.
-pub const FIELD_MANAGER: &str = "doc-controller";
-
-/// The name of the controller as it appears in Events (`reportingController`) and labels.
-pub const CONTROLLER_NAME: &str = "doc-controller";
-
 /// Longest title accepted at admission, in characters.
 pub const MAX_TITLE_CHARS: u32 = 200;
 
@@ -32,7 +25,7 @@ pub const MAX_TITLE_CHARS: u32 = 200;
 ///
 /// The API server counts characters, a ConfigMap is limited in bytes (1 MiB in total). Characters
 /// can take up to four bytes in UTF-8, so the byte limit is checked again by the controller
-/// ([`crate::validation::MAX_CONTENT_BYTES`]).
+/// ([`super::validation::MAX_CONTENT_BYTES`]).
 pub const MAX_CONTENT_CHARS: u32 = 512 * 1024;
 
 /// A document to publish into the cluster.
@@ -113,7 +106,7 @@ pub struct DocumentStatus {
 impl Document {
     /// The name of the ConfigMap this Document is published as.
     pub fn config_map_name(&self) -> String {
-        config_map_name(&kube::ResourceExt::name_any(self))
+        super::published::config_map_name(&kube::ResourceExt::name_any(self))
     }
 
     /// The `Ready` condition of the current status, if any.
@@ -122,7 +115,7 @@ impl Document {
             .as_ref()?
             .conditions
             .iter()
-            .find(|c| c.type_ == crate::status::READY)
+            .find(|c| c.type_ == super::status::READY)
     }
 }
 
@@ -159,7 +152,7 @@ pub async fn install(
     let name = Document::crd_name();
     crds.patch(
         name,
-        &PatchParams::apply(FIELD_MANAGER).force(),
+        &PatchParams::apply(crate::FIELD_MANAGER).force(),
         &Patch::Apply(Document::crd()),
     )
     .await
@@ -169,11 +162,6 @@ pub async fn install(
         Ok(Ok(_)) => Ok(()),
         _ => Err(InstallError::NotEstablished(timeout)),
     }
-}
-
-/// The name of the ConfigMap a Document named `document` is published as.
-pub fn config_map_name(document: &str) -> String {
-    format!("document-{document}")
 }
 
 #[cfg(test)]
@@ -224,11 +212,5 @@ mod tests {
             committed == generated,
             "yaml/crd.yaml is stale; regenerate it with: cargo run --bin crdgen > yaml/crd.yaml"
         );
-    }
-
-    #[test]
-    fn config_map_is_named_after_the_document() {
-        let doc = Document::new("samuel", DocumentSpec::default());
-        assert_eq!(doc.config_map_name(), "document-samuel");
     }
 }
