@@ -27,12 +27,14 @@
 //! to reach the API server at all marks it unreachable (`/readyz` answers 503 with
 //! `API server unreachable: <the error>`), and the next response, whatever its HTTP status,
 //! marks it reachable again: a 403 or a 500 is an answer, so the network is fine.
+// region: fault-catalogue
 //!
 //! # The fault toggle
 //!
 //! [`Unreachable`] is the wrong way of `api-unreachable`: it swallows every request, as if a
 //! NetworkPolicy dropped the packets, and sits directly under [`ApiHealthLayer`] in the client
 //! stack built in [`App::start`](crate::App::start).
+// endregion: fault-catalogue
 
 use std::{
     task::{Context, Poll},
@@ -166,6 +168,7 @@ where
     }
 }
 
+// region: fault-catalogue
 /// The wrong way of `api-unreachable`: a service that takes every request and never answers,
 /// as if a NetworkPolicy dropped the packets to the API server.
 #[derive(Clone, Copy, Debug, Default)]
@@ -201,6 +204,7 @@ where
         futures::future::pending()
     }
 }
+// endregion: fault-catalogue
 
 #[cfg(test)]
 mod tests {
@@ -226,9 +230,10 @@ mod tests {
     async fn a_request_without_an_answer_fails_after_the_deadline_naming_it() {
         let readiness = ready(&Readiness::new());
         let service = ApiHealthLayer::new(Duration::from_secs(3), readiness.clone()).layer(
-            Unreachable.layer(tower::service_fn(|_: Request<()>| async {
-                Ok::<_, Infallible>(Response::new(()))
-            })),
+            // An API server that never answers.
+            tower::service_fn(|_: Request<()>| {
+                futures::future::pending::<Result<Response<()>, Infallible>>()
+            }),
         );
 
         let error = service.oneshot(request()).await.expect_err("timed out");

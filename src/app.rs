@@ -17,7 +17,6 @@ use crate::controller;
 use crate::diagnosis::Doctor;
 use crate::document::Document;
 use crate::error::Error;
-use crate::fault::LiveFaults;
 use crate::metrics::Metrics;
 use crate::preflight::{self, PreflightError};
 use crate::readiness::Readiness;
@@ -26,6 +25,9 @@ use kube::Api;
 use kube::client::ClientBuilder;
 use std::net::SocketAddr;
 use std::sync::Arc;
+// region: fault-catalogue
+use crate::fault::{Fault, LiveFaults};
+// endregion: fault-catalogue
 
 /// Why the controller could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -44,18 +46,17 @@ pub enum AppError {
     /// The Kubernetes client could not be built from the kubeconfig or in-cluster config.
     #[error("kubernetes client: {0}")]
     Client(#[source] kube::Error),
-    /// The client's credentials could not be prepared (`static-credentials` reads the token file).
-    #[error("kubernetes client credentials: {0}")]
-    Credentials(#[from] crate::credentials::CredentialsError),
     /// The Document CRD is not installed or not readable.
     #[error(transparent)]
     Preflight(#[from] PreflightError),
     /// The admin server failed while running.
     #[error("admin server: {0}")]
     Admin(#[source] std::io::Error),
-    /// A watch failed and the controller was set to stop on it (`crash-on-error`).
-    #[error(transparent)]
-    WatchFailed(#[from] controller::WatchFailed),
+    // region: fault-catalogue
+    /// The client's credentials could not be prepared (`static-credentials` reads the token file).
+    #[error("kubernetes client credentials: {0}")]
+    Credentials(#[from] crate::credentials::CredentialsError),
+    // endregion: fault-catalogue
 }
 
 /// A started, not yet running, controller process.
@@ -78,8 +79,16 @@ impl App {
                 addr: config.admin_addr,
                 source,
             })?;
-        // Credentials stay kube's to refresh (a token file is re-read); see `credentials`.
-        let kube_config = crate::credentials::for_client(kube_config, &config.faults)?;
+        // Credentials stay kube's to refresh: a token file is re-read, exec plugins run again.
+        // FAULT(static-credentials): the token is read once at start and the file forgotten, so
+        // the kubelet's rotations are never seen: 401 Unauthorized once the copied token expires.
+        // Fix: keep `token_file` in the config (`Config::infer()` does) and let kube re-read it;
+        // `credentials` says how kube does.
+        let kube_config = if config.faults.is_on(Fault::StaticCredentials) {
+            crate::credentials::read_token_once(kube_config)?
+        } else {
+            kube_config
+        };
         // kube retries 429/503/504 inside its own stack, where the metrics layer would only see
         // the final answer: move the same retry policy outside the metrics layer, so every
         // attempt, throttled ones included, shows in doc_controller_api_requests_total.
@@ -87,19 +96,19 @@ impl App {
         let retry = kube_config.default_retry;
         kube_config.default_retry = false;
         let readiness = Readiness::new();
-        let unreachable = config.faults.is_on(crate::fault::Fault::ApiUnreachable);
         let client = ClientBuilder::try_from(kube_config)
             .map_err(AppError::Client)?
             // Retrying needs a service it can clone; kube's stack is boxed, a buffer shares it.
-            .with_layer(&tower::buffer::BufferLayer::new(1024))
-            // FAULT(api-unreachable): requests are swallowed on their way out of the process and
-            // never answered, as when a NetworkPolicy drops the traffic to the API server.
-            // Restart-only: a live "off" would have to come through the API it cannot reach.
-            // Fix: the deadline below turns the silence into logged, counted, backed-off errors
-            // and a /readyz that says why; then allow egress to the API server.
-            .with_layer(&tower::util::option_layer(
-                unreachable.then_some(api_health::Unreachable),
-            ))
+            .with_layer(&tower::buffer::BufferLayer::new(1024));
+        // FAULT(api-unreachable): requests are swallowed on their way out of the process and
+        // never answered, as when a NetworkPolicy drops the traffic to the API server.
+        // Restart-only: a live "off" would have to come through the API it cannot reach.
+        // Fix: the deadline below turns the silence into logged, counted, backed-off errors
+        // and a /readyz that says why; then allow egress to the API server.
+        let client = client.with_layer(&tower::util::option_layer(
+            (config.faults.is_on(Fault::ApiUnreachable)).then_some(api_health::Unreachable),
+        ));
+        let client = client
             // Every request gets a deadline for its response head (watches are not cut), and
             // tells readiness whether the API server answered.
             .with_layer(&ApiHealthLayer::new(config.api_timeout, readiness.clone()))
@@ -186,12 +195,12 @@ impl App {
         readiness: &Readiness,
         shutdown: futures::future::Shared<futures::future::BoxFuture<'static, ()>>,
     ) -> Result<(), AppError> {
-        // The configured scope, not the watch's: `forbidden-watch` is to show up as watch errors.
-        let docs: Api<Document> = controller::watches::scoped(&client, config.namespace.as_deref());
+        // region: fault-catalogue
         // The toggles in force are on /metrics (and the admin page) from the start, whatever
         // becomes of the preflight and the controller.
         let faults = LiveFaults::new(config.faults.clone());
-        controller::toggles::publish(&faults, &[], &metrics);
+        let gauges = controller::toggles::Gauges::register(&metrics)?;
+        gauges.publish(&faults, &[]);
         // Said before the preflight: some toggles (api-unreachable) keep it from ever passing.
         if !config.faults.is_empty() {
             tracing::warn!(
@@ -199,21 +208,16 @@ impl App {
                 "failure toggles are ON: this controller misbehaves on purpose (see docs/faults.md)"
             );
         }
-        // FAULT(skip-preflight): without this check a missing CRD is an endless series of 404
-        // watch retries. Fix: one LIST up front, and a clear exit with the install command.
-        if !config.faults.is_on(crate::fault::Fault::SkipPreflight) {
-            // Retried while the API server does not answer; shutdown still ends the wait.
-            tokio::select! {
-                checked = preflight::wait_for_crd(&docs) => checked?,
-                () = shutdown.clone() => return Ok(()),
-            }
+        // endregion: fault-catalogue
+        if !Self::preflight(&config, &client, shutdown.clone()).await? {
+            return Ok(());
         }
         readiness.set_preflight_passed();
 
         // FAULT(controller-down): the process is up, `/healthz` answers and metrics are served,
         // but nothing reconciles: deleted Documents stay Terminating until a controller runs
         // again. Fix: run the controller (and alert when reconciles stop, not only on liveness).
-        if config.faults.is_on(crate::fault::Fault::ControllerDown) {
+        if config.faults.is_on(Fault::ControllerDown) {
             tracing::warn!("controller-down: not starting the controller");
             shutdown.await;
             return Ok(());
@@ -228,10 +232,12 @@ impl App {
         let (synced, run) = controller::build(
             client,
             config.clone(),
-            faults,
             metrics,
             doctor,
             shutdown.clone(),
+            // region: fault-catalogue
+            (faults, gauges),
+            // endregion: fault-catalogue
         );
         let ready = readiness.clone();
         let (mut documents, mut config_maps) = (synced.documents, synced.config_maps);
@@ -246,9 +252,29 @@ impl App {
         };
         // Readiness waits for the caches, but never holds up shutdown.
         let wait_ready = tokio::spawn(wait_ready);
-        let result = run.await;
+        run.await;
         wait_ready.abort();
         tracing::info!("controller stopped");
-        Ok(result?)
+        Ok(())
+    }
+
+    /// Waits until the Document CRD is served (retried while the API server does not answer);
+    /// `false` when shutdown came first.
+    async fn preflight(
+        config: &Config,
+        client: &kube::Client,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<bool, PreflightError> {
+        // FAULT(skip-preflight): without this check a missing CRD is an endless series of 404
+        // watch retries. Fix: one LIST up front, and a clear exit with the install command.
+        if config.faults.is_on(Fault::SkipPreflight) {
+            return Ok(true);
+        }
+        // The configured scope, not the watch's: `forbidden-watch` is to show up as watch errors.
+        let docs: Api<Document> = controller::watches::scoped(client, config.namespace.as_deref());
+        tokio::select! {
+            checked = preflight::wait_for_crd(&docs) => checked.map(|()| true),
+            () = shutdown => Ok(false),
+        }
     }
 }

@@ -6,21 +6,25 @@
 //! 2. the environment variable (`DOC_CONTROLLER_CONCURRENCY=8`),
 //! 3. the config file given by `--config` / `DOC_CONTROLLER_CONFIG` (YAML, or TOML by extension),
 //! 4. the built-in default.
+// region: fault-catalogue
 //!
 //! Lists (the failure toggles) are replaced, not merged: `--fault a` with `faults: [b]` in the file
 //! switches on `a` only.
+// endregion: fault-catalogue
 //!
 //! # Errors
 //! A bad flag, environment value or file is reported as one line and the process exits with code 2
 //! (see `main.rs`); nothing starts half-configured.
 
-use crate::fault::{Fault, FaultParser, Faults};
 use crate::telemetry::LogFormat;
 use clap::Parser;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+// region: fault-catalogue
+use crate::fault::{Fault, FaultParser, Faults};
+// endregion: fault-catalogue
 
 /// Default number of Documents reconciled at once.
 pub const DEFAULT_CONCURRENCY: u16 = 16;
@@ -44,15 +48,17 @@ pub struct Config {
     /// How long a request to the API server may wait for its response head before it fails
     /// (see [`crate::api_health`]).
     pub api_timeout: Duration,
-    /// The failure toggles switched on.
-    pub faults: Faults,
     /// The self-diagnosis: its window and the bound past which a Terminating Document is stuck
     /// (see [`crate::diagnosis`]).
     pub diagnosis: crate::diagnosis::Settings,
+    // region: fault-catalogue
+    /// The failure toggles switched on.
+    pub faults: Faults,
     /// Whether live toggles are followed from the `doc-controller-config` ConfigMap
     /// (see [`crate::controller::toggles`]). Off by default: whoever may write that ConfigMap
     /// could otherwise switch on `crash-on-error` in production.
     pub live_faults: bool,
+    // endregion: fault-catalogue
 }
 
 impl Default for Config {
@@ -65,9 +71,11 @@ impl Default for Config {
             resync_period: Duration::from_secs(60 * 60),
             index_batch_window: Duration::from_millis(20),
             api_timeout: crate::api_health::DEFAULT_API_TIMEOUT,
-            faults: Faults::default(),
             diagnosis: crate::diagnosis::Settings::default(),
+            // region: fault-catalogue
+            faults: Faults::default(),
             live_faults: false,
+            // endregion: fault-catalogue
         }
     }
 }
@@ -82,10 +90,14 @@ impl Default for Config {
     name = "doc-controller",
     version,
     about = "Publishes Document resources (documents.kube.rs) as ConfigMaps",
-    long_about = "Publishes Document resources (documents.kube.rs) as ConfigMaps.\n\n\
-        Every flag can also be set by its environment variable or in the --config file; \
-        the flag wins over the environment, the environment over the file. \
-        Failure toggles (--fault) switch on the classic mistakes of docs/faults.md on purpose."
+    long_about = concat!(
+        "Publishes Document resources (documents.kube.rs) as ConfigMaps.\n\n",
+        "Every flag can also be set by its environment variable or in the --config file; ",
+        "the flag wins over the environment, the environment over the file.",
+        // region: fault-catalogue
+        " Failure toggles (--fault) switch on the classic mistakes of docs/faults.md on purpose.",
+        // endregion: fault-catalogue
+    )
 )]
 pub struct Cli {
     /// Config file, YAML (.yaml/.yml) or TOML (.toml).
@@ -118,6 +130,7 @@ pub struct Cli {
     /// How long a Document may be Terminating before the diagnosis calls it stuck [default: 1m].
     #[arg(long, env = "DOC_CONTROLLER_STUCK_AFTER", value_parser = humantime::parse_duration)]
     pub stuck_after: Option<Duration>,
+    // region: fault-catalogue
     /// Switch on a failure toggle (repeatable, or comma-separated; see docs/faults.md).
     #[arg(
         long = "fault",
@@ -138,6 +151,7 @@ pub struct Cli {
         value_parser = clap::builder::BoolishValueParser::new()
     )]
     pub live_faults: Option<bool>,
+    // endregion: fault-catalogue
     /// A subcommand instead of running the controller.
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -229,10 +243,12 @@ pub struct FileConfig {
     /// See [`Config::diagnosis`].
     #[serde(default, with = "humantime_serde")]
     pub stuck_after: Option<Duration>,
+    // region: fault-catalogue
     /// See [`Config::faults`].
     pub faults: Option<Vec<Fault>>,
     /// See [`Config::live_faults`].
     pub live_faults: Option<bool>,
+    // endregion: fault-catalogue
 }
 
 /// Why the configuration could not be loaded.
@@ -303,7 +319,6 @@ impl Config {
                 .api_timeout
                 .or(file.api_timeout)
                 .unwrap_or(defaults.api_timeout),
-            faults: Faults::new(cli.faults.or(file.faults).unwrap_or_default()),
             diagnosis: crate::diagnosis::Settings {
                 window: cli
                     .diagnosis_window
@@ -314,10 +329,13 @@ impl Config {
                     .or(file.stuck_after)
                     .unwrap_or(defaults.diagnosis.stuck_after),
             },
+            // region: fault-catalogue
+            faults: Faults::new(cli.faults.or(file.faults).unwrap_or_default()),
             live_faults: cli
                 .live_faults
                 .or(file.live_faults)
                 .unwrap_or(defaults.live_faults),
+            // endregion: fault-catalogue
         };
         config.check()?;
         Ok(config)
@@ -421,31 +439,32 @@ mod tests {
     fn flags_win_over_the_file_and_the_file_over_defaults() {
         let f = file(
             "yaml",
-            "concurrency: 4\nnamespace: from-file\nresync-period: 10m\nfaults: [no-predicate]\n",
+            "concurrency: 4\nnamespace: from-file\nresync-period: 10m\n",
         );
-        let config = Config::load(cli(&[
-            "--config",
-            path(&f),
-            "--namespace",
-            "from-flag",
-            "--fault",
-            "status-timestamp",
-        ]))
-        .expect("valid");
+        let config =
+            Config::load(cli(&["--config", path(&f), "--namespace", "from-flag"])).expect("valid");
         assert_eq!(config.namespace.as_deref(), Some("from-flag"));
         assert_eq!(config.concurrency, 4);
         assert_eq!(config.resync_period, Duration::from_secs(600));
-        assert_eq!(config.faults, Faults::new([Fault::StatusTimestamp]));
     }
 
     #[test]
     fn toml_files_are_read_too() {
-        let f = file(
-            "toml",
-            "concurrency = 2\nfaults = [\"cleanup-fails\", \"direct-reads\"]\n",
-        );
+        let f = file("toml", "concurrency = 2\nresync-period = \"5m\"\n");
         let config = Config::load(cli(&["--config", path(&f)])).expect("valid");
         assert_eq!(config.concurrency, 2);
+        assert_eq!(config.resync_period, Duration::from_secs(300));
+    }
+
+    // region: fault-catalogue
+    #[test]
+    fn the_toggles_of_a_flag_replace_the_files() {
+        let f = file("yaml", "faults: [no-predicate]\n");
+        let config = Config::load(cli(&["--config", path(&f), "--fault", "status-timestamp"]))
+            .expect("valid");
+        assert_eq!(config.faults, Faults::new([Fault::StatusTimestamp]));
+        let f = file("toml", "faults = [\"cleanup-fails\", \"direct-reads\"]\n");
+        let config = Config::load(cli(&["--config", path(&f)])).expect("valid");
         assert!(config.faults.is_on(Fault::CleanupFails));
         assert!(config.faults.is_on(Fault::DirectReads));
     }
@@ -458,6 +477,17 @@ mod tests {
     }
 
     #[test]
+    fn an_unknown_toggle_in_the_file_or_a_flag_is_rejected() {
+        let f = file("yaml", "faults: [no-such-fault]\n");
+        let err = Config::load(cli(&["--config", path(&f)])).expect_err("unknown toggle rejected");
+        assert!(err.to_string().contains("no-such-fault"), "{err}");
+        let err = Cli::try_parse_from(["doc-controller", "--fault", "nope"])
+            .expect_err("unknown toggle rejected");
+        assert_eq!(err.exit_code(), 2);
+    }
+    // endregion: fault-catalogue
+
+    #[test]
     fn an_unknown_key_in_the_file_is_one_line_naming_the_file() {
         let f = file("yaml", "concurency: 4\n");
         let err = Config::load(cli(&["--config", path(&f)])).expect_err("typo rejected");
@@ -465,13 +495,6 @@ mod tests {
         assert!(msg.contains("concurency"), "{msg}");
         assert!(msg.contains(path(&f)), "{msg}");
         assert_eq!(msg.lines().count(), 1, "{msg}");
-    }
-
-    #[test]
-    fn an_unknown_toggle_in_the_file_is_rejected() {
-        let f = file("yaml", "faults: [no-such-fault]\n");
-        let err = Config::load(cli(&["--config", path(&f)])).expect_err("unknown toggle rejected");
-        assert!(err.to_string().contains("no-such-fault"), "{err}");
     }
 
     #[test]
@@ -531,9 +554,6 @@ mod tests {
     fn a_bad_flag_is_a_usage_error() {
         let err = Cli::try_parse_from(["doc-controller", "--concurrency", "0"])
             .expect_err("zero rejected");
-        assert_eq!(err.exit_code(), 2);
-        let err = Cli::try_parse_from(["doc-controller", "--fault", "nope"])
-            .expect_err("unknown toggle rejected");
         assert_eq!(err.exit_code(), 2);
     }
 }

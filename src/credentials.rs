@@ -18,9 +18,12 @@
 //! Exec plugins (`users[].user.exec`) are kube's to run again as well, a minute before the expiry
 //! they report. A copy of the token taken at start gets none of this: it works until the token it
 //! copied expires or is revoked, then every request is `401 Unauthorized`, and watches that
-//! reconnect fail too. The failure toggle `static-credentials` makes that copy.
+//! reconnect fail too. The failure toggle `static-credentials` makes that copy
+//! ([`read_token_once`]; its branch point is where the client is built, in `app.rs`).
+//!
+//! This module holds only that wrong way: the right way is to hand kube the credentials as they
+//! are.
 
-use crate::fault::{Fault, Faults};
 use std::path::PathBuf;
 
 /// Why the client's credentials could not be prepared.
@@ -36,21 +39,10 @@ pub enum CredentialsError {
     },
 }
 
-/// The client configuration the controller connects with, given the toggles in force at start.
-/// Called once, where the client is built: the toggle changes only with a restart.
-pub fn for_client(config: kube::Config, faults: &Faults) -> Result<kube::Config, CredentialsError> {
-    if faults.is_on(Fault::StaticCredentials) {
-        return read_token_once(config);
-    }
-    // Right: hand the credentials to kube as they are. It re-reads a token file (at most a
-    // minute after a rotation) and re-runs exec plugins before their tokens expire.
-    Ok(config)
-}
-
-/// The wrong way: the token file's content becomes a fixed bearer token and the path is dropped.
-/// The file is small and read synchronously, once, as kube itself reads it when the client is
-/// built.
-fn read_token_once(mut config: kube::Config) -> Result<kube::Config, CredentialsError> {
+/// The wrong way of `static-credentials`: the token file's content becomes a fixed bearer token
+/// and the path is dropped. The file is small and read synchronously, once, as kube itself reads
+/// it when the client is built.
+pub fn read_token_once(mut config: kube::Config) -> Result<kube::Config, CredentialsError> {
     // An inline token already takes precedence over the file in kube; nothing to copy then.
     let path = match (&config.auth_info.token, config.auth_info.token_file.take()) {
         (None, Some(path)) => PathBuf::from(path),
@@ -63,9 +55,6 @@ fn read_token_once(mut config: kube::Config) -> Result<kube::Config, Credentials
             return Ok(config);
         }
     };
-    // FAULT(static-credentials): the token is read once at start and the file forgotten, so the
-    // kubelet's rotations are never seen: 401 Unauthorized once the copied token expires. Fix:
-    // keep `token_file` in the config (Config::infer() does) and let kube re-read it.
     let token = std::fs::read_to_string(&path)
         .map_err(|source| CredentialsError::ReadTokenFile { path, source })?;
     config.auth_info.token = Some(token.trim().to_owned().into());
@@ -89,36 +78,21 @@ mod tests {
     }
 
     #[test]
-    fn without_the_toggle_the_token_file_stays_kubes_to_read() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let path = dir.path().join("token");
-        std::fs::write(&path, "first").expect("token written");
-        let config = for_client(with_token_file(&path), &Faults::default()).expect("config");
-        assert_eq!(
-            config.auth_info.token_file,
-            Some(path.display().to_string())
-        );
-        assert_eq!(bearer(&config), None);
-    }
-
-    #[test]
-    fn with_the_toggle_the_token_is_copied_once_and_the_file_forgotten() {
+    fn the_token_is_copied_once_and_the_file_forgotten() {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("token");
         std::fs::write(&path, "first\n").expect("token written");
-        let faults = Faults::new([Fault::StaticCredentials]);
-        let config = for_client(with_token_file(&path), &faults).expect("config");
+        let config = read_token_once(with_token_file(&path)).expect("config");
         std::fs::write(&path, "rotated").expect("token rotated");
         assert_eq!(config.auth_info.token_file, None);
         assert_eq!(bearer(&config).as_deref(), Some("first"));
     }
 
     #[test]
-    fn with_the_toggle_an_unreadable_token_file_is_an_error_naming_it() {
+    fn an_unreadable_token_file_is_an_error_naming_it() {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("missing");
-        let faults = Faults::new([Fault::StaticCredentials]);
-        let err = for_client(with_token_file(&path), &faults).expect_err("no file");
+        let err = read_token_once(with_token_file(&path)).expect_err("no file");
         assert!(matches!(err, CredentialsError::ReadTokenFile { .. }));
         assert!(
             err.to_string().contains(&path.display().to_string()),
@@ -127,12 +101,11 @@ mod tests {
     }
 
     #[test]
-    fn with_the_toggle_a_config_without_token_file_is_used_as_it_is() {
+    fn a_config_without_token_file_is_used_as_it_is() {
         let mut config = kube::Config::new("https://127.0.0.1:6443".parse().expect("url"));
         config.auth_info.token = Some("inline".to_owned().into());
         config.auth_info.token_file = Some("/ignored/by/kube".to_owned());
-        let faults = Faults::new([Fault::StaticCredentials]);
-        let config = for_client(config, &faults).expect("config");
+        let config = read_token_once(config).expect("config");
         assert_eq!(bearer(&config).as_deref(), Some("inline"));
         assert_eq!(
             config.auth_info.token_file.as_deref(),

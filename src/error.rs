@@ -36,9 +36,11 @@ pub enum Error {
     #[error("document {0} has no namespace")]
     MissingNamespace(String),
 
+    // region: fault-catalogue
     /// The cleanup of a deleted Document failed on purpose (toggle `cleanup-fails`).
     #[error("cleanup failed (fault toggle cleanup-fails is on)")]
     InjectedCleanupFailure,
+    // endregion: fault-catalogue
 }
 
 /// How soon a failed reconcile should be retried.
@@ -100,7 +102,9 @@ impl Error {
         "connection",
         "index",
         "missing_namespace",
+        // region: fault-catalogue
         "injected_cleanup_failure",
+        // endregion: fault-catalogue
     ];
 
     /// Wraps a client error with what the controller was doing.
@@ -117,7 +121,9 @@ impl Error {
             Error::Kube { source, .. } => kube_label(source),
             Error::Index { .. } => "index",
             Error::MissingNamespace(_) => "missing_namespace",
+            // region: fault-catalogue
             Error::InjectedCleanupFailure => "injected_cleanup_failure",
+            // endregion: fault-catalogue
         }
     }
 
@@ -127,7 +133,9 @@ impl Error {
             Error::Kube { source, .. } => RetryClass::of(source),
             Error::Index { class, .. } => *class,
             Error::MissingNamespace(_) => RetryClass::Persistent,
+            // region: fault-catalogue
             Error::InjectedCleanupFailure => RetryClass::Transient,
+            // endregion: fault-catalogue
         }
     }
 }
@@ -175,7 +183,9 @@ mod tests {
         }
         for e in [
             Error::MissingNamespace("x".into()),
+            // region: fault-catalogue
             Error::InjectedCleanupFailure,
+            // endregion: fault-catalogue
         ] {
             assert!(Error::ALL_LABELS.contains(&e.metric_label()));
         }

@@ -123,7 +123,6 @@ mod tests {
     use crate::document::DocumentSpec;
     use crate::document::status::{Outcome, desired_status};
     use crate::document::validation::InvalidSpec;
-    use crate::fault::Faults;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
     fn now() -> Time {
@@ -155,7 +154,7 @@ mod tests {
         let published = Outcome::Published {
             config_map: "document-samuel".into(),
         };
-        let s = desired_status(&d, &published, &now(), &Faults::default());
+        let s = desired_status(&d, &published, &now());
         assert_eq!(
             DocumentEvent::for_transition(&d, &s),
             Some(DocumentEvent::Published {
@@ -169,13 +168,13 @@ mod tests {
     #[test]
     fn invalid_spec_warns_once_per_distinct_problem() {
         let mut d = doc();
-        let first = desired_status(&d, &invalid(1), &now(), &Faults::default());
+        let first = desired_status(&d, &invalid(1), &now());
         let event = DocumentEvent::for_transition(&d, &first).expect("warning");
         assert_eq!(event.to_event().type_, EventType::Warning);
         d.status = Some(first);
-        let same = desired_status(&d, &invalid(1), &now(), &Faults::default());
+        let same = desired_status(&d, &invalid(1), &now());
         assert_eq!(DocumentEvent::for_transition(&d, &same), None);
-        let other = desired_status(&d, &invalid(2), &now(), &Faults::default());
+        let other = desired_status(&d, &invalid(2), &now());
         assert!(DocumentEvent::for_transition(&d, &other).is_some());
     }
 
@@ -195,8 +194,8 @@ mod tests {
         let published = Outcome::Published {
             config_map: "document-samuel".into(),
         };
-        d.status = Some(desired_status(&d, &published, &now(), &Faults::default()));
-        let hidden = desired_status(&d, &Outcome::Hidden, &now(), &Faults::default());
+        d.status = Some(desired_status(&d, &published, &now()));
+        let hidden = desired_status(&d, &Outcome::Hidden, &now());
         assert_eq!(
             DocumentEvent::for_transition(&d, &hidden),
             Some(DocumentEvent::Hidden)

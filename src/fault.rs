@@ -7,10 +7,21 @@
 //!
 //! # One declaration per toggle
 //! [`catalogue!`] below is the only list of toggles. The enum, [`Fault::ALL`], the names, the
-//! catalogue row, whether a toggle can switch live and what the cluster must add for its symptom
-//! to show are all derived from it, so they cannot drift apart; `tests/catalogue.rs` checks
-//! `docs/faults.md` against it.
+//! catalogue row, whether a toggle can switch live, the finding its symptom raises and what the
+//! cluster must add for its symptom to show are all derived from it, so they cannot drift apart;
+//! `tests/catalogue.rs` checks `docs/faults.md` against it.
+//!
+//! # The shape of a branch point
+//! A wrong way is a `// FAULT(<name>): <symptom>. Fix: <the right way>.` comment directly
+//! followed by one statement, which overrides or short-circuits the right way around it (an
+//! early `return`, a shadowing `let`, an `if` that replaces a value). What only toggles need
+//! besides (this module, imports, fields, parameters) sits between `// region: fault-catalogue`
+//! and `// endregion: fault-catalogue`, and whole files of the catalogue are listed in the
+//! generator (`template/`). That is how `cargo run -p new-controller -- --without-fault-catalogue`
+//! makes a controller that never had toggles: it drops the comment and its statement, the
+//! regions and the listed files (docs/template.md).
 
+use crate::diagnosis::Finding;
 use std::collections::BTreeSet;
 use std::fmt;
 use std::sync::{Arc, RwLock};
@@ -25,12 +36,13 @@ pub enum Switch {
     Restart,
 }
 
-/// Declares every toggle once: its catalogue row, variant, name, when it switches, and the
-/// manifest under `yaml/faults/` that the cluster needs for the symptom to show as deployed.
+/// Declares every toggle once: its catalogue row, variant, name, when it switches, the finding
+/// of the self-diagnosis its symptom raises, and the manifest under `yaml/faults/` that the
+/// cluster needs for the symptom to show as deployed.
 macro_rules! catalogue {
     ($(
         $(#[doc = $doc:literal])+
-        $row:literal $variant:ident $name:literal $switch:ident $($setup:literal)?;
+        $row:literal $variant:ident $name:literal $switch:ident => $finding:ident $(, $setup:literal)?;
     )+) => {
         /// One switchable failure mode. See `docs/faults.md` for what each one shows and how to
         /// fix it.
@@ -58,6 +70,12 @@ macro_rules! catalogue {
                 match self { $( Fault::$variant => Switch::$switch, )+ }
             }
 
+            /// The finding of the self-diagnosis ([`crate::diagnosis`]) this toggle's symptom
+            /// raises; its tests assert it, and `docs/faults.md` links it.
+            pub const fn finding(self) -> Finding {
+                match self { $( Fault::$variant => Finding::$finding, )+ }
+            }
+
             /// What the wrong way breaks, in one sentence (its doc comment).
             pub fn summary(self) -> &'static str {
                 match self { $( Fault::$variant => concat!($($doc),+).trim(), )+ }
@@ -78,55 +96,55 @@ macro_rules! catalogue {
 
 catalogue! {
     /// Status carries a timestamp of "now" and is patched on every reconcile.
-    1 StatusTimestamp "status-timestamp" Live;
+    1 StatusTimestamp "status-timestamp" Live => StatusChurn;
     /// The main watch has no `predicate_filter`: own status writes trigger reconciles again.
-    2 NoPredicate "no-predicate" Live;
+    2 NoPredicate "no-predicate" Live => SpuriousReconciles;
     /// The controller replaces whole ConfigMaps (PUT) instead of applying the fields it owns.
-    3 RivalWriter "rival-writer" Live "rival-writer.yaml";
+    3 RivalWriter "rival-writer" Live => FieldPingPong, "rival-writer.yaml";
     /// The initial list is one unpaged LIST of everything instead of a streaming list.
-    4 UnpagedInitialList "unpaged-initial-list" Restart;
+    4 UnpagedInitialList "unpaged-initial-list" Restart => ListNotPaged;
     /// Objects are cached as they come, with `managedFields` and everything else.
-    5 KeepManagedFields "keep-managed-fields" Restart;
+    5 KeepManagedFields "keep-managed-fields" Restart => LargeCacheObjects;
     /// ConfigMaps of the whole cluster are watched and cached, without a selector.
-    6 BroadWatchScope "broad-watch-scope" Restart;
+    6 BroadWatchScope "broad-watch-scope" Restart => WatchScopeTooBroad;
     /// Watches run without bookmarks.
-    7 NoBookmarks "no-bookmarks" Restart;
+    7 NoBookmarks "no-bookmarks" Restart => WatchGoneWithoutBookmarks;
     /// The bearer token is read once at start and never re-read from its file.
-    8 StaticCredentials "static-credentials" Restart;
+    8 StaticCredentials "static-credentials" Restart => CredentialsRejected;
     /// Documents are watched at cluster scope while RBAC grants one namespace.
-    9 ForbiddenWatch "forbidden-watch" Restart "forbidden-watch.yaml";
+    9 ForbiddenWatch "forbidden-watch" Restart => WatchForbidden, "forbidden-watch.yaml";
     /// Watches have no backoff.
-    10 NoBackoff "no-backoff" Restart;
+    10 NoBackoff "no-backoff" Restart => WatchRetryHotLoop;
     /// Requests to the API server never leave the process, as if the network dropped them.
-    11 ApiUnreachable "api-unreachable" Restart;
+    11 ApiUnreachable "api-unreachable" Restart => ApiUnreachable;
     /// No `concurrency(N)`: every ready object is reconciled at once.
-    12 UnboundedConcurrency "unbounded-concurrency" Restart "throttling.yaml";
+    12 UnboundedConcurrency "unbounded-concurrency" Restart => Throttled, "throttling.yaml";
     /// A watch per Document's ConfigMap instead of one shared reflector.
-    13 WatchPerObject "watch-per-object" Restart;
+    13 WatchPerObject "watch-per-object" Restart => TooManyWatches;
     /// Owned objects are read with GET from the API server instead of from the Store.
-    14 DirectReads "direct-reads" Live "direct-reads.yaml";
+    14 DirectReads "direct-reads" Live => ExcessiveApiCalls, "direct-reads.yaml";
     /// Cleanup fails every time, so deleted Documents stay Terminating.
-    15 CleanupFails "cleanup-fails" Live;
+    15 CleanupFails "cleanup-fails" Live => StuckTerminating;
     /// `predicates::generation` alone: finalizer changes no longer trigger a reconcile.
-    16 GenerationOnlyPredicate "generation-only-predicate" Live;
+    16 GenerationOnlyPredicate "generation-only-predicate" Live => ReconcilerIdle;
     /// The process serves metrics and health but runs no controller.
-    17 ControllerDown "controller-down" Restart;
+    17 ControllerDown "controller-down" Restart => ReconcilerIdle;
     /// Reconciles read the ConfigMap Store before its initial list arrived.
-    18 StoreNotReady "store-not-ready" Live;
+    18 StoreNotReady "store-not-ready" Live => CacheReadBeforeSync;
     /// A predicate that lets each Document through once and never again.
-    19 PredicateBlocksAll "predicate-blocks-all" Live;
+    19 PredicateBlocksAll "predicate-blocks-all" Live => ReconcilerIdle;
     /// The Document watch selects on a label no Document has.
-    20 NarrowSelector "narrow-selector" Restart;
+    20 NarrowSelector "narrow-selector" Restart => SelectorMatchesNothing;
     /// Status is written through the Document itself, a verb the shipped RBAC does not grant.
-    21 ForbiddenPatch "forbidden-patch" Live;
+    21 ForbiddenPatch "forbidden-patch" Live => WriteForbidden;
     /// No CRD check at start: a missing CRD shows up as endless watch errors.
-    22 SkipPreflight "skip-preflight" Restart;
+    22 SkipPreflight "skip-preflight" Restart => CrdMissing;
     /// Watch errors are counted but not logged.
-    23 SilentWatchErrors "silent-watch-errors" Live;
+    23 SilentWatchErrors "silent-watch-errors" Live => WatchErrorsUnlogged;
     /// The first watch error stops the controller (exit code 1).
-    24 CrashOnError "crash-on-error" Live;
+    24 CrashOnError "crash-on-error" Live => CrashOnSoftError;
     /// Each reconcile blocks its runtime thread with a synchronous sleep.
-    25 BlockingReconcile "blocking-reconcile" Live;
+    25 BlockingReconcile "blocking-reconcile" Live => BlockingInAsync;
 }
 
 // === impl Fault ===

@@ -16,7 +16,6 @@ use crate::configmap::cached::CachedConfigMap;
 use crate::document::status::{self, Outcome};
 use crate::document::{Document, DocumentSpec, FINALIZER};
 use crate::error::Error;
-use crate::fault::Faults;
 use crate::index::IndexWriter;
 use crate::metrics::Metrics;
 use crate::reconcile::Context;
@@ -78,12 +77,7 @@ impl Document {
     /// With the status the controller would have written for `outcome`.
     pub fn with_status(mut self, outcome: &Outcome) -> Self {
         let now = Time("2024-01-01T00:00:00Z".parse().expect("valid timestamp"));
-        self.status = Some(status::desired_status(
-            &self,
-            outcome,
-            &now,
-            &Faults::default(),
-        ));
+        self.status = Some(status::desired_status(&self, outcome, &now));
         self
     }
 }
@@ -139,8 +133,10 @@ pub fn context(config: Config) -> (Arc<Context>, ApiServer, Cache) {
         metrics,
         failures: Mutex::new(HashMap::new()),
         status_writes: Default::default(),
+        // region: fault-catalogue
         object_watches: None,
         faults: crate::fault::LiveFaults::new(config.faults.clone()),
+        // endregion: fault-catalogue
         config,
     };
     (Arc::new(ctx), ApiServer(handle), Cache(writer))

@@ -70,8 +70,6 @@ pub struct Metrics {
     cached_objects: IntGaugeVec,
     index_writes_total: IntCounter,
     index_entries_changed_total: IntCounter,
-    fault_active: IntGaugeVec,
-    fault_restart_pending: IntGaugeVec,
     api: ApiMetrics,
 }
 
@@ -144,20 +142,6 @@ impl Metrics {
             "doc_controller_index_entries_changed_total",
             "Index entries changed by documents-index writes; divided by writes it shows how well writes are batched.",
         )?;
-        let fault_active = IntGaugeVec::new(
-            Opts::new(
-                "doc_controller_fault_active",
-                "1 for each failure toggle in force (see docs/faults.md), 0 otherwise.",
-            ),
-            &["fault"],
-        )?;
-        let fault_restart_pending = IntGaugeVec::new(
-            Opts::new(
-                "doc_controller_fault_restart_pending",
-                "1 for each toggle asked to change at run time that only changes with a restart.",
-            ),
-            &["fault"],
-        )?;
         let build_info = IntGaugeVec::new(
             Opts::new(
                 "doc_controller_build_info",
@@ -178,8 +162,6 @@ impl Metrics {
         registry.register(Box::new(cached_objects.clone()))?;
         registry.register(Box::new(index_writes_total.clone()))?;
         registry.register(Box::new(index_entries_changed_total.clone()))?;
-        registry.register(Box::new(fault_active.clone()))?;
-        registry.register(Box::new(fault_restart_pending.clone()))?;
         registry.register(Box::new(build_info.clone()))?;
         registry.register(Box::new(api.requests_total.clone()))?;
         registry.register(Box::new(api.request_duration_seconds.clone()))?;
@@ -221,8 +203,6 @@ impl Metrics {
             cached_objects,
             index_writes_total,
             index_entries_changed_total,
-            fault_active,
-            fault_restart_pending,
             api,
         })
     }
@@ -359,16 +339,6 @@ impl Metrics {
         self.index_writes_total.inc();
         self.index_entries_changed_total
             .inc_by(u64::try_from(entries_changed).unwrap_or(u64::MAX));
-    }
-
-    /// Shows whether a failure toggle is in force, and whether a change of it waits for a restart.
-    pub fn set_fault(&self, fault: &str, active: bool, restart_pending: bool) {
-        self.fault_active
-            .with_label_values(&[fault])
-            .set(i64::from(active));
-        self.fault_restart_pending
-            .with_label_values(&[fault])
-            .set(i64::from(restart_pending));
     }
 
     /// A cheap handle on the Kubernetes API request metrics, for

@@ -27,13 +27,15 @@ use crate::document::status::{self, Outcome};
 use crate::document::{Document, DocumentStatus, published, validation};
 use crate::error::{Error, backoff_delay};
 use crate::events::{self, DocumentEvent};
+// region: fault-catalogue
 use crate::fault::Fault;
+// endregion: fault-catalogue
 use crate::finalizer;
 use crate::index::IndexWriter;
 use crate::metrics::Metrics;
 use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::Recorder;
 use kube::runtime::reflector::{ObjectRef, Store};
@@ -41,9 +43,6 @@ use kube::{Client, ResourceExt};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tracing::{Instrument, field};
-
-/// How long a reconcile blocks its thread with `blocking-reconcile`.
-const BLOCKING_RECONCILE_DELAY: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// Everything a reconcile needs, built once and shared by all reconciles.
 pub struct Context {
@@ -66,10 +65,12 @@ pub struct Context {
     /// The last status written per Document, with the resourceVersion it was written over; see
     /// [`StatusWrites`]; shared with the Document watch, which prunes it.
     pub status_writes: Arc<StatusWrites>,
+    // region: fault-catalogue
     /// The failure toggles in force; the live ones change at run time.
     pub faults: crate::fault::LiveFaults,
     /// Per-Document ConfigMap watches, only with the `watch-per-object` toggle.
     pub object_watches: Option<crate::controller::per_object::ObjectWatches>,
+    // endregion: fault-catalogue
 }
 
 /// Reconciles one Document. Called by the [`kube::runtime::Controller`].
@@ -103,11 +104,11 @@ pub async fn reconcile(doc: Arc<Document>, ctx: Arc<Context>) -> Result<Action, 
 
 async fn reconcile_inner(doc: Arc<Document>, ctx: &Context) -> Result<Action, Error> {
     // FAULT(blocking-reconcile): synchronous sleep or I/O inside an async fn holds the runtime
-    // thread; every other task on it (watches, other reconciles, /metrics) waits. tokio-console
-    // shows long polls. Fix: never block in async code; use `tokio::time::sleep`, async I/O, or
-    // `spawn_blocking` for unavoidable blocking work.
+    // thread (here for 250 ms); every other task on it (watches, other reconciles, /metrics)
+    // waits. tokio-console shows long polls. Fix: never block in async code; use
+    // `tokio::time::sleep`, async I/O, or `spawn_blocking` for unavoidable blocking work.
     if ctx.faults.is_on(Fault::BlockingReconcile) {
-        std::thread::sleep(BLOCKING_RECONCILE_DELAY);
+        std::thread::sleep(std::time::Duration::from_millis(250));
     }
     let namespace = doc
         .namespace()
@@ -176,6 +177,8 @@ pub async fn cleanup(doc: &Document, ctx: &Context) -> Result<Action, Error> {
         ctx.index.set(&namespace, &doc.name_any(), None).await?;
     }
     events::publish(&ctx.recorder, doc, &DocumentEvent::Deleted).await;
+    // FAULT(watch-per-object): the deleted Document's own ConfigMap watch stops (see
+    // `controller::per_object`).
     if let Some(watches) = &ctx.object_watches {
         watches.forget(doc);
     }
@@ -185,28 +188,12 @@ pub async fn cleanup(doc: &Document, ctx: &Context) -> Result<Action, Error> {
 
 /// Server-side applies the Document's ConfigMap and lists it in the index, each only if needed.
 async fn publish(doc: &Document, ctx: &Context) -> Result<(), Error> {
+    // FAULT(watch-per-object): a watch of this Document's own ConfigMap (see
+    // `controller::per_object`).
     if let Some(watches) = &ctx.object_watches {
         watches.ensure(doc);
     }
-    let desired = published::published(doc);
-    let current = current_config_map(doc, ctx).await?;
-    // FAULT(rival-writer): insisting on the whole object (compare everything, PUT everything)
-    // removes what any other writer added; when another controller adds it back, the two take
-    // turns forever: alternating resourceVersions under `kubectl get -w`. Fix: server-side apply
-    // of the fields this controller owns, compared on those fields only (below).
-    if ctx.faults.is_on(Fault::RivalWriter) {
-        replace_whole(doc, ctx, current, desired).await?;
-    } else if !current.is_some_and(|current| current.is_up_to_date(&desired)) {
-        let name = doc.config_map_name();
-        config_maps(doc, ctx)
-            .patch(
-                &name,
-                &PatchParams::apply(FIELD_MANAGER).force(),
-                &Patch::Apply(&desired),
-            )
-            .await
-            .map_err(|e| Error::kube(format!("apply ConfigMap {name}"), e))?;
-    }
+    apply_config_map(doc, ctx).await?;
     let title = Some(doc.spec.title.clone());
     if current_index_entry(doc, ctx).await? != Some(title.clone()) {
         let namespace = doc.namespace().unwrap_or_default();
@@ -215,6 +202,34 @@ async fn publish(doc: &Document, ctx: &Context) -> Result<(), Error> {
     Ok(())
 }
 
+/// Server-side applies the ConfigMap the Document is published as ([`published::published`]),
+/// unless the cache shows it holds that already in the fields this controller owns.
+async fn apply_config_map(doc: &Document, ctx: &Context) -> Result<(), Error> {
+    let desired = published::published(doc);
+    let current = current_config_map(doc, ctx).await?;
+    // FAULT(rival-writer): insisting on the whole object (compare everything, PUT everything)
+    // removes what any other writer added; when another controller adds it back, the two take
+    // turns forever: alternating resourceVersions under `kubectl get -w`. Fix: server-side apply
+    // of the fields this controller owns, compared on those fields only (below).
+    if ctx.faults.is_on(Fault::RivalWriter) {
+        return replace_whole(doc, ctx, current, desired).await;
+    }
+    if current.is_some_and(|current| current.is_up_to_date(&desired)) {
+        return Ok(());
+    }
+    let name = doc.config_map_name();
+    config_maps(doc, ctx)
+        .patch(
+            &name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&desired),
+        )
+        .await
+        .map_err(|e| Error::kube(format!("apply ConfigMap {name}"), e))?;
+    Ok(())
+}
+
+// region: fault-catalogue
 /// The wrong way of `rival-writer`: the ConfigMap must be exactly `desired`, other writers'
 /// labels and annotations included; a PUT replaces it whole.
 async fn replace_whole(
@@ -229,17 +244,18 @@ async fn replace_whole(
         Some(current) if !current.is_annotated() && current.is_up_to_date(&desired) => Ok(()),
         Some(current) => {
             desired.metadata.resource_version = current.resource_version().map(str::to_string);
-            api.replace(&name, &PostParams::default(), &desired)
+            api.replace(&name, &kube::api::PostParams::default(), &desired)
                 .await
                 .map(|_| ())
         }
         None => api
-            .create(&PostParams::default(), &desired)
+            .create(&kube::api::PostParams::default(), &desired)
             .await
             .map(|_| ()),
     };
     result.map_err(|e| Error::kube(format!("replace ConfigMap {name}"), e))
 }
+// endregion: fault-catalogue
 
 /// Removes the Document's ConfigMap and index entry, each only if present.
 async fn unpublish(doc: &Document, ctx: &Context) -> Result<(), Error> {
@@ -282,7 +298,17 @@ async fn write_status(
         None => doc,
     };
     let now = Time(k8s_openapi::jiff::Timestamp::now());
-    let desired = status::desired_status(doc, outcome, &now, &ctx.faults.snapshot());
+    let desired = status::desired_status(doc, outcome, &now);
+    // FAULT(status-timestamp): "reconciled at <now>" makes every computed status differ from the
+    // last one, so every reconcile writes status and bumps resourceVersion (and, without a
+    // predicate, triggers itself again, forever). Fix: only values derived from the spec and the
+    // controller's actions; a time only where the API conventions ask for one
+    // (`lastTransitionTime`, moved only on a transition), as `status::desired_status` does.
+    let desired = if ctx.faults.is_on(Fault::StatusTimestamp) {
+        status::with_reconcile_time(desired, &now)
+    } else {
+        desired
+    };
     if !status::needs_write(doc, &desired) {
         return Ok(());
     }
@@ -301,22 +327,10 @@ async fn write_status(
         "status": desired,
     });
     let name = doc.name_any();
-    let params = PatchParams::apply(FIELD_MANAGER).force();
-    // FAULT(forbidden-patch): the status sent through the Document itself (`patch`, not
-    // `patch_status`) is a write the shipped RBAC does not grant: it allows `patch` on
-    // `documents/status` only, so the API server answers `403 … cannot patch resource "documents"`
-    // and no status is ever written. (Granted, it would be no better: with a status subresource,
-    // the API server ignores `status` sent to the main resource.) Fix: write status through the
-    // status subresource, and grant exactly the verbs the code uses (`yaml/rbac.yaml`).
-    let written = if ctx.faults.is_on(Fault::ForbiddenPatch) {
-        api.patch(&name, &params, &Patch::Apply(&patch)).await
-    } else {
-        api.patch_status(&name, &params, &Patch::Apply(&patch))
-            .await
-    };
-    written.map_err(|e| Error::kube(format!("apply status of Document {name}"), e))?;
+    patch_status(api, &name, &patch, ctx)
+        .await
+        .map_err(|e| Error::kube(format!("apply status of Document {name}"), e))?;
     ctx.status_writes.record(doc, desired.clone());
-    ctx.metrics.status_patched();
     if let Some(ready) = desired.conditions.first() {
         tracing::info!(
             ready = %ready.status,
@@ -328,6 +342,31 @@ async fn write_status(
     if let Some(event) = event {
         events::publish(&ctx.recorder, doc, &event).await;
     }
+    Ok(())
+}
+
+/// Server-side applies `patch` to the status subresource of the Document `name`, and counts it.
+async fn patch_status(
+    api: &Api<Document>,
+    name: &str,
+    patch: &serde_json::Value,
+    ctx: &Context,
+) -> Result<(), kube::Error> {
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    // FAULT(forbidden-patch): the status sent through the Document itself (`patch`, not
+    // `patch_status`) is a write the shipped RBAC does not grant: it allows `patch` on
+    // `documents/status` only, so the API server answers `403 … cannot patch resource "documents"`
+    // and no status is ever written. (Granted, it would be no better: with a status subresource,
+    // the API server ignores `status` sent to the main resource.) Fix: write status through the
+    // status subresource, and grant exactly the verbs the code uses (`yaml/rbac.yaml`).
+    if ctx.faults.is_on(Fault::ForbiddenPatch) {
+        api.patch(name, &params, &Patch::Apply(patch)).await?;
+        ctx.metrics.status_patched();
+        return Ok(());
+    }
+    api.patch_status(name, &params, &Patch::Apply(patch))
+        .await?;
+    ctx.metrics.status_patched();
     Ok(())
 }
 
@@ -361,18 +400,24 @@ async fn current_config_map(
 /// still be listing. Reading its Store then would find nothing, and every reconcile at start would
 /// rewrite a ConfigMap and an index entry that are already there.
 async fn wait_for_cache(ctx: &Context) {
-    // FAULT(store-not-ready): reading the Store before its initial list makes decisions on an
-    // empty cache: right after a start, every Document looks unpublished and is written again.
-    // Fix: wait for the cache (this function), and only then read it.
-    if !ctx.faults.is_on(Fault::StoreNotReady) {
-        let mut synced = ctx.config_maps_synced.clone();
-        // An error means the watch is gone (shutdown); reading the Store is then harmless.
-        let _ = synced.wait_for(|synced| *synced).await;
-    }
+    cache_synced(ctx).await;
     // What the diagnosis sees of it: a read of a cache that has not its initial list yet.
     if !*ctx.config_maps_synced.borrow() {
         ctx.metrics.signals().cache_read_before_sync();
     }
+}
+
+/// Resolves once the ConfigMap cache has its initial list (or its watch is gone).
+async fn cache_synced(ctx: &Context) {
+    // FAULT(store-not-ready): reading the Store before its initial list makes decisions on an
+    // empty cache: right after a start, every Document looks unpublished and is written again.
+    // Fix: wait for the cache (below), and only then read it.
+    if ctx.faults.is_on(Fault::StoreNotReady) {
+        return;
+    }
+    let mut synced = ctx.config_maps_synced.clone();
+    // An error means the watch is gone (shutdown); reading the Store is then harmless.
+    let _ = synced.wait_for(|synced| *synced).await;
 }
 
 /// The Document's entry in its namespace's index as last seen: `None` when the index itself is
@@ -382,8 +427,8 @@ async fn current_index_entry(
     ctx: &Context,
 ) -> Result<Option<Option<String>>, Error> {
     let namespace = doc.namespace().unwrap_or_default();
-    // FAULT(direct-reads): see `current_config_map`.
     let name = doc.name_any();
+    // FAULT(direct-reads): see `current_config_map`.
     if ctx.faults.is_on(Fault::DirectReads) {
         let index = config_maps(doc, ctx)
             .get_opt(configmap::INDEX_NAME)
@@ -528,7 +573,9 @@ mod tests {
     use crate::config::Config;
     use crate::document::FINALIZER;
     use crate::document::status::Outcome;
+    // region: fault-catalogue
     use crate::fault::Faults;
+    // endregion: fault-catalogue
     use crate::fixtures::{self, ApiServer};
     use http::Method;
     use serde_json::json;
@@ -628,6 +675,7 @@ mod tests {
         api.expect_silence().await;
     }
 
+    // region: fault-catalogue
     #[tokio::test]
     async fn forbidden_patch_sends_the_status_through_the_document_itself() {
         let config = Config {
@@ -649,6 +697,7 @@ mod tests {
         assert_eq!(error.metric_label(), "forbidden");
         api.expect_silence().await;
     }
+    // endregion: fault-catalogue
 
     #[tokio::test]
     async fn a_new_document_is_published_indexed_and_marked_ready() {
@@ -857,6 +906,7 @@ mod tests {
         assert_eq!(action, Action::requeue(Duration::from_millis(100)));
     }
 
+    // region: fault-catalogue
     #[tokio::test]
     async fn with_status_timestamp_every_reconcile_writes_status() {
         let config = Config {
@@ -875,7 +925,9 @@ mod tests {
         status.respond(answer);
         finish(run).await.expect("reconciled");
     }
+    // endregion: fault-catalogue
 
+    // region: fault-catalogue
     #[tokio::test]
     async fn with_direct_reads_each_reconcile_gets_what_the_store_has() {
         let config = Config {
@@ -899,7 +951,9 @@ mod tests {
         finish(run).await.expect("reconciled");
         api.expect_silence().await;
     }
+    // endregion: fault-catalogue
 
+    // region: fault-catalogue
     #[tokio::test]
     async fn with_cleanup_fails_deletion_never_completes() {
         let config = Config {
@@ -912,6 +966,7 @@ mod tests {
         assert_eq!(err.metric_label(), "injected_cleanup_failure");
         api.expect_silence().await;
     }
+    // endregion: fault-catalogue
 
     #[tokio::test]
     async fn one_reconcile_yields_an_opentelemetry_span_carrying_the_object_ref() {

@@ -13,7 +13,6 @@ use crate::BenchError;
 use doc_controller::document::FINALIZER;
 use doc_controller::document::status::{self, Outcome};
 use doc_controller::events::DocumentEvent;
-use doc_controller::fault::Faults;
 use doc_controller::index::IndexWriter;
 use doc_controller::metrics::Metrics;
 use doc_controller::{CONTROLLER_NAME, FIELD_MANAGER};
@@ -122,7 +121,6 @@ async fn one_document(
             config_map: doc.config_map_name(),
         },
         &Time(k8s_openapi::jiff::Timestamp::now()),
-        &Faults::default(),
     );
     let status_patch = json!({"apiVersion": "kube.rs/v1", "kind": "Document", "status": status});
     let cm_name = doc.config_map_name();

@@ -1,8 +1,12 @@
 //! The admin server's page (`GET /`): what to watch during a demo, in one browser tab.
 //!
-//! The key series of the last windows as line plots, the findings raised now with their
-//! evidence, likely cause and fix, and the failure toggles in force. [`render`] builds the whole
-//! document from a [`Diagnostics`] report, without I/O, so it is unit-tested like any function.
+//! The key series of the last windows as line plots, and the findings raised now with their
+//! evidence, likely cause and fix.
+// region: fault-catalogue
+//! And the failure toggles in force.
+// endregion: fault-catalogue
+//! [`render`] builds the whole page from a [`Diagnostics`] report, without I/O, so it is
+//! unit-tested like any function.
 //!
 //! # Why server-rendered SVG
 //! The plots are inline SVG computed here from [`Diagnostics::history`]: no chart library, no
@@ -13,14 +17,15 @@
 //!
 //! # Stable hooks
 //! Tests (and anyone scraping the page) can rely on `id="plot-<key>"` on each plot's `<svg>`
-//! (keys in [`PLOTS`]), `class="finding" data-finding="<name>"` on each raised finding and
-//! `class="toggle" data-toggle="<name>"` on each toggle in force.
+//! (keys in [`PLOTS`]) and `class="finding" data-finding="<name>"` on each raised finding.
+// region: fault-catalogue
+//! And `class="toggle" data-toggle="<name>"` on each toggle in force.
+// endregion: fault-catalogue
 //!
 //! Every text that comes from the report is HTML-escaped ([`escape`]): evidence lines quote API
 //! error messages, which a cluster's users can shape.
 
 use crate::diagnosis::report::{Diagnostics, FindingReport, HISTORY, HistoryPoint};
-use crate::metrics::Metrics;
 use std::fmt::Write as _;
 
 /// The `Content-Security-Policy` the page is served with: it loads nothing from anywhere, and
@@ -102,10 +107,11 @@ pub const PLOTS: &[Plot] = &[
 const API_ERRORS_PREFIX: &str = "api errors ";
 const API_ERRORS_SUFFIX: &str = " per second";
 
+// region: fault-catalogue
 /// The failure toggles `metrics` reports in force (`doc_controller_fault_active{fault} == 1`),
 /// sorted. The controller sets that gauge for every toggle once its watches start; before that
 /// (or with `controller-down`, which never starts them) the list is empty.
-pub fn toggles_in_force(metrics: &Metrics) -> Vec<String> {
+pub fn toggles_in_force(metrics: &crate::metrics::Metrics) -> Vec<String> {
     let mut toggles: Vec<String> = metrics
         .sample()
         .iter()
@@ -123,9 +129,15 @@ pub fn toggles_in_force(metrics: &Metrics) -> Vec<String> {
     toggles.sort();
     toggles
 }
+// endregion: fault-catalogue
 
-/// The whole page: an HTML document showing `report` and the toggles in force.
-pub fn render(report: &Diagnostics, toggles: &[String]) -> String {
+/// The whole page, showing `report`.
+pub fn render(
+    report: &Diagnostics,
+    // region: fault-catalogue
+    toggles: &[String],
+    // endregion: fault-catalogue
+) -> String {
     let active: Vec<&FindingReport> = report.active().collect();
     let refresh = refresh_seconds(report.window_seconds);
     let mut out = String::with_capacity(32 * 1024);
@@ -148,7 +160,9 @@ pub fn render(report: &Diagnostics, toggles: &[String]) -> String {
     header(&mut out, report, active.len());
     plots(&mut out, report);
     findings(&mut out, report, &active);
+    // region: fault-catalogue
     toggles_section(&mut out, toggles);
+    // endregion: fault-catalogue
     out.push_str(
         "<footer>Read-only: this server changes nothing. The same report as JSON: \
          <a href=\"/diagnostics\">/diagnostics</a>; the metrics: <a href=\"/metrics\">/metrics</a>.\
@@ -477,6 +491,7 @@ fn findings(out: &mut String, report: &Diagnostics, active: &[&FindingReport]) {
     out.push_str("</section>\n");
 }
 
+// region: fault-catalogue
 fn toggles_section(out: &mut String, toggles: &[String]) {
     out.push_str("<section id=\"toggles\">\n<h2>Failure toggles in force</h2>\n");
     if toggles.is_empty() {
@@ -499,6 +514,7 @@ fn toggles_section(out: &mut String, toggles: &[String]) {
     }
     out.push_str("</section>\n");
 }
+// endregion: fault-catalogue
 
 /// An RFC 3339 time as people read it: `2026-12-04 20:27:05 UTC`, without the fraction of a
 /// second; any other text as it is.
@@ -573,7 +589,8 @@ fn ago(seconds: f64) -> String {
 }
 
 /// Kept small on purpose: look, not layout engine.
-const STYLE: &str = "
+const STYLE: &str = concat!(
+    "
 body { font: 15px/1.45 system-ui, sans-serif; margin: 0 auto; max-width: 1320px; padding: 0 20px 24px; color: #1f2937; }
 header { display: flex; gap: 24px; align-items: baseline; border-bottom: 1px solid #e5e7eb; }
 h1 { font-size: 22px; margin: 14px 0; }
@@ -598,10 +615,14 @@ svg .line { fill: none; stroke-width: 2; stroke-linejoin: round; }
 .evidence { margin: 2px 0; padding-left: 20px; font-family: ui-monospace, monospace; font-size: 13px; }
 .fix { background: #ecfdf5; border-left: 4px solid #16a34a; padding: 4px 8px; }
 .none { color: #166534; }
-#toggles li { font-size: 15px; }
-#toggles code { background: #fef3c7; padding: 1px 6px; border-radius: 4px; }
 footer { margin-top: 24px; color: #6b7280; font-size: 13px; }
-";
+",
+    // region: fault-catalogue
+    "#toggles li { font-size: 15px; }
+#toggles code { background: #fef3c7; padding: 1px 6px; border-radius: 4px; }
+",
+    // endregion: fault-catalogue
+);
 
 /// Re-fetches the page once a window and swaps the new body in (scripts of the fetched document
 /// do not run; this one stays). When the controller stops answering, the status line says so.
@@ -668,6 +689,16 @@ mod tests {
         }
     }
 
+    /// The page of `report`.
+    fn page_of(report: &Diagnostics) -> String {
+        render(
+            report,
+            // region: fault-catalogue
+            &[],
+            // endregion: fault-catalogue
+        )
+    }
+
     /// The `<svg …>…</svg>` element with id `plot-<key>`.
     fn plot<'a>(page: &'a str, key: &str) -> &'a str {
         let start = page
@@ -693,7 +724,7 @@ mod tests {
             fix: "not shown".into(),
             ..FindingReport::default()
         };
-        let page = render(&report(Vec::new(), vec![churn(), quiet]), &[]);
+        let page = page_of(&report(Vec::new(), vec![churn(), quiet]));
         assert!(
             page.contains("<article class=\"finding\" data-finding=\"status-churn\">"),
             "{page}"
@@ -728,15 +759,11 @@ mod tests {
             docs: "javascript:alert(1)".into(),
             ..churn()
         };
-        let page = render(
-            &report(vec![point(&[])], vec![hostile]),
-            &["<i>toggle</i>".to_string()],
-        );
+        let page = page_of(&report(vec![point(&[])], vec![hostile]));
         let body = page.split_once("</script>").map_or("", |(_, rest)| rest);
         assert!(!body.contains("<script"), "{body}");
         assert!(!body.contains("<img"), "{body}");
         assert!(!body.contains("<b>bold"), "{body}");
-        assert!(!body.contains("<i>toggle"), "{body}");
         assert!(!body.contains("href=\"javascript"), "{body}");
         assert!(
             body.contains("&lt;b&gt;bold&lt;/b&gt; &amp; &#39;quoted&#39;"),
@@ -752,7 +779,7 @@ mod tests {
 
     #[test]
     fn plots_are_there_with_no_point_and_with_one() {
-        let empty = render(&report(Vec::new(), Vec::new()), &[]);
+        let empty = page_of(&report(Vec::new(), Vec::new()));
         for spec in PLOTS {
             let svg = plot(&empty, spec.key);
             assert!(svg.contains("data-points=\"0\""), "{svg}");
@@ -764,16 +791,13 @@ mod tests {
             "{empty}"
         );
 
-        let one = render(
-            &report(
-                vec![point(&[
-                    ("reconciles per second", 2.5),
-                    ("resident memory bytes", 52_428_800.0),
-                ])],
-                Vec::new(),
-            ),
-            &[],
-        );
+        let one = page_of(&report(
+            vec![point(&[
+                ("reconciles per second", 2.5),
+                ("resident memory bytes", 52_428_800.0),
+            ])],
+            Vec::new(),
+        ));
         let svg = plot(&one, "reconciles");
         assert!(svg.contains("data-points=\"1\""), "{svg}");
         assert!(
@@ -801,7 +825,7 @@ mod tests {
             })
             .chain([point(&[("reconciles per second", 7.0)])])
             .collect();
-        let page = render(&report(history, Vec::new()), &[]);
+        let page = page_of(&report(history, Vec::new()));
         let svg = plot(&page, "reconciles");
         let path = svg
             .split(" d=\"")
@@ -825,38 +849,46 @@ mod tests {
     }
 
     #[test]
-    fn toggles_in_force_are_listed_and_the_page_refreshes_once_a_window() {
-        let page = render(
-            &report(Vec::new(), Vec::new()),
-            &["status-timestamp".to_string()],
-        );
-        assert!(
-            page.contains("<li class=\"toggle\" data-toggle=\"status-timestamp\">"),
-            "{page}"
-        );
+    fn the_page_refreshes_once_a_window() {
+        let page = page_of(&report(Vec::new(), Vec::new()));
         assert!(
             page.contains("<meta http-equiv=\"refresh\" content=\"2\">"),
             "{page}"
         );
         assert!(page.contains("}, 2000);"), "{page}");
-        let none = render(&report(Vec::new(), Vec::new()), &[]);
-        assert!(none.contains("None reported"), "{none}");
         assert_eq!(refresh_seconds(0.1), 1);
         assert_eq!(refresh_seconds(60.0), 10);
     }
 
+    // region: fault-catalogue
+    #[test]
+    fn toggles_in_force_are_listed_escaped() {
+        let toggles = ["status-timestamp".to_string(), "<i>toggle</i>".to_string()];
+        let page = render(&report(Vec::new(), Vec::new()), &toggles);
+        assert!(
+            page.contains("<li class=\"toggle\" data-toggle=\"status-timestamp\">"),
+            "{page}"
+        );
+        let body = page.split_once("</script>").map_or("", |(_, rest)| rest);
+        assert!(!body.contains("<i>toggle"), "{body}");
+        let none = page_of(&report(Vec::new(), Vec::new()));
+        assert!(none.contains("None reported"), "{none}");
+    }
+
     #[test]
     fn toggles_in_force_are_read_from_the_fault_gauge() {
-        let metrics = Metrics::new(&[]).expect("metrics");
+        let metrics = crate::metrics::Metrics::new(&[]).expect("metrics");
+        let gauges = crate::controller::toggles::Gauges::register(&metrics).expect("gauges");
         assert!(toggles_in_force(&metrics).is_empty());
-        metrics.set_fault("status-timestamp", true, false);
-        metrics.set_fault("no-predicate", false, true);
-        metrics.set_fault("broad-watch-scope", true, false);
+        gauges.set("status-timestamp", true, false);
+        gauges.set("no-predicate", false, true);
+        gauges.set("broad-watch-scope", true, false);
         assert_eq!(
             toggles_in_force(&metrics),
             ["broad-watch-scope", "status-timestamp"]
         );
     }
+    // endregion: fault-catalogue
 
     #[test]
     fn labels_are_short_and_scales_round() {

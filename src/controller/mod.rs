@@ -18,16 +18,17 @@
 pub mod cache_size;
 pub mod changes;
 pub mod owner_trigger;
+pub mod watches;
+// region: fault-catalogue
 pub mod per_object;
 pub mod toggles;
-pub mod watches;
+// endregion: fault-catalogue
 
 use crate::CONTROLLER_NAME;
 use crate::config::Config;
 use crate::configmap::cached::{CachedConfigMap, cached_event};
 use crate::diagnosis::{Doctor, Inputs};
 use crate::document::Document;
-use crate::fault::{Fault, LiveFaults};
 use crate::index::IndexWriter;
 use crate::metrics::Metrics;
 use crate::reconcile::{Context, StatusWrites, error_policy, reconcile};
@@ -45,6 +46,9 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::UnboundedReceiverStream;
 use watches::{Observer, WATCH_ERROR_REASONS};
+// region: fault-catalogue
+use crate::fault::{Fault, LiveFaults};
+// endregion: fault-catalogue
 
 pub use watches::watch_error_reason;
 
@@ -63,44 +67,41 @@ pub struct Synced {
     pub config_maps: watch::Receiver<bool>,
 }
 
-/// The controller stopped because of a watch error (only with the `crash-on-error` toggle).
-#[derive(Debug, thiserror::Error)]
-#[error("{0} (fault toggle crash-on-error is on)")]
-pub struct WatchFailed(pub String);
-
 /// Builds the watches and the controller; the returned future runs until `shutdown` resolves and
 /// in-flight reconciles have finished.
 pub fn build(
     client: Client,
     config: Config,
-    faults: LiveFaults,
     metrics: Arc<Metrics>,
     doctor: Doctor,
     shutdown: Shared<BoxFuture<'static, ()>>,
-) -> (Synced, BoxFuture<'static, Result<(), WatchFailed>>) {
+    // region: fault-catalogue
+    (faults, gauges): (LiveFaults, toggles::Gauges),
+    // endregion: fault-catalogue
+) -> (Synced, BoxFuture<'static, ()>) {
     for resource in ["documents", "configmaps"] {
         metrics.watch_started(resource, WATCH_ERROR_REASONS);
         metrics.signals().watch_started(resource);
     }
     let (docs_synced_tx, documents_synced) = watch::channel(false);
     let (cms_synced_tx, config_maps_synced) = watch::channel(false);
-    let (fatal_tx, mut fatal_rx) = mpsc::channel(1);
     let observer = |resource, synced: watch::Sender<bool>| Observer {
         resource,
         metrics: metrics.clone(),
         on_init_done: Box::new(move || {
             synced.send_replace(true);
         }),
-        fatal: fatal_tx.clone(),
-        faults: faults.clone(),
         doctor: doctor.clone(),
+        // region: fault-catalogue
+        faults: faults.clone(),
+        // endregion: fault-catalogue
     };
 
+    let watches = watches::Watches::new(client.clone(), config.clone());
     // Documents: streaming list + watch, stripped, cached, then filtered by predicates.
     let (doc_store, doc_writer) = reflector::store();
-    let docs_api = watches::documents_api(&client, &config);
-    let strip_config = config.clone();
-    let documents_watch = watches::documents_watch_config(&config);
+    let docs_api = watches.documents_api();
+    let documents_watch = watches.documents_config();
     let selector = documents_watch.label_selector.clone();
     // What each event changed, judged before the reflector replaces the cached Document.
     let changes = Arc::new(changes::ChangeTracker::new(
@@ -108,10 +109,9 @@ pub fn build(
         metrics.clone(),
     ));
     let seen_changes = changes.clone();
-    let doc_events = watches::watch(docs_api, documents_watch, &config)
-        .modify(move |doc: &mut Document| {
-            watches::strip(doc, &strip_config);
-        })
+    let doc_events = watches
+        .watch(docs_api, documents_watch)
+        .modify(watches.strip())
         .inspect(move |event| {
             if let Ok(watcher::Event::Apply(doc) | watcher::Event::InitApply(doc)) = event {
                 seen_changes.seen(doc);
@@ -137,12 +137,15 @@ pub fn build(
     // its compact form, see `configmap::cached`) and reconciles a Document when its ConfigMap
     // shows something to repair (`owner_trigger`), not on the echo of the controller's own writes.
     let (cm_store, cm_writer) = reflector::store();
-    let (cm_api, cm_wc) = watches::config_maps_watch(&client, &config);
-    let cm_events = watches::watch(cm_api, cm_wc, &config)
-        .map_ok(cached_event)
-        .boxed();
+    let (cm_api, cm_wc) = watches.config_maps();
+    let cm_events = watches.watch(cm_api, cm_wc).map_ok(cached_event).boxed();
     let (owners_tx, owners_rx) = mpsc::unbounded_channel();
-    let owners = OwnerTrigger::new(doc_store.clone(), faults.clone());
+    let owners = OwnerTrigger::new(
+        doc_store.clone(),
+        // region: fault-catalogue
+        faults.clone(),
+        // endregion: fault-catalogue
+    );
     // Observed after the reflector: reconciles wait for "synced" and then read the Store, so the
     // signal must follow the reflector's swap of the initial list into the Store. Observed before
     // it, a reconcile on another thread could wake up between the two, find the Store empty and
@@ -167,26 +170,21 @@ pub fn build(
         watches::applied(doc_events)
             .inspect(move |_| offered.offered())
             .boxed(),
+        // region: fault-catalogue
         faults.clone(),
+        // endregion: fault-catalogue
     )
     .inspect(move |_| passed.passed())
     .boxed();
 
-    // FAULT(watch-per-object): a watch per Document's ConfigMap instead of the shared reflector
-    // below: open watches grow with the number of Documents. Fix: one shared watch for all.
-    let (object_watches, per_object_trigger) = if config.faults.is_on(Fault::WatchPerObject) {
-        let (tx, rx) = mpsc::unbounded_channel();
-        (
-            Some(per_object::ObjectWatches::new(
-                client.clone(),
-                tx,
-                metrics.clone(),
-            )),
-            Some(UnboundedReceiverStream::new(rx)),
-        )
-    } else {
-        (None, None)
-    };
+    // region: fault-catalogue
+    let (object_watches, object_watch_triggers) =
+        per_object::ObjectWatches::new(client.clone(), metrics.clone());
+    let object_watches = config
+        .faults
+        .is_on(Fault::WatchPerObject)
+        .then_some(object_watches);
+    // endregion: fault-catalogue
     let context = Arc::new(Context {
         client: client.clone(),
         recorder: Recorder::new(
@@ -202,33 +200,46 @@ pub fn build(
         metrics: metrics.clone(),
         failures: Mutex::new(HashMap::new()),
         status_writes,
+        config: config.clone(),
+        // region: fault-catalogue
         object_watches,
         faults: faults.clone(),
-        config: config.clone(),
+        // endregion: fault-catalogue
     });
 
     let controller = Controller::for_stream(doc_trigger, doc_store.clone());
-    // FAULT(no-backoff): see `watches::watch`; the Controller's own trigger backoff would
+    // FAULT(no-backoff): see `Watches::watch`; the Controller's own trigger backoff would
     // otherwise hide the missing one on the Document watch.
     let controller = if config.faults.is_on(Fault::NoBackoff) {
         controller.trigger_backoff(watches::NoBackoff)
     } else {
         controller
     };
-    // Every Document again: on each resync tick, and whenever live toggles change, so that a
-    // toggle's symptom shows (and ends) at once rather than at the next change of a Document.
-    let (toggled_tx, toggled_rx) = mpsc::unbounded_channel();
+    // Every Document again on each resync tick.
     let requested = |source: &'static str| {
         let (store, metrics) = (doc_store.clone(), metrics.clone());
         move |()| metrics.signals().reconciles_requested(source, store.len())
     };
+    let controller =
+        controller.reconcile_all_on(resync_ticks(config.resync_period).map(requested("resync")));
+    // region: fault-catalogue
+    // And whenever live toggles change, so that a toggle's symptom shows (and ends) at once
+    // rather than at the next change of a Document.
+    let (toggled_tx, toggled_rx) = mpsc::unbounded_channel();
     let controller = controller
-        .reconcile_all_on(resync_ticks(config.resync_period).map(requested("resync")))
         .reconcile_all_on(UnboundedReceiverStream::new(toggled_rx).map(requested("toggles")));
-    let controller = match per_object_trigger {
-        Some(per_object) => controller.reconcile_on(per_object),
-        None => controller.reconcile_on(UnboundedReceiverStream::new(owners_rx)),
+    // endregion: fault-catalogue
+    // Owned ConfigMaps changed or deleted behind the controller's back (`owner_trigger`).
+    let owned = UnboundedReceiverStream::new(owners_rx).boxed();
+    // FAULT(watch-per-object): a watch per Document's ConfigMap triggers its reconciles instead of
+    // the shared reflector: open watches grow with the number of Documents. Fix: one shared watch
+    // for all (`Watches::config_maps`).
+    let owned = if config.faults.is_on(Fault::WatchPerObject) {
+        object_watch_triggers.boxed()
+    } else {
+        owned
     };
+    let controller = controller.reconcile_on(owned);
     let concurrency = effective_concurrency(&config);
     let failing = context.clone();
     doctor.attach(Inputs {
@@ -252,12 +263,14 @@ pub fn build(
             }
         });
 
+    // region: fault-catalogue
     let toggles = if config.live_faults {
         let api = kube::Api::namespaced(client, &toggles::namespace(config.namespace.as_deref()));
-        toggles::follow(api, faults, metrics.clone(), toggled_tx).boxed()
+        toggles::follow(api, faults, gauges, toggled_tx).boxed()
     } else {
         futures::future::pending().boxed()
     };
+    // endregion: fault-catalogue
     let sizes = cache_size::CacheSizeCollector::new(doc_store.clone(), cm_store.clone())
         .and_then(|sizes| metrics.register_at_scrape(Box::new(sizes)));
     if let Err(error) = sizes {
@@ -279,12 +292,13 @@ pub fn build(
         // The ConfigMap watch and the gauges live as long as the controller; once the controller
         // has drained (graceful shutdown), they are dropped with this future.
         tokio::select! {
-            () = controller => Ok(()),
-            () = cm_watch => Ok(()),
-            () = gauges => Ok(()),
-            () = toggles => Ok(()),
-            () = never_synced => Ok(()),
-            Some(error) = fatal_rx.recv() => Err(WatchFailed(error)),
+            () = controller => {}
+            () = cm_watch => {}
+            () = gauges => {}
+            () = never_synced => {}
+            // region: fault-catalogue
+            () = toggles => {}
+            // endregion: fault-catalogue
         }
     };
     (
@@ -300,39 +314,37 @@ pub fn build(
 /// finalizer change. Status writes, including the controller's own, do not pass.
 fn filter_changes(
     docs: BoxStream<'static, Result<Document, watcher::Error>>,
+    // region: fault-catalogue
     faults: LiveFaults,
+    // endregion: fault-catalogue
 ) -> BoxStream<'static, Result<Document, watcher::Error>> {
-    docs.predicate_filter(
-        move |doc: &Document| changes_that_matter(doc, &faults),
-        Default::default(),
-    )
-    .boxed()
-}
-
-/// The hash of what should trigger a reconcile; a Document passes when it changes. `None`
-/// lets every event through.
-fn changes_that_matter(doc: &Document, faults: &LiveFaults) -> Option<u64> {
-    // FAULT(no-predicate): without a filter every status write the controller makes comes back as
-    // a watch event and triggers another reconcile; with a non-deterministic status
-    // (status-timestamp) that never ends.
-    if faults.is_on(Fault::NoPredicate) {
-        return None;
-    }
-    // FAULT(generation-only-predicate): generation alone misses finalizer changes (they do not
-    // bump generation), so the reconcile that follows adding the finalizer never comes and
-    // finalizer-driven steps wait for a periodic requeue.
-    if faults.is_on(Fault::GenerationOnlyPredicate) {
-        return predicates::generation(doc);
-    }
-    // FAULT(predicate-blocks-all): a predicate whose value never changes lets each Document
-    // through once, at first sight, and never again: edits are not reconciled, with no log line
-    // to say so. Fix: hash what should trigger a reconcile (generation, finalizers).
-    if faults.is_on(Fault::PredicateBlocksAll) {
-        return Some(0);
-    }
-    predicates::generation
-        .combine(predicates::finalizers)
-        .hash_property(doc)
+    // The hash of what should trigger a reconcile; a Document passes when it changes. `None`
+    // lets every event through.
+    let changes_that_matter = move |doc: &Document| {
+        // FAULT(no-predicate): without a filter every status write the controller makes comes back as
+        // a watch event and triggers another reconcile; with a non-deterministic status
+        // (status-timestamp) that never ends.
+        if faults.is_on(Fault::NoPredicate) {
+            return None;
+        }
+        // FAULT(generation-only-predicate): generation alone misses finalizer changes (they do not
+        // bump generation), so the reconcile that follows adding the finalizer never comes and
+        // finalizer-driven steps wait for a periodic requeue.
+        if faults.is_on(Fault::GenerationOnlyPredicate) {
+            return predicates::generation(doc);
+        }
+        // FAULT(predicate-blocks-all): a predicate whose value never changes lets each Document
+        // through once, at first sight, and never again: edits are not reconciled, with no log line
+        // to say so. Fix: hash what should trigger a reconcile (generation, finalizers).
+        if faults.is_on(Fault::PredicateBlocksAll) {
+            return Some(0);
+        }
+        predicates::generation
+            .combine(predicates::finalizers)
+            .hash_property(doc)
+    };
+    docs.predicate_filter(changes_that_matter, Default::default())
+        .boxed()
 }
 
 /// One tick every `period`, the first one `period` after start; each reconciles every cached

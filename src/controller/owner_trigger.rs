@@ -17,20 +17,34 @@
 use crate::configmap::cached::CachedConfigMap;
 use crate::document::Document;
 use crate::document::published::published;
+// region: fault-catalogue
 use crate::fault::{Fault, LiveFaults};
+// endregion: fault-catalogue
 use kube::runtime::reflector::{Lookup, ObjectRef, Store};
 use kube::runtime::watcher;
 
 /// Maps owned-ConfigMap events to the Documents to reconcile.
 pub struct OwnerTrigger {
     documents: Store<Document>,
+    // region: fault-catalogue
     faults: LiveFaults,
+    // endregion: fault-catalogue
 }
 
 impl OwnerTrigger {
     /// A trigger judging events against the Documents in `documents`.
-    pub fn new(documents: Store<Document>, faults: LiveFaults) -> Self {
-        Self { documents, faults }
+    pub fn new(
+        documents: Store<Document>,
+        // region: fault-catalogue
+        faults: LiveFaults,
+        // endregion: fault-catalogue
+    ) -> Self {
+        Self {
+            documents,
+            // region: fault-catalogue
+            faults,
+            // endregion: fault-catalogue
+        }
     }
 
     /// The Document to reconcile for `event`, if the event shows something to repair.
@@ -71,7 +85,9 @@ impl OwnerTrigger {
 mod tests {
     use super::*;
     use crate::document::DocumentSpec;
+    // region: fault-catalogue
     use crate::fault::Faults;
+    // endregion: fault-catalogue
     use k8s_openapi::api::core::v1::ConfigMap;
     use kube::ResourceExt;
     use kube::runtime::reflector;
@@ -90,12 +106,17 @@ mod tests {
         d
     }
 
-    fn trigger(doc: Option<Document>, faults: &[Fault]) -> OwnerTrigger {
+    fn trigger(doc: Option<Document>) -> OwnerTrigger {
         let (store, mut writer) = reflector::store();
         if let Some(doc) = doc {
             writer.apply_watcher_event(&watcher::Event::Apply(doc));
         }
-        OwnerTrigger::new(store, LiveFaults::new(Faults::new(faults.iter().copied())))
+        OwnerTrigger::new(
+            store,
+            // region: fault-catalogue
+            LiveFaults::new(Faults::default()),
+            // endregion: fault-catalogue
+        )
     }
 
     fn applied(cm: ConfigMap) -> watcher::Event<CachedConfigMap> {
@@ -108,7 +129,7 @@ mod tests {
 
     #[test]
     fn the_echo_of_the_controllers_own_apply_reconciles_nothing() {
-        let t = trigger(Some(doc(false)), &[]);
+        let t = trigger(Some(doc(false)));
         let own = published(&doc(false));
         assert_eq!(t.owner_to_reconcile(&applied(own.clone())), None);
         // Nor does the same object in an initial list (a restart).
@@ -118,7 +139,7 @@ mod tests {
 
     #[test]
     fn a_config_map_changed_or_deleted_by_someone_else_reconciles_its_document() {
-        let t = trigger(Some(doc(false)), &[]);
+        let t = trigger(Some(doc(false)));
         let mut edited = published(&doc(false));
         edited
             .data
@@ -131,7 +152,7 @@ mod tests {
 
     #[test]
     fn a_hidden_documents_config_map_is_repaired_only_while_it_exists() {
-        let t = trigger(Some(doc(true)), &[]);
+        let t = trigger(Some(doc(true)));
         let cm = published(&doc(true));
         assert_eq!(t.owner_to_reconcile(&applied(cm.clone())), samuel());
         let deleted = watcher::Event::Delete(cm.into());
@@ -140,23 +161,35 @@ mod tests {
 
     #[test]
     fn config_maps_without_a_cached_owner_reconcile_nothing() {
-        let t = trigger(None, &[]);
+        let t = trigger(None);
         let orphan = published(&doc(false));
         assert_eq!(t.owner_to_reconcile(&applied(orphan)), None);
         let index = crate::configmap::empty_index("ns");
-        let t = trigger(Some(doc(false)), &[]);
+        let t = trigger(Some(doc(false)));
         assert_eq!(t.owner_to_reconcile(&applied(index)), None);
     }
 
+    fn annotated() -> ConfigMap {
+        let mut cm = published(&doc(false));
+        cm.annotations_mut()
+            .insert("rival.example.com/reviewed".into(), "yes".into());
+        cm
+    }
+
+    #[test]
+    fn another_writers_annotation_is_nothing_to_repair() {
+        let t = trigger(Some(doc(false)));
+        assert_eq!(t.owner_to_reconcile(&applied(annotated())), None);
+    }
+
+    // region: fault-catalogue
     #[test]
     fn with_rival_writer_another_writers_annotation_is_something_to_repair() {
-        let mut annotated = published(&doc(false));
-        annotated
-            .annotations_mut()
-            .insert("rival.example.com/reviewed".into(), "yes".into());
-        let right = trigger(Some(doc(false)), &[]);
-        assert_eq!(right.owner_to_reconcile(&applied(annotated.clone())), None);
-        let wrong = trigger(Some(doc(false)), &[Fault::RivalWriter]);
-        assert_eq!(wrong.owner_to_reconcile(&applied(annotated)), samuel());
+        let (store, mut writer) = reflector::store();
+        writer.apply_watcher_event(&watcher::Event::Apply(doc(false)));
+        let faults = LiveFaults::new(Faults::new([Fault::RivalWriter]));
+        let wrong = OwnerTrigger::new(store, faults);
+        assert_eq!(wrong.owner_to_reconcile(&applied(annotated())), samuel());
     }
+    // endregion: fault-catalogue
 }

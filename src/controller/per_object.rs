@@ -15,6 +15,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
+use tokio_stream::wrappers::UnboundedReceiverStream;
 
 /// The per-object watches and the channel through which they trigger reconciles.
 pub struct ObjectWatches {
@@ -25,18 +26,20 @@ pub struct ObjectWatches {
 }
 
 impl ObjectWatches {
-    /// Watches that trigger reconciles through `trigger` (fed to `Controller::reconcile_on`).
+    /// No watches yet, and the stream of reconciles they will trigger (for
+    /// `Controller::reconcile_on`).
     pub fn new(
         client: kube::Client,
-        trigger: mpsc::UnboundedSender<ObjectRef<Document>>,
         metrics: std::sync::Arc<crate::metrics::Metrics>,
-    ) -> Self {
-        Self {
+    ) -> (Self, UnboundedReceiverStream<ObjectRef<Document>>) {
+        let (trigger, triggers) = mpsc::unbounded_channel();
+        let watches = Self {
             client,
             metrics,
             tasks: Mutex::new(HashMap::new()),
             trigger,
-        }
+        };
+        (watches, UnboundedReceiverStream::new(triggers))
     }
 
     /// Starts a watch of `doc`'s ConfigMap unless one runs already.

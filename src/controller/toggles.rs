@@ -27,7 +27,7 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Api;
 use kube::runtime::{WatchStreamExt, watcher};
-use std::sync::Arc;
+use prometheus::{IntGaugeVec, Opts};
 use tokio::sync::mpsc;
 
 /// Name of the ConfigMap holding the live toggles.
@@ -49,7 +49,7 @@ pub fn namespace(configured: Option<&str>) -> String {
 pub async fn follow(
     api: Api<ConfigMap>,
     live: LiveFaults,
-    metrics: Arc<Metrics>,
+    gauges: Gauges,
     changed: mpsc::UnboundedSender<()>,
 ) {
     let wc = watcher::Config::default()
@@ -75,7 +75,7 @@ pub async fn follow(
                 continue;
             }
         };
-        if apply(requested.as_ref(), &live, &metrics) {
+        if apply(requested.as_ref(), &live, &gauges) {
             // The controller outlives this task; a closed channel only means it is stopping.
             let _ = changed.send(());
         }
@@ -83,7 +83,7 @@ pub async fn follow(
 }
 
 /// Applies what the ConfigMap asks for; returns whether the toggles in force changed.
-fn apply(cm: Option<&ConfigMap>, live: &LiveFaults, metrics: &Metrics) -> bool {
+fn apply(cm: Option<&ConfigMap>, live: &LiveFaults, gauges: &Gauges) -> bool {
     let listed = cm.and_then(|cm| cm.data.as_ref()?.get(KEY));
     let requested = listed.map(|text| {
         let (faults, unknown) = parse_list(text);
@@ -105,17 +105,67 @@ fn apply(cm: Option<&ConfigMap>, live: &LiveFaults, metrics: &Metrics) -> bool {
             "fault toggle changes only with a restart; not applied (set it with --fault)"
         );
     }
-    publish(live, &change.need_restart, metrics);
+    gauges.publish(live, &change.need_restart);
     !(change.switched_on.is_empty() && change.switched_off.is_empty())
 }
 
-/// Sets `doc_controller_fault_active` and `doc_controller_fault_restart_pending` for every toggle.
-pub fn publish(live: &LiveFaults, need_restart: &[Fault], metrics: &Metrics) {
-    for &fault in Fault::ALL {
-        metrics.set_fault(
-            fault.name(),
-            live.is_on(fault),
-            need_restart.contains(&fault),
-        );
+/// `doc_controller_fault_active{fault}` and `doc_controller_fault_restart_pending{fault}`: the
+/// toggles in force, and live changes waiting for a restart. Registered with the controller's
+/// other metrics; the admin page reads the first.
+#[derive(Clone)]
+pub struct Gauges {
+    active: IntGaugeVec,
+    restart_pending: IntGaugeVec,
+}
+
+// === impl Gauges ===
+
+impl Gauges {
+    /// Creates both gauges and registers them in `metrics`' registry.
+    pub fn register(metrics: &Metrics) -> Result<Self, prometheus::Error> {
+        let active = IntGaugeVec::new(
+            Opts::new(
+                "doc_controller_fault_active",
+                "1 for each failure toggle in force (see docs/faults.md), 0 otherwise.",
+            ),
+            &["fault"],
+        )?;
+        let restart_pending = IntGaugeVec::new(
+            Opts::new(
+                "doc_controller_fault_restart_pending",
+                "1 for each toggle asked to change at run time that only changes with a restart.",
+            ),
+            &["fault"],
+        )?;
+        metrics.registry().register(Box::new(active.clone()))?;
+        metrics
+            .registry()
+            .register(Box::new(restart_pending.clone()))?;
+        Ok(Self {
+            active,
+            restart_pending,
+        })
+    }
+
+    /// Sets both gauges for every toggle.
+    pub fn publish(&self, live: &LiveFaults, need_restart: &[Fault]) {
+        for &fault in Fault::ALL {
+            self.set(
+                fault.name(),
+                live.is_on(fault),
+                need_restart.contains(&fault),
+            );
+        }
+    }
+
+    /// Shows whether a failure toggle is in force, and whether a change of it waits for a
+    /// restart.
+    pub fn set(&self, fault: &str, active: bool, restart_pending: bool) {
+        self.active
+            .with_label_values(&[fault])
+            .set(i64::from(active));
+        self.restart_pending
+            .with_label_values(&[fault])
+            .set(i64::from(restart_pending));
     }
 }

@@ -9,22 +9,21 @@
 use crate::api_health::ApiTimeout;
 use crate::config::Config;
 use crate::configmap::MANAGED_BY_SELECTOR;
-use crate::diagnosis::{Doctor, Finding};
+use crate::diagnosis::Doctor;
 use crate::document::Document;
+// region: fault-catalogue
+use crate::diagnosis::Finding;
 use crate::fault::{Fault, LiveFaults};
+// endregion: fault-catalogue
 use crate::metrics::Metrics;
 use futures::{Stream, StreamExt, stream::BoxStream};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use std::sync::Arc;
-use tokio::sync::mpsc;
 
 /// A watch stream after backoff, as the rest of the wiring consumes it.
 pub type EventStream<K> = BoxStream<'static, Result<watcher::Event<K>, watcher::Error>>;
-
-/// Label selector that matches no Document (toggle `narrow-selector`).
-pub const NARROW_SELECTOR: &str = "doc-controller.kube.rs/shard=does-not-exist";
 
 /// An API over one namespace, or over all namespaces when none is configured.
 pub fn scoped<K>(client: &Client, namespace: Option<&str>) -> Api<K>
@@ -38,78 +37,117 @@ where
     }
 }
 
-/// The Document API the main watch uses: the configured namespace, or all namespaces.
-pub fn documents_api(client: &Client, config: &Config) -> Api<Document> {
-    // FAULT(forbidden-watch): watching at cluster scope while RBAC grants one namespace gets
-    // `403 ... cannot watch resource "documents" ... at the cluster scope`, retried forever.
-    // Fix: watch the namespace the controller is configured (and permitted) for.
-    if config.faults.is_on(Fault::ForbiddenWatch) {
-        return Api::all(client.clone());
-    }
-    scoped(client, config.namespace.as_deref())
+/// How the controller's watches are set up, from its configuration: their scope and selectors,
+/// how the initial list is read, their backoff, and what is stripped before caching.
+pub struct Watches {
+    client: Client,
+    config: Config,
 }
 
-/// The ConfigMap API and selector of the owned-objects watch.
-pub fn config_maps_watch(client: &Client, config: &Config) -> (Api<ConfigMap>, watcher::Config) {
-    // FAULT(broad-watch-scope): every ConfigMap of the cluster, with no selector, ends up in the
-    // cache, though the controller only reads its own. Fix: select on the label it puts on them.
-    if config.faults.is_on(Fault::BroadWatchScope) {
-        return (Api::all(client.clone()), watcher_config(config));
+// === impl Watches ===
+
+impl Watches {
+    /// The watches of a controller with `config`, through `client`.
+    pub fn new(client: Client, config: Config) -> Self {
+        Self { client, config }
     }
-    (
-        scoped(client, config.namespace.as_deref()),
-        watcher_config(config).labels(MANAGED_BY_SELECTOR),
-    )
+
+    /// The Document API the main watch uses: the configured namespace, or all namespaces.
+    pub fn documents_api(&self) -> Api<Document> {
+        // FAULT(forbidden-watch): watching at cluster scope while RBAC grants one namespace gets
+        // `403 ... cannot watch resource "documents" ... at the cluster scope`, retried forever.
+        // Fix: watch the namespace the controller is configured (and permitted) for.
+        if self.config.faults.is_on(Fault::ForbiddenWatch) {
+            return Api::all(self.client.clone());
+        }
+        scoped(&self.client, self.config.namespace.as_deref())
+    }
+
+    /// Watch settings of the Document watch.
+    pub fn documents_config(&self) -> watcher::Config {
+        // FAULT(narrow-selector): a selector that matches nothing leaves the Store empty, and
+        // nothing is ever reconciled, while `kubectl get documents` lists them. Fix: no selector,
+        // or one that matches what the controller is responsible for.
+        if self.config.faults.is_on(Fault::NarrowSelector) {
+            return self
+                .watcher_config()
+                .labels("doc-controller.kube.rs/shard=does-not-exist");
+        }
+        self.watcher_config()
+    }
+
+    /// The ConfigMap API and selector of the owned-objects watch: only the ConfigMaps this
+    /// controller writes.
+    pub fn config_maps(&self) -> (Api<ConfigMap>, watcher::Config) {
+        // FAULT(broad-watch-scope): every ConfigMap of the cluster, with no selector, ends up in
+        // the cache, though the controller only reads its own. Fix: select on the label it puts
+        // on them.
+        if self.config.faults.is_on(Fault::BroadWatchScope) {
+            return (Api::all(self.client.clone()), self.watcher_config());
+        }
+        (
+            scoped(&self.client, self.config.namespace.as_deref()),
+            self.watcher_config().labels(MANAGED_BY_SELECTOR),
+        )
+    }
+
+    /// Watch settings shared by both watches: a streaming list, then watch, with bookmarks.
+    fn watcher_config(&self) -> watcher::Config {
+        // FAULT(no-bookmarks): without bookmarks a quiet watch's resourceVersion grows old; after
+        // the API server compacts its history, resuming it gets 410 Gone and a full re-list.
+        // Fix: leave bookmarks on (kube's default). A streaming list needs bookmarks (its end is
+        // one), so this wrong way also falls back to a plain LIST.
+        if self.config.faults.is_on(Fault::NoBookmarks) {
+            return watcher::Config::default().disable_bookmarks();
+        }
+        // FAULT(unpaged-initial-list): one LIST of everything, with no `limit`, holds every
+        // object in one response, in memory at once, on top of the cache being built. (kube's
+        // default is pages of 500, so the wrong way has to turn paging off: `page_size: None`.)
+        // Fix: a streaming list (objects arrive one by one over the watch), or at least paging.
+        if self.config.faults.is_on(Fault::UnpagedInitialList) {
+            return watcher::Config {
+                page_size: None,
+                ..watcher::Config::default()
+            };
+        }
+        watcher::Config::default().streaming_lists()
+    }
+
+    /// Starts a watch with the backoff every watch needs.
+    pub fn watch<K>(&self, api: Api<K>, wc: watcher::Config) -> EventStream<K>
+    where
+        K: Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+    {
+        let events = watcher(api, wc);
+        // FAULT(no-backoff): without a backoff the watcher retries a failing request as fast as
+        // it can: a hot loop of requests against an API server that is already failing.
+        // Fix: `default_backoff()`, exponential with jitter, reset after a healthy period.
+        if self.config.faults.is_on(Fault::NoBackoff) {
+            return events.boxed();
+        }
+        events.default_backoff().boxed()
+    }
+
+    /// What `.modify()` does to each watched object before the reflector caches it.
+    pub fn strip<K: Resource>(&self) -> fn(&mut K) {
+        // FAULT(keep-managed-fields): cache objects as they come; the Store then holds every
+        // field manager's bookkeeping for every object. Fix: strip it before the reflector.
+        if self.config.faults.is_on(Fault::KeepManagedFields) {
+            return |_| {};
+        }
+        strip_unread
+    }
 }
 
-/// Watch settings of the Document watch.
-pub fn documents_watch_config(config: &Config) -> watcher::Config {
-    // FAULT(narrow-selector): a selector that matches nothing leaves the Store empty, and nothing
-    // is ever reconciled, while `kubectl get documents` lists them. Fix: no selector, or one that
-    // matches what the controller is responsible for.
-    if config.faults.is_on(Fault::NarrowSelector) {
-        return watcher_config(config).labels(NARROW_SELECTOR);
-    }
-    watcher_config(config)
+/// Drops what the controller never reads before it is cached: `managedFields` is often larger
+/// than the object itself, and `last-applied-configuration` repeats the whole spec.
+fn strip_unread<K: Resource>(obj: &mut K) {
+    obj.managed_fields_mut().clear();
+    obj.annotations_mut()
+        .remove("kubectl.kubernetes.io/last-applied-configuration");
 }
 
-/// Watch settings shared by both watches.
-fn watcher_config(config: &Config) -> watcher::Config {
-    // FAULT(no-bookmarks): without bookmarks a quiet watch's resourceVersion grows old; after the
-    // API server compacts its history, resuming it gets 410 Gone and a full re-list.
-    // Fix: leave bookmarks on (kube's default). A streaming list needs bookmarks (its end is one),
-    // so this wrong way also falls back to a plain LIST.
-    if config.faults.is_on(Fault::NoBookmarks) {
-        return watcher::Config::default().disable_bookmarks();
-    }
-    // FAULT(unpaged-initial-list): one LIST of everything, with no `limit`, holds every object in
-    // one response, in memory at once, on top of the cache being built. (kube's default is pages
-    // of 500, so the wrong way has to turn paging off: `page_size: None`.) Fix: a streaming list
-    // (objects arrive one by one over the watch), or at least paging.
-    if config.faults.is_on(Fault::UnpagedInitialList) {
-        return watcher::Config {
-            page_size: None,
-            ..watcher::Config::default()
-        };
-    }
-    watcher::Config::default().streaming_lists()
-}
-
-/// Starts a watch with the backoff every watch needs.
-pub fn watch<K>(api: Api<K>, wc: watcher::Config, config: &Config) -> EventStream<K>
-where
-    K: Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
-{
-    let events = watcher(api, wc);
-    // FAULT(no-backoff): without a backoff the watcher retries a failing request as fast as it can:
-    // a hot loop of requests against an API server that is already failing.
-    // Fix: `default_backoff()`, exponential with jitter, reset after a healthy period.
-    if config.faults.is_on(Fault::NoBackoff) {
-        return events.boxed();
-    }
-    events.default_backoff().boxed()
-}
-
+// region: fault-catalogue
 /// A "backoff" that retries at once, forever: what a watch without `default_backoff()` does.
 ///
 /// kube's `Controller` puts a backoff of its own on the streams it is given; `no-backoff` replaces
@@ -128,22 +166,7 @@ impl Iterator for NoBackoff {
 impl kube::runtime::utils::Backoff for NoBackoff {
     fn reset(&mut self) {}
 }
-
-/// Returns whether it stripped (false with `keep-managed-fields`).
-///
-/// Drops what the controller never reads before it is cached: `managedFields` is often larger than
-/// the object itself, and `last-applied-configuration` repeats the whole spec.
-pub fn strip<K: Resource>(obj: &mut K, config: &Config) -> bool {
-    // FAULT(keep-managed-fields): cache objects as they come; the Store then holds every field
-    // manager's bookkeeping for every object. Fix: strip it here, before the reflector.
-    if config.faults.is_on(Fault::KeepManagedFields) {
-        return false;
-    }
-    obj.managed_fields_mut().clear();
-    obj.annotations_mut()
-        .remove("kubectl.kubernetes.io/last-applied-configuration");
-    true
-}
+// endregion: fault-catalogue
 
 /// What a watch reports besides its objects.
 pub struct Observer {
@@ -153,12 +176,12 @@ pub struct Observer {
     pub metrics: Arc<Metrics>,
     /// Called on every `InitDone` (the cache holds a complete list).
     pub on_init_done: Box<dyn Fn() + Send + Sync>,
-    /// Receives the first watch error when the controller is to stop on it (`crash-on-error`).
-    pub fatal: mpsc::Sender<String>,
-    /// The toggles in force (`silent-watch-errors` and `crash-on-error` change live).
-    pub faults: LiveFaults,
     /// The self-diagnosis: it keeps the latest error message per reason as evidence.
     pub doctor: Doctor,
+    // region: fault-catalogue
+    /// The toggles in force (`silent-watch-errors` and `crash-on-error` change live).
+    pub faults: LiveFaults,
+    // endregion: fault-catalogue
 }
 
 impl Observer {
@@ -181,16 +204,6 @@ impl Observer {
     fn error(&self, error: &watcher::Error) {
         let reason = watch_error_reason(error);
         self.metrics.watch_error(self.resource, reason);
-        // FAULT(silent-watch-errors): dropping watch errors without a word leaves a failing
-        // controller with clean logs; only the metrics still tell. Fix: log every one, at WARN.
-        let logged = !self.faults.is_on(Fault::SilentWatchErrors);
-        if logged {
-            tracing::warn!(resource = self.resource, %error, "watch error, retrying with backoff");
-            self.metrics.signals().watch_error_logged(self.resource);
-        }
-        self.doctor
-            .last_watch_errors()
-            .record(self.resource, reason, error.to_string(), logged);
         // FAULT(crash-on-error): tearing the process down on the first (soft, retryable) watch
         // error turns a blip into a restart; restarts then mask the cause. Fix: retry with
         // backoff, alert on the error rate.
@@ -198,8 +211,23 @@ impl Observer {
             let failure = format!("{} watch failed: {error}", self.resource);
             self.doctor
                 .raise_now(Finding::CrashOnSoftError, vec![failure.clone()]);
-            let _ = self.fatal.try_send(failure);
+            tracing::error!("{failure} (fault toggle crash-on-error is on): exiting");
+            std::process::exit(1);
         }
+        // FAULT(silent-watch-errors): dropping watch errors without a word leaves a failing
+        // controller with clean logs; only the metrics still tell. Fix: log every one, at WARN.
+        if self.faults.is_on(Fault::SilentWatchErrors) {
+            let unlogged = error.to_string();
+            return self
+                .doctor
+                .last_watch_errors()
+                .record(self.resource, reason, unlogged, false);
+        }
+        tracing::warn!(resource = self.resource, %error, "watch error, retrying with backoff");
+        self.metrics.signals().watch_error_logged(self.resource);
+        self.doctor
+            .last_watch_errors()
+            .record(self.resource, reason, error.to_string(), true);
     }
 }
 

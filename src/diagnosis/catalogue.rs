@@ -12,7 +12,6 @@ macro_rules! catalogue {
         $(#[doc = $doc:literal])+
         $variant:ident $name:literal {
             symptom: $symptom:literal,
-            toggles: [$($toggle:ident),* $(,)?],
             raised_when: $raised_when:literal,
             causes: [$($cause:literal),+ $(,)?],
             fix: $fix:literal,
@@ -39,12 +38,6 @@ macro_rules! catalogue {
             /// The symptom, as the guide's tables name it.
             pub const fn symptom(self) -> &'static str {
                 match self { $( Finding::$variant => $symptom, )+ }
-            }
-
-            /// The failure toggles whose symptom this finding is (`docs/faults.md`); empty for a
-            /// symptom only a combination of toggles shows.
-            pub const fn toggles(self) -> &'static [Fault] {
-                match self { $( Finding::$variant => &[$(Fault::$toggle),*], )+ }
             }
 
             /// What raises it, in words (its rule is in [`super::rules`]).
@@ -76,8 +69,6 @@ macro_rules! catalogue {
     };
 }
 
-use crate::fault::Fault;
-
 /// Where the docs of every finding are, relative to the repository.
 pub const DOCS: &str = "docs/diagnosis.md";
 
@@ -86,7 +77,6 @@ catalogue! {
     /// controller's own writes.
     SelfTriggeringLoop "self-triggering-loop" {
         symptom: "Reconciler infinite loop: reconcile count increases endlessly, high CPU",
-        toggles: [],
         raised_when: "Document changes to neither generation nor finalizers pass the predicate (`doc_controller_document_changes_total{change=\"other\",predicate=\"passed\"}`) and statuses are rewritten for generations already written (`doc_controller_status_rewrites_total`) in the same window",
         causes: [
             "Every status write comes back as a watch event that is reconciled (no predicate_filter), and every reconcile writes a new status (non-deterministic values such as a timestamp)",
@@ -99,7 +89,6 @@ catalogue! {
     /// The status is written although the Document's generation did not change.
     StatusChurn "status-churn" {
         symptom: "Reconciler infinite loop: a status patch on every reconcile",
-        toggles: [StatusTimestamp],
         raised_when: "A status is written for a generation whose status was already written (`doc_controller_status_rewrites_total` grows); a deterministic status never is",
         causes: [
             "The status carries non-deterministic values (a timestamp of now), so every reconcile computes a different one",
@@ -112,7 +101,6 @@ catalogue! {
     /// Reconciles of Documents whose generation and finalizers did not change.
     SpuriousReconciles "spurious-reconciles" {
         symptom: "Reconciler infinite loop: status-only or metadata-only changes trigger reconciles",
-        toggles: [NoPredicate],
         raised_when: "Two or more Document changes to neither generation nor finalizers pass the predicate in a window (`doc_controller_document_changes_total{change=\"other\",predicate=\"passed\"}`)",
         causes: [
             "The main watch has no predicate_filter: status writes (the controller's own included) and label changes are reconciled",
@@ -125,7 +113,6 @@ catalogue! {
     /// An owned ConfigMap keeps being changed behind the controller's back and repaired.
     FieldPingPong "field-ping-pong" {
         symptom: "Reconciler infinite loop: alternating resourceVersion updates of the same object",
-        toggles: [RivalWriter],
         raised_when: "Owned ConfigMaps are found changed and repaired at least twice a window, two windows in a row (`doc_controller_reconcile_triggers_total{source=\"owned\"}`)",
         causes: [
             "This controller replaces whole objects (PUT) and so removes fields another writer owns; the other writer puts them back",
@@ -138,7 +125,6 @@ catalogue! {
     /// A LIST without a page size brought a large list into memory at once.
     ListNotPaged "list-not-paged" {
         symptom: "Memory keeps growing: high baseline memory right after startup",
-        toggles: [UnpagedInitialList],
         raised_when: "A LIST is sent without a limit (`doc_controller_unpaged_lists_total`)",
         causes: [
             "The watch's initial list is one LIST of everything (no streaming list, no page size)",
@@ -150,7 +136,6 @@ catalogue! {
     /// Cached objects carry fields the controller never reads.
     LargeCacheObjects "large-cache-objects" {
         symptom: "Memory keeps growing: large objects in the reflector Store",
-        toggles: [KeepManagedFields],
         raised_when: "Half or more of the cached Documents carry managedFields (`doc_controller_documents{state=\"with_managed_fields\"}`)",
         causes: [
             "managedFields (and last-applied-configuration) are cached with every object: no .modify() strips them",
@@ -163,7 +148,6 @@ catalogue! {
     /// Far more ConfigMaps are cached than the controller manages.
     WatchScopeTooBroad "watch-scope-too-broad" {
         symptom: "Memory keeps growing: cached object count far above the objects of interest",
-        toggles: [BroadWatchScope],
         raised_when: "More than twice as many ConfigMaps as Documents (plus 10) are cached (`doc_controller_cached_objects`)",
         causes: [
             "The ConfigMap watch has no label selector and no namespace: it caches every ConfigMap of the cluster",
@@ -175,7 +159,6 @@ catalogue! {
     /// Watches resumed from a resourceVersion the API server no longer has.
     WatchGoneWithoutBookmarks "watch-gone-without-bookmarks" {
         symptom: "Watch connection not recovering: 410 Gone",
-        toggles: [NoBookmarks],
         raised_when: "A watch error 410 Gone (`doc_controller_watch_errors_total{reason=\"410\"}`); the likely cause is bookmarks off when watches without them were made (`doc_controller_watches_without_bookmarks_total`)",
         causes: [
             "The watch asks for no bookmarks, so its resourceVersion grows old while nothing changes and is compacted away",
@@ -188,7 +171,6 @@ catalogue! {
     /// The API server rejects the controller's credentials.
     CredentialsRejected "credentials-rejected" {
         symptom: "Watch connection not recovering: 401 Unauthorized",
-        toggles: [StaticCredentials],
         raised_when: "A request is answered 401 (`doc_controller_api_requests_total{code=\"401\"}`)",
         causes: [
             "The token was read once and kept after it expired or was revoked (a copy instead of the token file)",
@@ -201,7 +183,6 @@ catalogue! {
     /// The API server forbids the controller's list or watch.
     WatchForbidden "watch-forbidden" {
         symptom: "Watch not running: 403 Forbidden on list or watch",
-        toggles: [ForbiddenWatch],
         raised_when: "A list or watch is answered 403; the last watch error's message tells a cluster-scope request from a missing rule",
         causes: [
             "The watch asks for the cluster scope while RBAC grants one namespace",
@@ -214,7 +195,6 @@ catalogue! {
     /// The API server forbids one of the controller's writes.
     WriteForbidden "write-forbidden" {
         symptom: "Access: 403 Forbidden on a write",
-        toggles: [ForbiddenPatch],
         raised_when: "A write (create, update, patch, apply, delete) is answered 403",
         causes: [
             "The code writes through a verb or subresource the RBAC does not grant (e.g. status sent to the main resource)",
@@ -227,7 +207,6 @@ catalogue! {
     /// Watches fail and are retried many times a second.
     WatchRetryHotLoop "watch-retry-hot-loop" {
         symptom: "Watch connection not recovering: retried in a hot loop",
-        toggles: [NoBackoff],
         raised_when: "Five or more watch errors a second, two windows in a row (`doc_controller_watch_errors_total`)",
         causes: [
             "The watch stream has no backoff: every error is retried at once",
@@ -239,7 +218,6 @@ catalogue! {
     /// Requests get no answer from the API server.
     ApiUnreachable "api-unreachable" {
         symptom: "Watch not running: connection timeouts in logs",
-        toggles: [ApiUnreachable],
         raised_when: "Readiness says the API server is unreachable, or requests time out or fail with none answered, two windows in a row",
         causes: [
             "A NetworkPolicy or firewall drops the traffic to the API server",
@@ -252,7 +230,6 @@ catalogue! {
     /// The API server answers 429 Too Many Requests.
     Throttled "throttled" {
         symptom: "API server throttling: frequent 429 Too Many Requests",
-        toggles: [UnboundedConcurrency],
         raised_when: "A request is answered 429 (`doc_controller_api_requests_total{code=\"429\"}`); the cause by the window's peak of reconciles in flight, requests per reconcile and open watches",
         causes: [
             "Too many concurrent reconciles for the controller's share of the API server",
@@ -266,7 +243,6 @@ catalogue! {
     /// More watches are open than the controller's shared reflectors need.
     TooManyWatches "too-many-watches" {
         symptom: "API server throttling: too many watch connections",
-        toggles: [WatchPerObject],
         raised_when: "More watches are open than the shared reflectors need, four (`doc_controller_open_watches`), two windows in a row",
         causes: [
             "A watch per object instead of one shared reflector for all of them",
@@ -278,7 +254,6 @@ catalogue! {
     /// Reconciles make GET or LIST requests for what the caches hold.
     ExcessiveApiCalls "excessive-api-calls" {
         symptom: "API server throttling: excessive API calls in the reconciler",
-        toggles: [DirectReads],
         raised_when: "Half a GET of cached ConfigMaps or more per reconcile, over two reconciles or more in a window",
         causes: [
             "Reconciles GET owned objects from the API server instead of reading the reflector's Store",
@@ -290,7 +265,6 @@ catalogue! {
     /// Deleted Documents stay Terminating.
     StuckTerminating "stuck-terminating" {
         symptom: "Finalizer deadlock: resource stays in Terminating",
-        toggles: [CleanupFails],
         raised_when: "A cached Document is Terminating for longer than `--stuck-after` (`doc_controller_documents{state=\"terminating_stuck\"}`); the cause by the reconcile errors of the window",
         causes: [
             "Cleanup keeps failing, so the finalizer is never released",
@@ -303,7 +277,6 @@ catalogue! {
     /// Documents changed but nothing reconciles them.
     ReconcilerIdle "reconciler-idle" {
         symptom: "Reconciler not running: resources change but no reconciler logs appear",
-        toggles: [GenerationOnlyPredicate, ControllerDown, PredicateBlocksAll],
         raised_when: "The runner does not run while the API holds Documents; or Documents are behind their generation (and not failing) while nothing is reconciled or in flight, two windows in a row (`doc_controller_documents{state=\"lagging\"}`)",
         causes: [
             "The controller's runner is not running (the process serves metrics and health only)",
@@ -317,7 +290,6 @@ catalogue! {
     /// The Document watch caches nothing while the API has Documents.
     SelectorMatchesNothing "selector-matches-nothing" {
         symptom: "Reconciler not running: the Store is empty while kubectl get lists objects",
-        toggles: [NarrowSelector],
         raised_when: "The Document watch has a label selector, the cache is empty, and a LIST without the selector finds Documents, two windows in a row",
         causes: [
             "The Document watch's label selector matches no Document",
@@ -329,7 +301,6 @@ catalogue! {
     /// The API server does not serve Documents.
     CrdMissing "crd-missing" {
         symptom: "Blocker errors: the CRD is not installed (404 on list and watch)",
-        toggles: [SkipPreflight],
         raised_when: "A Document watch error 404 Not Found (`doc_controller_watch_errors_total{resource=\"documents\",reason=\"404\"}`)",
         causes: [
             "The CustomResourceDefinition documents.kube.rs is not installed, and no preflight check stopped the controller",
@@ -341,7 +312,6 @@ catalogue! {
     /// Reconciles hold their runtime thread.
     BlockingInAsync "blocking-in-async" {
         symptom: "Profiling: blocking work in async code (long task polls)",
-        toggles: [BlockingReconcile],
         raised_when: "A reconcile poll holds its thread for 200 ms or more (`doc_controller_reconcile_slow_polls_total`)",
         causes: [
             "A synchronous sleep, lock or I/O inside the reconcile future holds its runtime worker",
@@ -353,7 +323,6 @@ catalogue! {
     /// Watches fail and the controller says nothing about it.
     WatchErrorsUnlogged "watch-errors-unlogged" {
         symptom: "Watcher errors: a failing program with nothing in the logs",
-        toggles: [SilentWatchErrors],
         raised_when: "Watch errors happen in a window and none of them is logged (`doc_controller_watch_errors_logged_total`), two windows in a row",
         causes: [
             "Watch errors are dropped without a log line (only the metrics count them)",
@@ -365,7 +334,6 @@ catalogue! {
     /// A soft, retryable watch error stops the controller.
     CrashOnSoftError "crash-on-soft-error" {
         symptom: "Stream errors: the process exits on an error it could have retried",
-        toggles: [CrashOnError],
         raised_when: "A watch stops the process on a soft error: raised by the watch itself, the moment before the exit (its WARN line is the last a restart leaves)",
         causes: [
             "The watch stream is torn down on its first error (try_for_each / try_next on the stream)",
@@ -377,7 +345,6 @@ catalogue! {
     /// Reconciles read a cache before its initial list arrived.
     CacheReadBeforeSync "cache-read-before-sync" {
         symptom: "Reconciler not running: the Store is not yet initialised (wrong decisions at start)",
-        toggles: [StoreNotReady],
         raised_when: "The ConfigMap cache is read before its initial list arrived (`doc_controller_cache_reads_before_sync_total`)",
         causes: [
             "Reconciles read the ConfigMap Store before its initial list arrived, and act on an empty cache",
@@ -407,30 +374,9 @@ impl Finding {
     }
 }
 
-impl Finding {
-    /// The finding a toggle's symptom raises.
-    pub fn of_toggle(fault: Fault) -> Option<Finding> {
-        Finding::ALL
-            .iter()
-            .copied()
-            .find(|finding| finding.toggles().contains(&fault))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn every_toggle_raises_exactly_one_finding() {
-        for fault in Fault::ALL {
-            let findings: Vec<_> = Finding::ALL
-                .iter()
-                .filter(|f| f.toggles().contains(fault))
-                .collect();
-            assert_eq!(findings.len(), 1, "{fault}: {findings:?}");
-        }
-    }
 
     #[test]
     fn every_finding_has_a_unique_kebab_name_causes_and_a_fix() {

@@ -11,7 +11,6 @@
 
 use crate::document::validation::InvalidSpec;
 use crate::document::{Document, DocumentStatus};
-use crate::fault::{Fault, Faults};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use sha2::{Digest, Sha256};
 
@@ -51,12 +50,7 @@ pub enum Outcome {
 /// Computes the status the Document should have after `outcome`.
 ///
 /// `now` is used only if the `Ready` condition changes status; pass the current time.
-pub fn desired_status(
-    doc: &Document,
-    outcome: &Outcome,
-    now: &Time,
-    faults: &Faults,
-) -> DocumentStatus {
+pub fn desired_status(doc: &Document, outcome: &Outcome, now: &Time) -> DocumentStatus {
     let generation = doc.metadata.generation;
     let (status, reason, message, config_map) = match outcome {
         Outcome::Published { config_map } => (
@@ -79,16 +73,6 @@ pub fn desired_status(
         ),
     };
     let previous = doc.ready_condition();
-    // FAULT(status-timestamp): "reconciled at <now>" makes every computed status differ from the
-    // last one, so every reconcile writes status and bumps resourceVersion (and, without a
-    // predicate, triggers itself again, forever). Fix: only values derived from the spec and the
-    // controller's actions; a time only where the API conventions ask for one
-    // (`lastTransitionTime`, moved only on a transition).
-    let message = if faults.is_on(Fault::StatusTimestamp) {
-        format!("{message} (reconciled at {})", now.0)
-    } else {
-        message
-    };
     let ready = Condition {
         type_: READY.to_string(),
         status: status.to_string(),
@@ -106,6 +90,18 @@ pub fn desired_status(
         word_count: doc.spec.content.split_whitespace().count() as u64,
     }
 }
+
+// region: fault-catalogue
+/// The wrong way of `status-timestamp` (the branch point is in `reconcile::write_status`):
+/// "reconciled at <now>" appended to the `Ready` message makes every computed status differ from
+/// the last one.
+pub fn with_reconcile_time(mut status: DocumentStatus, now: &Time) -> DocumentStatus {
+    for condition in &mut status.conditions {
+        condition.message = format!("{} (reconciled at {})", condition.message, now.0);
+    }
+    status
+}
+// endregion: fault-catalogue
 
 /// Keeps the previous transition time unless the condition's status changes.
 fn transition_time(previous: Option<&Condition>, status: &str, now: &Time) -> Time {
@@ -168,12 +164,7 @@ mod tests {
     #[test]
     fn published_document_is_ready_with_observed_generation_digest_and_word_count() {
         let d = doc(3);
-        let s = desired_status(
-            &d,
-            &published(),
-            &time("2024-01-01T00:00:00Z"),
-            &Faults::default(),
-        );
+        let s = desired_status(&d, &published(), &time("2024-01-01T00:00:00Z"));
         assert_eq!(s.observed_generation, Some(3));
         assert_eq!(s.config_map.as_deref(), Some("document-samuel"));
         assert_eq!(s.word_count, 2);
@@ -198,30 +189,22 @@ mod tests {
             &d,
             &published(),
             &time("2024-01-01T00:00:00Z"),
-            &Faults::default(),
         ));
-        let again = desired_status(
-            &d,
-            &published(),
-            &time("2030-06-01T12:00:00Z"),
-            &Faults::default(),
-        );
+        let again = desired_status(&d, &published(), &time("2030-06-01T12:00:00Z"));
         assert!(!needs_write(&d, &again));
     }
 
+    // region: fault-catalogue
     #[test]
     fn with_status_timestamp_on_every_reconcile_needs_a_write() {
-        let faults = Faults::new([Fault::StatusTimestamp]);
+        let stamped = |d: &Document, now: &str| {
+            with_reconcile_time(desired_status(d, &published(), &time(now)), &time(now))
+        };
         let mut d = doc(1);
-        d.status = Some(desired_status(
-            &d,
-            &published(),
-            &time("2024-01-01T00:00:00Z"),
-            &faults,
-        ));
-        let again = desired_status(&d, &published(), &time("2024-01-01T00:00:01Z"), &faults);
-        assert!(needs_write(&d, &again));
+        d.status = Some(stamped(&d, "2024-01-01T00:00:00Z"));
+        assert!(needs_write(&d, &stamped(&d, "2024-01-01T00:00:01Z")));
     }
+    // endregion: fault-catalogue
 
     #[test]
     fn transition_time_moves_only_when_the_condition_status_changes() {
@@ -230,16 +213,10 @@ mod tests {
             &d,
             &published(),
             &time("2024-01-01T00:00:00Z"),
-            &Faults::default(),
         ));
 
         // Published -> Hidden keeps Ready=True: same transition time, though the reason changes.
-        let hidden = desired_status(
-            &d,
-            &Outcome::Hidden,
-            &time("2025-01-01T00:00:00Z"),
-            &Faults::default(),
-        );
+        let hidden = desired_status(&d, &Outcome::Hidden, &time("2025-01-01T00:00:00Z"));
         assert_eq!(hidden.conditions[0].reason, "Hidden");
         assert_eq!(
             hidden.conditions[0].last_transition_time,
@@ -248,12 +225,7 @@ mod tests {
 
         // True -> False is a transition.
         let invalid = invalid(1);
-        let s = desired_status(
-            &d,
-            &invalid,
-            &time("2026-01-01T00:00:00Z"),
-            &Faults::default(),
-        );
+        let s = desired_status(&d, &invalid, &time("2026-01-01T00:00:00Z"));
         assert_eq!(s.conditions[0].status, "False");
         assert_eq!(
             s.conditions[0].last_transition_time,
@@ -268,15 +240,9 @@ mod tests {
             &d,
             &published(),
             &time("2024-01-01T00:00:00Z"),
-            &Faults::default(),
         ));
         d.metadata.generation = Some(2);
-        let s = desired_status(
-            &d,
-            &published(),
-            &time("2024-01-02T00:00:00Z"),
-            &Faults::default(),
-        );
+        let s = desired_status(&d, &published(), &time("2024-01-02T00:00:00Z"));
         assert!(needs_write(&d, &s));
         assert_eq!(
             s.conditions[0].last_transition_time,
