@@ -22,7 +22,7 @@ lint:
 
 # Regenerate docs/diagnosis.md from the catalogue of findings (a test fails when it is stale).
 docs:
-    DOC_CONTROLLER_BLESS=1 cargo test --test catalogue the_diagnosis_docs_are_generated_from_the_catalogue
+    DOC_CONTROLLER_BLESS=1 cargo test --test diagnosis the_diagnosis_docs_are_generated_from_the_catalogue
 
 # Regenerate yaml/crd.yaml from the Rust types (a test fails when it is stale).
 crd:

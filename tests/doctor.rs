@@ -14,12 +14,14 @@ use doc_controller::diagnosis::report::Diagnostics;
 use doc_controller::diagnosis::{Finding, Settings};
 use doc_controller::doctor::ServiceAccount;
 use doc_controller::document::FINALIZER;
-use doc_controller::fault::{Fault, Faults};
 use doc_controller::preflight::INSTALL_HINT;
 use doc_controller::rbac::REQUIRED;
 use kube::api::{Api, DeleteParams};
 use std::path::Path;
 use std::time::Duration;
+// region: fault-catalogue
+use doc_controller::fault::{Fault, Faults};
+// endregion: fault-catalogue
 use support::{
     Controller, Env, TestNamespace, create, deployed, doc, eventually, ready_as, wait_for,
 };
@@ -98,6 +100,7 @@ async fn until_granted(env: &Env, ns: &TestNamespace) {
 
 // === a running controller ===
 
+// region: fault-catalogue
 #[tokio::test]
 async fn a_running_controllers_finding_is_printed_with_its_fix_and_exit_1() {
     let env = Env::new().await;
@@ -139,6 +142,7 @@ async fn a_running_controllers_finding_is_printed_with_its_fix_and_exit_1() {
     let report: Diagnostics = serde_json::from_str(&run.stdout).expect("the report as JSON");
     assert!(report.active().any(|f| f.finding == churn.name()));
 }
+// endregion: fault-catalogue
 
 #[tokio::test]
 async fn a_healthy_running_controller_is_exit_0() {
@@ -165,7 +169,7 @@ async fn a_healthy_running_controller_is_exit_0() {
 async fn a_healthy_install_passes_every_check() {
     let env = Env::new().await;
     let ns = env.namespace().await;
-    let _installed = deployed::install(&env, &ns, &[]).await;
+    let _installed = deployed::install(&env, &ns).await;
     until_granted(&env, &ns).await;
 
     let run = doctor_cluster(&env, &ns, &[]).await;
@@ -219,7 +223,7 @@ async fn revoked_rbac_names_every_missing_verb() {
 async fn a_missing_crd_fails_with_the_install_command() {
     let env = Env::without_crd().await;
     let ns = env.namespace().await;
-    let _installed = deployed::install(&env, &ns, &[]).await;
+    let _installed = deployed::install(&env, &ns).await;
 
     let run = doctor_cluster(&env, &ns, &[]).await;
     assert_eq!(run.code, Some(1), "{}{}", run.stdout, run.stderr);
@@ -241,7 +245,7 @@ async fn a_missing_crd_fails_with_the_install_command() {
 async fn a_stuck_terminating_document_gets_the_emergency_release_command() {
     let env = Env::new().await;
     let ns = env.namespace().await;
-    let _installed = deployed::install(&env, &ns, &[]).await;
+    let _installed = deployed::install(&env, &ns).await;
     until_granted(&env, &ns).await;
     let docs: Api<Document> = Api::namespaced(env.client.clone(), &ns.name);
     let mut stuck = doc("stuck", "Stuck", "no controller runs");

@@ -343,7 +343,7 @@ async fn a_settled_document_is_not_written_again() {
 async fn the_controller_exits_with_the_install_command_when_the_crd_is_missing() {
     let env = Env::without_crd().await;
     let ns = env.namespace().await;
-    let mut binary = support::Binary::start(&env, &ns, &[], &[("RUST_LOG", "info")]).await;
+    let mut binary = support::Binary::start(&env, &ns, &[("RUST_LOG", "info")]).await;
     let code = binary.exited_within(support::TIMEOUT).await;
     let logs = binary.logs();
     assert_eq!(code, Some(Some(1)), "{logs}");

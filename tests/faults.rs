@@ -446,8 +446,13 @@ async fn initial_lists(faults: &[Fault], expected: &[Finding]) -> (Vec<String>, 
     for i in 0..MORE_THAN_A_PAGE {
         create(&docs, &doc(&format!("doc-{i}"), "Doc", "")).await;
     }
-    let binary =
-        support::Binary::start(&env, &ns, faults, &[("RUST_LOG", "info,kube_client=debug")]).await;
+    let binary = support::Binary::start_with_faults(
+        &env,
+        &ns,
+        faults,
+        &[("RUST_LOG", "info,kube_client=debug")],
+    )
+    .await;
     binary.wait_ready().await;
     let counted = support::sum_metric(
         &binary.metrics().await,
@@ -750,7 +755,7 @@ async fn rejected(env: &Env, ns: &TestNamespace, token: &str) {
 async fn after_token_rotation(faults: &[Fault], expected: &[Finding]) -> AfterRotation {
     let env = Env::new().await;
     let ns = env.namespace().await;
-    let installed = support::deployed::install(&env, &ns, faults).await;
+    let installed = support::deployed::install_for(&env, &ns, faults).await;
     let (first, second) = (
         token_holder(&env, &ns, "token-holder-1").await,
         token_holder(&env, &ns, "token-holder-2").await,
@@ -907,7 +912,7 @@ async fn watches_timing_out(
     faults: &[Fault],
 ) -> (support::Binary, Proxy) {
     let proxy = Proxy::start(&env.kube_config()).await;
-    let installed = support::deployed::install(env, ns, faults).await;
+    let installed = support::deployed::install_for(env, ns, faults).await;
     let binary = support::Binary::start_with(
         env,
         ns,
@@ -1106,7 +1111,7 @@ async fn api_unreachable_on_logs_each_timeout_and_keeps_running() {
     const RETRY: &str = "CRD preflight got no answer from the API server, retrying with backoff";
     let env = Env::new().await;
     let ns = env.namespace().await;
-    let installed = support::deployed::install(&env, &ns, &[Fault::ApiUnreachable]).await;
+    let installed = support::deployed::install_for(&env, &ns, &[Fault::ApiUnreachable]).await;
     let token = support::deployed::TokenFile::new(&env, &installed).await;
     let args = [
         "--fault=api-unreachable",
@@ -1115,7 +1120,7 @@ async fn api_unreachable_on_logs_each_timeout_and_keeps_running() {
         &ns.name,
     ]
     .map(String::from);
-    let mut binary = support::Binary::spawn(&token.kubeconfig(&env, None), &args, &[]).await;
+    let mut binary = support::Binary::spawn(&token.kubeconfig(&env), &args, &[]).await;
 
     // The first retry, however long the process takes to start.
     let first = binary

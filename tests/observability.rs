@@ -6,23 +6,27 @@
 //! controller's metrics through the `job`/`namespace`/`pod` variables.
 //!
 //! With Debian's `prometheus` package (`promtool` and `prometheus`), ignored by default with that
-//! reason and run by `.ci/run`: `promtool check rules` and `promtool test rules`, and a real
-//! Prometheus on loopback scraping two controllers on the sandbox (a healthy one and one with
-//! failure toggles on), where every panel query, every variable and every selector of every alert
-//! returns data, every rule evaluates, the toggles' alerts go active and the healthy controller's
-//! do not.
+//! reason and run by `.ci/run`: `promtool check rules` and `promtool test rules`.
+// region: fault-catalogue
+//! And a real Prometheus on loopback scraping two controllers on the sandbox (a healthy one and
+//! one with failure toggles on), where every panel query, every variable and every selector of
+//! every alert returns data, every rule evaluates, the toggles' alerts go active and the healthy
+//! controller's do not.
+// endregion: fault-catalogue
 
 mod support;
 
-use doc_controller::config::Config;
 use doc_controller::diagnosis::Finding;
-use doc_controller::fault::{Fault, Faults};
 use serde_json::Value;
 use std::collections::BTreeSet;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+// region: fault-catalogue
+use doc_controller::config::Config;
+use doc_controller::fault::{Fault, Faults};
+use std::net::SocketAddr;
 use std::time::Duration;
 use support::{Env, TestNamespace, create, doc, http_get};
+// endregion: fault-catalogue
 
 /// Where every runbook_url starts (README.md, "Alerts and dashboard": replace it with yours).
 const RUNBOOK_BASE: &str = "https://github.com/kube-rs/doc-controller/blob/main/";
@@ -475,6 +479,7 @@ fn promtool_checks_the_rules_and_their_unit_tests_pass() {
     promtool(&["test", "rules", "tests.yaml"]);
 }
 
+// region: fault-catalogue
 /// A controller running in-process as deployed, with the admin address Prometheus scrapes.
 struct Scraped {
     /// The `pod` label its target gets.
@@ -846,3 +851,4 @@ async fn every_panel_variable_and_alert_selector_has_data_on_a_prometheus_scrapi
     healthy.stop().await;
     faulty.stop().await;
 }
+// endregion: fault-catalogue

@@ -1,7 +1,10 @@
 //! The shipped RBAC (yaml/rbac.yaml) is enough for the controller, run as its ServiceAccount
-//! exactly as on a cluster; `forbidden-watch` shows the guide's 403 with the namespace-only
-//! install of yaml/faults/forbidden-watch.yaml, and `forbidden-patch` the guide's 403 for a write
-//! that the shipped RBAC does not grant.
+//! exactly as on a cluster, and status goes through the one subresource it grants a write on.
+// region: fault-catalogue
+//! `forbidden-watch` shows the guide's 403 with the namespace-only install of
+//! yaml/faults/forbidden-watch.yaml, and `forbidden-patch` the guide's 403 for a write that the
+//! shipped RBAC does not grant.
+// endregion: fault-catalogue
 //!
 //! Runs on the sandbox, or on `DOC_CONTROLLER_E2E_KUBECONFIG`. Every test installs its own
 //! ServiceAccount, roles and bindings (see tests/support/deployed.rs), so they do not interfere
@@ -12,13 +15,12 @@ mod support;
 use doc_controller::Document;
 use doc_controller::config::Config;
 use doc_controller::diagnosis::Finding;
-use doc_controller::fault::{Fault, Faults};
 use kube::api::Api;
 use serde_json::json;
-use support::{
-    Controller, Env, TestNamespace, create, delete_and_wait, doc, eventually, ready_as, set_spec,
-    wait_for,
-};
+use support::{Controller, Env, create, delete_and_wait, doc, ready_as, set_spec, wait_for};
+// region: fault-catalogue
+use doc_controller::fault::{Fault, Faults};
+use support::{TestNamespace, eventually};
 
 fn with(faults: &[Fault]) -> Config {
     Config {
@@ -26,6 +28,7 @@ fn with(faults: &[Fault]) -> Config {
         ..Config::default()
     }
 }
+// endregion: fault-catalogue
 
 #[tokio::test]
 async fn the_shipped_rbac_is_enough_for_the_controller_as_its_service_account() {
@@ -48,6 +51,7 @@ async fn the_shipped_rbac_is_enough_for_the_controller_as_its_service_account() 
     c.expect_no_findings().await;
 }
 
+// region: fault-catalogue
 // === forbidden-watch ===
 
 /// The controller as its ServiceAccount with the namespace-only install of
@@ -96,6 +100,8 @@ async fn forbidden_watch_off_watches_the_permitted_namespace() {
     c.expect_no_findings().await;
 }
 
+// endregion: fault-catalogue
+
 // === forbidden-patch ===
 
 /// Status writes sent through the Document itself and answered 403.
@@ -107,6 +113,7 @@ async fn forbidden_status_writes(c: &Controller) -> f64 {
     .await
 }
 
+// region: fault-catalogue
 #[tokio::test]
 async fn forbidden_patch_on_gets_403_and_the_document_never_gets_a_status() {
     let env = Env::new().await;
@@ -149,6 +156,7 @@ async fn forbidden_patch_on_gets_403_and_the_document_never_gets_a_status() {
     );
     c.expect_findings(&[Finding::WriteForbidden]).await;
 }
+// endregion: fault-catalogue
 
 #[tokio::test]
 async fn forbidden_patch_off_writes_status_through_the_granted_subresource() {

@@ -1,6 +1,9 @@
-//! The controller's identity as the shipped Deployment has it: its ServiceAccount, the RBAC of
-//! `yaml/rbac.yaml`, plus the manifests of `yaml/faults/` that a toggle needs for its symptom to
-//! show (`Fault::cluster_setup`), read from the same files a person applies with `kubectl`.
+//! The controller's identity as the shipped Deployment has it: its ServiceAccount and the RBAC of
+//! `yaml/rbac.yaml`, read from the same file a person applies with `kubectl`.
+// region: fault-catalogue
+//! Plus the manifests of `yaml/faults/` that a toggle needs for its symptom to show
+//! (`Fault::cluster_setup`).
+// endregion: fault-catalogue
 //!
 //! # One test, its own copy
 //! Tests run in parallel, on one cluster too, so every test installs its own copy: the
@@ -10,14 +13,15 @@
 //! removes them with it. References between the objects (role refs, binding subjects, a
 //! FlowSchema's priority level and subjects) are renamed to match. Nothing a test installs is
 //! seen by another test.
+// region: fault-catalogue
 //!
 //! # A namespace-only install
 //! A setup that binds the shipped ClusterRole itself (`yaml/faults/forbidden-watch.yaml`, a
 //! RoleBinding in one namespace) replaces the shipped ClusterRoleBinding, as that file's header
 //! tells a person to do on a cluster.
+// endregion: fault-catalogue
 
 use super::{Env, TestNamespace};
-use doc_controller::fault::Fault;
 use k8s_openapi::api::core::v1::ServiceAccount;
 use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
@@ -43,11 +47,25 @@ pub struct Installed {
     pub user: String,
 }
 
+/// Installs the shipped RBAC for `ns` (see the module docs).
+pub async fn install(env: &Env, ns: &TestNamespace) -> Installed {
+    for obj in manifest("yaml/rbac.yaml") {
+        apply(env, ns, obj).await;
+    }
+    installed(ns)
+}
+
+// region: fault-catalogue
 /// Installs the shipped RBAC for `ns`, with the setups of `faults` (see the module docs).
-pub async fn install(env: &Env, ns: &TestNamespace, faults: &[Fault]) -> Installed {
+pub async fn install_for(
+    env: &Env,
+    ns: &TestNamespace,
+    faults: &[doc_controller::fault::Fault],
+) -> Installed {
     let setups: Vec<&str> = faults.iter().filter_map(|f| f.cluster_setup()).collect();
     install_files(env, ns, &setups).await
 }
+// endregion: fault-catalogue
 
 /// The ServiceAccount and ClusterRole of `yaml/rbac.yaml` for `ns`, but no binding: the
 /// controller's RBAC revoked (every request it makes is answered 403).
@@ -72,6 +90,7 @@ pub fn user_of(ns: &TestNamespace) -> String {
     format!("system:serviceaccount:{}:{SERVICE_ACCOUNT}", ns.name)
 }
 
+// region: fault-catalogue
 /// Installs the shipped RBAC for `ns`, plus the manifests `setups` (paths from the repository).
 pub async fn install_files(env: &Env, ns: &TestNamespace, setups: &[&str]) -> Installed {
     let extra: Vec<Value> = setups.iter().flat_map(|file| manifest(file)).collect();
@@ -89,6 +108,7 @@ pub async fn install_files(env: &Env, ns: &TestNamespace, setups: &[&str]) -> In
     }
     installed(ns)
 }
+// endregion: fault-catalogue
 
 /// The objects of a YAML file of the repository.
 pub fn manifest(file: &str) -> Vec<Value> {
@@ -238,8 +258,29 @@ impl TokenFile {
     }
 
     /// A kubeconfig file (beside the token) for the controller binary and kubectl: the cluster
-    /// of `env`'s kubeconfig (reached through `proxy`, if given) and this file's token.
-    pub fn kubeconfig(&self, env: &Env, proxy: Option<&super::proxy::Proxy>) -> PathBuf {
+    /// of `env`'s kubeconfig and this file's token.
+    pub fn kubeconfig(&self, env: &Env) -> PathBuf {
+        self.write_kubeconfig(env, "kubeconfig", |_| {})
+    }
+
+    // region: fault-catalogue
+    /// Like [`TokenFile::kubeconfig`], with the API server reached through `proxy`.
+    pub fn kubeconfig_through(&self, env: &Env, proxy: &super::proxy::Proxy) -> PathBuf {
+        self.write_kubeconfig(env, "kubeconfig-proxied", |cluster| {
+            let proxied = proxy.kube_config(&env.kube_config());
+            cluster.server = Some(proxied.cluster_url.to_string());
+            cluster.tls_server_name = proxied.tls_server_name;
+        })
+    }
+    // endregion: fault-catalogue
+
+    /// Writes the kubeconfig `file_name` beside the token, its cluster changed by `edit`.
+    fn write_kubeconfig(
+        &self,
+        env: &Env,
+        file_name: &str,
+        edit: impl FnOnce(&mut kube::config::Cluster),
+    ) -> PathBuf {
         use kube::config::{AuthInfo, Context, Kubeconfig, NamedAuthInfo, NamedContext};
         let source = Kubeconfig::read_from(env.kubeconfig()).expect("kubeconfig readable");
         let cluster_name = source
@@ -254,10 +295,8 @@ impl TokenFile {
             .into_iter()
             .find(|c| c.name == cluster_name)
             .expect("the current context's cluster");
-        if let (Some(proxy), Some(c)) = (proxy, cluster.cluster.as_mut()) {
-            let proxied = proxy.kube_config(&env.kube_config());
-            c.server = Some(proxied.cluster_url.to_string());
-            c.tls_server_name = proxied.tls_server_name;
+        if let Some(c) = cluster.cluster.as_mut() {
+            edit(c);
         }
         let kubeconfig = Kubeconfig {
             clusters: vec![cluster],
@@ -281,11 +320,7 @@ impl TokenFile {
             current_context: Some(SERVICE_ACCOUNT.into()),
             ..Kubeconfig::default()
         };
-        let path = self.dir.path().join(if proxy.is_some() {
-            "kubeconfig-proxied"
-        } else {
-            "kubeconfig"
-        });
+        let path = self.dir.path().join(file_name);
         // JSON is YAML: kubectl and kube read it as a kubeconfig.
         let text = serde_json::to_string(&kubeconfig).expect("kubeconfig serializes");
         std::fs::write(&path, text).expect("kubeconfig written");

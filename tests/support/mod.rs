@@ -3,9 +3,11 @@
 //!
 //! # As deployed
 //! [`Controller::start`] runs the controller as the shipped Deployment does: as its ServiceAccount,
-//! authenticated by a token file, with the RBAC of `yaml/rbac.yaml` and the `yaml/faults/`
-//! manifests its toggles need ([`deployed`]). A toggle's symptom is the one a person sees on a
-//! cluster, not one an admin's credentials would hide.
+//! authenticated by a token file, with the RBAC of `yaml/rbac.yaml` ([`deployed`]).
+// region: fault-catalogue
+//! And with the `yaml/faults/` manifests its toggles need: a toggle's symptom is the one a person
+//! sees on a cluster, not one an admin's credentials would hide.
+// endregion: fault-catalogue
 //!
 //! # Real clusters
 //! Set `DOC_CONTROLLER_E2E_KUBECONFIG=/path/to/kubeconfig` and the same tests run against that
@@ -21,8 +23,10 @@
 )]
 
 pub mod deployed;
-pub mod proxy;
 pub mod token_request;
+// region: fault-catalogue
+pub mod proxy;
+// endregion: fault-catalogue
 
 use doc_controller::config::Config;
 use doc_controller::diagnosis::report::Diagnostics;
@@ -37,6 +41,9 @@ use serde_json::json;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+// region: fault-catalogue
+use doc_controller::fault::Fault;
+// endregion: fault-catalogue
 
 /// The environment variable naming a kubeconfig to run the e2e suite against.
 pub const KUBECONFIG_ENV: &str = "DOC_CONTROLLER_E2E_KUBECONFIG";
@@ -229,25 +236,35 @@ pub struct Controller {
 
 impl Controller {
     /// Starts the controller for `ns` with `config` (its namespace and admin address are
-    /// overridden), as deployed: as its ServiceAccount with the shipped RBAC and the setups of
-    /// the toggles `config` switches on (see [`deployed`]).
+    /// overridden), as deployed: as its ServiceAccount with the shipped RBAC (see [`deployed`]).
     pub async fn start(env: &Env, ns: &TestNamespace, config: Config) -> Controller {
-        Self::start_with(env, ns, config, &[], None).await
+        // region: fault-catalogue
+        // With the setups of the toggles `config` switches on.
+        if !config.faults.is_empty() {
+            return Self::start_with(env, ns, config, &[], None).await;
+        }
+        // endregion: fault-catalogue
+        let installed = deployed::install(env, ns).await;
+        let token = deployed::TokenFile::new(env, &installed).await;
+        let mut controller = Self::start_as(token.kube_config(env), &ns.name, config).await;
+        controller.identity = Some((installed, token));
+        controller
     }
 
-    /// Like [`Controller::start`], with the setups of `setups_of` installed too (an "off" test
-    /// that shows the right way under the conditions of the wrong way's symptom), reaching the
-    /// API server through `proxy` when given.
+    // region: fault-catalogue
+    /// Like [`Controller::start`], with the setups of the toggles `config` switches on and of
+    /// `setups_of` installed too (an "off" test that shows the right way under the conditions of
+    /// the wrong way's symptom), reaching the API server through `proxy` when given.
     pub async fn start_with(
         env: &Env,
         ns: &TestNamespace,
         config: Config,
-        setups_of: &[doc_controller::fault::Fault],
+        setups_of: &[Fault],
         proxy: Option<&proxy::Proxy>,
     ) -> Controller {
         let mut faults: Vec<_> = config.faults.iter().collect();
         faults.extend(setups_of.iter().filter(|f| !config.faults.is_on(**f)));
-        let installed = deployed::install(env, ns, &faults).await;
+        let installed = deployed::install_for(env, ns, &faults).await;
         let token = deployed::TokenFile::new(env, &installed).await;
         let kube_config = match proxy {
             Some(proxy) => proxy.kube_config(&token.kube_config(env)),
@@ -257,6 +274,7 @@ impl Controller {
         controller.identity = Some((installed, token));
         controller
     }
+    // endregion: fault-catalogue
 
     /// Like [`Controller::start`], with a client configuration of the test's choosing (a token
     /// file the test rotates, for instance); installs nothing.
@@ -635,25 +653,52 @@ pub struct Binary {
 }
 
 impl Binary {
-    /// Starts the binary for `ns` as deployed, with the setups of `faults` installed and the
-    /// toggles on, plus environment variables `envs` (e.g. `RUST_LOG`).
-    pub async fn start(
+    /// Starts the binary for `ns` as deployed, with environment variables `envs` (e.g.
+    /// `RUST_LOG`).
+    pub async fn start(env: &Env, ns: &TestNamespace, envs: &[(&str, &str)]) -> Binary {
+        let installed = deployed::install(env, ns).await;
+        let token = deployed::TokenFile::new(env, &installed).await;
+        let kubeconfig = token.kubeconfig(env);
+        let mut binary = Self::spawn(&kubeconfig, &Self::args(ns), envs).await;
+        binary._identity = Some((installed, token));
+        binary
+    }
+
+    /// The flags every test run gets: its namespace, and the tests' diagnosis settings.
+    fn args(ns: &TestNamespace) -> Vec<String> {
+        vec![
+            "--namespace".to_string(),
+            ns.name.clone(),
+            format!(
+                "--diagnosis-window={}",
+                humantime::format_duration(DIAGNOSIS.window)
+            ),
+            format!(
+                "--stuck-after={}",
+                humantime::format_duration(DIAGNOSIS.stuck_after)
+            ),
+        ]
+    }
+
+    // region: fault-catalogue
+    /// Like [`Binary::start`], with the setups of `faults` installed and the toggles on.
+    pub async fn start_with_faults(
         env: &Env,
         ns: &TestNamespace,
-        faults: &[doc_controller::fault::Fault],
+        faults: &[Fault],
         envs: &[(&str, &str)],
     ) -> Binary {
-        let installed = deployed::install(env, ns, faults).await;
+        let installed = deployed::install_for(env, ns, faults).await;
         Self::start_installed(env, ns, installed, faults, envs).await
     }
 
-    /// Like [`Binary::start`] for an identity installed by the caller (e.g. with the binding
-    /// revoked, [`deployed::install_revoked`]).
+    /// Like [`Binary::start_with_faults`] for an identity installed by the caller (e.g. with the
+    /// binding revoked, [`deployed::install_revoked`]).
     pub async fn start_installed(
         env: &Env,
         ns: &TestNamespace,
         installed: deployed::Installed,
-        faults: &[doc_controller::fault::Fault],
+        faults: &[Fault],
         envs: &[(&str, &str)],
     ) -> Binary {
         Self::start_with(env, ns, installed, faults, envs, &[], None).await
@@ -665,34 +710,26 @@ impl Binary {
         env: &Env,
         ns: &TestNamespace,
         installed: deployed::Installed,
-        faults: &[doc_controller::fault::Fault],
+        faults: &[Fault],
         envs: &[(&str, &str)],
         args: &[&str],
         proxy: Option<&proxy::Proxy>,
     ) -> Binary {
         let token = deployed::TokenFile::new(env, &installed).await;
-        let kubeconfig = token.kubeconfig(env, proxy);
-        let mut all = vec![
-            "--namespace".to_string(),
-            ns.name.clone(),
-            format!(
-                "--diagnosis-window={}",
-                humantime::format_duration(DIAGNOSIS.window)
-            ),
-            format!(
-                "--stuck-after={}",
-                humantime::format_duration(DIAGNOSIS.stuck_after)
-            ),
-        ];
+        let kubeconfig = match proxy {
+            Some(proxy) => token.kubeconfig_through(env, proxy),
+            None => token.kubeconfig(env),
+        };
+        let mut all = Self::args(ns);
         all.extend(args.iter().map(|arg| arg.to_string()));
         for fault in faults {
             all.push(format!("--fault={fault}"));
         }
-        let args = all;
-        let mut binary = Self::spawn(&kubeconfig, &args, envs).await;
+        let mut binary = Self::spawn(&kubeconfig, &all, envs).await;
         binary._identity = Some((installed, token));
         binary
     }
+    // endregion: fault-catalogue
 
     /// Starts the binary with `kubeconfig` and `args` (an admin port is added).
     pub async fn spawn(kubeconfig: &Path, args: &[String], envs: &[(&str, &str)]) -> Binary {
