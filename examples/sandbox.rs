@@ -3,7 +3,9 @@
 //! ```text
 //! cargo run --example sandbox                      # until Ctrl-C
 //! cargo run --example sandbox -- --for 30s         # stop by itself
+// region: fault-catalogue
 //! cargo run --example sandbox -- --fault status-timestamp --fault no-predicate
+// endregion: fault-catalogue
 //! ```
 //!
 //! It starts the sandbox, installs the CRD, applies `yaml/instance-samuel.yaml`,
@@ -41,10 +43,13 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let mut args = Args::parse();
+    let args = Args::parse();
+    // region: fault-catalogue
     // Live toggles are for demos: on here (`--live-faults=false` turns them off), off by default
     // in the binary and in yaml/deployment.yaml.
+    let mut args = args;
     args.controller.live_faults.get_or_insert(true);
+    // endregion: fault-catalogue
     let config = match Config::load(args.controller) {
         Ok(config) => config,
         Err(e) => {
@@ -98,7 +103,7 @@ async fn run(
         kubeconfig.display()
     );
     println!("  metrics             http://{admin}/metrics");
-    println!("  page                http://{admin}/   (plots, findings, toggles; live)");
+    println!("  page                http://{admin}/   (plots and findings, live)");
     println!("  diagnosis           http://{admin}/diagnostics");
     println!("  CRD name            {}", Document::crd_name());
     println!(

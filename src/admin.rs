@@ -114,8 +114,9 @@ async fn diagnostics_handler(State(state): State<AdminState>) -> impl IntoRespon
 /// shows nothing the other routes do not.
 async fn page_handler(State(state): State<AdminState>) -> impl IntoResponse {
     let report = state.diagnostics.borrow().clone();
+    let html = page::render(&report);
     // region: fault-catalogue
-    let toggles = page::toggles_in_force(&state.metrics);
+    let html = page::with_toggles(html, &page::toggles_in_force(&state.metrics));
     // endregion: fault-catalogue
     (
         [
@@ -126,11 +127,7 @@ async fn page_handler(State(state): State<AdminState>) -> impl IntoResponse {
                 page::CONTENT_SECURITY_POLICY,
             ),
         ],
-        page::render(
-            &report, // region: fault-catalogue
-            &toggles,
-            // endregion: fault-catalogue
-        ),
+        html,
     )
 }
 

@@ -10,7 +10,7 @@
 //! metrics can be scraped until the end.
 
 use crate::admin;
-use crate::api_health::{self, ApiHealthLayer};
+use crate::api_health::ApiHealthLayer;
 use crate::client_metrics::ApiMetricsLayer;
 use crate::config::Config;
 use crate::controller;
@@ -106,7 +106,10 @@ impl App {
         // Fix: the deadline below turns the silence into logged, counted, backed-off errors
         // and a /readyz that says why; then allow egress to the API server.
         let client = client.with_layer(&tower::util::option_layer(
-            (config.faults.is_on(Fault::ApiUnreachable)).then_some(api_health::Unreachable),
+            config
+                .faults
+                .is_on(Fault::ApiUnreachable)
+                .then_some(crate::api_health::Unreachable),
         ));
         let client = client
             // Every request gets a deadline for its response head (watches are not cut), and
@@ -225,9 +228,16 @@ impl App {
         tracing::info!(
             namespace = config.namespace.as_deref().unwrap_or("<all>"),
             concurrency = config.concurrency,
-            live_faults = config.live_faults,
             "starting controller"
         );
+        // region: fault-catalogue
+        if config.live_faults {
+            tracing::info!(
+                config_map = controller::toggles::CONFIG_MAP,
+                "following live failure toggles"
+            );
+        }
+        // endregion: fault-catalogue
 
         let (synced, run) = controller::build(
             client,

@@ -1,8 +1,11 @@
 //! # doc-controller
 //!
 //! A reference Kubernetes controller for the `Document` custom resource (`documents.kube.rs`), built
-//! with kube-rs. Every pattern of the kube.rs troubleshooting guide is done right here, and each
-//! classic mistake can be switched on by a failure toggle ([`fault`]) to watch its symptom appear.
+//! with kube-rs. Every pattern of the kube.rs troubleshooting guide is done right here.
+// region: fault-catalogue
+//! Each classic mistake can be switched on by a failure toggle ([`fault`]) to watch its symptom
+//! appear.
+// endregion: fault-catalogue
 //!
 //! ## Where each pattern lives
 //! | module | job |
@@ -17,8 +20,7 @@
 //! | [`preflight`] | the CRD check before any watch |
 //! | [`app`] | one process: client, admin server, preflight, controller, shutdown |
 //! | [`api_health`] | a deadline for every API answer; API server reachability for readiness |
-//! | [`config`] | flags, environment and config file, with failure toggles |
-//! | [`credentials`] | how the client authenticates: kube keeps re-reading the token file |
+//! | [`config`] | flags, environment and config file |
 //! | [`metrics`], [`client_metrics`], [`signals`] | Prometheus metrics, including every API request and what the diagnosis reads |
 //! | [`diagnosis`] | the controller's self-diagnosis: findings from its own signals, with cause and fix |
 //! | [`doctor`] | `doc-controller doctor`: a running controller's diagnosis, or a cluster's blockers without one |
@@ -26,6 +28,10 @@
 //! | [`admin`], [`readiness`] | `/metrics`, `/healthz`, `/readyz`, `/diagnostics`, and the page at `/` |
 //! | [`telemetry`] | logs (text/JSON) and OpenTelemetry traces |
 //! | [`error`] | typed errors, their metric labels and retry classes |
+// region: fault-catalogue
+//! | [`fault`] | the failure toggles, declared once; each wrong way sits next to the right way it breaks (`// FAULT(<toggle>)`) |
+//! | [`credentials`] | the wrong way of `static-credentials`, and why kube must keep re-reading the token file |
+// endregion: fault-catalogue
 //!
 //! ## Cargo features
 //! | feature | what | default |
@@ -41,13 +47,11 @@ pub mod client_metrics;
 pub mod config;
 pub mod configmap;
 pub mod controller;
-pub mod credentials;
 pub mod diagnosis;
 pub mod doctor;
 pub mod document;
 pub mod error;
 pub mod events;
-pub mod fault;
 pub mod finalizer;
 #[cfg(test)]
 pub mod fixtures;
@@ -59,6 +63,10 @@ pub mod readiness;
 pub mod reconcile;
 pub mod signals;
 pub mod telemetry;
+// region: fault-catalogue
+pub mod credentials;
+pub mod fault;
+// endregion: fault-catalogue
 
 pub use app::{App, AppError};
 pub use config::Config;

@@ -4,14 +4,14 @@
 //! belongs to a toggle and grants only what the shipped RBAC lacks; every toggle is switched on
 //! by some end-to-end test.
 
-#[path = "support/faults_doc.rs"]
-mod faults_doc;
+#[path = "support/faults_md.rs"]
+mod faults_md;
 
 use doc_controller::fault::{Fault, Switch};
 use std::collections::{BTreeMap, BTreeSet};
 
-fn doc_rows() -> BTreeMap<String, faults_doc::DocRow> {
-    let rows = faults_doc::read();
+fn faults_md_rows() -> BTreeMap<String, faults_md::Row> {
+    let rows = faults_md::read();
     let by_toggle: BTreeMap<_, _> = rows.iter().map(|r| (r.toggle.clone(), r.clone())).collect();
     assert_eq!(
         by_toggle.len(),
@@ -23,7 +23,7 @@ fn doc_rows() -> BTreeMap<String, faults_doc::DocRow> {
 
 #[test]
 fn every_toggle_has_a_row_that_says_what_the_declaration_says() {
-    let rows = doc_rows();
+    let rows = faults_md_rows();
     for fault in Fault::ALL {
         let row = rows
             .get(fault.name())
@@ -48,7 +48,7 @@ fn every_toggle_has_a_row_that_says_what_the_declaration_says() {
 
 #[test]
 fn every_documented_toggle_is_accepted_by_the_config() {
-    for toggle in doc_rows().keys() {
+    for toggle in faults_md_rows().keys() {
         assert!(
             toggle.parse::<Fault>().is_ok(),
             "{toggle} is documented but the config rejects it"
@@ -141,7 +141,7 @@ fn every_fault_manifest_belongs_to_a_toggle_and_grants_only_what_the_shipped_rba
 fn the_docs_cover_the_steering_catalogue() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fault-catalogue.md");
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let rows = doc_rows();
+    let rows = faults_md_rows();
     let mut seen = 0;
     for line in text
         .lines()
@@ -166,7 +166,7 @@ fn the_docs_cover_the_steering_catalogue() {
 
 #[test]
 fn every_toggle_row_names_the_finding_its_tests_assert() {
-    let rows = doc_rows();
+    let rows = faults_md_rows();
     for fault in Fault::ALL {
         let row = &rows[fault.name()];
         let finding = fault.finding();

@@ -10,17 +10,17 @@ mod support;
 
 use doc_controller::Document;
 use doc_controller::config::Config;
-use doc_controller::diagnosis::report::Diagnostics;
-use doc_controller::diagnosis::{Finding, Settings};
 use doc_controller::doctor::ServiceAccount;
 use doc_controller::document::FINALIZER;
 use doc_controller::preflight::INSTALL_HINT;
 use doc_controller::rbac::REQUIRED;
 use kube::api::{Api, DeleteParams};
 use std::path::Path;
-use std::time::Duration;
 // region: fault-catalogue
+use doc_controller::diagnosis::report::Diagnostics;
+use doc_controller::diagnosis::{Finding, Settings};
 use doc_controller::fault::{Fault, Faults};
+use std::time::Duration;
 // endregion: fault-catalogue
 use support::{
     Controller, Env, TestNamespace, create, deployed, doc, eventually, ready_as, wait_for,

@@ -14,11 +14,11 @@ mod support;
 
 use doc_controller::Document;
 use doc_controller::config::Config;
-use doc_controller::diagnosis::Finding;
 use kube::api::Api;
 use serde_json::json;
 use support::{Controller, Env, create, delete_and_wait, doc, ready_as, set_spec, wait_for};
 // region: fault-catalogue
+use doc_controller::diagnosis::Finding;
 use doc_controller::fault::{Fault, Faults};
 use support::{TestNamespace, eventually};
 

@@ -27,8 +27,8 @@
 //! Every demo ends by itself and leaves nothing running.
 
 mod credentials;
-#[path = "../../tests/support/faults_doc.rs"]
-mod faults_doc;
+#[path = "../../tests/support/faults_md.rs"]
+mod faults_md;
 mod harness;
 mod loops;
 mod memory;
@@ -39,7 +39,7 @@ mod token_request;
 mod watches;
 
 use doc_controller::fault::Fault;
-use faults_doc::DocRow;
+use faults_md::Row;
 use harness::{Logs, Res};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -148,8 +148,8 @@ fn root() -> PathBuf {
 
 /// A toggle's row of docs/faults.md, read with the parser the catalogue test uses (empty when
 /// the table has no row for it; the catalogue test fails then).
-fn row(fault: Fault) -> DocRow {
-    faults_doc::read()
+fn row(fault: Fault) -> Row {
+    faults_md::read()
         .into_iter()
         .find(|row| row.toggle == fault.name())
         .unwrap_or_default()

@@ -132,12 +132,7 @@ pub fn toggles_in_force(metrics: &crate::metrics::Metrics) -> Vec<String> {
 // endregion: fault-catalogue
 
 /// The whole page, showing `report`.
-pub fn render(
-    report: &Diagnostics,
-    // region: fault-catalogue
-    toggles: &[String],
-    // endregion: fault-catalogue
-) -> String {
+pub fn render(report: &Diagnostics) -> String {
     let active: Vec<&FindingReport> = report.active().collect();
     let refresh = refresh_seconds(report.window_seconds);
     let mut out = String::with_capacity(32 * 1024);
@@ -160,9 +155,6 @@ pub fn render(
     header(&mut out, report, active.len());
     plots(&mut out, report);
     findings(&mut out, report, &active);
-    // region: fault-catalogue
-    toggles_section(&mut out, toggles);
-    // endregion: fault-catalogue
     out.push_str(
         "<footer>Read-only: this server changes nothing. The same report as JSON: \
          <a href=\"/diagnostics\">/diagnostics</a>; the metrics: <a href=\"/metrics\">/metrics</a>.\
@@ -492,6 +484,15 @@ fn findings(out: &mut String, report: &Diagnostics, active: &[&FindingReport]) {
 }
 
 // region: fault-catalogue
+/// `page` with a section listing the failure `toggles` in force, before its footer.
+pub fn with_toggles(mut page: String, toggles: &[String]) -> String {
+    let mut section = String::new();
+    toggles_section(&mut section, toggles);
+    let at = page.find("<footer>").unwrap_or(page.len());
+    page.insert_str(at, &section);
+    page
+}
+
 fn toggles_section(out: &mut String, toggles: &[String]) {
     out.push_str("<section id=\"toggles\">\n<h2>Failure toggles in force</h2>\n");
     if toggles.is_empty() {
@@ -505,7 +506,9 @@ fn toggles_section(out: &mut String, toggles: &[String]) {
             let toggle = escape(toggle);
             let _ = writeln!(
                 out,
-                "<li class=\"toggle\" data-toggle=\"{toggle}\"><code>{toggle}</code></li>"
+                "<li class=\"toggle\" data-toggle=\"{toggle}\" style=\"font-size: 15px\">\
+                 <code style=\"background: #fef3c7; padding: 1px 6px; border-radius: 4px\">\
+                 {toggle}</code></li>"
             );
         }
         out.push_str(
@@ -589,8 +592,7 @@ fn ago(seconds: f64) -> String {
 }
 
 /// Kept small on purpose: look, not layout engine.
-const STYLE: &str = concat!(
-    "
+const STYLE: &str = "
 body { font: 15px/1.45 system-ui, sans-serif; margin: 0 auto; max-width: 1320px; padding: 0 20px 24px; color: #1f2937; }
 header { display: flex; gap: 24px; align-items: baseline; border-bottom: 1px solid #e5e7eb; }
 h1 { font-size: 22px; margin: 14px 0; }
@@ -616,13 +618,7 @@ svg .line { fill: none; stroke-width: 2; stroke-linejoin: round; }
 .fix { background: #ecfdf5; border-left: 4px solid #16a34a; padding: 4px 8px; }
 .none { color: #166534; }
 footer { margin-top: 24px; color: #6b7280; font-size: 13px; }
-",
-    // region: fault-catalogue
-    "#toggles li { font-size: 15px; }
-#toggles code { background: #fef3c7; padding: 1px 6px; border-radius: 4px; }
-",
-    // endregion: fault-catalogue
-);
+";
 
 /// Re-fetches the page once a window and swaps the new body in (scripts of the fetched document
 /// do not run; this one stays). When the controller stops answering, the status line says so.
@@ -689,16 +685,6 @@ mod tests {
         }
     }
 
-    /// The page of `report`.
-    fn page_of(report: &Diagnostics) -> String {
-        render(
-            report,
-            // region: fault-catalogue
-            &[],
-            // endregion: fault-catalogue
-        )
-    }
-
     /// The `<svg …>…</svg>` element with id `plot-<key>`.
     fn plot<'a>(page: &'a str, key: &str) -> &'a str {
         let start = page
@@ -724,7 +710,7 @@ mod tests {
             fix: "not shown".into(),
             ..FindingReport::default()
         };
-        let page = page_of(&report(Vec::new(), vec![churn(), quiet]));
+        let page = render(&report(Vec::new(), vec![churn(), quiet]));
         assert!(
             page.contains("<article class=\"finding\" data-finding=\"status-churn\">"),
             "{page}"
@@ -759,7 +745,7 @@ mod tests {
             docs: "javascript:alert(1)".into(),
             ..churn()
         };
-        let page = page_of(&report(vec![point(&[])], vec![hostile]));
+        let page = render(&report(vec![point(&[])], vec![hostile]));
         let body = page.split_once("</script>").map_or("", |(_, rest)| rest);
         assert!(!body.contains("<script"), "{body}");
         assert!(!body.contains("<img"), "{body}");
@@ -779,7 +765,7 @@ mod tests {
 
     #[test]
     fn plots_are_there_with_no_point_and_with_one() {
-        let empty = page_of(&report(Vec::new(), Vec::new()));
+        let empty = render(&report(Vec::new(), Vec::new()));
         for spec in PLOTS {
             let svg = plot(&empty, spec.key);
             assert!(svg.contains("data-points=\"0\""), "{svg}");
@@ -791,7 +777,7 @@ mod tests {
             "{empty}"
         );
 
-        let one = page_of(&report(
+        let one = render(&report(
             vec![point(&[
                 ("reconciles per second", 2.5),
                 ("resident memory bytes", 52_428_800.0),
@@ -825,7 +811,7 @@ mod tests {
             })
             .chain([point(&[("reconciles per second", 7.0)])])
             .collect();
-        let page = page_of(&report(history, Vec::new()));
+        let page = render(&report(history, Vec::new()));
         let svg = plot(&page, "reconciles");
         let path = svg
             .split(" d=\"")
@@ -850,7 +836,7 @@ mod tests {
 
     #[test]
     fn the_page_refreshes_once_a_window() {
-        let page = page_of(&report(Vec::new(), Vec::new()));
+        let page = render(&report(Vec::new(), Vec::new()));
         assert!(
             page.contains("<meta http-equiv=\"refresh\" content=\"2\">"),
             "{page}"
@@ -864,15 +850,19 @@ mod tests {
     #[test]
     fn toggles_in_force_are_listed_escaped() {
         let toggles = ["status-timestamp".to_string(), "<i>toggle</i>".to_string()];
-        let page = render(&report(Vec::new(), Vec::new()), &toggles);
+        let page = with_toggles(render(&report(Vec::new(), Vec::new())), &toggles);
         assert!(
-            page.contains("<li class=\"toggle\" data-toggle=\"status-timestamp\">"),
+            page.contains("<li class=\"toggle\" data-toggle=\"status-timestamp\""),
             "{page}"
         );
         let body = page.split_once("</script>").map_or("", |(_, rest)| rest);
         assert!(!body.contains("<i>toggle"), "{body}");
-        let none = page_of(&report(Vec::new(), Vec::new()));
+        let none = with_toggles(render(&report(Vec::new(), Vec::new())), &[]);
         assert!(none.contains("None reported"), "{none}");
+        assert!(
+            page.find("id=\"toggles\"") < page.find("<footer>"),
+            "{page}"
+        );
     }
 
     #[test]

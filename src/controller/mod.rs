@@ -32,7 +32,7 @@ use crate::document::Document;
 use crate::index::IndexWriter;
 use crate::metrics::Metrics;
 use crate::reconcile::{Context, StatusWrites, error_policy, reconcile};
-use futures::future::{BoxFuture, FutureExt, Shared};
+use futures::future::{BoxFuture, Shared};
 use futures::{StreamExt, TryStreamExt, stream::BoxStream};
 use kube::Client;
 use kube::runtime::controller::{self, Controller};
@@ -264,11 +264,15 @@ pub fn build(
         });
 
     // region: fault-catalogue
-    let toggles = if config.live_faults {
-        let api = kube::Api::namespaced(client, &toggles::namespace(config.namespace.as_deref()));
-        toggles::follow(api, faults, gauges, toggled_tx).boxed()
-    } else {
-        futures::future::pending().boxed()
+    let live_faults = config.live_faults;
+    let toggles_namespace = toggles::namespace(config.namespace.as_deref());
+    let toggles = async move {
+        if live_faults {
+            let api = kube::Api::namespaced(client, &toggles_namespace);
+            toggles::follow(api, faults, gauges, toggled_tx).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
     };
     // endregion: fault-catalogue
     let sizes = cache_size::CacheSizeCollector::new(doc_store.clone(), cm_store.clone())
@@ -367,10 +371,9 @@ fn effective_concurrency(config: &Config) -> u16 {
     // FAULT(unbounded-concurrency): 0 means no limit; thousands of reconciles hit the API server at
     // once and it answers 429. Fix: a bound that the API server's fairness share can take.
     if config.faults.is_on(Fault::UnboundedConcurrency) {
-        0
-    } else {
-        config.concurrency
+        return 0;
     }
+    config.concurrency
 }
 
 /// Keeps `doc_controller_cached_objects{store}` current.

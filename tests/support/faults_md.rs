@@ -9,7 +9,7 @@
 /// One row of the table:
 /// `| # | symptom | toggle | switch | what you see | finding | the fix | cluster needs | test |`.
 #[derive(Clone, Debug, Default)]
-pub struct DocRow {
+pub struct Row {
     /// The catalogue row number.
     pub number: String,
     /// The guide's symptom.
@@ -31,7 +31,7 @@ pub struct DocRow {
 }
 
 /// Every toggle row of `text` (the header and separator rows left out).
-pub fn rows(text: &str) -> Vec<DocRow> {
+pub fn rows(text: &str) -> Vec<Row> {
     text.lines()
         .filter(|l| l.starts_with("| ") && !l.starts_with("| #"))
         .filter_map(|line| {
@@ -44,7 +44,7 @@ pub fn rows(text: &str) -> Vec<DocRow> {
             if cells.len() != 11 || cells[1].starts_with("---") {
                 return None;
             }
-            Some(DocRow {
+            Some(Row {
                 number: cells[1].clone(),
                 symptom: cells[2].clone(),
                 toggle: cells[3].trim_matches('`').to_string(),
@@ -60,7 +60,7 @@ pub fn rows(text: &str) -> Vec<DocRow> {
 }
 
 /// The rows of the repository's docs/faults.md.
-pub fn read() -> Vec<DocRow> {
+pub fn read() -> Vec<Row> {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/faults.md");
     rows(&std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}")))
 }
