@@ -572,12 +572,15 @@ fn restricted_violations(spec: &PodSpec) -> Vec<String> {
     found
 }
 
+/// A change that breaks a Pod spec in one way.
+type Breaks = fn(&mut PodSpec);
+
 #[test]
 fn the_restricted_check_rejects_what_the_standard_rejects() {
     let deployment: Deployment = the(DEPLOYMENT);
     let good = pod_spec(&deployment).clone();
     assert_eq!(restricted_violations(&good), Vec::<String>::new());
-    let broken: [(&str, fn(&mut PodSpec)); 6] = [
+    let broken: [(&str, Breaks); 6] = [
         ("privileged", |s| {
             s.containers[0]
                 .security_context
