@@ -23,6 +23,7 @@
 )]
 
 pub mod deployed;
+pub mod kubectl;
 pub mod token_request;
 // region: fault-catalogue
 pub mod proxy;
