@@ -53,12 +53,15 @@ sample:
 e2e-cluster KUBECONFIG:
     DOC_CONTROLLER_E2E_KUBECONFIG={{KUBECONFIG}} cargo test --workspace --all-features
 
+# region: template-only
 # Benchmarks (release): `just bench` runs every scenario, `just bench convergence --n 200` one.
 # On the embedded sandbox, or on DOC_CONTROLLER_E2E_KUBECONFIG's cluster; JSON in target/bench/.
 bench SCENARIO="all" *ARGS="":
     cargo build --release --bin doc-controller --example bench
     if [ "{{SCENARIO}}" = all ]; then for s in convergence quiet scale memory cost sandbox; do ./target/release/examples/bench $s {{ARGS}} || exit 1; done; else ./target/release/examples/bench {{SCENARIO}} {{ARGS}}; fi
+# endregion: template-only
 
+# region: fault-catalogue
 # Narrated demo of one failure toggle on the sandbox: fault on, the numbers, fault off, recovery.
 # `just demo list` lists the toggles; each demo takes about a minute and stops by itself.
 demo TOGGLE:
@@ -69,3 +72,4 @@ demo TOGGLE:
 demo-all:
     cargo build --bin doc-controller
     cargo run --example demo -- all
+# endregion: fault-catalogue

@@ -140,7 +140,9 @@ async fn apply_samples(client: &kube::Client) -> Result<(), Box<dyn std::error::
     for (name, title) in [
         ("getting-started", "Getting started"),
         ("patterns", "Controller patterns"),
+        // region: fault-catalogue
         ("faults", "The fault catalogue"),
+        // endregion: fault-catalogue
     ] {
         samples.push(Document::new(
             name,

@@ -9,7 +9,7 @@
 //! | `GET /healthz` | `200 ok` as long as the process can answer HTTP (liveness) |
 //! | `GET /readyz` | `200 ok` once ready, else `503` with one reason per line (readiness) |
 //! | `GET /diagnostics` | the self-diagnosis as JSON ([`Diagnostics`]): every finding, raised or not, with evidence, cause and fix |
-//! | `GET /` | a page for people ([`page`]): the key series as plots, the raised findings with cause and fix (and the failure toggles in force) |
+//! | `GET /` | a page for people ([`page`]): the key series as plots, the raised findings with cause and fix |
 //!
 //! Other methods on these paths get `405 Method Not Allowed`, other paths `404 Not Found`.
 //!
@@ -110,8 +110,8 @@ async fn diagnostics_handler(State(state): State<AdminState>) -> impl IntoRespon
     axum::Json(report)
 }
 
-/// The page reads the same report as `/diagnostics` (and the toggles from the metrics), so it
-/// shows nothing the other routes do not.
+/// The page reads the same report as `/diagnostics` (and the metrics), so it shows nothing the
+/// other routes do not.
 async fn page_handler(State(state): State<AdminState>) -> impl IntoResponse {
     let report = state.diagnostics.borrow().clone();
     let html = page::render(&report);

@@ -16,10 +16,13 @@
 //! followed by one statement, which overrides or short-circuits the right way around it (an
 //! early `return`, a shadowing `let`, an `if` that replaces a value). What only toggles need
 //! besides (this module, imports, fields, parameters) sits between `// region: fault-catalogue`
-//! and `// endregion: fault-catalogue`, and whole files of the catalogue are listed in the
-//! generator (`template/`). That is how `cargo run -p new-controller -- --without-fault-catalogue`
-//! makes a controller that never had toggles: it drops the comment and its statement, the
-//! regions and the listed files (docs/template.md).
+//! and `// endregion: fault-catalogue` markers.
+// region: template-only
+//!
+//! `cargo run -p new-controller -- --without-fault-catalogue` relies on that shape to make a
+//! controller that never had toggles: it drops each comment with its statement, the regions, and
+//! the files of the catalogue it lists (docs/template.md).
+// endregion: template-only
 
 use crate::diagnosis::Finding;
 use std::collections::BTreeSet;

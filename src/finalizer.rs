@@ -7,8 +7,7 @@
 //! subresource. So the finalizer is written the way Kubernetes' own controllers write theirs: read
 //! the object, change `metadata.finalizers`, `update` it. The RBAC then has `get` and `update` on
 //! `documents` and `patch` only on `documents/status`, and a stray write to a Document through the
-//! main resource (toggle `forbidden-patch`) fails with a 403 that names the missing verb, instead
-//! of landing unnoticed.
+//! main resource fails with a 403 that names the missing verb, instead of landing unnoticed.
 //!
 //! # Why read first, and read untyped
 //! An update replaces the whole object, so it must carry every field the API server has. The

@@ -48,7 +48,7 @@ use tracing::{Instrument, field};
 pub struct Context {
     /// Client for writes (and, only with `direct-reads`, reads).
     pub client: Client,
-    /// The effective configuration, including failure toggles.
+    /// The effective configuration.
     pub config: Config,
     /// Metrics of reconciles, status writes and the index.
     pub metrics: Arc<Metrics>,

@@ -61,9 +61,16 @@ impl Change {
 /// Whether a Document change passed the trigger predicate: the `predicate` label.
 pub const PREDICATE: [&str; 2] = ["passed", "filtered"];
 
-/// What requested a reconcile besides a Document change: the `source` label (`object_watch`: an
-/// event of a watch on one owned object).
-pub const TRIGGER_SOURCES: [&str; 4] = ["owned", "object_watch", "resync", "toggles"];
+/// What requested a reconcile besides a Document change: the `source` label.
+pub const TRIGGER_SOURCES: &[&str] = &[
+    "owned",
+    "resync",
+    // region: fault-catalogue
+    // An event of a watch on one owned object (`watch-per-object`), a switch of live toggles.
+    "object_watch",
+    "toggles",
+    // endregion: fault-catalogue
+];
 
 /// The states of `doc_controller_documents{state}`, set by the doctor from the Document cache.
 pub const DOCUMENT_STATES: [&str; 3] = ["terminating_stuck", "lagging", "with_managed_fields"];
@@ -111,7 +118,7 @@ impl Signals {
             )?,
             reconcile_triggers_total: counter_vec(
                 "doc_controller_reconcile_triggers_total",
-                "Reconciles requested other than by a Document change: an owned object to repair (owned), an event of a watch on one owned object (object_watch), a resync tick (resync), a change of the live toggles (toggles); one per Document.",
+                "Reconciles requested other than by a Document change (an owned object to repair, a resync tick; see the source label), one per Document.",
                 &["source"],
             )?,
             status_rewrites_total: counter(

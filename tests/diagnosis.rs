@@ -235,8 +235,7 @@ fn toggles(finding: Finding) -> String {
     }
 }
 
-/// `text` between the markers that `cargo run -p new-controller -- --without-fault-catalogue`
-/// removes (docs/template.md).
+/// `text` between the Markdown markers of a fault-catalogue region.
 fn faults_region(text: &str) -> String {
     let marker = |end: &str| format!("<!-- {end}region: fault-catalogue -->\n");
     format!("{}{text}{}", marker(""), marker("end"))

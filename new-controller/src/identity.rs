@@ -23,7 +23,7 @@ pub struct Identity {
     pub plural: String,
     /// Its short name for `kubectl get` (`doc`), if any.
     pub short_name: Option<String>,
-    /// The namespace the manifests install the controller into (`default`).
+    /// The namespace `kubectl apply -k yaml/` installs the controller into (`doc-controller`).
     pub namespace: String,
 }
 
@@ -72,7 +72,7 @@ pub const TEMPLATE: Template = Template {
     version: "v1",
     plural: "documents",
     short_name: "doc",
-    namespace: "default",
+    namespace: "doc-controller",
     variable: "doc",
 };
 
@@ -101,7 +101,7 @@ pub struct Wanted {
     pub plural: Option<String>,
     /// `--short-name` (default: none).
     pub short_name: Option<String>,
-    /// `--namespace` (default `default`).
+    /// `--namespace` (default: the project's name, as the template's own namespace is).
     pub namespace: Option<String>,
     /// `--name` (default: `<lowercase kind>-controller`).
     pub name: Option<String>,
@@ -163,13 +163,13 @@ impl Wanted {
         {
             return Err(invalid("--short-name", short, &rule));
         }
-        let namespace = self.namespace.unwrap_or_else(|| "default".into());
-        if let Err(rule) = dns1123_label(&namespace) {
-            return Err(invalid("--namespace", &namespace, &rule));
-        }
         let name = self
             .name
             .unwrap_or_else(|| format!("{}-controller", kind.to_ascii_lowercase()));
+        let namespace = self.namespace.unwrap_or_else(|| name.clone());
+        if let Err(rule) = dns1123_label(&namespace) {
+            return Err(invalid("--namespace", &namespace, &rule));
+        }
         // The name is a crate, a ServiceAccount and Deployment, and the prefix of the
         // `<name>-config` ConfigMap and of ClusterRoles the tests name after a namespace.
         if let Err(rule) = dns1035_label(&name) {
@@ -347,7 +347,7 @@ mod tests {
         assert_eq!(id.version, "v1");
         assert_eq!(id.plural, "widgets");
         assert_eq!(id.short_name, None);
-        assert_eq!(id.namespace, "default");
+        assert_eq!(id.namespace, "widget-controller");
         assert_eq!(id.crate_name(), "widget_controller");
         assert_eq!(id.env_prefix(), "WIDGET_CONTROLLER");
         assert_eq!(id.name_camel(), "WidgetController");

@@ -12,9 +12,9 @@
 //! that contains an old one (a kind `Doc`) is safe. Longer literals come first: `documents.kube.rs`
 //! before `documents`, `doc-controller` before `doc`.
 //!
-//! A few edits depend on the file and are listed in [`FILE_EDITS`] (the deploy namespace, the CRD
-//! version in `yaml/crd.yaml`, a short name that is not wanted); a test checks that each still
-//! matches the template.
+//! A few edits depend on the file and are listed in [`FILE_EDITS`] (the namespace `kubectl apply
+//! -k yaml/` installs into, the CRD version in `yaml/crd.yaml`, a short name that is not wanted);
+//! a test checks that each still matches the template.
 //!
 //! # What is not renamed
 //! English words that contain the kind (`documentation`, `documented`), `#[doc]` attributes and
@@ -100,8 +100,8 @@ pub enum When {
     NoShortName,
 }
 
-/// The file-specific edits: the namespace the manifests install into, the version in the CRD's
-/// YAML, and what goes when the kind has no short name.
+/// The file-specific edits: the namespace `kubectl apply -k yaml/` installs into, the version in
+/// the CRD's YAML, and what goes when the kind has no short name.
 pub const FILE_EDITS: &[FileEdit] = &[
     FileEdit {
         path: "yaml/crd.yaml",
@@ -110,69 +110,27 @@ pub const FILE_EDITS: &[FileEdit] = &[
         when: When::Always,
     },
     FileEdit {
-        path: "yaml/rbac.yaml",
-        from: "namespace: default",
+        path: "yaml/kustomization.yaml",
+        from: "namespace: doc-controller",
         to: "namespace: {namespace}",
         when: When::Always,
     },
     FileEdit {
-        path: "yaml/deployment.yaml",
-        from: "namespace: default",
-        to: "namespace: {namespace}",
-        when: When::Always,
-    },
-    FileEdit {
-        path: "yaml/observability/podmonitor.yaml",
-        from: "namespace: default",
-        to: "namespace: {namespace}",
-        when: When::Always,
-    },
-    FileEdit {
-        path: "yaml/observability/prometheusrule.yaml",
-        from: "namespace: default",
-        to: "namespace: {namespace}",
-        when: When::Always,
-    },
-    FileEdit {
-        path: "src/bin/rulegen.rs",
-        from: "namespace: default",
-        to: "namespace: {namespace}",
-        when: When::Always,
-    },
-    FileEdit {
-        path: "yaml/faults/forbidden-watch.yaml",
-        from: "namespace: default",
-        to: "namespace: {namespace}",
-        when: When::Always,
-    },
-    FileEdit {
-        path: "yaml/faults/direct-reads.yaml",
-        from: "namespace: default",
-        to: "namespace: {namespace}",
-        when: When::Always,
-    },
-    FileEdit {
-        path: "yaml/faults/rival-writer.yaml",
-        from: "namespace: default",
-        to: "namespace: {namespace}",
-        when: When::Always,
-    },
-    FileEdit {
-        path: "yaml/faults/throttling.yaml",
-        from: "namespace: default",
-        to: "namespace: {namespace}",
-        when: When::Always,
-    },
-    FileEdit {
-        path: "tests/support/deployed.rs",
-        from: "const SHIPPED_NAMESPACE: &str = \"default\";",
-        to: "const SHIPPED_NAMESPACE: &str = \"{namespace}\";",
+        path: "yaml/namespace.yaml",
+        from: "  name: doc-controller\n",
+        to: "  name: {namespace}\n",
         when: When::Always,
     },
     FileEdit {
         path: "README.md",
-        from: "ServiceAccount `doc-controller` in `default`",
-        to: "ServiceAccount `{name}` in `{namespace}`",
+        from: "kubectl -n doc-controller rollout",
+        to: "kubectl -n {namespace} rollout",
+        when: When::Always,
+    },
+    FileEdit {
+        path: "README.md",
+        from: "namespace `doc-controller`; the files themselves say `default`",
+        to: "namespace `{namespace}`; the files themselves say `default`",
         when: When::Always,
     },
     FileEdit {
@@ -216,17 +174,6 @@ impl Renamer {
         let fixed = |s: String| -> Decide { Box::new(move |_| Some(s.clone())) };
 
         // Compounds of the identity, longest first.
-        rule(
-            format!("serviceaccount:{}:{}", from.namespace, from.name),
-            fixed(format!("serviceaccount:{}:{}", to.namespace, to.name)),
-        );
-        rule(
-            format!("{}/{}", from.namespace, from.name),
-            Box::new({
-                let s = format!("{}/{}", to.namespace, to.name);
-                move |at| (!alnum(at.prev())).then(|| s.clone())
-            }),
-        );
         rule(
             format!("{}.{}.{}", from.kind, from.version, from.group),
             fixed(format!("{}.{}.{}", to.kind, to.version, to.group)),
@@ -535,7 +482,7 @@ mod tests {
             "doc-controller (`documents.kube.rs`, `Document.v1.kube.rs/x.ns`, kube.rs/v1): \
              DOC_CONTROLLER_NAMESPACE, doc_controller_reconcile_total, DocControllerFinding, \
              `kubectl get doc`, Documents, the kube.rs troubleshooting guide, https://kube.rs/x, \
-             group `kube.rs`, default/doc-controller, documentation",
+             group `kube.rs`, documentation",
         );
         assert_eq!(
             prose,
@@ -543,7 +490,7 @@ mod tests {
              example.com/v1alpha1): WIDGET_CONTROLLER_NAMESPACE, \
              widget_controller_reconcile_total, WidgetControllerFinding, `kubectl get widget`, \
              Widgets, the kube.rs troubleshooting guide, https://kube.rs/x, group `example.com`, \
-             widgets/widget-controller, documentation"
+             documentation"
         );
     }
 

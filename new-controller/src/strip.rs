@@ -11,7 +11,9 @@
 //!    sits between region markers a reader recognises at a glance, in the comment syntax of its
 //!    file: `// region: fault-catalogue` … `// endregion: fault-catalogue` in Rust,
 //!    `<!-- region: fault-catalogue -->` in Markdown, `# region: fault-catalogue` in YAML, TOML,
-//!    the justfile and shell. [`regions`] drops them with their markers.
+//!    the justfile and shell. [`regions`] drops them with their markers. JSON has no comments: an
+//!    object of a pretty-printed JSON file (a dashboard panel) that holds
+//!    `"region": "fault-catalogue"` goes as a whole ([`json_objects`]).
 //!
 //! # Template only
 //! The same markers with the name `template-only` mark what no generated project gets (this
@@ -42,15 +44,19 @@ pub const FAULT_CATALOGUE: &[&str] = &[
     "examples/demo/",
 ];
 
-/// Files and folders no generated project gets: build output, history, the generator, and the
+/// Files and folders no generated project gets: build output, the generator and its docs; the
 /// benchmarks (their write floor re-implements this controller's writes outside it, so they
-/// measure the wrong thing as soon as a project publishes something else).
+/// measure the wrong thing as soon as a project publishes something else); and the sandbox's own
+/// conformance suite, which tests the API server against this project's manifests and is the
+/// sandbox's business, as a dependency's tests are (a generated project runs its own suites on
+/// the sandbox).
 pub const TEMPLATE_ONLY: &[&str] = &[
     "target/",
     ".git/",
     "new-controller/",
     "examples/bench/",
     "docs/template.md",
+    "sandbox/tests/",
 ];
 
 /// Why a file could not be stripped.
@@ -83,7 +89,9 @@ pub enum Syntax {
     Html,
     /// `# region: …`
     Hash,
-    /// No comments (JSON): no regions.
+    /// JSON: an object with a `"region"` member ([`json_objects`]).
+    Json,
+    /// No regions (`Cargo.lock`).
     None,
 }
 
@@ -97,7 +105,7 @@ impl Syntax {
         match path.extension().and_then(|e| e.to_str()) {
             Some("rs") => Syntax::Slashes,
             Some("md") => Syntax::Html,
-            Some("json") => Syntax::None,
+            Some("json") => Syntax::Json,
             _ if name == "Cargo.lock" => Syntax::None,
             _ => Syntax::Hash,
         }
@@ -109,7 +117,7 @@ impl Syntax {
             Syntax::Slashes => trimmed.strip_prefix("//")?.trim_start(),
             Syntax::Hash => trimmed.strip_prefix('#')?.trim_start(),
             Syntax::Html => trimmed.strip_prefix("<!--")?.strip_suffix("-->")?.trim(),
-            Syntax::None => return None,
+            Syntax::Json | Syntax::None => return None,
         };
         if let Some(name) = inner.strip_prefix("endregion:") {
             Some((name.trim(), true))
@@ -124,6 +132,9 @@ impl Syntax {
 /// `text` without the regions named `name` (markers included). Where a region stood between two
 /// blank lines, one of them goes too, so no double blank line is left.
 pub fn regions(text: &str, syntax: Syntax, name: &str) -> Result<String, StripError> {
+    if syntax == Syntax::Json {
+        return json_objects(text, name);
+    }
     let lines: Vec<&str> = text.split_inclusive('\n').collect();
     let mut keep = vec![true; lines.len()];
     let mut open: Option<usize> = None;
@@ -183,6 +194,46 @@ pub fn regions(text: &str, syntax: Syntax, name: &str) -> Result<String, StripEr
         .zip(keep)
         .filter_map(|(line, keep)| keep.then_some(*line))
         .collect())
+}
+
+/// Pretty-printed JSON `text` without the objects holding a member `"region": "<name>"`, and the
+/// comma before one that was the last of its array or object.
+pub fn json_objects(text: &str, name: &str) -> Result<String, StripError> {
+    let marker = format!("\"region\": \"{name}\"");
+    let mut lines: Vec<String> = text.split_inclusive('\n').map(str::to_string).collect();
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    while let Some(at) = lines
+        .iter()
+        .position(|l| l.trim().trim_end_matches(',') == marker)
+    {
+        let unbalanced = |problem| StripError::Unbalanced {
+            line: at + 1,
+            problem,
+            name: name.to_string(),
+        };
+        let open = (0..at)
+            .rev()
+            .find(|&i| lines[i].trim() == "{" && indent(&lines[i]) < indent(&lines[at]))
+            .ok_or_else(|| unbalanced("a JSON"))?;
+        let depth = indent(&lines[open]);
+        let close = (at..lines.len())
+            .find(|&i| indent(&lines[i]) == depth && matches!(lines[i].trim(), "}" | "},"))
+            .ok_or_else(|| unbalanced("an unclosed JSON"))?;
+        let was_last = lines[close].trim() == "}";
+        lines.drain(open..=close);
+        if was_last && open > 0 {
+            let previous = &mut lines[open - 1];
+            if previous.trim_end().ends_with(',') {
+                let end = previous.trim_end().len() - 1;
+                let newline = previous.ends_with('\n');
+                previous.truncate(end);
+                if newline {
+                    previous.push('\n');
+                }
+            }
+        }
+    }
+    Ok(lines.concat())
 }
 
 /// Rust `text` without its `// FAULT(…)` comments and the statement each is followed by.
@@ -325,6 +376,15 @@ mod tests {
         assert_eq!(
             regions(yaml, Syntax::Hash, FAULT_CATALOGUE_REGION).expect("other regions stay"),
             yaml
+        );
+    }
+
+    #[test]
+    fn a_json_object_with_the_region_member_goes_whole() {
+        let json = "{\n  \"panels\": [\n    {\n      \"id\": 1\n    },\n    {\n      \"region\": \"fault-catalogue\",\n      \"id\": 2\n    }\n  ]\n}\n";
+        assert_eq!(
+            json_objects(json, FAULT_CATALOGUE_REGION).expect("stripped"),
+            "{\n  \"panels\": [\n    {\n      \"id\": 1\n    }\n  ]\n}\n"
         );
     }
 

@@ -6,10 +6,13 @@
 //! some 350 bytes before any field is set, and every label or annotation map allocates a 544-byte
 //! B-tree node for its one or two entries. That was 23 MB, more than the Documents themselves.
 //!
-//! The controller only ever asks a published ConfigMap three questions: is it exactly what its
-//! Document asks for (in the fields this controller owns), which Document controls it, and (for the
-//! `rival-writer` toggle) did anyone else annotate it. A digest answers the first, the owner's name
-//! the second, a flag the third. The index keeps its entries: reconciles read them.
+//! The controller only ever asks a published ConfigMap two questions: is it exactly what its
+//! Document asks for (in the fields this controller owns), and which Document controls it. A digest
+//! answers the first, the owner's name the second. The index keeps its entries: reconciles read
+//! them.
+// region: fault-catalogue
+//! (For the `rival-writer` toggle, a flag says whether anyone else annotated it.)
+// endregion: fault-catalogue
 //!
 //! [`CachedConfigMap`] implements kube's [`Lookup`], so kube's reflector and [`Store`] hold it as
 //! they would a `ConfigMap`.
@@ -47,8 +50,10 @@ enum Content {
         /// [`owned_digest`] of the object as it is.
         #[serde(serialize_with = "hex_digest")]
         owned: [u8; 32],
+        // region: fault-catalogue
         /// Whether it carries annotations (other than kubectl's last-applied copy).
         annotated: bool,
+        // endregion: fault-catalogue
     },
     /// Any other ConfigMap the watch selects (the index): its data, which reconciles read.
     Data(BTreeMap<String, String>),
@@ -68,10 +73,12 @@ impl From<ConfigMap> for CachedConfigMap {
         let content = if cm.labels().contains_key(DOCUMENT_LABEL) {
             Content::Published {
                 owned: owned_digest(&cm),
+                // region: fault-catalogue
                 annotated: cm
                     .annotations()
                     .keys()
                     .any(|k| k != "kubectl.kubernetes.io/last-applied-configuration"),
+                // endregion: fault-catalogue
             }
         } else {
             Content::Data(cm.data.unwrap_or_default())
@@ -94,6 +101,7 @@ impl CachedConfigMap {
         matches!(&self.content, Content::Published { owned, .. } if *owned == owned_digest(desired))
     }
 
+    // region: fault-catalogue
     /// Whether anyone annotated it (this controller never does).
     pub fn is_annotated(&self) -> bool {
         matches!(
@@ -104,6 +112,7 @@ impl CachedConfigMap {
             }
         )
     }
+    // endregion: fault-catalogue
 
     /// The entry of `document` when this is an index.
     pub fn index_entry(&self, document: &str) -> Option<String> {
@@ -199,7 +208,9 @@ mod tests {
         assert_eq!(cached.owner(), Some("samuel"));
         assert!(cached.is_up_to_date(&published(&doc("hello"))));
         assert!(!cached.is_up_to_date(&published(&doc("changed"))));
+        // region: fault-catalogue
         assert!(!cached.is_annotated());
+        // endregion: fault-catalogue
     }
 
     #[test]
@@ -210,7 +221,9 @@ mod tests {
             .insert("rival.example.com/reviewed".into(), "yes".into());
         let cached = CachedConfigMap::from(cm);
         assert!(cached.is_up_to_date(&published(&doc("hello"))));
+        // region: fault-catalogue
         assert!(cached.is_annotated());
+        // endregion: fault-catalogue
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //!
 //! The size is the JSON encoding of every cached object, computed when `/metrics` is scraped (not
 //! on every event): an estimate of the memory the objects take, good for comparisons such as
-//! stripped versus unstripped objects (toggle `keep-managed-fields`) and for bytes per object.
+//! stripped versus unstripped objects and for bytes per object.
 
 use crate::configmap::cached::CachedConfigMap;
 use crate::document::Document;

@@ -92,8 +92,11 @@ impl Evidence {
 /// at 0.8 s keeps any watch far below it.
 pub const HOT_LOOP_ERRORS_PER_SECOND: f64 = 5.0;
 
-/// Watches one controller needs open: Documents, owned ConfigMaps, the live toggles' ConfigMap;
+/// Watches one controller keeps open: Documents, owned ConfigMaps, at most one more of its own;
 /// one more is a watch restarting.
+// region: fault-catalogue
+/// (That one more: the live toggles' ConfigMap, with `--live-faults`.)
+// endregion: fault-catalogue
 pub const EXPECTED_WATCHES: f64 = 4.0;
 
 const WRITE_VERBS: &[&str] = &[
