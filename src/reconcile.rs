@@ -600,7 +600,7 @@ mod tests {
 
     /// Answers the status apply with the Document carrying that status.
     fn doc_with(body: &serde_json::Value, doc: &Document) -> serde_json::Value {
-        let mut full = serde_json::to_value(doc).expect("doc serializes");
+        let mut full = serde_json::to_value(doc).expect("Document serializes");
         full["status"] = body["status"].clone();
         full
     }
@@ -609,7 +609,7 @@ mod tests {
     async fn answer_get(api: &mut ApiServer, doc: &Document) {
         api.expect(Method::GET, DOC)
             .await
-            .respond(serde_json::to_value(doc).expect("doc serializes"));
+            .respond(serde_json::to_value(doc).expect("Document serializes"));
     }
 
     fn empty_index() -> serde_json::Value {
@@ -767,8 +767,8 @@ mod tests {
         let run = spawn(doc.clone(), ctx.clone());
         let status = api.expect(Method::PATCH, STATUS).await;
         let mut echo: Document =
-            serde_json::from_value(doc_with(&status.body, &doc)).expect("doc deserializes");
-        status.respond(serde_json::to_value(&echo).expect("doc serializes"));
+            serde_json::from_value(doc_with(&status.body, &doc)).expect("Document deserializes");
+        status.respond(serde_json::to_value(&echo).expect("Document serializes"));
         expect_event(&mut api, "Published", "Normal").await;
         finish(run).await.expect("reconciled");
         assert!(ctx.status_writes.unseen(&doc).is_some());
@@ -889,7 +889,7 @@ mod tests {
         );
 
         // Reconciling it again changes nothing and warns no more.
-        let again: Document = serde_json::from_value(answer).expect("doc deserializes");
+        let again: Document = serde_json::from_value(answer).expect("Document deserializes");
         finish(spawn(again, ctx)).await.expect("reconciled");
         api.expect_silence().await;
     }

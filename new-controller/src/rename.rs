@@ -6,8 +6,9 @@
 //! `documents.kube.rs`, ...), what may stand before and after it, and what it becomes, which
 //! can depend on where it stands: in Rust, an identifier is renamed to snake_case
 //! (`database_cluster`), the same word in a string or comment to the Kubernetes spelling
-//! (`databasecluster`), and the variable `doc` to the kind's snake_case name while the string
-//! `"doc"` is the short name ([`crate::lexer`] tells code, strings and comments apart). At each
+//! (`databasecluster`), and the variable `doc` to the kind's snake_case name while `doc` in a
+//! string, as in the docs, is the short name ([`crate::lexer`] tells code, strings and comments
+//! apart). At each
 //! position the first rule that matches wins and its output is not scanned again, so a new name
 //! that contains an old one (a kind `Doc`) is safe. Longer literals come first: `documents.kube.rs`
 //! before `documents`, `doc-controller` before `doc`.
@@ -298,11 +299,10 @@ impl Renamer {
                     // The kube derive's `doc = "…"` is the CRD's description, not the variable.
                     Some(Class::Code) if after.starts_with(" = \"") => None,
                     Some(Class::Code) => Some(variable.clone()),
-                    Some(Class::Str) if at.prev() == Some('"') && at.next() == Some('"') => {
-                        Some(short.clone())
-                    }
+                    // In a string, as in prose, what a person types (`kubectl get doc`); `doc-0`
+                    // is an object's name.
                     Some(Class::Str) if at.next() == Some('-') => None,
-                    Some(Class::Str) => Some(variable.clone()),
+                    Some(Class::Str) => Some(short.clone()),
                     Some(Class::Comment) if after.starts_with(" comment") => None,
                     Some(Class::Comment) => Some(variable.clone()),
                     None if at.next() == Some('-')
