@@ -59,6 +59,11 @@ bench SCENARIO="all" *ARGS="":
     cargo build --release --bin doc-controller --example bench
     if [ "{{SCENARIO}}" = all ]; then for s in convergence quiet scale memory cost sandbox; do ./target/release/examples/bench $s {{ARGS}} || exit 1; done; else ./target/release/examples/bench {{SCENARIO}} {{ARGS}}; fi
 
+# The release build with debug info for profilers (`[profile.profiling]`): target/profiling/.
+# FEATURES=jemalloc for jeprof heap profiles; without it for heaptrack and callgrind (README).
+profile-build FEATURES="":
+    cargo build --profile profiling --features "{{FEATURES}}" --bin doc-controller --example bench
+
 # Narrated demo of one failure toggle on the sandbox: fault on, the numbers, fault off, recovery.
 # `just demo list` lists the toggles; each demo takes about a minute and stops by itself.
 demo TOGGLE:
