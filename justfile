@@ -36,13 +36,13 @@ install-crd:
 run-cluster *ARGS:
     cargo run --bin doc-controller -- {{ARGS}}
 
-# Build the container image.
+# Build the container image, tagged with the crate's version as yaml/deployment.yaml names it.
 docker-build:
-    docker build -t doc-controller:latest .
+    docker build -t doc-controller:$(cargo pkgid -p doc-controller | sed 's/.*[#@]//') .
 
-# Deploy CRD, RBAC and the controller to the current cluster.
+# Deploy the restricted namespace, CRD, RBAC and the controller to the current cluster.
 deploy:
-    kubectl apply -f yaml/crd.yaml -f yaml/rbac.yaml -f yaml/deployment.yaml
+    kubectl apply -k yaml/
 
 # Apply the sample Document.
 sample:
