@@ -21,7 +21,7 @@
 //! | `convergence` | N new Documents (default 2,000) until all `Ready` for their generation, against the floor | ≤ 1.15× floor |
 //! | `quiet` | after convergence, a restart and a `--resync-period` resync of all N | 0 writes, 0 self-triggered reconciles |
 //! | `scale` | 10,000 Documents | ≤ 1.2× floor, no 5xx/429, connections ≤ concurrency + watches + index writer |
-//! | `memory` | 10,000 existing Documents: RSS, bytes per Document, start-to-ready; toggles `keep-managed-fields`, `unpaged-initial-list` | RSS ≤ 60 MiB |
+//! | `memory` | 10,000 existing Documents: RSS, bytes per Document, start-to-ready; toggles `keep-managed-fields`, `unpaged-initial-list` | RSS ≤ 40 MiB |
 //! | `cost` | controller CPU per 1,000 reconciles, with the API server's CPU in the same run | |
 //! | `sandbox` | the sandbox alone at 10,000 objects: writes, lists, watch fan-out | |
 
@@ -764,8 +764,8 @@ async fn memory(opts: &Opts) -> Result<(), BenchError> {
                 "default: VmRSS once reconciled",
                 json!(mib(rss)),
                 "MiB",
-                "<= 60",
-                mib(rss) <= 60.0,
+                "<= 40",
+                mib(rss) <= 40.0,
             );
         } else {
             report.row(
