@@ -61,6 +61,12 @@ bench SCENARIO="all" *ARGS="":
     if [ "{{SCENARIO}}" = all ]; then for s in convergence quiet scale memory cost sandbox; do ./target/release/examples/bench $s {{ARGS}} || exit 1; done; else ./target/release/examples/bench {{SCENARIO}} {{ARGS}}; fi
 # endregion: template-only
 
+# The release build with debug info for profilers (`[profile.profiling]`): target/profiling/.
+# FEATURES=jemalloc for jeprof heap profiles; without it for heaptrack and callgrind (README).
+# (The benchmarks build themselves with `cargo run --profile profiling --example bench`.)
+profile-build FEATURES="":
+    cargo build --profile profiling --features "{{FEATURES}}" --bin doc-controller
+
 # region: fault-catalogue
 # Narrated demo of one failure toggle on the sandbox: fault on, the numbers, fault off, recovery.
 # `just demo list` lists the toggles; each demo takes about a minute and stops by itself.

@@ -16,6 +16,7 @@ use crate::configmap::cached::CachedConfigMap;
 use crate::document::status::{self, Outcome};
 use crate::document::{Document, DocumentSpec, FINALIZER};
 use crate::error::Error;
+use crate::events::EventRecorder;
 use crate::index::IndexWriter;
 use crate::metrics::Metrics;
 use crate::reconcile::Context;
@@ -24,7 +25,7 @@ use http_body_util::BodyExt;
 use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::client::Body;
-use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::events::Reporter;
 use kube::runtime::reflector::{self, store::Writer};
 use kube::runtime::watcher;
 use serde_json::Value;
@@ -120,7 +121,7 @@ pub fn context(config: Config) -> (Arc<Context>, ApiServer, Cache) {
     let (store, writer) = reflector::store();
     let ctx = Context {
         client: client.clone(),
-        recorder: Recorder::new(
+        recorder: EventRecorder::new(
             client.clone(),
             Reporter {
                 controller: CONTROLLER_NAME.into(),
@@ -133,6 +134,7 @@ pub fn context(config: Config) -> (Arc<Context>, ApiServer, Cache) {
         metrics,
         failures: Mutex::new(HashMap::new()),
         status_writes: Default::default(),
+        finalizer_writes: Default::default(),
         // region: fault-catalogue
         object_watches: None,
         faults: crate::fault::LiveFaults::new(config.faults.clone()),

@@ -130,13 +130,19 @@ impl Watches {
 
     /// What `.modify()` does to each watched object before the reflector caches it.
     pub fn strip<K: Resource>(&self) -> fn(&mut K) {
-        // FAULT(keep-managed-fields): cache objects as they come; the Store then holds every
-        // field manager's bookkeeping for every object. Fix: strip it before the reflector.
-        if self.config.faults.is_on(Fault::KeepManagedFields) {
-            return |_| {};
-        }
-        strip_unread
+        strip(&self.config)
     }
+}
+
+/// What is done to each watched object before the reflector caches it; a reconcile that goes on
+/// with an API server's answer instead of the watch's copy does the same to it.
+pub fn strip<K: Resource>(config: &Config) -> fn(&mut K) {
+    // FAULT(keep-managed-fields): cache objects as they come; the Store then holds every field
+    // manager's bookkeeping for every object. Fix: strip it before the reflector.
+    if config.faults.is_on(Fault::KeepManagedFields) {
+        return |_| {};
+    }
+    strip_unread
 }
 
 /// Drops what the controller never reads before it is cached: `managedFields` is often larger
