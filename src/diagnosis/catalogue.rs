@@ -386,6 +386,20 @@ catalogue! {
         raise_after: 1,
         clear_after: 30,
     }
+    /// This replica writes without holding the Lease: with more than one replica, several write
+    /// the same objects at once.
+    WritesWithoutLease "writes-without-lease" {
+        symptom: "Replicas: more than one replica writes the same objects (every Event published twice, writes racing)",
+        toggles: [NoLeaderElection],
+        raised_when: "Writes are sent without holding the Lease (`doc_controller_writes_without_lease_total`); the evidence says who holds the Lease now (one GET of it)",
+        causes: [
+            "The replica takes part in no leader election: it reconciles and writes whatever the Lease says, and so does every replica started like it",
+            "Another replica holds the Lease while this one writes without it: replicas with and without the election run side by side (a rolling update between two versions)",
+        ],
+        fix: "Take part in the leader election (a coordination.k8s.io Lease: get, create, update) and write only while holding it; standbys keep their caches warm and take over when the leader goes",
+        raise_after: 1,
+        clear_after: 30,
+    }
 }
 
 impl std::fmt::Display for Finding {

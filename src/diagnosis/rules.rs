@@ -35,6 +35,24 @@ pub struct Facts {
     pub concurrency: u16,
     /// The most reconciles in flight at once during the window.
     pub in_flight_peak: i64,
+    /// Whether this process is a standby (it does not lead, [`crate::leader`]): the findings
+    /// about reconciling are the leader's to raise.
+    pub standby: bool,
+    /// What the Lease showed when this process wrote without holding it (read only then).
+    pub lease: Option<LeaseSeen>,
+}
+
+/// The Lease as the doctor read it, for the evidence of `writes-without-lease`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum LeaseSeen {
+    /// Held by this identity.
+    HeldBy(String),
+    /// There, with no holder.
+    Free,
+    /// Not there: no replica ever took part in the election.
+    Missing,
+    /// Could not be read; the error.
+    Unreadable(String),
 }
 
 /// A watch whose last item was an error.
@@ -334,6 +352,9 @@ pub fn evaluate(finding: Finding, w: &Window, facts: &Facts) -> Option<Evidence>
                 "{reads:.1} GET requests of cached ConfigMaps per reconcile"
             )])
         }),
+        // A standby does not reconcile: Documents waiting are the leader's (whose own doctor
+        // raises these), and a leader that is gone is a standby's to replace, not to diagnose.
+        Finding::StuckTerminating | Finding::ReconcilerIdle if facts.standby => None,
         Finding::StuckTerminating => (!facts.stuck_terminating.is_empty()).then(|| {
             let errors = w.increase("doc_controller_reconcile_errors_total", all);
             Evidence::of(vec![
@@ -440,6 +461,32 @@ pub fn evaluate(finding: Finding, w: &Window, facts: &Facts) -> Option<Evidence>
                 Evidence::of(vec![format!(
                     "{early} reads of the ConfigMap cache before its initial list arrived"
                 )])
+            })
+        }
+        Finding::WritesWithoutLease => {
+            let unleased = w.increase("doc_controller_writes_without_lease_total", all);
+            (unleased > 0.0).then(|| {
+                let mut lines = vec![format!("{unleased} writes sent without holding the Lease")];
+                let mut cause = 0;
+                match &facts.lease {
+                    Some(LeaseSeen::HeldBy(holder)) => {
+                        lines.push(format!(
+                            "the Lease is held by {holder}, which writes the same objects"
+                        ));
+                        cause = 1;
+                    }
+                    Some(LeaseSeen::Free) => lines.push(
+                        "the Lease has no holder: no replica takes part in the election".into(),
+                    ),
+                    Some(LeaseSeen::Missing) => lines.push(
+                        "there is no Lease: no replica ever took part in the election".into(),
+                    ),
+                    Some(LeaseSeen::Unreadable(error)) => {
+                        lines.push(format!("the Lease could not be read: {error}"));
+                    }
+                    None => {}
+                }
+                Evidence::of(lines).cause(cause)
             })
         }
     }
@@ -562,6 +609,64 @@ mod tests {
         assert!(evaluate(Finding::ReconcilerIdle, &window(&before, &busy), &facts).is_none());
         facts.lagging.clear();
         assert!(evaluate(Finding::ReconcilerIdle, &window(&before, &quiet), &facts).is_none());
+    }
+
+    #[test]
+    fn a_standby_leaves_the_reconcilers_findings_to_the_leader() {
+        let before = sample(&[]);
+        let quiet = sample(&[]);
+        let facts = Facts {
+            controller_running: true,
+            standby: true,
+            lagging: vec![Lagging {
+                name: "default/waiting".into(),
+                never_published: false,
+            }],
+            stuck_terminating: vec!["default/gone".into()],
+            ..Facts::default()
+        };
+        let w = window(&before, &quiet);
+        assert!(evaluate(Finding::ReconcilerIdle, &w, &facts).is_none());
+        assert!(evaluate(Finding::StuckTerminating, &w, &facts).is_none());
+        let leader = Facts {
+            standby: false,
+            ..facts
+        };
+        assert!(evaluate(Finding::ReconcilerIdle, &w, &leader).is_some());
+        assert!(evaluate(Finding::StuckTerminating, &w, &leader).is_some());
+    }
+
+    #[test]
+    fn writes_without_the_lease_point_at_the_holder_when_there_is_one() {
+        let before = sample(&[]);
+        let now = sample(&[counter(
+            "doc_controller_writes_without_lease_total",
+            &[],
+            6.0,
+        )]);
+        let w = window(&before, &now);
+        assert!(
+            evaluate(
+                Finding::WritesWithoutLease,
+                &window(&before, &before),
+                &Facts::default()
+            )
+            .is_none()
+        );
+        let free = Facts {
+            lease: Some(LeaseSeen::Missing),
+            ..Facts::default()
+        };
+        let evidence = evaluate(Finding::WritesWithoutLease, &w, &free).expect("raised");
+        assert_eq!(evidence.cause, 0);
+        assert_eq!(evidence.lines[0], "6 writes sent without holding the Lease");
+        let held = Facts {
+            lease: Some(LeaseSeen::HeldBy("doc-controller-b".into())),
+            ..Facts::default()
+        };
+        let evidence = evaluate(Finding::WritesWithoutLease, &w, &held).expect("raised");
+        assert_eq!(evidence.cause, 1);
+        assert!(evidence.lines[1].contains("doc-controller-b"));
     }
 
     #[test]
