@@ -138,9 +138,19 @@ mod tests {
     fn writes_are_logged_in_order_with_who_and_reads_are_not() {
         let log = AuditLog::default();
         log.record(&attrs("get", true), "a", Duration::ZERO, 200);
-        log.record(&attrs("patch", true), "doc-controller/0.1.0 (a)", Duration::ZERO, 200);
+        log.record(
+            &attrs("patch", true),
+            "doc-controller/0.1.0 (a)",
+            Duration::ZERO,
+            200,
+        );
         log.record(&attrs("post", false), "a", Duration::ZERO, 200);
-        log.record(&attrs("update", true), "doc-controller/0.1.0 (b)", Duration::ZERO, 409);
+        log.record(
+            &attrs("update", true),
+            "doc-controller/0.1.0 (b)",
+            Duration::ZERO,
+            409,
+        );
         let entries = log.entries();
         assert_eq!(entries.len(), 2);
         assert_eq!(entries[0].verb, "patch");

@@ -126,14 +126,30 @@ impl Elector {
     /// client-go's `acquire` then `renew`, in one loop that goes on after a lost term: this
     /// process keeps its caches and becomes a standby again.
     async fn run(mut self, mut stop: oneshot::Receiver<()>) -> Self {
+        let leadership = self.leadership.clone();
+        let renew_deadline = self.settings.renew_deadline;
         loop {
-            self.leadership.expire_if_due();
+            leadership.expire_if_due();
             // Not cancelled by `stop`: a renewal cut off mid-flight may still land, and the
             // release needs to know what it wrote.
-            let attempt =
-                tokio::time::timeout(self.settings.renew_deadline, self.try_acquire_or_renew())
-                    .await
-                    .unwrap_or_else(|_| Err(AttemptError::TimedOut(self.settings.renew_deadline)));
+            let attempt = {
+                let attempt = tokio::time::timeout(renew_deadline, self.try_acquire_or_renew());
+                tokio::pin!(attempt);
+                // A renewal that hangs past the term's end: the term ends on time all the same
+                // (the gate closed by itself; this says so in the metrics, logs and readiness).
+                loop {
+                    match leadership.time_left() {
+                        Some(left) => tokio::select! {
+                            attempt = &mut attempt => break attempt,
+                            () = tokio::time::sleep(left) => {
+                                leadership.expire_if_due();
+                            }
+                        },
+                        None => break (&mut attempt).await,
+                    }
+                }
+            };
+            let attempt = attempt.unwrap_or(Err(AttemptError::TimedOut(renew_deadline)));
             let wait = self.after(attempt);
             tokio::select! {
                 _ = &mut stop => return self,
