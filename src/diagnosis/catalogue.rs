@@ -291,7 +291,7 @@ catalogue! {
     StuckTerminating "stuck-terminating" {
         symptom: "Finalizer deadlock: resource stays in Terminating",
         toggles: [CleanupFails],
-        raised_when: "A cached Document is Terminating for longer than `--stuck-after` (`doc_controller_documents{state=\"terminating_stuck\"}`); the cause by the reconcile errors of the window",
+        raised_when: "A cached Document is Terminating for longer than `--stuck-after` (`doc_controller_documents{state=\"terminating_stuck\"}`); the cause by the reconcile errors of the window; not on a standby whose leader holds a valid Lease",
         causes: [
             "Cleanup keeps failing, so the finalizer is never released",
             "The controller does not reconcile deletions (down, or a predicate filters them)",
@@ -304,13 +304,14 @@ catalogue! {
     ReconcilerIdle "reconciler-idle" {
         symptom: "Reconciler not running: resources change but no reconciler logs appear",
         toggles: [GenerationOnlyPredicate, ControllerDown, PredicateBlocksAll],
-        raised_when: "The runner does not run while the API holds Documents; or Documents are behind their generation (and not failing) while nothing is reconciled or in flight, two windows in a row (`doc_controller_documents{state=\"lagging\"}`)",
+        raised_when: "The runner does not run while the API holds Documents; or Documents are behind their generation (and not failing) while nothing is reconciled or in flight, two windows in a row (`doc_controller_documents{state=\"lagging\"}`); not on a standby whose leader holds a valid Lease (reconciling is the leader's)",
         causes: [
             "The controller's runner is not running (the process serves metrics and health only)",
             "A predicate filters finalizer changes (predicates::generation alone): a new Document gets its finalizer and then nothing",
             "A predicate blocks every change after a Document's first sight",
+            "No replica leads: the replicas take part in the leader election but none can take the Lease (RBAC for coordination.k8s.io leases, or the API server), so every one is a standby",
         ],
-        fix: "Run the controller and alert on reconciles stopping, not only on liveness; predicate_filter(predicates::generation.combine(predicates::finalizers))",
+        fix: "Run the controller and alert on reconciles stopping, not only on liveness; predicate_filter(predicates::generation.combine(predicates::finalizers)); grant the Lease (yaml/rbac.yaml's Role) so that a replica can lead",
         raise_after: 2,
         clear_after: 2,
     }

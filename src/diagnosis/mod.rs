@@ -332,7 +332,13 @@ impl Doctor {
             api_unreachable: readiness.unreachable_reason(),
             last_watch_errors: self.inner.last_watch_errors.messages(),
             failing_watches: self.inner.last_watch_errors.failing(),
-            standby: !leadership.is_leading(),
+            leader: if leadership.is_leading() {
+                rules::Leader::ThisReplica
+            } else {
+                leadership
+                    .current_leader()
+                    .map_or(rules::Leader::Nobody, rules::Leader::Another)
+            },
             ..Facts::default()
         };
         // Who holds the Lease, only when this process wrote without it: the evidence of

@@ -35,11 +35,23 @@ pub struct Facts {
     pub concurrency: u16,
     /// The most reconciles in flight at once during the window.
     pub in_flight_peak: i64,
-    /// Whether this process is a standby (it does not lead, [`crate::leader`]): the findings
-    /// about reconciling are the leader's to raise.
-    pub standby: bool,
+    /// Who leads, as this process sees it ([`crate::leader`]): the findings about reconciling
+    /// are the leader's to raise, unless nobody leads.
+    pub leader: Leader,
     /// What the Lease showed when this process wrote without holding it (read only then).
     pub lease: Option<LeaseSeen>,
+}
+
+/// Who leads, as this process sees it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum Leader {
+    /// This process: it reconciles.
+    #[default]
+    ThisReplica,
+    /// Another replica holds a valid Lease: this one is its standby.
+    Another(String),
+    /// Nobody, as far as this standby can tell (the Lease is free, expired or unreadable).
+    Nobody,
 }
 
 /// The Lease as the doctor read it, for the evidence of `writes-without-lease`.
@@ -97,6 +109,11 @@ impl Evidence {
 
     fn cause(mut self, cause: usize) -> Self {
         self.cause = cause;
+        self
+    }
+
+    fn with(mut self, lines: Vec<String>) -> Self {
+        self.lines.extend(lines);
         self
     }
 
@@ -352,9 +369,13 @@ pub fn evaluate(finding: Finding, w: &Window, facts: &Facts) -> Option<Evidence>
                 "{reads:.1} GET requests of cached ConfigMaps per reconcile"
             )])
         }),
-        // A standby does not reconcile: Documents waiting are the leader's (whose own doctor
-        // raises these), and a leader that is gone is a standby's to replace, not to diagnose.
-        Finding::StuckTerminating | Finding::ReconcilerIdle if facts.standby => None,
+        // A standby does not reconcile: Documents waiting are the leader's, whose own doctor
+        // raises these. A standby that sees no leader does raise them: nothing reconciles.
+        Finding::StuckTerminating | Finding::ReconcilerIdle
+            if matches!(facts.leader, Leader::Another(_)) =>
+        {
+            None
+        }
         Finding::StuckTerminating => (!facts.stuck_terminating.is_empty()).then(|| {
             let errors = w.increase("doc_controller_reconcile_errors_total", all);
             Evidence::of(vec![
@@ -386,11 +407,20 @@ pub fn evaluate(finding: Finding, w: &Window, facts: &Facts) -> Option<Evidence>
             let lagging: Vec<String> = facts.lagging.iter().map(|l| l.name.clone()).collect();
             let filtered_generations = changes(w, &["generation"], &["filtered"]);
             let never = facts.lagging.iter().all(|l| l.never_published);
-            let cause = if filtered_generations > 0.0 || !never {
+            let cause = if facts.leader == Leader::Nobody {
+                3
+            } else if filtered_generations > 0.0 || !never {
                 2
             } else {
                 1
             };
+            let mut lines = Vec::new();
+            if facts.leader == Leader::Nobody {
+                lines.push(
+                    "this replica is a standby and sees no leader: the Lease is free, expired or cannot be read"
+                        .to_string(),
+                );
+            }
             Some(
                 Evidence::of(vec![
                     format!(
@@ -404,6 +434,7 @@ pub fn evaluate(finding: Finding, w: &Window, facts: &Facts) -> Option<Evidence>
                         filtered_generations
                     ),
                 ])
+                .with(lines)
                 .cause(cause)
                 .about(lagging),
             )
@@ -617,7 +648,7 @@ mod tests {
         let quiet = sample(&[]);
         let facts = Facts {
             controller_running: true,
-            standby: true,
+            leader: Leader::Another("replica-b".into()),
             lagging: vec![Lagging {
                 name: "default/waiting".into(),
                 never_published: false,
@@ -629,11 +660,22 @@ mod tests {
         assert!(evaluate(Finding::ReconcilerIdle, &w, &facts).is_none());
         assert!(evaluate(Finding::StuckTerminating, &w, &facts).is_none());
         let leader = Facts {
-            standby: false,
-            ..facts
+            leader: Leader::ThisReplica,
+            ..facts.clone()
         };
         assert!(evaluate(Finding::ReconcilerIdle, &w, &leader).is_some());
         assert!(evaluate(Finding::StuckTerminating, &w, &leader).is_some());
+        // A standby that sees no leader at all: nothing reconciles, and it says why.
+        let leaderless = Facts {
+            leader: Leader::Nobody,
+            ..facts
+        };
+        let evidence = evaluate(Finding::ReconcilerIdle, &w, &leaderless).expect("raised");
+        assert_eq!(
+            Finding::ReconcilerIdle.causes()[evidence.cause],
+            Finding::ReconcilerIdle.causes()[3]
+        );
+        assert!(evidence.lines.iter().any(|l| l.contains("sees no leader")));
     }
 
     #[test]

@@ -195,6 +195,8 @@ impl Elector {
                     None => {
                         if self.last_error.as_deref() != Some(&message) {
                             tracing::warn!(error = %message, "cannot read or take the Lease, retrying");
+                            self.leadership.lease_unknown(&message);
+                            self.reported_holder = None;
                         }
                         self.last_error = Some(message);
                         self.jittered_retry()

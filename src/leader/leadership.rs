@@ -33,6 +33,9 @@ struct Inner {
     leading: watch::Sender<bool>,
     /// The number of terms this process has led (one more every time it became leader).
     terms: watch::Sender<u64>,
+    /// Who leads, as this process last saw it: itself, the holder of a valid Lease, or `None`
+    /// (nobody, or the Lease cannot be read).
+    leader: Mutex<Option<String>>,
     metrics: LeaderMetrics,
     readiness: Readiness,
 }
@@ -115,6 +118,7 @@ impl Leadership {
         let leadership = Self::new(identity, lease, false, metrics, readiness);
         leadership.inner.leading.send_replace(true);
         leadership.inner.terms.send_replace(1);
+        *leadership.leader() = Some(leadership.identity().to_string());
         leadership.inner.metrics.set_leader(true);
         leadership.say(&format!(
             "leader without election: {} writes without holding the Lease (fault toggle no-leader-election)",
@@ -140,6 +144,7 @@ impl Leadership {
                 drained: Notify::new(),
                 leading: watch::channel(false).0,
                 terms: watch::channel(0).0,
+                leader: Mutex::new(None),
                 metrics,
                 readiness,
             }),
@@ -154,6 +159,13 @@ impl Leadership {
     /// The Lease's namespace and name.
     pub fn lease(&self) -> (&str, &str) {
         (&self.inner.lease.0, &self.inner.lease.1)
+    }
+
+    /// Who leads as this process last saw it: its own identity while it leads, another
+    /// replica's while that one holds a valid Lease, `None` when nobody does or the Lease cannot
+    /// be read (then no replica may be reconciling at all).
+    pub fn current_leader(&self) -> Option<String> {
+        self.leader().clone()
     }
 
     /// Whether this process takes part in the election.
@@ -207,6 +219,7 @@ impl Leadership {
     /// The elector renewed (or acquired) the Lease: writes are allowed until `valid_until`.
     pub(super) fn renewed(&self, valid_until: Instant, transitions: Option<i32>) {
         self.state().valid_until = Some(valid_until);
+        *self.leader() = Some(self.identity().to_string());
         if !self.inner.leading.send_replace(true) {
             self.inner.terms.send_modify(|terms| *terms += 1);
             self.inner.metrics.set_leader(true);
@@ -222,13 +235,21 @@ impl Leadership {
         }
     }
 
-    /// The elector saw that `holder` (`None`: nobody) holds the Lease while this process does
-    /// not.
+    /// The elector saw that `holder` (`None`: nobody, or the Lease could not be read) holds the
+    /// Lease while this process does not.
     pub(super) fn observed_holder(&self, holder: Option<&str>) {
+        *self.leader() = holder.map(str::to_string);
         self.say(&match holder {
             Some(holder) => format!("standby: the leader is {holder}"),
             None => "standby: the Lease is free".to_string(),
         });
+    }
+
+    /// The elector cannot read or take the Lease (`error`): who leads is unknown, perhaps
+    /// nobody.
+    pub(super) fn lease_unknown(&self, error: &str) {
+        *self.leader() = None;
+        self.say(&format!("standby: cannot read or take the Lease: {error}"));
     }
 
     /// Ends this term if its time has run out without a renewal; returns whether it did.
@@ -257,6 +278,7 @@ impl Leadership {
     /// Stops leading now (`transition`: `lost` or `released`), saying why.
     pub(super) fn stop(&self, transition: &'static str, why: &str) {
         self.state().valid_until = None;
+        *self.leader() = None;
         if self.inner.leading.send_replace(false) {
             self.inner.metrics.set_leader(false);
             self.inner.metrics.transition(transition);
@@ -305,6 +327,13 @@ impl Leadership {
 
     fn say(&self, line: &str) {
         self.inner.readiness.set_leader_line(line);
+    }
+
+    fn leader(&self) -> MutexGuard<'_, Option<String>> {
+        self.inner
+            .leader
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
