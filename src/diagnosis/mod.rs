@@ -15,8 +15,8 @@
 //!   docs link) and one when it clears;
 //! - `doc_controller_finding_active{finding}` (every finding's series exists from the start, at
 //!   0) and `doc_controller_findings_raised_total{finding}`;
-//! - a Kubernetes Event, from the replica that leads (a standby writes nothing): on the
-//!   Documents the finding is about (stuck Terminating, not caught up with), else on the
+//! - a Kubernetes Event, from the replica that leads (a standby writes nothing) while the API
+//!   server answers: on the Documents the finding is about (stuck Terminating, not caught up with), else on the
 //!   controller's own object (its Pod when `POD_NAME` and `POD_NAMESPACE` are set, else its
 //!   ServiceAccount in the one namespace it watches, else the Document CRD);
 //! - an entry of `/diagnostics` (JSON, [`report::Diagnostics`]), which `doc-controller doctor`
@@ -286,7 +286,8 @@ impl Doctor {
     /// each transition (log, metric, Event, `/diagnostics`).
     ///
     /// Events are published only while this process leads (a standby writes nothing, see
-    /// [`crate::leader`]); logs, metrics and `/diagnostics` are every replica's.
+    /// [`crate::leader`]) and the API server answers; logs, metrics and `/diagnostics` are every
+    /// replica's, always.
     pub async fn run(self, client: kube::Client, readiness: Readiness, leadership: Leadership) {
         let recorder = Recorder::new(
             client.clone(),
@@ -308,9 +309,13 @@ impl Doctor {
             };
             let facts = self.facts(&client, &readiness, &leadership, &window).await;
             let transitions = self.evaluate(&window, &facts);
+            // Events only from the leader, and only through an API server that answers: one
+            // sent into a partition would hold the diagnosis up for the API deadline, and could
+            // land long after, from a replica that no longer leads.
+            let writable = leadership.is_leading() && facts.api_unreachable.is_none();
             for (finding, transition) in transitions {
-                let recorder = leadership.is_leading().then_some(&recorder);
-                self.announce(finding, transition, recorder).await;
+                self.announce(finding, transition, writable.then_some(&recorder))
+                    .await;
             }
             before = now;
         }

@@ -61,10 +61,15 @@
 //! `doc_controller_leader` summed over the replicas, not a probe.
 //!
 //! # Caveats
-//! * A Lease is not a fence (client-go says the same): a write held up in the network for
-//!   longer than the margin could still land after a new leader started. The API deadline
-//!   (`--api-timeout`) bounds how long this process waits for it, not how long the network
-//!   holds it.
+//! * A Lease is not a fence (client-go says the same). Every write *leaves* within the term, but
+//!   one already sent when the leader was cut off can be held in the network (a stalled proxy,
+//!   TCP retransmissions once a partition heals) and land after the new leader started: the
+//!   margin covers a write's way only as long as the network delivers or drops it in time. The
+//!   API deadline (`--api-timeout`) bounds how long this process waits for an answer, not how long
+//!   the network holds the request. The writes are idempotent (server-side apply of what the
+//!   spec said), so a late one repeats what the new leader writes, or, if the Document changed
+//!   meanwhile, is seen by the new leader's watches and repaired. The diagnosis sends no Event
+//!   while the API server does not answer, so a partition itself produces none.
 //! * Identities must be unique. Two processes with one identity (two local runs on one host
 //!   with the default, the host name) would both believe they lead; the elector treats a record
 //!   under its own name that it did not write as someone else's, so one of them backs off
