@@ -34,8 +34,8 @@ pub async fn no_leader_election(logs: &Logs) -> Res {
     let replicas = start(&demo, &["--fault=no-leader-election"]).await?;
     demo.create_docs("twice", 4).await?;
     watch(&demo, &replicas, "twice", Duration::from_secs(10)).await?;
-    for replica in &replicas {
-        findings(replica).await;
+    for (name, replica) in &replicas {
+        findings(name, replica).await;
     }
     note(
         "both replicas reconcile every Document: each publishes the same Events (two \
@@ -52,19 +52,19 @@ pub async fn no_leader_election(logs: &Logs) -> Res {
     let replicas = start(&demo, &[]).await?;
     demo.create_docs("once", 4).await?;
     watch(&demo, &replicas, "once", Duration::from_secs(8)).await?;
-    if let Ok((code, body)) = http_get(replicas[1].target.admin, "/readyz").await {
+    let mut replicas = replicas;
+    let leader = leader_index(&replicas).await.ok_or("no replica leads")?;
+    let (_, standby) = &replicas[1 - leader];
+    if let Ok((code, body)) = http_get(standby.target.admin, "/readyz").await {
         note(&format!(
-            "replica-b /readyz {code}: {}",
+            "the standby's /readyz {code}: {}",
             body.lines().collect::<Vec<_>>().join(" | ")
         ));
     }
-    let mut replicas = replicas;
-    let leader = leader_index(&replicas).await.ok_or("no replica leads")?;
-    let standby = 1 - leader;
-    let stopping = replicas.remove(leader);
+    let (_, stopping) = replicas.remove(leader);
     let stopped_at = Instant::now();
     stopping.stop().await?;
-    let standby = &replicas[standby.min(replicas.len() - 1)];
+    let (_, standby) = &replicas[0];
     let taken = loop {
         if leads(standby).await {
             break Some(stopped_at.elapsed());
@@ -91,19 +91,22 @@ pub async fn no_leader_election(logs: &Logs) -> Res {
     Ok(())
 }
 
+/// Two replicas of the Deployment, by identity.
+type Replicas = Vec<(&'static str, Child)>;
+
 /// Starts `replica-a` and `replica-b` with `args`, one after the other, and waits until both
 /// are ready.
-async fn start(demo: &Demo, args: &[&str]) -> Res<Vec<Child>> {
+async fn start(demo: &Demo, args: &[&str]) -> Res<Replicas> {
     let mut replicas = Vec::new();
     for name in ["replica-a", "replica-b"] {
         let identity = format!("--identity={name}");
         let mut all = vec![identity.as_str()];
         all.extend_from_slice(args);
         println!("{name}  doc-controller {}", all.join(" "));
-        replicas.push(Child::spawn(demo, &all).await?);
+        replicas.push((name, Child::spawn(demo, &all).await?));
     }
     let deadline = Instant::now() + Duration::from_secs(20);
-    for replica in &replicas {
+    for (_, replica) in &replicas {
         while !matches!(
             http_get(replica.target.admin, "/readyz").await,
             Ok((200, _))
@@ -117,8 +120,8 @@ async fn start(demo: &Demo, args: &[&str]) -> Res<Vec<Child>> {
     Ok(replicas)
 }
 
-async fn stop(replicas: Vec<Child>) -> Res {
-    for replica in replicas {
+async fn stop(replicas: Replicas) -> Res {
+    for (_, replica) in replicas {
         replica.stop().await?;
     }
     Ok(())
@@ -129,8 +132,8 @@ async fn leads(replica: &Child) -> bool {
     metric(replica, "doc_controller_leader").await == 1.0
 }
 
-async fn leader_index(replicas: &[Child]) -> Option<usize> {
-    for (i, replica) in replicas.iter().enumerate() {
+async fn leader_index(replicas: &Replicas) -> Option<usize> {
+    for (i, (_, replica)) in replicas.iter().enumerate() {
         if leads(replica).await {
             return Some(i);
         }
@@ -147,14 +150,15 @@ async fn metric(replica: &Child, name: &str) -> f64 {
 
 /// Prints, every tick for `duration`, what each replica does and the Events of the Documents
 /// named `prefix-*`.
-async fn watch(demo: &Demo, replicas: &[Child], prefix: &str, duration: Duration) -> Res {
+async fn watch(demo: &Demo, replicas: &Replicas, prefix: &str, duration: Duration) -> Res {
     let mut header = format!("  {:>5}", "t");
-    for name in ["a", "b"].iter().take(replicas.len()) {
+    for (name, _) in replicas {
+        let short = name.trim_start_matches("replica-");
         header.push_str(&format!(
             "  {:>8}  {:>10}  {:>14}",
-            format!("{name} leads"),
-            format!("{name} reconc."),
-            format!("{name} unleased")
+            format!("{short} leads"),
+            format!("{short} reconc."),
+            format!("{short} unleased")
         ));
     }
     header.push_str(&format!("  {:>16}  {:>9}", "Published Events", "instances"));
@@ -162,7 +166,7 @@ async fn watch(demo: &Demo, replicas: &[Child], prefix: &str, duration: Duration
     let started = Instant::now();
     loop {
         let mut line = format!("  {:>4}s", started.elapsed().as_secs());
-        for replica in replicas {
+        for (_, replica) in replicas {
             line.push_str(&format!(
                 "  {:>8}  {:>10}  {:>14}",
                 metric(replica, "doc_controller_leader").await,
@@ -204,7 +208,7 @@ async fn published(demo: &Demo, prefix: &str) -> Res<(usize, BTreeSet<String>)> 
 }
 
 /// Prints the findings a replica's `/diagnostics` shows raised.
-async fn findings(replica: &Child) {
+async fn findings(name: &str, replica: &Child) {
     let Ok((_, body)) = http_get(replica.target.admin, "/diagnostics").await else {
         return;
     };
@@ -216,7 +220,7 @@ async fn findings(replica: &Child) {
         para(
             "  finding",
             &format!(
-                "{}: {} ({}). Fix: {}",
+                "{name}: {}: {} ({}). Fix: {}",
                 finding.finding,
                 finding.evidence.join("; "),
                 finding.likely_cause.clone().unwrap_or_default(),
