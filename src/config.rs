@@ -184,10 +184,10 @@ pub enum Command {
 /// What the command line asks for.
 #[derive(Debug)]
 pub enum Invocation {
-    /// Run the controller with these flags.
-    Run(Cli),
+    /// Run the controller with these flags (both boxed: the two sets differ much in size).
+    Run(Box<Cli>),
     /// Run `doctor`.
-    Doctor(crate::doctor::Args),
+    Doctor(Box<crate::doctor::Args>),
 }
 
 impl Cli {
@@ -215,14 +215,14 @@ impl Cli {
                 .clone()
                 .bin_name(format!("{} doctor", top.get_name()))
                 .try_get_matches_from(&args[1..])?;
-            return Ok(Invocation::Doctor(crate::doctor::Args::from_arg_matches(
-                &matches,
-            )?));
+            return Ok(Invocation::Doctor(Box::new(
+                crate::doctor::Args::from_arg_matches(&matches)?,
+            )));
         }
         let mut cli = Cli::try_parse_from(args)?;
         Ok(match cli.command.take() {
-            Some(Command::Doctor(args)) => Invocation::Doctor(args),
-            None => Invocation::Run(cli),
+            Some(Command::Doctor(args)) => Invocation::Doctor(Box::new(args)),
+            None => Invocation::Run(Box::new(cli)),
         })
     }
 }
