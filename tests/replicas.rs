@@ -19,6 +19,8 @@
 //!     once);
 //!   - on a real cluster (and the sandbox), the Events: each Document's `Published` Event is
 //!     there once, reported (`reportingInstance`) by the replica that led when it was created.
+//! * **One identity twice** (a misconfiguration the default, the host name, allows on one host):
+//!   the processes end with one leader.
 
 mod support;
 
@@ -569,4 +571,51 @@ async fn a_leader_cut_off_from_the_api_server_stops_writing_before_a_standby_tak
     assert!(logs.contains("stopped leading"), "{logs}");
     let (code, _) = b.binary.stop().await;
     assert_eq!(code, Some(0));
+}
+
+#[tokio::test]
+async fn two_processes_started_with_one_identity_end_with_one_leader() {
+    let env = Env::new().await;
+    let ns = env.namespace().await;
+    // Both as `--identity same`, as two local runs on one host with the default (the host
+    // name) would be.
+    let same = || doc_controller::Config {
+        leader_election: doc_controller::leader::Settings {
+            identity: Some("same".into()),
+            lease_duration: SHORT.lease_duration,
+            renew_deadline: SHORT.renew_deadline,
+            retry_period: SHORT.retry_period,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let first = support::Controller::start(&env, &ns, same()).await;
+    eventually("the first leads", || async {
+        controller_leads(&first).await.then_some(())
+    })
+    .await;
+    // The second finds the Lease under its own name and takes it back, as a restarted Pod
+    // would; the first then finds a record it did not write under its name, and steps down.
+    let second = support::Controller::start(&env, &ns, same()).await;
+    eventually("exactly one leads, the second", || async {
+        (!controller_leads(&first).await && controller_leads(&second).await).then_some(())
+    })
+    .await;
+    tokio::time::sleep(SHORT.longest_look() * 2).await;
+    assert!(!controller_leads(&first).await, "the first stays a standby");
+    assert!(controller_leads(&second).await, "the second keeps leading");
+    assert_eq!(
+        first
+            .metric(
+                "doc_controller_leader_transitions_total",
+                &["transition=\"lost\""]
+            )
+            .await,
+        1.0
+    );
+}
+
+/// Whether an in-process controller says it leads.
+async fn controller_leads(c: &support::Controller) -> bool {
+    c.metric("doc_controller_leader", &[]).await == 1.0
 }

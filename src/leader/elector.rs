@@ -215,6 +215,12 @@ impl Elector {
     fn report_holder(&mut self, holder: Option<String>) {
         if self.reported_holder.as_ref() != Some(&holder) {
             match &holder {
+                // A record under this name that this process did not write (`record::decide`).
+                Some(holder) if holder == self.leadership.identity() => tracing::error!(
+                    identity = %holder,
+                    "another process holds the Lease under this process's identity: give every \
+                     replica its own --identity (the Pod's name); this one waits as a standby"
+                ),
                 Some(holder) => tracing::info!(leader = %holder, "standby: the leader is {holder}"),
                 None => tracing::info!("standby: the Lease is free"),
             }
