@@ -135,6 +135,7 @@ pub fn context(config: Config) -> (Arc<Context>, ApiServer, Cache) {
         failures: Mutex::new(HashMap::new()),
         status_writes: Default::default(),
         finalizer_writes: Default::default(),
+        leadership: crate::leader::Leadership::leading_for_tests(),
         // region: fault-catalogue
         object_watches: None,
         faults: crate::fault::LiveFaults::new(config.faults.clone()),

@@ -25,7 +25,7 @@ use crate::configmap;
 use crate::configmap::cached::CachedConfigMap;
 use crate::document::status::{self, Outcome};
 use crate::document::{Document, DocumentStatus, published, validation};
-use crate::error::{Error, backoff_delay};
+use crate::error::{Error, RetryClass, backoff_delay};
 use crate::events::{self, DocumentEvent};
 // region: fault-catalogue
 use crate::fault::Fault;
@@ -67,6 +67,8 @@ pub struct Context {
     /// Finalizer updates a reconcile went on from, until their watch echo comes back; shared
     /// with the Document trigger, which drops that echo.
     pub finalizer_writes: Arc<finalizer::FinalizerWrites>,
+    /// Whether this replica leads; a standby's reconciles do nothing (see [`crate::leader`]).
+    pub leadership: crate::leader::Leadership,
     // region: fault-catalogue
     /// The failure toggles in force; the live ones change at run time.
     pub faults: crate::fault::LiveFaults,
@@ -77,6 +79,11 @@ pub struct Context {
 
 /// Reconciles one Document. Called by the [`kube::runtime::Controller`].
 pub async fn reconcile(doc: Arc<Document>, ctx: Arc<Context>) -> Result<Action, Error> {
+    // A standby keeps its caches warm and leaves the work to the leader: no request, no metric.
+    // When it becomes leader every Document is reconciled again (`controller::build`).
+    if !ctx.leadership.is_leading() {
+        return Ok(Action::await_change());
+    }
     let object_ref = ObjectRef::from_obj(doc.as_ref());
     // The root span of this reconcile: every log line and OpenTelemetry span below carries the
     // object ref, and the trace id is recorded so logs can be joined with traces.
@@ -539,6 +546,17 @@ impl StatusWrites {
 /// Decides when a failed Document is retried: exponential backoff per Document, with a base that
 /// depends on the kind of error (a conflict is retried at once, a 403 waits for a human).
 pub fn error_policy(doc: Arc<Document>, error: &Error, ctx: Arc<Context>) -> Action {
+    // The lease ran out while this reconcile was in flight: its writes were refused before they
+    // left. Not retried here: the new leader reconciles every Document when it takes over, and
+    // so does this replica if it leads again.
+    if error.retry_class() == RetryClass::NotLeading {
+        tracing::info!(
+            object.ref = %ObjectRef::from_obj(doc.as_ref()),
+            %error,
+            "reconcile stopped: this replica no longer leads"
+        );
+        return Action::await_change();
+    }
     let failures = ctx.record_failure(ObjectRef::from_obj(doc.as_ref()));
     let delay = backoff_delay(error.retry_class(), failures);
     tracing::warn!(

@@ -65,6 +65,8 @@ pub const PREDICATE: [&str; 2] = ["passed", "filtered"];
 pub const TRIGGER_SOURCES: &[&str] = &[
     "owned",
     "resync",
+    // The start of a term as leader: every cached Document, once.
+    "leader",
     // region: fault-catalogue
     // An event of a watch on one owned object (`watch-per-object`), a switch of live toggles.
     "object_watch",
@@ -118,7 +120,7 @@ impl Signals {
             )?,
             reconcile_triggers_total: counter_vec(
                 "doc_controller_reconcile_triggers_total",
-                "Reconciles requested other than by a Document change (an owned object to repair, a resync tick; see the source label), one per Document.",
+                "Reconciles requested other than by a Document change (an owned object to repair, a resync tick, the start of a term as leader; see the source label), one per Document.",
                 &["source"],
             )?,
             status_rewrites_total: counter(

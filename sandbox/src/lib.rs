@@ -30,7 +30,8 @@
 //! Server-side faults (throttling 429, latency, hanging and dropped connections, forced 5xx,
 //! scheduled compaction, credential expiry) are set through [`SandboxBuilder::fault`],
 //! [`Sandbox::faults`] or the admin endpoint `/sandbox/faults`; the sandbox's own metrics
-//! are at `/metrics` and [`Sandbox::metrics_text`].
+//! are at `/metrics` and [`Sandbox::metrics_text`]; who wrote what, with the `User-Agent`, is in
+//! [`Sandbox::audit`].
 //!
 //! Approximated: no admission webhooks or CEL validation; no RBAC escalation checks or
 //! aggregated ClusterRoles; ServiceAccount tokens are opaque, not JWTs; no
@@ -59,6 +60,7 @@ mod access;
 mod adapters;
 mod admin;
 mod api;
+mod audit;
 mod auth;
 mod crd;
 mod discovery;
@@ -100,6 +102,7 @@ use std::time::Duration;
 use serde_json::json;
 use tokio::task::JoinHandle;
 
+pub use audit::AuditEntry;
 pub use auth::tokens::TokenError;
 pub use faults::{
     Fault, FaultAction, FaultFileError, FaultId, Faults, parse_faults, read_fault_file,

@@ -32,6 +32,7 @@ use crate::document::Document;
 use crate::events::EventRecorder;
 use crate::finalizer::FinalizerWrites;
 use crate::index::IndexWriter;
+use crate::leader::Leadership;
 use crate::metrics::Metrics;
 use crate::reconcile::{Context, StatusWrites, error_policy, reconcile};
 use futures::future::{BoxFuture, Shared};
@@ -74,6 +75,7 @@ pub struct Synced {
 pub fn build(
     client: Client,
     config: Config,
+    leadership: Leadership,
     metrics: Arc<Metrics>,
     doctor: Doctor,
     shutdown: Shared<BoxFuture<'static, ()>>,
@@ -203,7 +205,8 @@ pub fn build(
             client.clone(),
             Reporter {
                 controller: CONTROLLER_NAME.into(),
-                instance: std::env::var("POD_NAME").ok(),
+                // Each replica's Events say which one published them (`reportingInstance`).
+                instance: Some(leadership.identity().to_string()),
             },
         ),
         config_maps: cm_store.clone(),
@@ -213,6 +216,7 @@ pub fn build(
         failures: Mutex::new(HashMap::new()),
         status_writes,
         finalizer_writes,
+        leadership: leadership.clone(),
         config: config.clone(),
         // region: fault-catalogue
         object_watches,
@@ -228,13 +232,15 @@ pub fn build(
     } else {
         controller
     };
-    // Every Document again on each resync tick.
+    // Every Document again: on each resync tick, and at the start of every term as leader (a
+    // standby's reconciles did nothing, so a new leader catches up as on a start).
     let requested = |source: &'static str| {
         let (store, metrics) = (doc_store.clone(), metrics.clone());
         move |()| metrics.signals().reconciles_requested(source, store.len())
     };
-    let controller =
-        controller.reconcile_all_on(resync_ticks(config.resync_period).map(requested("resync")));
+    let controller = controller
+        .reconcile_all_on(resync_ticks(config.resync_period).map(requested("resync")))
+        .reconcile_all_on(terms(leadership.terms()).map(requested("leader")));
     // region: fault-catalogue
     // And whenever live toggles change, so that a toggle's symptom shows (and ends) at once
     // rather than at the next change of a Document.
@@ -377,6 +383,16 @@ fn resync_ticks(period: Duration) -> impl futures::Stream<Item = ()> + Send + 's
     let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tokio_stream::wrappers::IntervalStream::new(ticks).map(|_| ())
+}
+
+/// One item at the start of every term as leader ([`Leadership::terms`]); terms that began in
+/// quick succession may give one item, which reconciles every Document all the same.
+fn terms(terms: watch::Receiver<u64>) -> impl futures::Stream<Item = ()> + Send + 'static {
+    futures::stream::unfold(terms, |mut terms| async move {
+        terms.changed().await.ok()?;
+        terms.borrow_and_update();
+        Some(((), terms))
+    })
 }
 
 /// The number of Documents reconciled at once (`controller::Config::concurrency`; 0: no limit).
