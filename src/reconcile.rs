@@ -143,7 +143,7 @@ async fn reconcile_inner(doc: Arc<Document>, ctx: &Context) -> Result<Action, Er
             let Some(mut doc) = added else {
                 return Ok(Action::await_change());
             };
-            crate::controller::watches::strip(&ctx.config)(&mut doc);
+            crate::controller::watches::strip_unread(&mut doc);
             ctx.finalizer_writes.record(&doc);
             apply(&doc, ctx, &api).await
         }

@@ -130,24 +130,19 @@ impl Watches {
 
     /// What `.modify()` does to each watched object before the reflector caches it.
     pub fn strip<K: Resource>(&self) -> fn(&mut K) {
-        strip(&self.config)
+        // FAULT(keep-managed-fields): cache objects as they come; the Store then holds every
+        // field manager's bookkeeping for every object. Fix: strip it before the reflector.
+        if self.config.faults.is_on(Fault::KeepManagedFields) {
+            return |_| {};
+        }
+        strip_unread
     }
-}
-
-/// What is done to each watched object before the reflector caches it; a reconcile that goes on
-/// with an API server's answer instead of the watch's copy does the same to it.
-pub fn strip<K: Resource>(config: &Config) -> fn(&mut K) {
-    // FAULT(keep-managed-fields): cache objects as they come; the Store then holds every field
-    // manager's bookkeeping for every object. Fix: strip it before the reflector.
-    if config.faults.is_on(Fault::KeepManagedFields) {
-        return |_| {};
-    }
-    strip_unread
 }
 
 /// Drops what the controller never reads before it is cached: `managedFields` is often larger
-/// than the object itself, and `last-applied-configuration` repeats the whole spec.
-fn strip_unread<K: Resource>(obj: &mut K) {
+/// than the object itself, and `last-applied-configuration` repeats the whole spec. A reconcile
+/// that goes on with an API server's answer instead of the cached copy drops the same.
+pub fn strip_unread<K: Resource>(obj: &mut K) {
     obj.managed_fields_mut().clear();
     obj.annotations_mut()
         .remove("kubectl.kubernetes.io/last-applied-configuration");
