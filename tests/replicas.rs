@@ -102,12 +102,10 @@ impl Replica {
     ) -> Replica {
         let mut args = timings.args();
         args.push(format!("--identity={name}"));
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let binary = Binary::start_with(
+        let binary = Binary::start_as(
             env,
             ns,
             installed.clone(),
-            &[],
             &[("RUST_LOG", "info,kube=warn")],
             &args,
             proxy,

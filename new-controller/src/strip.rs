@@ -40,7 +40,6 @@ pub const FAULT_CATALOGUE: &[&str] = &[
     "tests/catalogue.rs",
     "tests/page.rs",
     "tests/support/faults_md.rs",
-    "tests/support/proxy.rs",
     "examples/demo/",
 ];
 

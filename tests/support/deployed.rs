@@ -264,7 +264,6 @@ impl TokenFile {
         self.write_kubeconfig(env, "kubeconfig", |_| {})
     }
 
-    // region: fault-catalogue
     /// Like [`TokenFile::kubeconfig`], with the API server reached through `proxy`.
     pub fn kubeconfig_through(&self, env: &Env, proxy: &super::proxy::Proxy) -> PathBuf {
         self.write_kubeconfig(env, "kubeconfig-proxied", |cluster| {
@@ -273,7 +272,6 @@ impl TokenFile {
             cluster.tls_server_name = proxied.tls_server_name;
         })
     }
-    // endregion: fault-catalogue
 
     /// Writes the kubeconfig `file_name` beside the token, its cluster changed by `edit`.
     fn write_kubeconfig(

@@ -24,10 +24,8 @@
 
 pub mod deployed;
 pub mod kubectl;
-pub mod token_request;
-// region: fault-catalogue
 pub mod proxy;
-// endregion: fault-catalogue
+pub mod token_request;
 
 use doc_controller::config::Config;
 use doc_controller::diagnosis::report::Diagnostics;
@@ -705,8 +703,7 @@ impl Binary {
         Self::start_with(env, ns, installed, faults, envs, &[], None).await
     }
 
-    /// The most general start: an identity installed by the caller, extra `args`, and the API
-    /// server reached through `proxy` when given.
+    /// [`Binary::start_as`] with the toggles `faults` on.
     pub async fn start_with(
         env: &Env,
         ns: &TestNamespace,
@@ -716,21 +713,33 @@ impl Binary {
         args: &[&str],
         proxy: Option<&proxy::Proxy>,
     ) -> Binary {
+        let mut all: Vec<String> = args.iter().map(|arg| arg.to_string()).collect();
+        all.extend(faults.iter().map(|fault| format!("--fault={fault}")));
+        Self::start_as(env, ns, installed, envs, &all, proxy).await
+    }
+    // endregion: fault-catalogue
+
+    /// The most general start: an identity installed by the caller, extra `args`, and the API
+    /// server reached through `proxy` when given.
+    pub async fn start_as(
+        env: &Env,
+        ns: &TestNamespace,
+        installed: deployed::Installed,
+        envs: &[(&str, &str)],
+        args: &[String],
+        proxy: Option<&proxy::Proxy>,
+    ) -> Binary {
         let token = deployed::TokenFile::new(env, &installed).await;
         let kubeconfig = match proxy {
             Some(proxy) => token.kubeconfig_through(env, proxy),
             None => token.kubeconfig(env),
         };
         let mut all = Self::args(ns);
-        all.extend(args.iter().map(|arg| arg.to_string()));
-        for fault in faults {
-            all.push(format!("--fault={fault}"));
-        }
+        all.extend(args.iter().cloned());
         let mut binary = Self::spawn(&kubeconfig, &all, envs).await;
         binary._identity = Some((installed, token));
         binary
     }
-    // endregion: fault-catalogue
 
     /// Starts the binary with `kubeconfig` and `args` (an admin port is added).
     pub async fn spawn(kubeconfig: &Path, args: &[String], envs: &[(&str, &str)]) -> Binary {

@@ -1,5 +1,5 @@
 //! A loopback TCP proxy between a controller and its API server, which can slow, hang or cut the
-//! connections: the network faults of the catalogue, on the sandbox and on a real cluster alike.
+//! connections: a partition, a slow or hung API server, on the sandbox and on a real cluster alike.
 //!
 //! TLS passes through untouched (the proxy sees only bytes), so the controller still verifies the
 //! API server's certificate: [`Proxy::kube_config`] points the client at the proxy and keeps the
