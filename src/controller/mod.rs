@@ -111,10 +111,12 @@ pub fn build(
         .modify(move |doc: &mut Document| {
             watches::strip(doc, &strip_config);
         })
-        .inspect(move |event| {
-            if let Ok(watcher::Event::Apply(doc) | watcher::Event::InitApply(doc)) = event {
+        .inspect(move |event| match event {
+            Ok(watcher::Event::Apply(doc) | watcher::Event::InitApply(doc)) => {
                 seen_changes.seen(doc);
             }
+            Ok(watcher::Event::Init) => seen_changes.list_started(),
+            _ => {}
         })
         .boxed();
     // Status writes the cache has not shown yet; each goes once the cache shows its Document.
@@ -162,9 +164,15 @@ pub fn build(
         });
 
     let (offered, passed) = (changes.clone(), changes);
+    // A list's Documents are triggered at its end, once the Store holds them: a reconcile reads
+    // its Document from the Store (see `applied_from_store`).
     let doc_trigger = filter_changes(
-        watches::applied(doc_events)
-            .inspect(move |_| offered.offered())
+        watches::applied_from_store(doc_events, doc_store.clone())
+            .inspect(move |doc| {
+                if let Ok(doc) = doc {
+                    offered.offered(doc);
+                }
+            })
             .boxed(),
         faults.clone(),
     )
