@@ -24,7 +24,7 @@ use http_body_util::BodyExt;
 use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::client::Body;
-use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::events::Reporter;
 use kube::runtime::reflector::{self, store::Writer};
 use kube::runtime::watcher;
 use serde_json::Value;
@@ -125,7 +125,7 @@ pub fn context(config: Config) -> (Arc<Context>, ApiServer, Cache) {
     let (store, writer) = reflector::store();
     let ctx = Context {
         client: client.clone(),
-        recorder: Recorder::new(
+        recorder: crate::events::Publisher::new(
             client.clone(),
             Reporter {
                 controller: CONTROLLER_NAME.into(),

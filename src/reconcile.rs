@@ -35,7 +35,6 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
-use kube::runtime::events::Recorder;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Client, ResourceExt};
 use std::collections::HashMap;
@@ -53,8 +52,8 @@ pub struct Context {
     pub config: Config,
     /// Metrics of reconciles, status writes and the index.
     pub metrics: Arc<Metrics>,
-    /// Event recorder; one per controller so its deduplication cache works.
-    pub recorder: Recorder,
+    /// Event publisher; one per controller so its Recorder's deduplication cache works.
+    pub recorder: events::Publisher,
     /// Cache of the ConfigMaps this controller manages (published ones and the indexes).
     pub config_maps: Store<CachedConfigMap>,
     /// True once the ConfigMap cache holds its initial list; reads wait for it.
@@ -842,6 +841,47 @@ mod tests {
         // Reconciling it again changes nothing and warns no more.
         let again: Document = serde_json::from_value(answer).expect("doc deserializes");
         finish(spawn(again, ctx)).await.expect("reconciled");
+        api.expect_silence().await;
+    }
+
+    /// kube's Recorder names an Event `<Document name>.<16 hex digits>`: over the API server's
+    /// 253 characters for a name too long to publish, so such a Document got no Warning at all.
+    #[tokio::test]
+    async fn a_document_named_too_long_for_its_config_map_still_gets_its_one_warning() {
+        let (ctx, mut api, _cache) = fixtures::context(Config::default());
+        let mut doc = Document::test().finalized();
+        let name = "n".repeat(250);
+        doc.metadata.name = Some(name.clone());
+        let run = spawn(doc.clone(), ctx);
+
+        let status = api
+            .expect(
+                Method::PATCH,
+                &format!("/apis/kube.rs/v1/namespaces/default/documents/{name}/status"),
+            )
+            .await;
+        assert_eq!(
+            status.body["status"]["conditions"][0]["reason"],
+            "InvalidSpec"
+        );
+        let answer = doc_with(&status.body, &doc);
+        status.respond(answer);
+        let event = api.expect(Method::POST, EVENTS).await;
+        assert_eq!(
+            (&event.body["type"], &event.body["reason"]),
+            (&json!("Warning"), &json!("InvalidSpec"))
+        );
+        assert_eq!(event.body["regarding"]["name"], json!(name));
+        let event_name = event.body["metadata"]["name"]
+            .as_str()
+            .expect("a named Event")
+            .to_string();
+        assert!(
+            event_name.len() <= 253 && event_name.starts_with(&"n".repeat(236)),
+            "{event_name}"
+        );
+        event.echo();
+        finish(run).await.expect("invalid input is not an error");
         api.expect_silence().await;
     }
 

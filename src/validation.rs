@@ -23,8 +23,8 @@ const MAX_NAME_LEN: usize = 253;
 pub enum InvalidSpec {
     /// The ConfigMap name `document-<name>` would exceed the API server's name length limit.
     ///
-    /// Such a Document cannot get its Warning Event either: kube's `Recorder` names events
-    /// `<name>.<16 hex digits>`, which is over the limit too. The status condition still says why.
+    /// kube's `Recorder` would name its Warning Event `<name>.<16 hex digits>`, over the limit
+    /// too; `events::Publisher` names it after the name cut to fit.
     #[error(
         "the ConfigMap name {config_map:?} would be {len} characters, over the limit of {MAX_NAME_LEN}; use a Document name of at most {} characters",
         MAX_NAME_LEN - (config_map.len() - document_len)

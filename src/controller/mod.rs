@@ -34,7 +34,7 @@ use futures::future::{BoxFuture, FutureExt, Shared};
 use futures::{StreamExt, TryStreamExt, stream::BoxStream};
 use kube::Client;
 use kube::runtime::controller::{self, Controller};
-use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::events::Reporter;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{Predicate, WatchStreamExt, predicates, watcher};
 use owner_trigger::OwnerTrigger;
@@ -196,7 +196,7 @@ pub fn build(
     };
     let context = Arc::new(Context {
         client: client.clone(),
-        recorder: Recorder::new(
+        recorder: crate::events::Publisher::new(
             client.clone(),
             Reporter {
                 controller: CONTROLLER_NAME.into(),
