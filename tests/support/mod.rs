@@ -707,6 +707,9 @@ impl Binary {
             .args(args)
             .env("KUBECONFIG", kubeconfig)
             .env("NO_COLOR", "1")
+            // With feature `console`, every process would serve tokio-console on 127.0.0.1:6669;
+            // the second of two at once has its console thread panic on the taken port.
+            .env("TOKIO_CONSOLE_BIND", "127.0.0.1:0")
             .env_remove("RUST_LOG")
             .envs(envs.iter().copied())
             .stdin(std::process::Stdio::null())
@@ -807,6 +810,16 @@ impl Binary {
             let _ = tokio::time::timeout(TIMEOUT, reader).await;
         }
         Some(status.expect("wait for the child").code())
+    }
+
+    /// Kills the process at once (SIGKILL: no shutdown of any kind, as the kernel's OOM killer
+    /// or a node failure does); returns its whole log output.
+    pub async fn kill(mut self) -> String {
+        self.child.start_kill().expect("SIGKILL sent");
+        self.exited_within(TIMEOUT)
+            .await
+            .expect("a killed process ends");
+        self.logs()
     }
 
     /// Stops the process gracefully (SIGTERM), killing it if it has not ended within the
