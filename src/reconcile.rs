@@ -390,6 +390,10 @@ async fn current_index_entry(
             .map_err(|e| Error::kube("get ConfigMap documents-index", e))?;
         return Ok(index.map(|index| configmap::index_entry(&index, &name)));
     }
+    // This process's own write, while the cache does not show it yet (see `index::unseen`).
+    if let Some(written) = ctx.index.written_entry(&namespace, &name) {
+        return Ok(Some(written));
+    }
     wait_for_cache(ctx).await;
     let key = ObjectRef::new(configmap::INDEX_NAME).within(&namespace);
     // Only the entry: the index holds one per Document, cloning it per reconcile would make
@@ -814,6 +818,37 @@ mod tests {
         api.expect(Method::PUT, DOC).await.echo();
 
         finish(run).await.expect("a missing index is success");
+    }
+
+    #[tokio::test]
+    async fn a_document_deleted_before_the_cache_shows_its_index_entry_still_has_it_removed() {
+        let (ctx, mut api, mut cache) = fixtures::context(Config::default());
+        let doc = Document::test()
+            .finalized()
+            .with_status(&fixtures::published());
+        cache.insert(crate::configmap::published(&doc));
+        cache.insert_index(&[]);
+        let run = spawn(doc.clone(), ctx.clone());
+        let index = api.expect(Method::PATCH, INDEX).await;
+        assert_eq!(index.body, json!({"data": {"samuel": "Samuel"}}));
+        let mut listed = crate::configmap::empty_index("default");
+        listed.metadata.resource_version = Some("101".into());
+        listed.data = Some([("samuel".to_string(), "Samuel".to_string())].into());
+        index.respond(serde_json::to_value(listed).expect("index serializes"));
+        finish(run).await.expect("published");
+
+        // Deleted at once: the cache still shows the index without the entry (no watch event
+        // here), and the cleanup must remove the entry all the same.
+        let doc = doc.deleting();
+        let run = spawn(doc.clone(), ctx);
+        let index = api.expect(Method::PATCH, INDEX).await;
+        assert_eq!(index.body, json!({"data": {"samuel": null}}));
+        index.respond(empty_index());
+        expect_event(&mut api, "Deleted", "Normal").await;
+        answer_get(&mut api, &doc).await;
+        api.expect(Method::PUT, DOC).await.echo();
+        finish(run).await.expect("reconciled");
+        api.expect_silence().await;
     }
 
     #[tokio::test]

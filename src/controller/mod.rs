@@ -150,15 +150,20 @@ pub fn build(
     // rewrite a ConfigMap that is there (seen as 1 to 6 writes at start with 10,000 Documents).
     let cm_events = reflector::reflector(cm_writer, cm_events).boxed();
     let repairs = metrics.clone();
+    let index = IndexWriter::spawn(client.clone(), config.index_batch_window, metrics.clone());
+    // The index writer answers for its own writes until the cache shows them (`index::unseen`).
+    let index_seen = index.clone();
     let cm_watch = observer("configmaps", cms_synced_tx)
         .observe(cm_events)
         .for_each(move |event| {
-            if let Ok(event) = event
-                && let Some(owner) = owners.owner_to_reconcile(&event)
-            {
-                repairs.signals().reconciles_requested("owned", 1);
-                // The controller outlives this watch; a closed channel only means it is stopping.
-                let _ = owners_tx.send(owner);
+            if let Ok(event) = event {
+                index_seen.observe(&event);
+                if let Some(owner) = owners.owner_to_reconcile(&event) {
+                    repairs.signals().reconciles_requested("owned", 1);
+                    // The controller outlives this watch; a closed channel only means it is
+                    // stopping.
+                    let _ = owners_tx.send(owner);
+                }
             }
             futures::future::ready(())
         });
@@ -205,7 +210,7 @@ pub fn build(
         ),
         config_maps: cm_store.clone(),
         config_maps_synced: config_maps_synced.clone(),
-        index: IndexWriter::spawn(client.clone(), config.index_batch_window, metrics.clone()),
+        index,
         metrics: metrics.clone(),
         failures: Mutex::new(HashMap::new()),
         status_writes,
