@@ -132,8 +132,18 @@ async fn churn(
             api.create(&PostParams::default(), &document)
                 .await
                 .unwrap_or_else(|e| panic!("creating {name}: {e}"));
-            live.push((name, document.spec.hide));
             done.created += 1;
+            // Now and then a second thought right after: deleted again while (or before) it is
+            // being published.
+            if rng.below(5) == 0 {
+                tokio::time::sleep(Duration::from_millis(rng.below(50))).await;
+                api.delete(&name, &DeleteParams::default())
+                    .await
+                    .unwrap_or_else(|e| panic!("deleting {name}: {e}"));
+                done.deleted.push(name);
+            } else {
+                live.push((name, document.spec.hide));
+            }
         } else if roll < 55 {
             let (name, _) = &live[pick(&mut rng, &live)];
             let title = format!("Retitled {}", rng.below(1_000_000));
@@ -147,16 +157,23 @@ async fn churn(
             done.retitled += 1;
         } else if roll < 75 {
             let at = pick(&mut rng, &live);
-            let (name, hidden) = &mut live[at];
-            *hidden = !*hidden;
-            api.patch(
-                name,
-                &PatchParams::default(),
-                &patch(json!({ "hide": *hidden })),
-            )
-            .await
-            .unwrap_or_else(|e| panic!("hiding or showing {name}: {e}"));
-            done.hidden_or_shown += 1;
+            // Now and then switched back right after, while the first switch is reconciled.
+            let switches = if rng.below(4) == 0 { 2 } else { 1 };
+            for switch in 0..switches {
+                if switch > 0 {
+                    tokio::time::sleep(Duration::from_millis(rng.below(30))).await;
+                }
+                let (name, hidden) = &mut live[at];
+                *hidden = !*hidden;
+                api.patch(
+                    name,
+                    &PatchParams::default(),
+                    &patch(json!({ "hide": *hidden })),
+                )
+                .await
+                .unwrap_or_else(|e| panic!("hiding or showing {name}: {e}"));
+                done.hidden_or_shown += 1;
+            }
         } else {
             let (name, _) = live.swap_remove(pick(&mut rng, &live));
             api.delete(&name, &DeleteParams::default())

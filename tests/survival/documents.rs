@@ -10,7 +10,7 @@ use doc_controller::status::{READY, reason};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::ResourceExt;
-use kube::api::{Api, PostParams};
+use kube::api::{Api, ListParams, PostParams};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use std::collections::BTreeMap;
@@ -43,11 +43,6 @@ impl Documents {
     /// The Documents as last seen.
     pub fn now(&self) -> Vec<Arc<Document>> {
         self.store.state()
-    }
-
-    /// How many Documents are settled now ([`settled`]).
-    pub fn settled(&self) -> usize {
-        self.now().iter().filter(|d| settled(d)).count()
     }
 
     /// Waits until `done` holds for the Documents, at most `within`; fails the test with `what`
@@ -92,6 +87,17 @@ impl Drop for Documents {
     }
 }
 
+/// How many Documents of `api` are [`settled`], by a fresh LIST.
+pub async fn settled_now(api: &Api<Document>) -> usize {
+    api.list(&ListParams::default())
+        .await
+        .expect("Documents listed")
+        .items
+        .iter()
+        .filter(|d| settled(d))
+        .count()
+}
+
 /// Whether a Document is done with: not being deleted, carrying the finalizer, and `Ready` for
 /// its current generation with the reason its spec asks for (`Published`, or `Hidden`).
 pub fn settled(doc: &Document) -> bool {
@@ -134,16 +140,35 @@ pub fn unsettled(docs: &[Arc<Document>]) -> String {
     format!("{count} of {} not settled, e.g. {waiting:?}", docs.len())
 }
 
-/// Creates `documents`, `in_flight` at a time (as a busy client would).
+/// Creates `documents`, `in_flight` at a time, as a busy client would: through an API server
+/// restart too, retrying what got no answer (with a backoff) and taking `AlreadyExists` for
+/// done (the create was committed, its answer lost with the connection).
 pub async fn create_all(api: &Api<Document>, documents: Vec<Document>, in_flight: usize) {
     futures::stream::iter(documents)
         .map(|doc| async move {
-            api.create(&PostParams::default(), &doc)
-                .await
-                .unwrap_or_else(|e| panic!("creating Document {}: {e}", doc.name_any()))
+            let deadline = tokio::time::Instant::now() + support::TIMEOUT;
+            let mut pause = Duration::from_millis(100);
+            loop {
+                match api.create(&PostParams::default(), &doc).await {
+                    Ok(_) => return,
+                    Err(kube::Error::Api(status)) if status.code == 409 => return,
+                    Err(kube::Error::Api(status)) => {
+                        panic!("creating Document {}: {status:?}", doc.name_any())
+                    }
+                    Err(error) => {
+                        assert!(
+                            tokio::time::Instant::now() < deadline,
+                            "creating Document {}: {error}",
+                            doc.name_any()
+                        );
+                        tokio::time::sleep(pause).await;
+                        pause = (pause * 2).min(Duration::from_secs(1));
+                    }
+                }
+            }
         })
         .buffer_unordered(in_flight)
-        .for_each(|_| async {})
+        .for_each(|()| async {})
         .await;
 }
 
@@ -182,23 +207,28 @@ pub async fn assert_published_as_specified(env: &Env, ns: &TestNamespace, docs: 
         .map(|d| (d.name_any(), d.spec.title.clone()))
         .collect();
     let index = index(&env.client, &ns.name).await;
-    let listed_but_gone: Vec<&String> = index
+    let hidden: Vec<String> = docs
+        .iter()
+        .filter(|d| d.spec.hide)
+        .map(|d| d.name_any())
+        .collect();
+    let (listed_but_hidden, listed_but_gone): (Vec<&String>, Vec<&String>) = index
         .keys()
         .filter(|n| !expected.contains_key(*n))
-        .collect();
-    let missing: Vec<&String> = expected
-        .keys()
-        .filter(|n| !index.contains_key(*n))
-        .collect();
+        .partition(|n| hidden.contains(n));
+    let missing: Vec<&String> = expected.keys().filter(|n| !index.contains_key(*n)).collect();
     let stale: Vec<&String> = expected
         .iter()
         .filter(|(n, title)| index.get(*n).is_some_and(|t| t != *title))
         .map(|(n, _)| n)
         .collect();
     assert!(
-        listed_but_gone.is_empty() && missing.is_empty() && stale.is_empty(),
-        "the index lists Documents that are gone or hidden: {listed_but_gone:?}; misses published \
-         ones: {missing:?}; has old titles for: {stale:?}"
+        listed_but_gone.is_empty()
+            && listed_but_hidden.is_empty()
+            && missing.is_empty()
+            && stale.is_empty(),
+        "the index lists Documents that are gone: {listed_but_gone:?}; hidden ones: \
+         {listed_but_hidden:?}; misses published ones: {missing:?}; has old titles for: {stale:?}"
     );
     let config_maps: Api<ConfigMap> = Api::namespaced(env.client.clone(), &ns.name);
     for doc in docs {

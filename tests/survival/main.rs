@@ -55,9 +55,26 @@ async fn controller(env: &Env, ns: &TestNamespace) -> Binary {
     binary
 }
 
+/// Keeps a controller's log output in the directory `DOC_CONTROLLER_SURVIVAL_LOGS` names, if
+/// set (`<case>-<n>.log`), for a look at what happened; the tests check what they need of it.
+fn keep_logs(case: &str, logs: &str) {
+    let Some(dir) = std::env::var_os("DOC_CONTROLLER_SURVIVAL_LOGS") else {
+        return;
+    };
+    let dir = std::path::PathBuf::from(dir);
+    let stem: String = case
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    std::fs::create_dir_all(&dir).expect("the log directory can be created");
+    let n = (1..).find(|n| !dir.join(format!("{stem}-{n}.log")).exists()).unwrap_or(0);
+    std::fs::write(dir.join(format!("{stem}-{n}.log")), logs).expect("the log is written");
+}
+
 /// Stops the controller gracefully and checks it never panicked and exits 0.
 async fn stopped_cleanly(case: &str, binary: Binary) {
     let (code, logs) = binary.stop().await;
+    keep_logs(case, &logs);
     assert!(
         !logs.contains("panicked"),
         "{case}: the controller panicked:\n{logs}"
@@ -107,7 +124,8 @@ async fn two_thousand_documents_converge_through_five_api_server_restarts() {
 }
 
 /// The API server restarted `size.restarts` times while `size.documents` Documents converge,
-/// each time once a further share of them is settled, so every restart falls mid-convergence.
+/// each time once a further share of them is settled, so every restart falls mid-convergence
+/// (checked: fewer than all are settled when it begins).
 async fn api_server_restarts(size: Restarts) {
     let case = format!("restarts ({} Documents)", size.documents);
     let env = Env::new().await;
@@ -126,7 +144,10 @@ async fn api_server_restarts(size: Restarts) {
     let restarting = async {
         let mut outages = Vec::new();
         for restart in 1..=size.restarts {
-            let share = size.documents * restart / (size.restarts + 1);
+            // Shares up to 5/7 of them for 5 restarts: the test's own watch lags after each
+            // restart (it backs off and relists too), and the rest must still be converging when
+            // the restart comes.
+            let share = size.documents * restart / (size.restarts + 2);
             docs.wait_until(
                 &format!("{share} Documents settled before restart {restart}"),
                 CONVERGED_WITHIN,
@@ -135,7 +156,8 @@ async fn api_server_restarts(size: Restarts) {
             )
             .await;
             let before = Sample::of(&binary).await;
-            let settled_before = docs.settled();
+            // Read fresh, not from the test's watch: what the restart really interrupts.
+            let settled_before = documents::settled_now(&docs.api).await;
             sandbox
                 .restart(size.down)
                 .await
@@ -299,6 +321,7 @@ async fn sigkills(size: Kills) {
             .filter(|d| d.metadata.deletion_timestamp.is_some())
             .count();
         let logs = binary.kill().await;
+        keep_logs(&case, &logs);
         assert!(
             !logs.contains("panicked"),
             "kill {kill}: the controller panicked:\n{logs}"
