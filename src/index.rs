@@ -32,6 +32,7 @@ use crate::metrics::Metrics;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::runtime::watcher;
+use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -173,9 +174,8 @@ async fn write_index(
         field_manager: Some(FIELD_MANAGER.to_string()),
         ..PatchParams::default()
     };
-    let version = |index: ConfigMap| index.metadata.resource_version;
-    match api.patch(INDEX_NAME, &params, &Patch::Merge(&patch)).await {
-        Ok(index) => Ok(version(index)),
+    match patch_index(api, namespace, &params, &patch).await {
+        Ok(version) => Ok(version),
         Err(kube::Error::Api(status)) if status.code == 404 => {
             let listed: BTreeMap<String, String> = entries
                 .iter()
@@ -192,18 +192,53 @@ async fn write_index(
                 ..PostParams::default()
             };
             match api.create(&create, &index).await {
-                Ok(index) => Ok(version(index)),
+                Ok(index) => Ok(index.metadata.resource_version),
                 // Someone created it in between: our keys are not in it yet, patch again.
-                Err(kube::Error::Api(status)) if status.code == 409 => api
-                    .patch(INDEX_NAME, &params, &Patch::Merge(&patch))
-                    .await
-                    .map(version)
-                    .map_err(WriteFailure::from),
+                Err(kube::Error::Api(status)) if status.code == 409 => {
+                    patch_index(api, namespace, &params, &patch)
+                        .await
+                        .map_err(WriteFailure::from)
+                }
                 Err(e) => Err(e.into()),
             }
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// One merge patch of the index; returns the index's resourceVersion after it.
+///
+/// The API server answers with the whole index, `managedFields` included, where the field
+/// manager owns one field per Document: parsing that into a `ConfigMap` was the largest single
+/// cost of the controller's CPU (callgrind, 2,000 Documents: a quarter of all its instructions,
+/// half of it in `ManagedFieldsEntry`). Only the resourceVersion is needed (by [`unseen`]), so
+/// the answer is read into [`PatchAnswer`], and serde skips the rest without building anything.
+async fn patch_index(
+    api: &Api<ConfigMap>,
+    namespace: &str,
+    params: &PatchParams,
+    patch: &serde_json::Value,
+) -> Result<Option<String>, kube::Error> {
+    use kube::Resource;
+    let request = kube::core::Request::new(ConfigMap::url_path(&(), Some(namespace)))
+        .patch(INDEX_NAME, params, &Patch::Merge(patch))
+        .map_err(kube::Error::BuildRequest)?;
+    let answer: PatchAnswer = api.clone().into_client().request(request).await?;
+    Ok(answer.metadata.resource_version)
+}
+
+/// The one field read of the index a patch answers with (an answer without it is no error: the
+/// write is done, it is only not remembered).
+#[derive(Deserialize)]
+struct PatchAnswer {
+    #[serde(default)]
+    metadata: PatchAnswerMeta,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PatchAnswerMeta {
+    resource_version: Option<String>,
 }
 
 /// Why a batch could not be written; every waiter of the batch gets a copy.

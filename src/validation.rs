@@ -23,8 +23,8 @@ const MAX_NAME_LEN: usize = 253;
 pub enum InvalidSpec {
     /// The ConfigMap name `document-<name>` would exceed the API server's name length limit.
     ///
-    /// kube's `Recorder` would name its Warning Event `<name>.<16 hex digits>`, over the limit
-    /// too; `events::Publisher` names it after the name cut to fit.
+    /// Its Warning Event's name, `<name>.<16 hex digits>` as kube's `Recorder` names Events, would
+    /// be over the limit too; the [`crate::events::EventRecorder`] cuts the name to fit.
     #[error(
         "the ConfigMap name {config_map:?} would be {len} characters, over the limit of {MAX_NAME_LEN}; use a Document name of at most {} characters",
         MAX_NAME_LEN - (config_map.len() - document_len)

@@ -52,8 +52,9 @@ pub fn target_name() -> &'static str {
 }
 
 impl Phase {
-    /// A fresh API server (sandbox) or a fresh namespace (cluster), with the CRD installed.
-    pub async fn new(label: &str) -> Result<Self, BenchError> {
+    /// A fresh API server (sandbox, with `latency`) or a fresh namespace (cluster), with the
+    /// CRD installed.
+    pub async fn new(label: &str, latency: sandbox::LatencyModel) -> Result<Self, BenchError> {
         let (sandbox, kubeconfig, kube_config) = match cluster_kubeconfig() {
             Some(path) => {
                 let raw = Kubeconfig::read_from(&path)
@@ -67,6 +68,7 @@ impl Phase {
             None => {
                 let sb = sandbox::Sandbox::builder()
                     .watch_history(100_000)
+                    .latency(latency)
                     .start()
                     .await
                     .map_err(|e| BenchError::msg(format!("sandbox: {e}")))?;
@@ -161,9 +163,30 @@ impl Phase {
         Ok(ReadyCounter { rx, task })
     }
 
+    /// CPU seconds the API server has used so far: on the sandbox the bench process (which
+    /// hosts it), on a cluster `process_cpu_seconds_total` from the API server's `/metrics`
+    /// (0 when it cannot be read, e.g. without the permission to `get` the `/metrics` path).
+    pub async fn server_cpu_seconds(&self) -> f64 {
+        if self.sandbox.is_some() {
+            return crate::process::self_cpu_seconds().unwrap_or_default();
+        }
+        let request = http::Request::get("/metrics").body(Vec::new());
+        let Ok(request) = request else { return 0.0 };
+        match self.client.request_text(request).await {
+            Ok(text) => {
+                crate::process::Samples::parse(&text).sum("process_cpu_seconds_total", |_| true)
+            }
+            Err(e) => {
+                eprintln!("bench: API server /metrics: {e}");
+                0.0
+            }
+        }
+    }
+
     /// Removes what the phase created: on the sandbox everything goes with it; on a cluster the
-    /// finalizers are released and the namespace deleted.
-    pub async fn cleanup(self) -> Result<(), BenchError> {
+    /// finalizers are released, the namespace deleted, and the deletion waited for (at most
+    /// `timeout`), so the next phase meets the API server as this one did, not busy deleting.
+    pub async fn cleanup(self, timeout: Duration) -> Result<(), BenchError> {
         if self.sandbox.is_some() {
             return Ok(());
         }
@@ -191,9 +214,25 @@ impl Phase {
             .buffer_unordered(CREATE_CONCURRENCY)
             .try_collect::<Vec<()>>()
             .await?;
-        Api::<Namespace>::all(self.client.clone())
+        let namespaces = Api::<Namespace>::all(self.client.clone());
+        namespaces
             .delete(&self.namespace, &DeleteParams::background())
             .await?;
+        let started = Instant::now();
+        while namespaces.get_opt(&self.namespace).await?.is_some() {
+            if started.elapsed() > timeout {
+                return Err(BenchError::msg(format!(
+                    "namespace {} still there after {timeout:?}",
+                    self.namespace
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        eprintln!(
+            "bench: namespace {} deleted in {:.1?}",
+            self.namespace,
+            started.elapsed()
+        );
         Ok(())
     }
 }

@@ -34,6 +34,8 @@ pub struct AppState {
     pub token: String,
     /// How often watches with `allowWatchBookmarks=true` get a BOOKMARK.
     pub bookmark_interval: Duration,
+    /// What a real API server with etcd adds to writes, reads and watch delivery.
+    pub latency: crate::latency::LatencyModel,
     /// Authentication, authorization, faults and metrics (see [`crate::gate`]).
     pub gate: crate::gate::Gate,
 }

@@ -74,6 +74,7 @@ mod govalue;
 mod http;
 mod jsonpatch;
 mod kubeconfig;
+mod latency;
 mod objects;
 mod patch;
 mod protobuf;
@@ -107,6 +108,7 @@ pub use faults::{
     Fault, FaultAction, FaultFileError, FaultId, Faults, parse_faults, read_fault_file,
 };
 pub use kubeconfig::KubeconfigError;
+pub use latency::LatencyModel;
 pub use tls::TlsError;
 
 /// Errors starting a sandbox.
@@ -146,6 +148,7 @@ pub struct SandboxBuilder {
     kubeconfig: Option<PathBuf>,
     faults: Vec<Fault>,
     server_concurrency_limit: u32,
+    latency: LatencyModel,
 }
 
 impl Default for SandboxBuilder {
@@ -157,6 +160,7 @@ impl Default for SandboxBuilder {
             kubeconfig: None,
             faults: Vec::new(),
             server_concurrency_limit: flowcontrol::DEFAULT_SERVER_CONCURRENCY_LIMIT,
+            latency: LatencyModel::NONE,
         }
     }
 }
@@ -181,6 +185,13 @@ impl SandboxBuilder {
     /// How often watches asking for bookmarks receive one (default 5 s).
     pub fn bookmark_interval(mut self, interval: Duration) -> Self {
         self.bookmark_interval = interval;
+        self
+    }
+
+    /// Delays writes, reads and watch events the way a real API server with etcd does
+    /// ([`LatencyModel`]); none by default.
+    pub fn latency(mut self, model: LatencyModel) -> Self {
+        self.latency = model;
         self
     }
 
@@ -220,6 +231,7 @@ impl SandboxBuilder {
             addr: addr.to_string(),
             token: token.clone(),
             bookmark_interval: self.bookmark_interval,
+            latency: self.latency,
             gate: gate::Gate::with_faults(self.faults)
                 .with_server_concurrency_limit(self.server_concurrency_limit),
         });

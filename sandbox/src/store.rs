@@ -64,6 +64,8 @@ pub struct Event {
     pub prev: Option<Arc<Value>>,
     /// The revision of this change.
     pub revision: u64,
+    /// When it was committed (watch delivery is delayed from here, see `crate::latency`).
+    pub committed: std::time::Instant,
 }
 
 /// What a write closure decided.
@@ -517,6 +519,7 @@ impl Store {
             object,
             prev,
             revision: inner.revision,
+            committed: std::time::Instant::now(),
         });
         inner.history.push_back(event.clone());
         while inner.history.len() > inner.history_limit {
@@ -561,6 +564,7 @@ impl Store {
                             object,
                             prev: None,
                             revision: inner.revision,
+                            committed: std::time::Instant::now(),
                         })
                     })
                     .collect();

@@ -34,6 +34,7 @@ struct Watch {
     headers_sent: std::sync::atomic::AtomicBool,
     tx: mpsc::Sender<Bytes>,
     metrics: crate::server_metrics::ServerMetrics,
+    latency: crate::latency::LatencyModel,
 }
 
 /// Starts a watch and returns the streaming response.
@@ -84,6 +85,7 @@ pub fn start(ctx: &Ctx<'_>, call: &Call) -> Result<Response, ApiError> {
         headers_sent: std::sync::atomic::AtomicBool::new(false),
         tx,
         metrics: ctx.state.gate.metrics.clone(),
+        latency: ctx.state.latency,
     };
     let interval = ctx.state.bookmark_interval;
     match ctx
@@ -201,9 +203,13 @@ impl Watch {
                         last_rv = event.revision;
                         if event.res == self.res
                             && self.namespace.as_deref().is_none_or(|ns| namespace_of(&event.object) == ns)
-                            && !self.send_event(&event).await
                         {
-                            return;
+                            // Where a watch event is delivered: not before the latency model's
+                            // delay after its commit (none without a model).
+                            self.latency.delivery(event.committed).await;
+                            if !self.send_event(&event).await {
+                                return;
+                            }
                         }
                     }
                     // Too slow to keep up: the watch cache closes such watchers; the

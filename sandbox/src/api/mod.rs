@@ -108,6 +108,9 @@ pub async fn handle(
         field_validation: crate::fieldvalidation::Mode::parse(call.query.get("fieldValidation"))?,
         warnings: std::sync::Mutex::default(),
     };
+    // Where the verb reaches storage: what etcd would take (none without a latency model).
+    let watch = call.method == Method::GET && call.query.flag("watch");
+    state.latency.storage(&call.method, dry_run, watch).await;
     match (&call.method, ctx.target.name.is_some()) {
         (&Method::GET, true) => ctx.get(&call),
         (&Method::GET, false) if call.query.flag("watch") => crate::watch::start(&ctx, &call),

@@ -15,6 +15,8 @@ pub mod tokens;
 pub const SYSTEM_MASTERS: &str = "system:masters";
 /// Every authenticated user is in this group.
 pub const AUTHENTICATED: &str = "system:authenticated";
+/// Every ServiceAccount is in this group (`serviceaccount.AllServiceAccountsGroup`).
+pub const ALL_SERVICE_ACCOUNTS: &str = "system:serviceaccounts";
 /// Prefix of ServiceAccount user names.
 pub const SERVICE_ACCOUNT_PREFIX: &str = "system:serviceaccount:";
 /// Name of the user behind the sandbox's static admin token.
@@ -44,7 +46,7 @@ impl UserInfo {
         Self {
             name: service_account_user(namespace, name),
             groups: vec![
-                "system:serviceaccounts".to_owned(),
+                ALL_SERVICE_ACCOUNTS.to_owned(),
                 format!("system:serviceaccounts:{namespace}"),
                 AUTHENTICATED.to_owned(),
             ],

@@ -1,117 +1,21 @@
-//! Kubernetes Events about Documents, published through kube's [`Recorder`] (events.k8s.io/v1).
+//! Kubernetes Events about Documents, published through an [`EventRecorder`] (events.k8s.io/v1).
 //!
 //! Events follow status transitions, not reconciles: the reconciler publishes one only when the
 //! `Ready` condition's reason changes (or an invalid spec's message), so an invalid Document gets one Warning and not
-//! one per retry, and a quiet cluster stays quiet. The one [`Publisher`] (and its [`Recorder`])
-//! lives in the reconcile context because the Recorder's deduplication cache is per recorder;
-//! repeated events become a series there.
-//!
-//! # Names too long for the Recorder
-//! kube's Recorder names an Event after its object: `<name>.<nanoseconds as 16 hex digits>`. A
-//! Document name can have up to 253 characters, and so can an Event's, so for a Document named
-//! with more than 236 the Recorder's Event is rejected (422) and the Document gets none, not even
-//! the Warning of an invalid spec (a name over 244 characters *is* an invalid spec, see
-//! `validation`). Those Events are created directly instead, named after the Document's name cut
-//! to fit ([`event_name`]); everything else about them is what the Recorder would send.
+//! one per retry, and a quiet cluster stays quiet. The one [`EventRecorder`] lives in the
+//! reconcile context because its series cache is per recorder; repeated events become a series
+//! there ([`recorder`] says why it is not kube's `Recorder`).
 //!
 //! Events are best effort: failing to publish one is logged and counted, never a reconcile error.
 
 use crate::crd::{Document, DocumentStatus};
 use crate::status::{READY, reason};
-use k8s_openapi::api::core::v1::ObjectReference;
-use k8s_openapi::api::events::v1::Event as K8sEvent;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
-use kube::api::{Api, PostParams};
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
-use kube::{Resource, ResourceExt};
+use kube::Resource;
+use kube::runtime::events::{Event, EventType};
 
-/// Longest object name the API server accepts (a DNS subdomain), an Event's too.
-const MAX_NAME_LEN: usize = 253;
+pub mod recorder;
 
-/// What kube's Recorder appends to the object's name to name an Event: `.` and the time in
-/// nanoseconds since the epoch as hex (16 digits until the year 2554).
-const RECORDER_SUFFIX_LEN: usize = 17;
-
-/// Publishes the controller's Events: through kube's [`Recorder`], or directly for a Document
-/// whose name is too long for the Recorder's Event names (see the [module docs](self)).
-#[derive(Clone)]
-pub struct Publisher {
-    recorder: Recorder,
-    client: kube::Client,
-    reporter: Reporter,
-}
-
-impl Publisher {
-    /// A publisher reporting as `reporter`.
-    pub fn new(client: kube::Client, reporter: Reporter) -> Self {
-        Self {
-            recorder: Recorder::new(client.clone(), reporter.clone()),
-            client,
-            reporter,
-        }
-    }
-
-    /// Creates `event` about `reference` as the Recorder would, but named by [`event_name`].
-    async fn create_fitting(
-        &self,
-        event: &Event,
-        reference: &ObjectReference,
-    ) -> Result<(), kube::Error> {
-        let now = k8s_openapi::jiff::Timestamp::now();
-        let name = event_name(
-            reference.name.as_deref().unwrap_or_default(),
-            now.as_nanosecond(),
-        );
-        let namespace = reference
-            .namespace
-            .clone()
-            .unwrap_or_else(|| "default".into());
-        let k8s_event = K8sEvent {
-            metadata: ObjectMeta {
-                name: Some(name),
-                namespace: Some(namespace.clone()),
-                ..ObjectMeta::default()
-            },
-            action: Some(event.action.clone()),
-            reason: Some(event.reason.clone()),
-            note: event.note.clone(),
-            type_: Some(
-                match event.type_ {
-                    EventType::Normal => "Normal",
-                    EventType::Warning => "Warning",
-                }
-                .into(),
-            ),
-            event_time: Some(MicroTime(now)),
-            regarding: Some(reference.clone()),
-            related: event.secondary.clone(),
-            reporting_controller: Some(self.reporter.controller.clone()),
-            reporting_instance: Some(
-                self.reporter
-                    .instance
-                    .clone()
-                    .unwrap_or_else(|| self.reporter.controller.clone()),
-            ),
-            ..K8sEvent::default()
-        };
-        Api::<K8sEvent>::namespaced(self.client.clone(), &namespace)
-            .create(&PostParams::default(), &k8s_event)
-            .await
-            .map(|_| ())
-    }
-}
-
-/// The name of an Event about the object `name` at `nanos`: the Recorder's
-/// `<name>.<nanos as hex>`, with `name` cut so the whole fits the API server's limit, and the cut
-/// ending on a letter or digit so the result stays a DNS subdomain.
-pub fn event_name(name: &str, nanos: i128) -> String {
-    let keep = MAX_NAME_LEN - RECORDER_SUFFIX_LEN;
-    let cut = name
-        .get(..keep)
-        .unwrap_or(name)
-        .trim_end_matches(|c: char| !c.is_ascii_alphanumeric());
-    format!("{cut}.{nanos:x}")
-}
+pub use recorder::EventRecorder;
 
 /// An event the controller publishes about a Document.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -211,15 +115,9 @@ pub(crate) fn truncate(text: String, max: usize) -> String {
 }
 
 /// Publishes `event` about `doc`. Failures are logged and do not fail the reconcile.
-pub async fn publish(publisher: &Publisher, doc: &Document, event: &DocumentEvent) {
+pub async fn publish(recorder: &EventRecorder, doc: &Document, event: &DocumentEvent) {
     let reference = doc.object_ref(&());
-    let event_ = event.to_event();
-    let published = if doc.name_any().len() + RECORDER_SUFFIX_LEN <= MAX_NAME_LEN {
-        publisher.recorder.publish(&event_, &reference).await
-    } else {
-        publisher.create_fitting(&event_, &reference).await
-    };
-    if let Err(error) = published {
+    if let Err(error) = recorder.publish(&event.to_event(), &reference).await {
         tracing::warn!(%error, reason = event.reason(), "could not publish event");
     }
 }
@@ -294,19 +192,6 @@ mod tests {
         let note = long.to_event().note.expect("note");
         assert_eq!(note.chars().count(), MAX_NOTE_CHARS);
         assert!(note.ends_with('…'));
-    }
-
-    #[test]
-    fn event_names_fit_the_api_servers_limit_and_stay_dns_subdomains() {
-        let nanos = 0x1234_5678_9abc_def0;
-        assert_eq!(event_name("samuel", nanos), "samuel.123456789abcdef0");
-        let longest = "a".repeat(MAX_NAME_LEN);
-        assert_eq!(event_name(&longest, nanos).len(), MAX_NAME_LEN);
-        // A cut right after a dash or dot would end a label with it.
-        let dashed = format!("{}-.b{}", "a".repeat(234), "c".repeat(17));
-        let name = event_name(&dashed, nanos);
-        assert!(name.len() <= MAX_NAME_LEN, "{name}");
-        assert!(name.starts_with(&format!("{}.", "a".repeat(234))), "{name}");
     }
 
     #[test]
