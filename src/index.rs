@@ -24,6 +24,8 @@
 
 mod unseen;
 
+pub use unseen::Written;
+
 use crate::configmap::cached::CachedConfigMap;
 use crate::configmap::{self, INDEX_NAME};
 use crate::crd::FIELD_MANAGER;
@@ -67,8 +69,8 @@ impl IndexWriter {
     }
 
     /// `document`'s entry as this process last wrote it, while the ConfigMap cache does not show
-    /// that write yet (`Some(None)`: removed); `None` when the cache is up to date for it.
-    pub fn written_entry(&self, namespace: &str, document: &str) -> Option<Option<String>> {
+    /// that write yet; `None` when the cache is up to date for it.
+    pub fn written_entry(&self, namespace: &str, document: &str) -> Option<Written> {
         self.unseen.entry(namespace, document)
     }
 
@@ -139,12 +141,18 @@ async fn write_batches(
             let (metrics, unseen) = (metrics.clone(), unseen.clone());
             async move {
                 let result = write_index(&api, &namespace, &batch.entries).await;
-                if let Ok(written) = &result {
-                    metrics.index_written(batch.entries.len());
-                    // Before the reconciles hear of it: their next read must see this write.
-                    if let Some(resource_version) = written {
-                        unseen.written(&namespace, resource_version.clone(), &batch.entries);
+                // Before the reconciles hear of it: their next read must see this write.
+                match &result {
+                    Ok(written) => {
+                        metrics.index_written(batch.entries.len());
+                        if written.is_some() {
+                            unseen.written(&namespace, written.clone(), &batch.entries);
+                        }
                     }
+                    Err(failure) if failure.maybe_done => {
+                        unseen.written(&namespace, None, &batch.entries);
+                    }
+                    Err(_) => {}
                 }
                 for done in batch.waiting {
                     let outcome = result.clone().map(|_| ()).map_err(|f| Error::Index {
@@ -246,12 +254,16 @@ struct PatchAnswerMeta {
 struct WriteFailure {
     message: String,
     class: RetryClass,
+    /// No answer said the write was not done (a lost connection, a server-side timeout): it may
+    /// have been (see [`unseen`]).
+    maybe_done: bool,
 }
 
 impl From<kube::Error> for WriteFailure {
     fn from(source: kube::Error) -> Self {
         Self {
             class: RetryClass::of(&source),
+            maybe_done: !matches!(&source, kube::Error::Api(status) if status.code < 500),
             message: source.to_string(),
         }
     }

@@ -17,6 +17,13 @@
 //! the *expectations* pattern of Kubernetes' own controllers, keyed by resourceVersions compared
 //! only for equality, as the API conventions allow.
 //!
+//! # Writes whose answer was lost
+//! A write that got no answer (the connection cut by an API server restart, a timeout) may or
+//! may not have been done. Neither guess is safe: taken as done, a retried listing would be
+//! skipped; taken as not done, a cleanup right after would skip the removal of an entry that is
+//! there. Such a batch is remembered as [`Written::Unknown`] for its Documents, and the reconcile
+//! writes their entries again, whatever the cache shows.
+//!
 //! # Caveats
 //! A batch whose version the cache never shows (a relist that skipped it) is kept until a later
 //! batch of the namespace is shown; meanwhile its entries are this process's latest writes
@@ -35,11 +42,20 @@ use std::sync::Mutex;
 #[derive(Debug, Default)]
 pub struct UnseenWrites(Mutex<HashMap<String, VecDeque<Batch>>>);
 
+/// A Document's index entry as this process last wrote it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Written {
+    /// Listed with this title, or removed (`None`).
+    Entry(Option<String>),
+    /// The write got no answer: it may or may not have been done.
+    Unknown,
+}
+
 /// One write of a namespace's index.
 #[derive(Debug)]
 struct Batch {
-    /// The index's resourceVersion after the write.
-    resource_version: String,
+    /// The index's resourceVersion after the write; `None` when the write got no answer.
+    resource_version: Option<String>,
     /// The entries it wrote: a title, or `None` for a removal.
     entries: BTreeMap<String, Option<String>>,
 }
@@ -51,11 +67,12 @@ impl UnseenWrites {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// `entries` were written to `namespace`'s index, which was at `resource_version` after.
+    /// `entries` were written to `namespace`'s index, which was at `resource_version` after;
+    /// `None`: the write got no answer, it may or may not have been done.
     pub fn written(
         &self,
         namespace: &str,
-        resource_version: String,
+        resource_version: Option<String>,
         entries: &BTreeMap<String, Option<String>>,
     ) {
         self.lock()
@@ -68,13 +85,15 @@ impl UnseenWrites {
     }
 
     /// `document`'s entry as last written by this process, if the cache does not show that
-    /// write yet: `Some(None)` for a removal.
-    pub fn entry(&self, namespace: &str, document: &str) -> Option<Option<String>> {
-        self.lock()
-            .get(namespace)?
-            .iter()
-            .rev()
-            .find_map(|batch| batch.entries.get(document).cloned())
+    /// write yet.
+    pub fn entry(&self, namespace: &str, document: &str) -> Option<Written> {
+        self.lock().get(namespace)?.iter().rev().find_map(|batch| {
+            let entry = batch.entries.get(document)?;
+            Some(match batch.resource_version {
+                Some(_) => Written::Entry(entry.clone()),
+                None => Written::Unknown,
+            })
+        })
     }
 
     /// What the cache now shows (call after the reflector has applied `event`).
@@ -95,12 +114,15 @@ impl UnseenWrites {
             namespaces.remove(namespace.as_ref());
             return;
         }
-        let Some(batches) = namespaces.get_mut(namespace.as_ref()) else {
+        let (Some(batches), Some(version)) = (
+            namespaces.get_mut(namespace.as_ref()),
+            index.resource_version(),
+        ) else {
             return;
         };
         if let Some(at) = batches
             .iter()
-            .position(|b| Some(b.resource_version.as_str()) == index.resource_version())
+            .position(|b| b.resource_version.as_deref() == Some(version))
         {
             batches.drain(..=at);
         }
@@ -139,15 +161,24 @@ mod tests {
     #[test]
     fn a_write_counts_until_the_cache_shows_its_version_of_the_index() {
         let unseen = UnseenWrites::default();
-        unseen.written("ns", "5".into(), &entries(&[("a", Some("A"))]));
-        unseen.written("ns", "7".into(), &entries(&[("a", None), ("b", Some("B"))]));
-        assert_eq!(unseen.entry("ns", "a"), Some(None), "the newest write wins");
-        assert_eq!(unseen.entry("ns", "c"), None, "never written: the cache knows");
+        unseen.written("ns", Some("5".into()), &entries(&[("a", Some("A"))]));
+        let both = entries(&[("a", None), ("b", Some("B"))]);
+        unseen.written("ns", Some("7".into()), &both);
+        let removed = Some(Written::Entry(None));
+        assert_eq!(unseen.entry("ns", "a"), removed, "the newest write wins");
+        assert_eq!(
+            unseen.entry("ns", "c"),
+            None,
+            "never written: the cache knows"
+        );
         // Someone else's version of the index says nothing about ours.
         unseen.observe(&watcher::Event::Apply(index("6")));
-        assert_eq!(unseen.entry("ns", "b"), Some(Some("B".into())));
+        assert_eq!(
+            unseen.entry("ns", "b"),
+            Some(Written::Entry(Some("B".into())))
+        );
         unseen.observe(&watcher::Event::Apply(index("5")));
-        assert_eq!(unseen.entry("ns", "a"), Some(None));
+        assert_eq!(unseen.entry("ns", "a"), removed);
         unseen.observe(&watcher::Event::InitApply(index("7")));
         assert_eq!(unseen.entry("ns", "a"), None);
         assert_eq!(unseen.entry("ns", "b"), None);
@@ -156,8 +187,29 @@ mod tests {
     #[test]
     fn a_deleted_index_takes_the_writes_before_it_along() {
         let unseen = UnseenWrites::default();
-        unseen.written("ns", "5".into(), &entries(&[("a", Some("A"))]));
+        unseen.written("ns", Some("5".into()), &entries(&[("a", Some("A"))]));
         unseen.observe(&watcher::Event::Delete(index("6")));
         assert_eq!(unseen.entry("ns", "a"), None);
+    }
+
+    #[test]
+    fn a_write_without_an_answer_is_unknown_until_written_again_and_shown() {
+        let unseen = UnseenWrites::default();
+        unseen.written("ns", None, &entries(&[("a", Some("A")), ("b", None)]));
+        assert_eq!(unseen.entry("ns", "a"), Some(Written::Unknown));
+        assert_eq!(unseen.entry("ns", "b"), Some(Written::Unknown));
+        // The cache shows versions, none of them is the unanswered write's.
+        unseen.observe(&watcher::Event::Apply(index("6")));
+        assert_eq!(unseen.entry("ns", "a"), Some(Written::Unknown));
+        unseen.written("ns", Some("8".into()), &entries(&[("a", Some("A"))]));
+        assert_eq!(
+            unseen.entry("ns", "a"),
+            Some(Written::Entry(Some("A".into())))
+        );
+        assert_eq!(unseen.entry("ns", "b"), Some(Written::Unknown));
+        // A later answered write shown: the unanswered one before it is in the cache, or never was.
+        unseen.observe(&watcher::Event::Apply(index("8")));
+        assert_eq!(unseen.entry("ns", "a"), None);
+        assert_eq!(unseen.entry("ns", "b"), None);
     }
 }
