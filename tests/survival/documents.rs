@@ -144,6 +144,22 @@ pub fn unsettled(docs: &[Arc<Document>]) -> String {
 /// restart too, retrying what got no answer (with a backoff) and taking `AlreadyExists` for
 /// done (the create was committed, its answer lost with the connection).
 pub async fn create_all(api: &Api<Document>, documents: Vec<Document>, in_flight: usize) {
+    create_counting(
+        api,
+        documents,
+        in_flight,
+        &tokio::sync::watch::Sender::new(0),
+    )
+    .await;
+}
+
+/// [`create_all`], counting the Documents created so far into `created`.
+pub async fn create_counting(
+    api: &Api<Document>,
+    documents: Vec<Document>,
+    in_flight: usize,
+    created: &tokio::sync::watch::Sender<usize>,
+) {
     futures::stream::iter(documents)
         .map(|doc| async move {
             let deadline = tokio::time::Instant::now() + support::TIMEOUT;
@@ -168,7 +184,10 @@ pub async fn create_all(api: &Api<Document>, documents: Vec<Document>, in_flight
             }
         })
         .buffer_unordered(in_flight)
-        .for_each(|()| async {})
+        .for_each(|()| {
+            created.send_modify(|n| *n += 1);
+            async {}
+        })
         .await;
 }
 
@@ -216,7 +235,10 @@ pub async fn assert_published_as_specified(env: &Env, ns: &TestNamespace, docs: 
         .keys()
         .filter(|n| !expected.contains_key(*n))
         .partition(|n| hidden.contains(n));
-    let missing: Vec<&String> = expected.keys().filter(|n| !index.contains_key(*n)).collect();
+    let missing: Vec<&String> = expected
+        .keys()
+        .filter(|n| !index.contains_key(*n))
+        .collect();
     let stale: Vec<&String> = expected
         .iter()
         .filter(|(n, title)| index.get(*n).is_some_and(|t| t != *title))
