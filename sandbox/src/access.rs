@@ -133,4 +133,10 @@ impl Sandbox {
     pub fn metrics_text(&self) -> String {
         self.state.gate.metrics_text(&self.state.store)
     }
+
+    /// Every write answered so far, oldest first, with its user and `User-Agent`: a
+    /// Metadata-level audit log of the mutating verbs (see [`AuditEntry`]).
+    pub fn audit(&self) -> Vec<crate::AuditEntry> {
+        self.state.gate.audit.entries()
+    }
 }

@@ -42,6 +42,8 @@ pub struct Gate {
     pub metrics: ServerMetrics,
     /// API Priority and Fairness, configured by the stored flowcontrol objects.
     pub apf: Apf,
+    /// The writes answered, with who sent them (see [`crate::audit`]).
+    pub audit: crate::audit::AuditLog,
 }
 
 impl Gate {
@@ -72,6 +74,8 @@ impl Gate {
 #[derive(Debug)]
 pub struct Admission {
     attrs: Attributes,
+    /// The `User-Agent` header, for the audit log.
+    user_agent: String,
     started: Instant,
     _in_flight: Vec<InFlight>,
     /// The APF classification and seat, released when the answer is ready.
@@ -112,6 +116,12 @@ pub async fn admit(state: &Arc<AppState>, parts: &Parts) -> Result<Admission, Re
         groups: Vec::new(),
     };
     let mut attrs = Attributes::of_request(anonymous, &parts.method, path, &query);
+    let user_agent = parts
+        .headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
     let reject = |attrs: &Attributes, response: Response| -> Response {
         record(gate, attrs, response.status().as_u16(), started);
         response
@@ -134,6 +144,7 @@ pub async fn admit(state: &Arc<AppState>, parts: &Parts) -> Result<Admission, Re
         }
         return Ok(Admission {
             attrs,
+            user_agent,
             started,
             _in_flight: Vec::new(),
             apf: Ticket::default(),
@@ -171,6 +182,7 @@ pub async fn admit(state: &Arc<AppState>, parts: &Parts) -> Result<Admission, Re
         .map_err(|r| reject(&attrs, r))?;
     Ok(Admission {
         attrs,
+        user_agent,
         started,
         _in_flight: in_flight,
         apf: ticket,
@@ -333,6 +345,10 @@ impl Admission {
         self.apf.set_headers(&mut response);
         let code = response.status().as_u16();
         record(&state.gate, &self.attrs, code, self.started);
+        state
+            .gate
+            .audit
+            .record(&self.attrs, &self.user_agent, self.started.elapsed(), code);
         if self.attrs.verb == "watch" && response.status().is_success() {
             return count_watch(&state.gate, &metric_resource(&self.attrs), response);
         }

@@ -30,9 +30,10 @@
 //! Server-side faults (throttling 429, latency, hanging and dropped connections, forced 5xx,
 //! scheduled compaction, credential expiry) are set through [`SandboxBuilder::fault`],
 //! [`Sandbox::faults`] or the admin endpoint `/sandbox/faults`; the sandbox's own metrics
-//! are at `/metrics` and [`Sandbox::metrics_text`]. [`Sandbox::restart`] restarts the API
-//! server: connections and watches cut, connections refused for a while, then the same
-//! objects served on the same port from watch caches rebuilt at the current revision.
+//! are at `/metrics` and [`Sandbox::metrics_text`]; who wrote what, with the `User-Agent`, is in
+//! [`Sandbox::audit`]. [`Sandbox::restart`] restarts the API server: connections and watches
+//! cut, connections refused for a while, then the same objects served on the same port from
+//! watch caches rebuilt at the current revision.
 //!
 //! Approximated: no admission webhooks or CEL validation; no RBAC escalation checks or
 //! aggregated ClusterRoles; ServiceAccount tokens are opaque, not JWTs; no
@@ -61,6 +62,7 @@ mod access;
 mod adapters;
 mod admin;
 mod api;
+mod audit;
 mod auth;
 mod crd;
 mod discovery;
@@ -103,6 +105,7 @@ use std::time::Duration;
 use serde_json::json;
 use tokio::task::JoinHandle;
 
+pub use audit::AuditEntry;
 pub use auth::tokens::TokenError;
 pub use faults::{
     Fault, FaultAction, FaultFileError, FaultId, Faults, parse_faults, read_fault_file,

@@ -813,13 +813,36 @@ impl Binary {
         Some(status.expect("wait for the child").code())
     }
 
-    /// Kills the process at once (SIGKILL: no shutdown of any kind, as the kernel's OOM killer
-    /// or a node failure does); returns its whole log output.
+    /// Its admin server's address.
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin
+    }
+
+    /// The sum of the series of `name` whose labels contain every `label="value"` of `labels`.
+    pub async fn metric(&self, name: &str, labels: &[&str]) -> f64 {
+        sum_metric(&self.metrics().await, name, labels)
+    }
+
+    /// The status code and body of `/readyz`.
+    pub async fn readyz(&self) -> (u16, String) {
+        http_get(self.admin, "/readyz").await
+    }
+
+    /// Sends SIGTERM and returns at once; [`Binary::exited_within`] waits for the exit.
+    pub async fn terminate(&self) {
+        if let Some(pid) = self.child.id() {
+            let _ = tokio::process::Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status()
+                .await;
+        }
+    }
+
+    /// Kills the process (SIGKILL: no shutdown, no release of anything) and waits for it;
+    /// returns its log output.
     pub async fn kill(mut self) -> String {
-        self.child.start_kill().expect("SIGKILL sent");
-        self.exited_within(TIMEOUT)
-            .await
-            .expect("a killed process ends");
+        let _ = self.child.kill().await;
+        let _ = self.exited_within(TIMEOUT).await;
         self.logs()
     }
 
