@@ -126,8 +126,8 @@ async fn two_thousand_documents_converge_through_five_api_server_restarts() {
 }
 
 /// The API server restarted `size.restarts` times while `size.documents` Documents converge,
-/// each time once a further share of them is created, so every restart falls mid-convergence
-/// (checked: fewer than all are settled when it begins).
+/// each time once a further share of them is created and the controller is converging again, so
+/// every restart falls mid-convergence (checked: fewer than all are settled when it begins).
 async fn api_server_restarts(size: Restarts) {
     let case = format!("restarts ({} Documents)", size.documents);
     let env = Env::new().await;
@@ -147,12 +147,12 @@ async fn api_server_restarts(size: Restarts) {
     );
     let restarting = async {
         let mut outages = Vec::new();
+        let mut settled_last = 0;
         for restart in 1..=size.restarts {
             // Once a further share of them is created (1/6 .. 5/6 for 5 restarts), while the
-            // user goes on creating the rest and the controller is converging: the controller
-            // outruns any watch of the test's (which backs off and relists after a restart too),
-            // so the restart cannot wait for a share of them settled and still be sure to fall
-            // before all are.
+            // user goes on creating the rest: the controller outruns any watch of the test's
+            // (which backs off and relists after a restart too), so waiting for a share settled
+            // could let a restart fall after all are.
             let share = size.documents * restart / (size.restarts + 1);
             tokio::time::timeout(
                 CONVERGED_WITHIN,
@@ -161,10 +161,21 @@ async fn api_server_restarts(size: Restarts) {
             .await
             .unwrap_or_else(|_| panic!("{share} Documents created before restart {restart}"))
             .expect("the creates go on");
+            // And once the controller is converging again since the last restart (more settled
+            // than then), so that the restart cuts reconciles, not a controller still backing off
+            // from the last one.
+            docs.wait_until(
+                &format!("more than {settled_last} Documents settled before restart {restart}"),
+                CONVERGED_WITHIN,
+                |d| d.iter().filter(|d| documents::settled(d)).count() > settled_last,
+                documents::unsettled,
+            )
+            .await;
             let before = Sample::of(&binary).await;
             // Read fresh, not from the test's watch: what the restart really interrupts.
             let created_before = *created.borrow();
             let settled_before = documents::settled_now(&docs.api).await;
+            settled_last = settled_before;
             sandbox
                 .restart(size.down)
                 .await
