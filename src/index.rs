@@ -81,6 +81,12 @@ impl IndexWriter {
         self.unseen.observe(event);
     }
 
+    /// Forgets the writes the cache does not show yet, at the start of a term as leader: another
+    /// replica may have written those entries since (see [`unseen`]'s caveats).
+    pub fn forget_unseen(&self) {
+        self.unseen.forget();
+    }
+
     /// Lists `document` with `title` in its namespace's index, or removes it (`None`), and waits
     /// until the batch holding this change is written.
     pub async fn set(

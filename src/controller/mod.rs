@@ -159,8 +159,9 @@ pub fn build(
     let cm_events = reflector::reflector(cm_writer, cm_events).boxed();
     let repairs = metrics.clone();
     let index = IndexWriter::spawn(client.clone(), config.index_batch_window, metrics.clone());
-    // The index writer answers for its own writes until the cache shows them (`index::unseen`).
-    let index_seen = index.clone();
+    // The index writer answers for its own writes until the cache shows them (`index::unseen`),
+    // within one term as leader.
+    let (index_seen, index_terms) = (index.clone(), index.clone());
     let cm_watch = observer("configmaps", cms_synced_tx)
         .observe(cm_events)
         .for_each(move |event| {
@@ -256,7 +257,11 @@ pub fn build(
     let controller = controller
         .reconcile_all_on(resync_ticks(config.resync_period).map(requested("resync")))
         .reconcile_all_on(UnboundedReceiverStream::new(toggled_rx).map(requested("toggles")))
-        .reconcile_all_on(terms(leadership.terms()).map(requested("leader")));
+        .reconcile_all_on(
+            terms(leadership.terms())
+                .map(move |()| index_terms.forget_unseen())
+                .map(requested("leader")),
+        );
     let controller = match per_object_trigger {
         Some(per_object) => controller.reconcile_on(per_object),
         None => controller.reconcile_on(UnboundedReceiverStream::new(owners_rx)),

@@ -28,7 +28,10 @@
 //! A batch whose version the cache never shows (a relist that skipped it) is kept until a later
 //! batch of the namespace is shown; meanwhile its entries are this process's latest writes
 //! anyway. Someone else's edit of an entry the process wrote is not seen until then; the index
-//! is the controller's to write. The index deleted by someone else drops the batches of its
+//! is the controller's to write. Another replica's, written while this process was a standby,
+//! would be hidden by batches this process wrote in an earlier term that its cache never showed
+//! (a relist skipped their version): so every term as leader starts with none
+//! ([`UnseenWrites::forget`]). The index deleted by someone else drops the batches of its
 //! namespace.
 
 use crate::configmap::INDEX_NAME;
@@ -94,6 +97,11 @@ impl UnseenWrites {
                 None => Written::Unknown,
             })
         })
+    }
+
+    /// Forgets every batch: the cache is the truth again (a new term as leader).
+    pub fn forget(&self) {
+        self.lock().clear();
     }
 
     /// What the cache now shows (call after the reflector has applied `event`).
@@ -190,6 +198,16 @@ mod tests {
         unseen.written("ns", Some("5".into()), &entries(&[("a", Some("A"))]));
         unseen.observe(&watcher::Event::Delete(index("6")));
         assert_eq!(unseen.entry("ns", "a"), None);
+    }
+
+    #[test]
+    fn forgotten_writes_leave_the_answer_to_the_cache() {
+        let unseen = UnseenWrites::default();
+        unseen.written("ns", Some("5".into()), &entries(&[("a", Some("A"))]));
+        unseen.written("other", None, &entries(&[("b", None)]));
+        unseen.forget();
+        assert_eq!(unseen.entry("ns", "a"), None);
+        assert_eq!(unseen.entry("other", "b"), None);
     }
 
     #[test]
