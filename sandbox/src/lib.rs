@@ -31,7 +31,9 @@
 //! scheduled compaction, credential expiry) are set through [`SandboxBuilder::fault`],
 //! [`Sandbox::faults`] or the admin endpoint `/sandbox/faults`; the sandbox's own metrics
 //! are at `/metrics` and [`Sandbox::metrics_text`]; who wrote what, with the `User-Agent`, is in
-//! [`Sandbox::audit`].
+//! [`Sandbox::audit`]. [`Sandbox::restart`] restarts the API server: connections and watches
+//! cut, connections refused for a while, then the same objects served on the same port from
+//! watch caches rebuilt at the current revision.
 //!
 //! Approximated: no admission webhooks or CEL validation; no RBAC escalation checks or
 //! aggregated ClusterRoles; ServiceAccount tokens are opaque, not JWTs; no
@@ -80,6 +82,7 @@ mod patch;
 mod protobuf;
 mod registry;
 mod request;
+mod restart;
 mod reviews;
 mod schema;
 mod secrets;
@@ -238,10 +241,12 @@ impl SandboxBuilder {
         seed(&state);
         state.store.started();
         gate::spawn_compactor(Arc::downgrade(&state));
+        let (restarts, restart_requests) = restart::channel();
         let task = tokio::spawn(server::serve(
             listener,
             material.server_config.clone(),
             state.clone(),
+            restart_requests,
         ));
         Ok(Sandbox {
             url,
@@ -251,6 +256,7 @@ impl SandboxBuilder {
             _dir: dir,
             state,
             task,
+            restarts,
         })
     }
 }
@@ -285,6 +291,8 @@ pub struct Sandbox {
     _dir: tempfile::TempDir,
     state: Arc<http::AppState>,
     task: JoinHandle<()>,
+    /// Where [`Sandbox::restart`] asks the accept loop for a restart.
+    restarts: restart::Restarts,
 }
 
 impl Sandbox {
@@ -331,8 +339,9 @@ impl Sandbox {
     }
 
     /// Compacts etcd past every revision handed out so far and restarts every watch window
-    /// after them (as if the apiserver restarted), so watches, exact lists and continue tokens
-    /// from any resourceVersion handed out so far get 410 Expired.
+    /// after them, so watches, exact lists and continue tokens from any resourceVersion handed
+    /// out so far get 410 Expired. Stricter than [`Sandbox::restart`], which rebuilds the
+    /// watch windows but leaves etcd's history alone, as a real restart does.
     pub fn compact_history(&self) {
         self.state.store.compact();
     }

@@ -16,10 +16,16 @@ use crate::http::AppState;
 const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Accepts connections forever; dropping (aborting) the returned task's future closes the
-/// listener and, through the `JoinSet`, every open connection and watch.
-pub async fn serve(listener: TcpListener, tls: Arc<rustls::ServerConfig>, state: Arc<AppState>) {
+/// listener and, through the `JoinSet`, every open connection and watch. A restart
+/// ([`crate::restart`]) closes the listener and the connections the same way, then binds again.
+pub async fn serve(
+    mut listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    state: Arc<AppState>,
+    mut restarts: crate::restart::Requests,
+) {
     let acceptor = TlsAcceptor::from(tls);
-    let router = crate::http::router(state);
+    let router = crate::http::router(state.clone());
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
@@ -43,6 +49,12 @@ pub async fn serve(listener: TcpListener, tls: Arc<rustls::ServerConfig>, state:
             }
             // Reap finished connections so the set does not grow without bound.
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            Some(restart) = restarts.recv() => {
+                match restart.perform(listener, &mut connections, &state).await {
+                    Some(rebound) => listener = rebound,
+                    None => return,
+                }
+            }
         }
     }
 }
