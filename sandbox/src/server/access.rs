@@ -1,0 +1,133 @@
+//! The Rust API of identities, faults and metrics: ServiceAccount tokens and client
+//! configurations for them, the fault controls and the sandbox's own metrics, plus the
+//! builder options that set faults at start.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use base64::Engine;
+
+use super::{Error, Sandbox, SandboxBuilder, kubeconfig};
+use crate::filters::faults::{Fault, FaultFileError, Faults, read_fault_file};
+
+impl SandboxBuilder {
+    /// Sets a fault from the start (see [`Fault`]).
+    pub fn fault(mut self, fault: Fault) -> Self {
+        self.faults.push(fault);
+        self
+    }
+
+    /// Sets several faults from the start.
+    pub fn faults(mut self, faults: impl IntoIterator<Item = Fault>) -> Self {
+        self.faults.extend(faults);
+        self
+    }
+
+    /// The server's total concurrency limit that API Priority and Fairness shares among
+    /// the `Limited` priority levels (kube-apiserver's `--max-requests-inflight` plus
+    /// `--max-mutating-requests-inflight`; default 600, i.e. 400 + 200).
+    pub fn server_concurrency_limit(mut self, seats: u32) -> Self {
+        self.server_concurrency_limit = seats;
+        self
+    }
+
+    /// Sets the faults of a YAML or JSON file (a list, `{faults: [...]}` or one fault).
+    pub fn fault_file(self, path: impl AsRef<std::path::Path>) -> Result<Self, FaultFileError> {
+        let faults = read_fault_file(path.as_ref())?;
+        Ok(self.faults(faults))
+    }
+}
+
+/// PEM of a DER certificate, for kubeconfig `certificate-authority-data`.
+fn pem(der: &[u8]) -> String {
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut out = String::from("-----BEGIN CERTIFICATE-----\n");
+    for chunk in b64.as_bytes().chunks(64) {
+        out.push_str(&String::from_utf8_lossy(chunk));
+        out.push('\n');
+    }
+    out.push_str("-----END CERTIFICATE-----\n");
+    out
+}
+
+impl Sandbox {
+    /// Issues a token for the existing ServiceAccount `namespace/name`, valid for `ttl`;
+    /// it authenticates as `system:serviceaccount:{namespace}:{name}` and is answered 401
+    /// once expired. Unlike the TokenRequest API (at least 10 minutes), any `ttl` is
+    /// accepted, so tests can watch a token expire.
+    pub fn service_account_token(
+        &self,
+        namespace: &str,
+        name: &str,
+        ttl: Duration,
+    ) -> Result<String, Error> {
+        let gate = &self.server.gate;
+        let (token, _) = gate.tokens.issue(gate.store(), namespace, name, ttl)?;
+        Ok(token)
+    }
+
+    /// A `kube::Config` for this sandbox that authenticates with `token`.
+    pub fn kube_config_for_token(&self, token: &str) -> kube::Config {
+        let mut config = self.kube_config();
+        // AuthInfo's token is a secrecy::SecretString; deserializing avoids depending on it.
+        if let Ok(auth) = serde_json::from_value(serde_json::json!({ "token": token })) {
+            config.auth_info = auth;
+        }
+        config
+    }
+
+    /// A `kube::Config` of the admin that impersonates `user` (`Impersonate-User`), e.g.
+    /// `system:serviceaccount:default:doc-controller` to run a controller with exactly that
+    /// ServiceAccount's RBAC; a ServiceAccount user gets its ServiceAccount groups.
+    pub fn kube_config_impersonating(&self, user: &str) -> kube::Config {
+        let mut config = self.kube_config();
+        config.auth_info.impersonate = Some(user.to_owned());
+        config
+    }
+
+    /// Writes a kubeconfig (in the sandbox's temporary directory) that authenticates as the
+    /// ServiceAccount with a fresh token valid for `ttl`, for `kubectl --kubeconfig`.
+    pub fn kubeconfig_for_service_account(
+        &self,
+        namespace: &str,
+        name: &str,
+        ttl: Duration,
+    ) -> Result<PathBuf, Error> {
+        let token = self.service_account_token(namespace, name, ttl)?;
+        let dir = self
+            .kubeconfig_path
+            .parent()
+            .map(std::path::Path::to_path_buf)
+            .unwrap_or_default();
+        let path = dir.join(format!("kubeconfig-{namespace}-{name}"));
+        kubeconfig::write(&path, &self.url, &pem(&self.ca_der), &token)?;
+        Ok(path)
+    }
+
+    /// Expires every ServiceAccount token issued so far (requests with them get 401).
+    pub fn expire_service_account_tokens(&self) -> usize {
+        self.server.gate.tokens.expire_all()
+    }
+
+    /// Revokes one ServiceAccount token (requests with it get 401), e.g. the one a client read
+    /// from a token file before it was rotated; tokens issued by the TokenRequest API live at
+    /// least 10 minutes, so tests revoke rather than wait. Returns whether the token was known.
+    ///
+    /// A sandbox-only hook: what a real cluster does instead is a token bound to an object
+    /// (TokenRequest `spec.boundObjectRef` naming a Secret), which stops authenticating once
+    /// the Secret is deleted; the sandbox honours that too, so tests can use it on both.
+    pub fn revoke_service_account_token(&self, token: &str) -> bool {
+        self.server.gate.tokens.revoke(token)
+    }
+
+    /// The fault controls: `sandbox.faults().set(Fault::error(503))`, `.clear()`.
+    pub fn faults(&self) -> &Faults {
+        &self.server.gate.faults
+    }
+
+    /// The sandbox's own Prometheus metrics and the API Priority and Fairness ones in text
+    /// exposition format (also served at `GET /metrics` to `system:masters`).
+    pub fn metrics_text(&self) -> String {
+        self.server.gate.metrics_text()
+    }
+}
