@@ -83,9 +83,8 @@ async fn throttle(target: &Target, ns: &TestNamespace, sa: &str) -> Throttle {
     let client = target.client();
     let owner = owned_by_namespace(&client, ns).await;
     let name = unique_name("conf-throttled");
-    let mut docs: Vec<Value> = serde_yaml::Deserializer::from_str(THROTTLING_YAML)
-        .map(|d| serde::Deserialize::deserialize(d).unwrap())
-        .collect();
+    let mut docs: Vec<Value> =
+        serde_saphyr::from_multiple(THROTTLING_YAML).expect("throttling.yaml parses");
     let mut pl = None;
     let mut fs = None;
     for doc in &mut docs {

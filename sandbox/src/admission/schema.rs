@@ -25,6 +25,13 @@
 //! After the OpenAPI errors come those of `x-kubernetes-list-type` (`Duplicate value` for a
 //! repeated item of a `set` or key of a `map` list, `Required value` for a missing map key).
 //!
+//! Hand-written, because no crate fits: kube-core's `StructuralSchemaRewriter` (in the tree)
+//! makes a generated schema structural but validates nothing; JSON Schema validators (the
+//! `jsonschema` crate, not in the tree) implement draft 2020-12, not Kubernetes' OpenAPI v3
+//! subset with `nullable`, the `x-kubernetes-*` extensions, structural pruning and defaulting,
+//! and they word errors their own way, where clients match the apiserver's
+//! (`spec.title: Required value`).
+//!
 //! Not implemented: `x-kubernetes-validations` (CEL rules are not evaluated, every rule passes;
 //! a later issue may add them), validation ratcheting, `x-kubernetes-embedded-resource`
 //! checks, and most string formats (only `date-time`, `date`, `byte`, `uuid`, `ipv4` and `ipv6`

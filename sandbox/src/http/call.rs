@@ -106,11 +106,11 @@ impl Call {
         } else if content_type == protobuf::CONTENT_TYPE {
             protobuf::decode(&self.body)?
         } else if content_type.contains("yaml") {
-            serde_yaml::from_slice(&self.body).map_err(|e| unparsable(&e))?
+            serde_saphyr::from_slice(&self.body).map_err(|e| unparsable(e.without_snippet()))?
         } else if content_type.is_empty() {
             serde_json::from_slice(&self.body)
-                .or_else(|_| serde_yaml::from_slice(&self.body))
-                .map_err(|e: serde_yaml::Error| unparsable(&e))?
+                .or_else(|_| serde_saphyr::from_slice(&self.body))
+                .map_err(|e: serde_saphyr::Error| unparsable(e.without_snippet()))?
         } else {
             serde_json::from_slice(&self.body).map_err(|e| unparsable(&e))?
         };

@@ -6,7 +6,7 @@
 //! (<https://kubernetes.io/docs/reference/using-api/api-concepts/#receiving-resources-as-tables>):
 //!
 //! - custom resources: `Name`, then the CRD version's `additionalPrinterColumns`, each
-//!   evaluated by JSONPath; a version without printer columns gets `Name` and `Age`
+//!   evaluated by JSONPath ([`eval_json_path`], with `jsonpath-rust`); a version without printer columns gets `Name` and `Age`
 //!   (apiextensions-apiserver's `tableconvertor` and its `serveDefaultColumnsIfEmpty`). Like
 //!   the real server, `Age` is *not* appended when the CRD declares columns;
 //! - built-in kinds: the columns of the apiserver's internal printers
@@ -242,13 +242,32 @@ pub(crate) fn human_duration(seconds: i64) -> String {
 /// convertor uses only `results[0][0]`. Missing keys give `None` (the convertor enables
 /// `AllowMissingKeys`), as does a path that does not parse.
 ///
-/// Supported: `.field`, `['field']`, `[n]` (negative from the end), `[start:end]`, `[*]`,
-/// `.*`, `..field` (recursive descent) and filters `[?(@.path)]`,
-/// `[?(@.path <op> literal)]` with `==`, `!=`, `<`, `<=`, `>`, `>=` on strings, numbers
-/// and booleans, e.g. `.status.conditions[?(@.type=="Ready")].status`.
+/// The path is evaluated by `jsonpath-rust` (RFC 9535, the crate kube-client evaluates
+/// kubeconfig token paths with), after the same rewriting kube-client does: the braces
+/// dropped and a leading `$` added, so `.spec.title`, `{.spec.title}` and `spec.title` are
+/// `$.spec.title`. Field, index (negative from the end), slice, wildcard, recursive descent
+/// and filter (`[?(@.type=="Ready")]`, `[?(@.n > 4)]`, `[?(@.x)]`) selectors read the same in
+/// both syntaxes; client-go's `range`/`end` templates do not exist in RFC 9535 and evaluate to
+/// nothing here.
 pub(crate) fn eval_json_path(path: &str, object: &Value) -> Option<Value> {
-    let segments = parse_path(path).ok()?;
-    eval_segments(&segments, object).into_iter().next().cloned()
+    use jsonpath_rust::JsonPath;
+    let mut path = path.trim();
+    if let Some(inner) = path.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
+        path = inner.trim();
+    }
+    let query = if path.starts_with('$') {
+        path.to_owned()
+    } else if path.starts_with('.') {
+        format!("${path}")
+    } else {
+        format!("$.{path}")
+    };
+    object
+        .query(&query)
+        .ok()?
+        .into_iter()
+        .find(|v| !v.is_null())
+        .cloned()
 }
 
 // ---------------------------------------------------------------------------------------
@@ -887,344 +906,6 @@ fn build_table(
         "columnDefinitions": column_definitions,
         "rows": rows,
     })
-}
-
-// ---------------------------------------------------------------------------------------
-// JSONPath
-// ---------------------------------------------------------------------------------------
-
-/// One step of a parsed JSONPath.
-#[derive(Debug, Clone, PartialEq)]
-enum Segment {
-    /// `.name` or `['name']`.
-    Field(String),
-    /// `[n]`.
-    Index(i64),
-    /// `[start:end]`.
-    Slice(Option<i64>, Option<i64>),
-    /// `[*]` or `.*`.
-    Wildcard,
-    /// `..name`.
-    Recursive(String),
-    /// `[?(…)]`.
-    Filter(Box<Filter>),
-}
-
-/// A filter expression `@.path [op literal]`.
-#[derive(Debug, Clone, PartialEq)]
-struct Filter {
-    left: Vec<Segment>,
-    comparison: Option<(Op, Operand)>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Op {
-    Eq,
-    Ne,
-    Lt,
-    Le,
-    Gt,
-    Ge,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-enum Operand {
-    Literal(Value),
-    Path(Vec<Segment>),
-}
-
-fn parse_path(path: &str) -> Result<Vec<Segment>, String> {
-    let mut p = path.trim();
-    if let Some(inner) = p.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-        p = inner.trim();
-    }
-    let p = p.strip_prefix('$').unwrap_or(p);
-    parse_segments(p)
-}
-
-/// Index of the `]` closing the bracket opened just before `s`, skipping quoted strings and
-/// nested brackets.
-fn closing_bracket(s: &str) -> Option<usize> {
-    let mut depth = 0usize;
-    let mut quote: Option<char> = None;
-    for (i, c) in s.char_indices() {
-        match quote {
-            Some(q) if c == q => quote = None,
-            Some(_) => {}
-            None => match c {
-                '\'' | '"' => quote = Some(c),
-                '[' | '(' => depth += 1,
-                ')' => depth = depth.saturating_sub(1),
-                ']' if depth == 0 => return Some(i),
-                ']' => depth -= 1,
-                _ => {}
-            },
-        }
-    }
-    None
-}
-
-fn read_name(s: &str) -> (&str, &str) {
-    let end = s.find(['.', '[']).unwrap_or(s.len());
-    s.split_at(end)
-}
-
-fn parse_segments(mut s: &str) -> Result<Vec<Segment>, String> {
-    let mut out = Vec::new();
-    while !s.is_empty() {
-        if let Some(rest) = s.strip_prefix("..") {
-            let (name, rest) = read_name(rest);
-            if name.is_empty() {
-                return Err("recursive descent needs a field name".into());
-            }
-            out.push(Segment::Recursive(name.to_owned()));
-            s = rest;
-        } else if let Some(rest) = s.strip_prefix('.') {
-            let (name, rest) = read_name(rest);
-            match name {
-                "" => {}
-                "*" => out.push(Segment::Wildcard),
-                _ => out.push(Segment::Field(name.to_owned())),
-            }
-            s = rest;
-        } else if let Some(rest) = s.strip_prefix('[') {
-            let end = closing_bracket(rest).ok_or("unclosed [")?;
-            let inner = rest.get(..end).unwrap_or_default().trim();
-            out.push(parse_bracket(inner)?);
-            s = rest.get(end + 1..).unwrap_or_default();
-        } else {
-            // A leading bare name, e.g. `spec.title`.
-            let (name, rest) = read_name(s);
-            out.push(Segment::Field(name.to_owned()));
-            s = rest;
-        }
-    }
-    Ok(out)
-}
-
-fn unquote(s: &str) -> Option<&str> {
-    s.strip_prefix('\'')
-        .and_then(|r| r.strip_suffix('\''))
-        .or_else(|| s.strip_prefix('"').and_then(|r| r.strip_suffix('"')))
-}
-
-fn parse_bracket(inner: &str) -> Result<Segment, String> {
-    if inner == "*" {
-        return Ok(Segment::Wildcard);
-    }
-    if let Some(name) = unquote(inner) {
-        return Ok(Segment::Field(name.to_owned()));
-    }
-    if let Some(expr) = inner.strip_prefix('?') {
-        let expr = expr.trim();
-        let expr = expr
-            .strip_prefix('(')
-            .and_then(|e| e.strip_suffix(')'))
-            .ok_or("filter must be ?(…)")?;
-        return Ok(Segment::Filter(Box::new(parse_filter(expr.trim())?)));
-    }
-    if let Some((a, b)) = inner.split_once(':') {
-        let bound = |x: &str| -> Result<Option<i64>, String> {
-            let x = x.split(':').next().unwrap_or_default().trim();
-            if x.is_empty() {
-                Ok(None)
-            } else {
-                x.parse()
-                    .map(Some)
-                    .map_err(|_| format!("bad slice bound {x}"))
-            }
-        };
-        return Ok(Segment::Slice(bound(a)?, bound(b)?));
-    }
-    inner
-        .parse::<i64>()
-        .map(Segment::Index)
-        .map_err(|_| format!("unsupported bracket expression [{inner}]"))
-}
-
-/// Finds the comparison operator outside quotes.
-fn find_operator(expr: &str) -> Option<(usize, Op, usize)> {
-    let mut quote: Option<char> = None;
-    let bytes: Vec<(usize, char)> = expr.char_indices().collect();
-    for (k, &(i, c)) in bytes.iter().enumerate() {
-        match quote {
-            Some(q) if c == q => quote = None,
-            Some(_) => {}
-            None => {
-                let next = bytes.get(k + 1).map(|&(_, n)| n);
-                let found = match (c, next) {
-                    ('\'' | '"', _) => {
-                        quote = Some(c);
-                        None
-                    }
-                    ('=', Some('=')) => Some((Op::Eq, 2)),
-                    ('!', Some('=')) => Some((Op::Ne, 2)),
-                    ('<', Some('=')) => Some((Op::Le, 2)),
-                    ('>', Some('=')) => Some((Op::Ge, 2)),
-                    ('<', _) => Some((Op::Lt, 1)),
-                    ('>', _) => Some((Op::Gt, 1)),
-                    _ => None,
-                };
-                if let Some((op, len)) = found {
-                    return Some((i, op, len));
-                }
-            }
-        }
-    }
-    None
-}
-
-fn parse_operand_path(s: &str) -> Result<Vec<Segment>, String> {
-    let rest = s
-        .strip_prefix('@')
-        .ok_or_else(|| format!("filter operand must start with @: {s}"))?;
-    parse_segments(rest)
-}
-
-fn parse_filter(expr: &str) -> Result<Filter, String> {
-    let Some((at, op, len)) = find_operator(expr) else {
-        return Ok(Filter {
-            left: parse_operand_path(expr)?,
-            comparison: None,
-        });
-    };
-    let left = expr.get(..at).unwrap_or_default().trim();
-    let right = expr.get(at + len..).unwrap_or_default().trim();
-    let operand = if right.starts_with('@') {
-        Operand::Path(parse_operand_path(right)?)
-    } else if let Some(s) = unquote(right) {
-        Operand::Literal(Value::String(s.to_owned()))
-    } else {
-        Operand::Literal(
-            serde_json::from_str::<Value>(right)
-                .map_err(|_| format!("unsupported filter literal {right}"))?,
-        )
-    };
-    Ok(Filter {
-        left: parse_operand_path(left)?,
-        comparison: Some((op, operand)),
-    })
-}
-
-fn eval_segments<'v>(segments: &[Segment], root: &'v Value) -> Vec<&'v Value> {
-    let mut nodes = vec![root];
-    for seg in segments {
-        let mut next = Vec::new();
-        for node in nodes {
-            apply_segment(seg, node, &mut next);
-        }
-        nodes = next;
-    }
-    nodes
-}
-
-fn resolve_index(i: i64, len: usize) -> Option<usize> {
-    let len = i64::try_from(len).ok()?;
-    let i = if i < 0 { len + i } else { i };
-    if (0..len).contains(&i) {
-        usize::try_from(i).ok()
-    } else {
-        None
-    }
-}
-
-fn apply_segment<'v>(seg: &Segment, node: &'v Value, out: &mut Vec<&'v Value>) {
-    match seg {
-        Segment::Field(name) => {
-            if let Some(v) = node.get(name.as_str()).filter(|v| !v.is_null()) {
-                out.push(v);
-            }
-        }
-        Segment::Index(i) => {
-            if let Value::Array(a) = node
-                && let Some(v) = resolve_index(*i, a.len()).and_then(|i| a.get(i))
-            {
-                out.push(v);
-            }
-        }
-        Segment::Slice(start, end) => {
-            if let Value::Array(a) = node {
-                let len = i64::try_from(a.len()).unwrap_or(i64::MAX);
-                let clamp = |x: i64| {
-                    let x = if x < 0 { len + x } else { x };
-                    usize::try_from(x.clamp(0, len)).unwrap_or_default()
-                };
-                let s = clamp(start.unwrap_or(0));
-                let e = clamp(end.unwrap_or(len));
-                if s < e {
-                    out.extend(a.get(s..e).unwrap_or_default());
-                }
-            }
-        }
-        Segment::Wildcard => match node {
-            Value::Array(a) => out.extend(a.iter()),
-            Value::Object(m) => out.extend(m.values()),
-            _ => {}
-        },
-        Segment::Recursive(name) => collect_recursive(name, node, out),
-        Segment::Filter(filter) => {
-            if let Value::Array(a) = node {
-                out.extend(a.iter().filter(|item| filter_matches(filter, item)));
-            }
-        }
-    }
-}
-
-fn collect_recursive<'v>(name: &str, node: &'v Value, out: &mut Vec<&'v Value>) {
-    match node {
-        Value::Object(m) => {
-            if let Some(v) = m.get(name).filter(|v| !v.is_null()) {
-                out.push(v);
-            }
-            for v in m.values() {
-                collect_recursive(name, v, out);
-            }
-        }
-        Value::Array(a) => {
-            for v in a {
-                collect_recursive(name, v, out);
-            }
-        }
-        _ => {}
-    }
-}
-
-fn filter_matches(filter: &Filter, item: &Value) -> bool {
-    let left = eval_segments(&filter.left, item);
-    let Some((op, operand)) = &filter.comparison else {
-        return !left.is_empty();
-    };
-    let right: Option<Value> = match operand {
-        Operand::Literal(v) => Some(v.clone()),
-        Operand::Path(p) => eval_segments(p, item).first().map(|v| (*v).clone()),
-    };
-    let (Some(l), Some(r)) = (left.first(), right) else {
-        return false;
-    };
-    compare(l, *op, &r)
-}
-
-fn compare(l: &Value, op: Op, r: &Value) -> bool {
-    use std::cmp::Ordering;
-    let ordering: Option<Ordering> = match (l, r) {
-        (Value::String(a), Value::String(b)) => Some(a.cmp(b)),
-        (Value::Number(a), Value::Number(b)) => a
-            .as_f64()
-            .zip(b.as_f64())
-            .and_then(|(a, b)| a.partial_cmp(&b)),
-        (Value::Bool(a), Value::Bool(b)) => Some(a.cmp(b)),
-        _ => None,
-    };
-    match (op, ordering) {
-        (Op::Eq, Some(o)) => o == Ordering::Equal,
-        (Op::Ne, Some(o)) => o != Ordering::Equal,
-        (Op::Ne, None) => true,
-        (Op::Lt, Some(o)) => o == Ordering::Less,
-        (Op::Le, Some(o)) => o != Ordering::Greater,
-        (Op::Gt, Some(o)) => o == Ordering::Greater,
-        (Op::Ge, Some(o)) => o != Ordering::Less,
-        _ => false,
-    }
 }
 
 #[cfg(test)]

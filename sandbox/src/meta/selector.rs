@@ -10,6 +10,12 @@
 //! The error messages are those of the real parsers, so that the server can return them verbatim
 //! in a `400 BadRequest` Status, e.g. `unable to parse requirement: found '', expected: identifier`
 //! or `invalid selector: 'a'; can't understand 'a'`.
+//!
+//! Hand-written, because no crate fits: kube-core's `Selector` and `Expression` (in the tree)
+//! build and match selectors on the client side but parse no selector string, know no `Gt`/`Lt`
+//! and validate nothing; k8s-openapi's `LabelSelector` is the API type only. What the server
+//! needs is the grammar of `labels.Parse` and `fields.ParseSelector`, with their lexer quirks
+//! and their exact error wording, which only the Go packages have.
 
 use std::collections::{BTreeMap, BTreeSet};
 

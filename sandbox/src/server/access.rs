@@ -5,8 +5,6 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use base64::Engine;
-
 use super::{Error, Sandbox, SandboxBuilder, kubeconfig};
 use crate::filters::faults::{Fault, FaultFileError, Faults, read_fault_file};
 
@@ -38,18 +36,6 @@ impl SandboxBuilder {
     }
 }
 
-/// PEM of a DER certificate, for kubeconfig `certificate-authority-data`.
-fn pem(der: &[u8]) -> String {
-    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-    let mut out = String::from("-----BEGIN CERTIFICATE-----\n");
-    for chunk in b64.as_bytes().chunks(64) {
-        out.push_str(&String::from_utf8_lossy(chunk));
-        out.push('\n');
-    }
-    out.push_str("-----END CERTIFICATE-----\n");
-    out
-}
-
 impl Sandbox {
     /// Issues a token for the existing ServiceAccount `namespace/name`, valid for `ttl`;
     /// it authenticates as `system:serviceaccount:{namespace}:{name}` and is answered 401
@@ -69,10 +55,7 @@ impl Sandbox {
     /// A `kube::Config` for this sandbox that authenticates with `token`.
     pub fn kube_config_for_token(&self, token: &str) -> kube::Config {
         let mut config = self.kube_config();
-        // AuthInfo's token is a secrecy::SecretString; deserializing avoids depending on it.
-        if let Ok(auth) = serde_json::from_value(serde_json::json!({ "token": token })) {
-            config.auth_info = auth;
-        }
+        config.auth_info = kubeconfig::token_auth(token);
         config
     }
 
@@ -100,7 +83,9 @@ impl Sandbox {
             .map(std::path::Path::to_path_buf)
             .unwrap_or_default();
         let path = dir.join(format!("kubeconfig-{namespace}-{name}"));
-        kubeconfig::write(&path, &self.url, &pem(&self.ca_der), &token)?;
+        let user = format!("system:serviceaccount:{namespace}:{name}");
+        let config = kubeconfig::kubeconfig(&self.url, &self.ca_pem, &user, &token);
+        kubeconfig::write(&path, &config)?;
         Ok(path)
     }
 

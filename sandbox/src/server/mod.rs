@@ -233,9 +233,10 @@ impl SandboxBuilder {
             .tempdir()
             .map_err(Error::TempDir)?;
         let kubeconfig_path = dir.path().join("kubeconfig");
-        kubeconfig::write(&kubeconfig_path, &url, &material.ca_pem, &token)?;
+        let config = kubeconfig::kubeconfig(&url, &material.ca_pem, kubeconfig::ADMIN, &token);
+        kubeconfig::write(&kubeconfig_path, &config)?;
         if let Some(extra) = &self.kubeconfig {
-            kubeconfig::write(extra, &url, &material.ca_pem, &token)?;
+            kubeconfig::write(extra, &config)?;
         }
         let api = Arc::new(ApiState {
             store: Store::new(self.watch_history),
@@ -282,6 +283,7 @@ impl SandboxBuilder {
         Ok(Sandbox {
             url,
             token,
+            ca_pem: material.ca_pem,
             ca_der: material.ca_der,
             kubeconfig_path,
             _dir: dir,
@@ -297,6 +299,7 @@ impl SandboxBuilder {
 pub struct Sandbox {
     url: String,
     token: String,
+    ca_pem: String,
     ca_der: Vec<u8>,
     kubeconfig_path: PathBuf,
     _dir: tempfile::TempDir,

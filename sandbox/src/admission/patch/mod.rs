@@ -54,8 +54,9 @@ impl PatchType {
 /// it into `map[string]interface{}` with sigs.k8s.io/yaml and answers 400 `error decoding
 /// YAML: ...` when that fails (serde's wording for YAML that does not parse at all).
 pub(crate) fn parse_apply(body: &[u8]) -> Result<Value, ApiError> {
-    let value: Value = serde_yaml::from_slice(body)
-        .map_err(|e| ApiError::BadRequest(format!("error decoding YAML: {e}")))?;
+    let value: Value = serde_saphyr::from_slice(body).map_err(|e| {
+        ApiError::BadRequest(format!("error decoding YAML: {}", e.without_snippet()))
+    })?;
     let go_type = match &value {
         Value::Object(_) => return Ok(value),
         Value::Null => return Ok(Value::Object(Map::new())),

@@ -25,6 +25,10 @@
 //!   apiVersion, subresource), and a no-op apply (same values, same field set) returns an object
 //!   equal to `live`, managedFields included, so the caller can skip the write.
 //!
+//! Hand-written, because no crate fits: structured-merge-diff exists only in Go, and neither
+//! kube-rs (which sends apply patches, and leaves the merge to the server) nor the patch crates
+//! in the tree (`json-patch`: RFC 6902 and 7386) track field ownership or conflicts.
+//!
 //! Divergences: no schema types, so every JSON object is treated as a struct (its fields are
 //! "named fields"; the entries of map-typed fields holding objects are owned through their
 //! leaves only, where the real server also owns each entry) and lists follow only what [`ListTypes`] says; no version conversion (all entries

@@ -374,8 +374,8 @@ pub enum FaultFileError {
         source: std::io::Error,
     },
     /// The content is not a fault list.
-    #[error("parsing faults: {0}")]
-    Parse(#[from] serde_yaml::Error),
+    #[error("parsing faults: {}", .0.without_snippet())]
+    Parse(#[from] serde_saphyr::Error),
 }
 
 /// A fault file or admin request body: a list of faults, `{faults: [...]}`, or one fault.
@@ -389,7 +389,7 @@ enum FaultDoc {
 
 /// Parses YAML or JSON holding faults (a list, `{faults: [...]}` or a single fault).
 pub fn parse_faults(text: &str) -> Result<Vec<Fault>, FaultFileError> {
-    Ok(match serde_yaml::from_str::<FaultDoc>(text)? {
+    Ok(match serde_saphyr::from_str::<FaultDoc>(text)? {
         FaultDoc::List(list) | FaultDoc::Wrapped { faults: list } => list,
         FaultDoc::One(fault) => vec![fault],
     })
