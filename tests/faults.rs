@@ -634,7 +634,7 @@ async fn after_compaction(env: &Env, ns: &TestNamespace, faults: &[Fault]) -> (C
 }
 
 /// Bookmarks the sandbox has sent to watchers so far.
-fn sandbox_bookmarks(sb: &sandbox::Sandbox) -> f64 {
+fn sandbox_bookmarks(sb: &kube_apiserver_sandbox::Sandbox) -> f64 {
     support::sum_metric(
         &sb.metrics_text(),
         "sandbox_apiserver_watch_bookmarks_total",
@@ -1234,7 +1234,7 @@ async fn throttled(env: &Env, ns: &TestNamespace, config: Config) -> Controller 
     // sandbox answers in microseconds, and is given that time here (server-side processing).
     if let Some(sb) = env.sandbox() {
         sb.faults().set(
-            sandbox::Fault::latency(Duration::from_millis(20))
+            kube_apiserver_sandbox::Fault::latency(Duration::from_millis(20))
                 .for_user(support::deployed::user_of(ns)),
         );
     }
@@ -1478,7 +1478,7 @@ async fn restarted_with_a_slow_config_map_watch(
     converge(&documents(env, ns), 5).await;
     first.stop().await.expect("stops");
     sb.faults().set(
-        sandbox::Fault::latency(Duration::from_secs(1))
+        kube_apiserver_sandbox::Fault::latency(Duration::from_secs(1))
             .for_user(support::deployed::user_of(ns))
             .for_verbs(["watch", "list"])
             .for_resources(["configmaps"]),

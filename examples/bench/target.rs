@@ -24,7 +24,7 @@ const CREATE_CONCURRENCY: usize = 32;
 /// One API server and one namespace holding the Documents of one measurement.
 pub struct Phase {
     /// The sandbox, kept alive for the phase (sandbox mode only).
-    pub sandbox: Option<sandbox::Sandbox>,
+    pub sandbox: Option<kube_apiserver_sandbox::Sandbox>,
     /// The kubeconfig for child processes.
     pub kubeconfig: PathBuf,
     /// An admin client of the bench (not the controller's).
@@ -65,7 +65,7 @@ impl Phase {
                 (None, path, config)
             }
             None => {
-                let sb = sandbox::Sandbox::builder()
+                let sb = kube_apiserver_sandbox::Sandbox::builder()
                     .watch_history(100_000)
                     .start()
                     .await

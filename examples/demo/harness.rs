@@ -195,7 +195,7 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Logs {
 /// A sandbox with an admin client and the controller's identity, where one demo runs.
 pub struct Demo {
     /// The API server.
-    pub sandbox: sandbox::Sandbox,
+    pub sandbox: kube_apiserver_sandbox::Sandbox,
     /// An admin client: the person at the keyboard (creating Documents, applying manifests,
     /// playing another writer), never the controller.
     pub client: kube::Client,
@@ -211,12 +211,12 @@ impl Demo {
     /// Starts a sandbox (with the Document CRD when `crd`) and installs the controller as
     /// deployed for `fault`'s demo (see [`deploy`]).
     pub async fn start(logs: &Logs, fault: Fault, crd: bool) -> Res<Demo> {
-        Self::start_with(sandbox::Sandbox::builder(), logs, fault, crd).await
+        Self::start_with(kube_apiserver_sandbox::Sandbox::builder(), logs, fault, crd).await
     }
 
     /// Like [`Demo::start`] with sandbox options.
     pub async fn start_with(
-        builder: sandbox::SandboxBuilder,
+        builder: kube_apiserver_sandbox::SandboxBuilder,
         logs: &Logs,
         fault: Fault,
         crd: bool,
@@ -700,7 +700,7 @@ pub struct TokenFile {
 
 impl TokenFile {
     /// Writes `token` to a file of a new temporary directory, with a kubeconfig beside it.
-    pub fn write(sandbox: &sandbox::Sandbox, token: String) -> Res<TokenFile> {
+    pub fn write(sandbox: &kube_apiserver_sandbox::Sandbox, token: String) -> Res<TokenFile> {
         use kube::config::{AuthInfo, Context, Kubeconfig, NamedAuthInfo, NamedContext};
         let dir = tempfile::tempdir()?;
         let path = dir.path().join("token");
@@ -751,7 +751,7 @@ impl TokenFile {
 
     /// A client configuration for an in-process controller that authenticates with whatever
     /// token the file holds when kube reads it, as `kube::Config::infer()` does in a Pod.
-    pub fn kube_config(&self, sandbox: &sandbox::Sandbox) -> kube::Config {
+    pub fn kube_config(&self, sandbox: &kube_apiserver_sandbox::Sandbox) -> kube::Config {
         let mut config = sandbox.kube_config();
         config.auth_info = kube::config::AuthInfo {
             token_file: Some(self.path.display().to_string()),

@@ -197,7 +197,7 @@ fn overlap_on_sandbox(target: &Target, users: &[&str]) {
     if let Some(sb) = target.sandbox() {
         for user in users {
             sb.faults()
-                .set(sandbox::Fault::latency(SANDBOX_LATENCY).for_user(*user));
+                .set(kube_apiserver_sandbox::Fault::latency(SANDBOX_LATENCY).for_user(*user));
         }
     }
 }

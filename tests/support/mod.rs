@@ -46,7 +46,7 @@ pub const TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Where the tests run: the sandbox, started for this test, or a real cluster.
 pub struct Env {
-    sandbox: Option<sandbox::Sandbox>,
+    sandbox: Option<kube_apiserver_sandbox::Sandbox>,
     kubeconfig: PathBuf,
     kube_config: kube::Config,
     /// An admin client, not the controller's.
@@ -65,7 +65,9 @@ impl Env {
 
     /// Like [`Env::new`], with sandbox options (ignored on a real cluster).
     pub async fn with_sandbox(
-        options: impl FnOnce(sandbox::SandboxBuilder) -> sandbox::SandboxBuilder,
+        options: impl FnOnce(
+            kube_apiserver_sandbox::SandboxBuilder,
+        ) -> kube_apiserver_sandbox::SandboxBuilder,
     ) -> Env {
         let env = Self::connect(options).await;
         doc_controller::crd::install(env.client.clone(), TIMEOUT)
@@ -80,12 +82,14 @@ impl Env {
     }
 
     /// The embedded sandbox, for server-side faults; `None` on a real cluster.
-    pub fn sandbox(&self) -> Option<&sandbox::Sandbox> {
+    pub fn sandbox(&self) -> Option<&kube_apiserver_sandbox::Sandbox> {
         self.sandbox.as_ref()
     }
 
     async fn connect(
-        options: impl FnOnce(sandbox::SandboxBuilder) -> sandbox::SandboxBuilder,
+        options: impl FnOnce(
+            kube_apiserver_sandbox::SandboxBuilder,
+        ) -> kube_apiserver_sandbox::SandboxBuilder,
     ) -> Env {
         match std::env::var_os(KUBECONFIG_ENV) {
             Some(path) => {
@@ -104,7 +108,7 @@ impl Env {
                 }
             }
             None => {
-                let sandbox = options(sandbox::Sandbox::builder())
+                let sandbox = options(kube_apiserver_sandbox::Sandbox::builder())
                     .start()
                     .await
                     .expect("sandbox starts");

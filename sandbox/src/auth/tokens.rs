@@ -70,7 +70,7 @@ pub enum TokenError {
 
 /// The issued ServiceAccount tokens, shared by all requests.
 #[derive(Debug, Default, Clone)]
-pub struct TokenStore {
+pub(crate) struct TokenStore {
     issued: Arc<Mutex<HashMap<String, Issued>>>,
 }
 
@@ -80,7 +80,7 @@ impl TokenStore {
     }
 
     /// Issues a token for an existing ServiceAccount, valid for `ttl`.
-    pub fn issue(
+    pub(crate) fn issue(
         &self,
         store: &Store,
         namespace: &str,
@@ -128,7 +128,7 @@ impl TokenStore {
     /// The user of a ServiceAccount token, if it is known, unexpired, its ServiceAccount
     /// still exists with the same uid, and so does the Secret it may be bound to (not
     /// deleted longer ago than the leeway).
-    pub fn authenticate(&self, store: &Store, token: &str) -> Option<UserInfo> {
+    pub(crate) fn authenticate(&self, store: &Store, token: &str) -> Option<UserInfo> {
         let issued = self.lock().get(token).cloned()?;
         if issued.expires <= SystemTime::now() {
             return None;
@@ -150,7 +150,7 @@ impl TokenStore {
     /// token is bound to does (the faithful way, on both targets: a TokenRequest with a
     /// Secret as `boundObjectRef`, then delete the Secret); the others stay valid. Returns
     /// whether the token was known.
-    pub fn revoke(&self, token: &str) -> bool {
+    pub(crate) fn revoke(&self, token: &str) -> bool {
         let now = SystemTime::now();
         match self.lock().get_mut(token) {
             Some(entry) => {
@@ -162,7 +162,7 @@ impl TokenStore {
     }
 
     /// Expires every ServiceAccount token now (credential-expiry fault); returns how many.
-    pub fn expire_all(&self) -> usize {
+    pub(crate) fn expire_all(&self) -> usize {
         let now = SystemTime::now();
         let mut issued = self.lock();
         for entry in issued.values_mut() {

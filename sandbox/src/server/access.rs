@@ -30,6 +30,10 @@ impl SandboxBuilder {
     }
 
     /// Sets the faults of a YAML or JSON file (a list, `{faults: [...]}` or one fault).
+    ///
+    /// # Errors
+    ///
+    /// [`FaultFileError`] when the file cannot be read or holds no faults.
     pub fn fault_file(self, path: impl AsRef<std::path::Path>) -> Result<Self, FaultFileError> {
         let faults = read_fault_file(path.as_ref())?;
         Ok(self.faults(faults))
@@ -41,6 +45,31 @@ impl Sandbox {
     /// it authenticates as `system:serviceaccount:{namespace}:{name}` and is answered 401
     /// once expired. Unlike the TokenRequest API (at least 10 minutes), any `ttl` is
     /// accepted, so tests can watch a token expire.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use k8s_openapi::api::core::v1::{ConfigMap, ServiceAccount};
+    /// use kube::Api;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let sandbox = kube_apiserver_sandbox::Sandbox::start().await?;
+    /// let sa = serde_json::from_value(serde_json::json!({"metadata": {"name": "ctl"}}))?;
+    /// Api::<ServiceAccount>::namespaced(sandbox.client()?, "default")
+    ///     .create(&Default::default(), &sa)
+    ///     .await?;
+    /// let token = sandbox.service_account_token("default", "ctl", Duration::from_secs(60))?;
+    /// let client = kube::Client::try_from(sandbox.kube_config_for_token(&token))?;
+    /// // Authenticated, but RBAC grants the ServiceAccount nothing yet: 403.
+    /// let cms: Api<ConfigMap> = Api::namespaced(client, "default");
+    /// let denied = cms.list(&Default::default()).await.unwrap_err();
+    /// assert!(matches!(denied, kube::Error::Api(s) if s.code == 403));
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Token`] when the ServiceAccount does not exist.
     pub fn service_account_token(
         &self,
         namespace: &str,
@@ -70,6 +99,11 @@ impl Sandbox {
 
     /// Writes a kubeconfig (in the sandbox's temporary directory) that authenticates as the
     /// ServiceAccount with a fresh token valid for `ttl`, for `kubectl --kubeconfig`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Token`] when the ServiceAccount does not exist, [`Error::Kubeconfig`] when
+    /// the file cannot be written.
     pub fn kubeconfig_for_service_account(
         &self,
         namespace: &str,
@@ -105,13 +139,40 @@ impl Sandbox {
         self.server.gate.tokens.revoke(token)
     }
 
-    /// The fault controls: `sandbox.faults().set(Fault::error(503))`, `.clear()`.
+    /// The fault controls, to set and remove faults while the sandbox runs.
+    ///
+    /// ```
+    /// use k8s_openapi::api::core::v1::ConfigMap;
+    /// use kube_apiserver_sandbox::{Fault, Sandbox};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let sandbox = Sandbox::start().await?;
+    /// let mut config = sandbox.kube_config();
+    /// config.default_retry = false; // kube-rs would retry the 503 otherwise
+    /// let cms: kube::Api<ConfigMap> = kube::Api::namespaced(kube::Client::try_from(config)?, "default");
+    /// let id = sandbox.faults().set(Fault::error(503).for_resources(["configmaps"]));
+    /// let failed = cms.list(&Default::default()).await.unwrap_err();
+    /// assert!(matches!(failed, kube::Error::Api(s) if s.code == 503));
+    /// sandbox.faults().remove(id);
+    /// assert!(cms.list(&Default::default()).await.is_ok());
+    /// # Ok(()) }
+    /// ```
     pub fn faults(&self) -> &Faults {
         &self.server.gate.faults
     }
 
     /// The sandbox's own Prometheus metrics and the API Priority and Fairness ones in text
     /// exposition format (also served at `GET /metrics` to `system:masters`).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let sandbox = kube_apiserver_sandbox::Sandbox::start().await?;
+    /// sandbox.client()?.apiserver_version().await?;
+    /// assert!(sandbox.metrics_text().contains("sandbox_apiserver_requests_total{"));
+    /// # Ok(()) }
+    /// ```
     pub fn metrics_text(&self) -> String {
         self.server.gate.metrics_text()
     }

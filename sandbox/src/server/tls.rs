@@ -21,13 +21,13 @@ pub enum TlsError {
 }
 
 /// The generated CA and server configuration.
-pub struct TlsMaterial {
+pub(crate) struct TlsMaterial {
     /// PEM of the CA certificate, for kubeconfig `certificate-authority-data`.
-    pub ca_pem: String,
+    pub(crate) ca_pem: String,
     /// DER of the CA certificate, for `kube::Config::root_cert`.
-    pub ca_der: Vec<u8>,
+    pub(crate) ca_der: Vec<u8>,
     /// rustls server config presenting the serving certificate, with ALPN h2 and http/1.1.
-    pub server_config: Arc<rustls::ServerConfig>,
+    pub(crate) server_config: Arc<rustls::ServerConfig>,
 }
 
 impl std::fmt::Debug for TlsMaterial {
@@ -37,7 +37,7 @@ impl std::fmt::Debug for TlsMaterial {
 }
 
 /// Generates a CA and a serving certificate for `127.0.0.1` and `localhost`.
-pub fn generate() -> Result<TlsMaterial, TlsError> {
+pub(crate) fn generate() -> Result<TlsMaterial, TlsError> {
     let ca_key = KeyPair::generate()?;
     let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
     ca_params

@@ -2,13 +2,13 @@
 //! the Document CRD and a dynamic API for it.
 //!
 //! # Running against a real API server
-//! By default every test starts its own in-memory [`sandbox::Sandbox`]. Set
+//! By default every test starts its own in-memory [`kube_apiserver_sandbox::Sandbox`]. Set
 //! `DOC_CONTROLLER_E2E_KUBECONFIG=/path/to/kubeconfig` (the variable of the controller's e2e
 //! suite) and the same tests run against that kubeconfig's current context instead, so that any
 //! divergence between the sandbox and a real apiserver shows as a failing test:
 //!
 //! ```text
-//! DOC_CONTROLLER_E2E_KUBECONFIG=$HOME/.kube/config cargo test -p sandbox
+//! DOC_CONTROLLER_E2E_KUBECONFIG=$HOME/.kube/config cargo test -p kube-apiserver-sandbox
 //! ```
 //!
 //! - The user needs cluster-admin rights; the cluster needs its controllers (garbage collector,
@@ -48,7 +48,7 @@ use kube::api::{
 };
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, ResourceExt};
-use sandbox::{Sandbox, SandboxBuilder};
+use kube_apiserver_sandbox::{Sandbox, SandboxBuilder};
 use serde_json::{Value, json};
 use std::future::Future;
 use std::path::{Path, PathBuf};

@@ -2,7 +2,7 @@
 //! forced 5xx answers and scheduled watch-history compaction, each scoped by user, verb,
 //! resource and namespace.
 //!
-//! Faults are set at start ([`crate::SandboxBuilder::fault`], the `sandbox` binary's
+//! Faults are set at start ([`crate::SandboxBuilder::fault`], the `kube-apiserver-sandbox` binary's
 //! `--fault`/`--fault-file`), at run time through the admin endpoint `/sandbox/faults`, and
 //! from tests through [`Faults`] (`sandbox.faults()`). They model what a controller meets on
 //! a real, busy cluster: API Priority and Fairness rejecting with 429
@@ -10,7 +10,7 @@
 //! unavailable etcd (5xx, latency), load balancers cutting connections, and etcd compaction
 //! invalidating old resourceVersions (410 Gone on a resumed watch).
 //!
-//! A fault file (`sandbox --fault-file faults.yaml`, [`crate::SandboxBuilder::fault_file`])
+//! A fault file (`kube-apiserver-sandbox --fault-file faults.yaml`, [`crate::SandboxBuilder::fault_file`])
 //! or admin request body (`POST /sandbox/faults`):
 //!
 //! ```yaml
@@ -138,6 +138,23 @@ pub type FaultId = u64;
 ///
 /// In YAML/JSON (fault file, admin endpoint) the action's `type` and fields sit next to the
 /// scope: `{"type": "error", "code": 503, "verbs": ["patch"], "resources": ["documents"]}`.
+///
+/// ```
+/// use std::time::Duration;
+/// use kube_apiserver_sandbox::{Fault, parse_faults};
+///
+/// let slow_status = Fault::latency(Duration::from_millis(200))
+///     .for_user("system:serviceaccount:default:doc-controller")
+///     .for_verbs(["patch"])
+///     .for_resources(["documents/status"])
+///     .with_probability(0.5);
+/// let same = parse_faults(
+///     "{type: latency, millis: 200, user: 'system:serviceaccount:default:doc-controller', \
+///       verbs: [patch], resources: [documents/status], probability: 0.5}",
+/// )?;
+/// assert_eq!(same, [slow_status]);
+/// # Ok::<(), kube_apiserver_sandbox::FaultFileError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Fault {
@@ -404,7 +421,24 @@ pub fn read_fault_file(path: &std::path::Path) -> Result<Vec<Fault>, FaultFileEr
     parse_faults(&text)
 }
 
-/// The faults currently set; cheap to clone, shared with the server.
+/// The faults currently set; cheap to clone, shared with the server ([`Sandbox::faults`]).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use kube_apiserver_sandbox::{Fault, Sandbox};
+/// let sandbox = Sandbox::start().await?;
+/// let faults = sandbox.faults();
+/// let hang = faults.set(Fault::hang().for_verbs(["watch"]));
+/// faults.set(Fault::drop_connection().in_namespace("kube-public"));
+/// assert_eq!(faults.list().len(), 2);
+/// assert!(faults.remove(hang));
+/// faults.clear();
+/// assert!(faults.list().is_empty());
+/// # Ok(()) }
+/// ```
+///
+/// [`Sandbox::faults`]: crate::Sandbox::faults
 #[derive(Debug, Clone)]
 pub struct Faults {
     inner: Arc<Inner>,
