@@ -243,7 +243,7 @@ async fn floor_run(
     let out = worker.output(opts.timeout).await?;
     let stats: serde_json::Value = serde_json::from_str(out.trim())?;
     drop(ready);
-    phase.cleanup().await?;
+    drop(phase);
     let f = |k: &str| stats[k].as_f64().unwrap_or_default();
     eprintln!("bench: floor: converged in {converge:.2?}");
     Ok(FloorRun {
@@ -356,7 +356,7 @@ async fn convergence(
         let (run, controller) =
             controller_run(opts, &phase, n, &format!("{name}-controller-{round}")).await?;
         controller.stop(Duration::from_secs(20)).await?;
-        phase.cleanup().await?;
+        drop(phase);
         let ratio = run.converge.as_secs_f64() / floor.converge.as_secs_f64();
         eprintln!("bench: round {round}: ratio {ratio:.3}");
         floor_times.push(floor.converge.as_secs_f64());
@@ -602,7 +602,7 @@ async fn quiet(opts: &Opts) -> Result<(), BenchError> {
         "",
     );
     controller.stop(Duration::from_secs(20)).await?;
-    phase.cleanup().await?;
+    drop(phase);
     report.note(
         "reconciles beyond one per Document = reconciles not caused by the resync itself, i.e. \
          triggered by the controller's own writes or by its owned-ConfigMap watch",
@@ -636,7 +636,7 @@ async fn memory(opts: &Opts) -> Result<(), BenchError> {
     tokio::time::sleep(Duration::from_secs(2)).await;
     let (base_rss, _) = baseline.memory().unwrap_or_default();
     baseline.stop(Duration::from_secs(20)).await?;
-    empty.cleanup().await?;
+    drop(empty);
 
     // N Documents brought to the converged state by the floor (the state the controller reaches).
     let mut phase = Phase::new("memory").await?;
@@ -739,7 +739,7 @@ async fn memory(opts: &Opts) -> Result<(), BenchError> {
         json!(r3(mib(peak("unpaged-initial-list")) - mib(peak("default")))),
         "MiB",
     );
-    phase.cleanup().await?;
+    drop(phase);
     report.note(
         "each controller is the release binary in its own process; RSS read from \
          /proc/<pid>/status once every Document was reconciled and reconciles stopped for 2 s",
@@ -759,7 +759,7 @@ async fn cost(opts: &Opts) -> Result<(), BenchError> {
         .settled
         .sum("doc_controller_process_cpu_seconds_total", |_| true);
     controller.stop(Duration::from_secs(20)).await?;
-    phase.cleanup().await?;
+    drop(phase);
     let reconciles = run.settled.reconciles();
     let per_k = |x: f64| r3(x / (reconciles / 1000.0));
     report.row("reconciles", json!(reconciles), "");
@@ -972,7 +972,7 @@ async fn sandbox_alone(opts: &Opts) -> Result<(), BenchError> {
         json!(r3(self_cpu_seconds().unwrap_or_default() - cpu0)),
         "s",
     );
-    phase.cleanup().await?;
+    drop(phase);
     report.note("clients and sandbox share the bench process; figures are a lower bound");
     report.finish()?;
     Ok(())

@@ -15,6 +15,7 @@ use kube::api::{
     Api, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams, PostParams,
 };
 use kube::discovery::Scope;
+use kube_apiserver_sandbox::testkit::Wait;
 use serde_json::{Value, json};
 use std::collections::{BTreeSet, VecDeque};
 use std::net::SocketAddr;
@@ -318,17 +319,17 @@ impl Demo {
 
     /// Waits until every Document of [`NS`] is Ready for its current generation.
     pub async fn wait_all_ready(&self, within: Duration) -> Res {
-        let deadline = Instant::now() + within;
-        loop {
-            let docs = self.docs.list(&ListParams::default()).await?.items;
-            if docs.iter().all(|d| DocState::Current.holds(d)) {
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                return Err(format!("Documents not Ready within {within:?}").into());
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        Wait::new("every Document to be Ready")
+            .timeout(within)
+            .interval(Duration::from_millis(100))
+            .until(|| async {
+                self.docs
+                    .list(&ListParams::default())
+                    .await
+                    .is_ok_and(|l| l.items.iter().all(|d| DocState::Current.holds(d)))
+            })
+            .await?;
+        Ok(())
     }
 
     /// A controller configuration with `faults` on, watching all namespaces, admin on port 0,
@@ -705,8 +706,8 @@ impl TokenFile {
         let dir = tempfile::tempdir()?;
         let path = dir.path().join("token");
         std::fs::write(&path, token)?;
-        let source = Kubeconfig::read_from(sandbox.kubeconfig_path())?;
-        let cluster = source
+        let cluster = sandbox
+            .kubeconfig()
             .clusters
             .into_iter()
             .next()

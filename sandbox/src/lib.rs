@@ -5,7 +5,7 @@
 //! [`Sandbox`] is a running server, [`SandboxBuilder`] its options; [`Sandbox::client`],
 //! [`Sandbox::kube_config`] and [`Sandbox::kubeconfig_path`] connect to it, as the admin or
 //! as a ServiceAccount ([`Sandbox::service_account_token`]); [`Faults`] sets faults at run
-//! time; [`Error`] is why it did not start.
+//! time; [`Error`] is why it did not start. [`testkit`] has what the tests around it need.
 //!
 //! # Layers
 //!
@@ -26,6 +26,7 @@
 //! | 7 | `auth` | users, tokens and the TokenRequest API, RBAC, the reviews, the 403 wording |
 //! | 8 | `filters` | the filter chain as tower layers: request info, metrics, authentication, impersonation, API Priority and Fairness, authorization, faults |
 //! | 9 | `server` | the `Sandbox` and its builder, the listener, TLS, the kubeconfig, the sandbox's controls |
+//! | 10 | `testkit` | what tests around a sandbox or a real cluster need: where they run, a namespace each, waits, metrics |
 
 #![warn(unreachable_pub)]
 
@@ -40,6 +41,7 @@ mod meta;
 mod registry;
 mod server;
 mod storage;
+pub mod testkit;
 mod verbs;
 
 pub use auth::tokens::TokenError;

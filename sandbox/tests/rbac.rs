@@ -65,7 +65,7 @@ impl Ctx {
     /// `<base>-<namespace>`: a made-up user or group, or a cluster-scoped object, of this test
     /// alone (so that nothing granted by another test, or left by an aborted run, applies).
     fn name(&self, base: &str) -> String {
-        format!("{base}-{}", self.ns.name)
+        format!("{base}-{}", self.ns.name())
     }
 
     /// A client of the admin that impersonates `user` (and `groups`).

@@ -1,0 +1,142 @@
+//! [`TestNamespace`]: a namespace owned by one test.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use k8s_openapi::api::core::v1::Namespace;
+use kube::Api;
+use kube::api::{DeleteParams, PostParams};
+
+use super::{Teardown, TestkitError};
+
+/// Work to do with a fresh client before the namespace is deleted.
+type BeforeDelete =
+    Box<dyn FnOnce(kube::Client, String) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
+
+/// A namespace owned by one test, on any cluster. With [`TestNamespace::delete_on_drop`],
+/// dropping it deletes it (and with it everything in it), also when the test panics.
+///
+/// The deletion is a [`Teardown`]: it runs on a helper thread with its own runtime and its own
+/// client, built from the `kube::Config` given.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use kube_apiserver_sandbox::testkit::TestNamespace;
+/// let sandbox = kube_apiserver_sandbox::Sandbox::start().await?;
+/// let ns = TestNamespace::create(&sandbox.client()?, "e2e").await?;
+/// assert!(ns.name().starts_with("e2e-"));
+/// assert!(!ns.uid().is_empty());
+/// # Ok(()) }
+/// ```
+pub struct TestNamespace {
+    name: String,
+    uid: String,
+    delete_with: Option<kube::Config>,
+    before_delete: Option<BeforeDelete>,
+}
+
+impl std::fmt::Debug for TestNamespace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestNamespace")
+            .field("name", &self.name)
+            .field("uid", &self.uid)
+            .field("deleted_on_drop", &self.delete_with.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl TestNamespace {
+    /// Creates the namespace `<prefix>-<8 hex digits>` with `client`; it stays when dropped
+    /// unless [`TestNamespace::delete_on_drop`] says how to delete it.
+    ///
+    /// # Errors
+    ///
+    /// When the namespace cannot be created.
+    pub async fn create(client: &kube::Client, prefix: &str) -> Result<Self, TestkitError> {
+        let name = unique_name(prefix);
+        let ns: Namespace = serde_json::from_value(serde_json::json!({
+            "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}
+        }))?;
+        let created = Api::<Namespace>::all(client.clone())
+            .create(&PostParams::default(), &ns)
+            .await?;
+        Ok(Self {
+            uid: created.metadata.uid.unwrap_or_default(),
+            name,
+            delete_with: None,
+            before_delete: None,
+        })
+    }
+
+    /// Deletes the namespace when the guard drops, with a client built from `config`.
+    #[must_use]
+    pub fn delete_on_drop(mut self, config: kube::Config) -> Self {
+        self.delete_with = Some(config);
+        self
+    }
+
+    /// Runs `work` (with a fresh client and the namespace's name) when the guard drops,
+    /// before the namespace is deleted, e.g. to release the finalizers a stopped controller
+    /// would have removed.
+    #[must_use]
+    pub fn before_delete<F, Fut>(mut self, work: F) -> Self
+    where
+        F: FnOnce(kube::Client, String) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.before_delete = Some(Box::new(move |client, name| Box::pin(work(client, name))));
+        self
+    }
+
+    /// The namespace's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The namespace's uid, for owner references of the cluster-scoped objects a test makes.
+    pub fn uid(&self) -> &str {
+        &self.uid
+    }
+}
+
+impl std::ops::Deref for TestNamespace {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.name
+    }
+}
+
+impl Drop for TestNamespace {
+    fn drop(&mut self) {
+        let Some(config) = self.delete_with.take() else {
+            return;
+        };
+        let before = self.before_delete.take();
+        let name = self.name.clone();
+        drop(Teardown::new(config, move |client| async move {
+            if let Some(before) = before {
+                before(client.clone(), name.clone()).await;
+            }
+            let _ = Api::<Namespace>::all(client)
+                .delete(&name, &DeleteParams::background())
+                .await;
+        }));
+    }
+}
+
+/// `<prefix>-<8 random hex digits>`, for namespaces and cluster-scoped objects that tests
+/// running at once on one cluster must not share.
+pub fn unique_name(prefix: &str) -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default(),
+    );
+    let random = u32::try_from(hasher.finish() & u64::from(u32::MAX)).unwrap_or_default();
+    format!("{prefix}-{random:08x}")
+}
