@@ -36,13 +36,13 @@ install-crd:
 run-cluster *ARGS:
     cargo run --bin doc-controller -- {{ARGS}}
 
-# Build the container image.
+# Build the container image, tagged with the crate's version as yaml/deployment.yaml names it.
 docker-build:
-    docker build -t doc-controller:latest .
+    docker build -t doc-controller:$(cargo pkgid -p doc-controller | sed 's/.*[#@]//') .
 
-# Deploy CRD, RBAC and the controller to the current cluster.
+# Deploy the restricted namespace, CRD, RBAC and the controller to the current cluster.
 deploy:
-    kubectl apply -f yaml/crd.yaml -f yaml/rbac.yaml -f yaml/deployment.yaml
+    kubectl apply -k yaml/
 
 # Apply the sample Document.
 sample:
@@ -58,6 +58,11 @@ e2e-cluster KUBECONFIG:
 bench SCENARIO="all" *ARGS="":
     cargo build --release --bin doc-controller --example bench
     if [ "{{SCENARIO}}" = all ]; then for s in convergence quiet scale memory cost sandbox; do ./target/release/examples/bench $s {{ARGS}} || exit 1; done; else ./target/release/examples/bench {{SCENARIO}} {{ARGS}}; fi
+
+# The release build with debug info for profilers (`[profile.profiling]`): target/profiling/.
+# FEATURES=jemalloc for jeprof heap profiles; without it for heaptrack and callgrind (README).
+profile-build FEATURES="":
+    cargo build --profile profiling --features "{{FEATURES}}" --bin doc-controller --example bench
 
 # Narrated demo of one failure toggle on the sandbox: fault on, the numbers, fault off, recovery.
 # `just demo list` lists the toggles; each demo takes about a minute and stops by itself.

@@ -19,10 +19,21 @@
 //! travels with the update as a precondition: if anyone wrote the Document in between, the API
 //! server answers 409 Conflict and the reconcile is retried at once (`RetryClass::Conflict`),
 //! rather than overwriting their change.
+//!
+//! # Why the reconcile goes on with the update's answer
+//! The update answers with the Document as stored, finalizer included: the same object, at the
+//! same resourceVersion, that the watch delivers a moment later. [`add`] returns it, and the
+//! reconcile publishes with it at once instead of ending and waiting for that watch event (one
+//! watch delivery and one more reconcile per new Document). The watch event that follows is then
+//! only the echo of this write, and [`FinalizerWrites`] keeps it from triggering a reconcile of
+//! what was already reconciled at that very resourceVersion.
 
 use crate::crd::{Document, FINALIZER};
 use kube::ResourceExt;
 use kube::api::{Api, ApiResource, DynamicObject, PostParams};
+use kube::runtime::reflector::ObjectRef;
+use std::collections::HashMap;
+use std::sync::Mutex;
 
 /// What a reconcile has to do, given the Document's deletion state and finalizer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,8 +62,10 @@ impl Step {
     }
 }
 
-/// Adds our finalizer to the Document, unless it already carries it.
-pub async fn add(api: &Api<DynamicObject>, name: &str) -> Result<(), kube::Error> {
+/// Adds our finalizer to the Document, unless it already carries it. Returns the Document as
+/// the API server now has it (the update's answer, or the fresh read when the finalizer was
+/// already there), `None` when it no longer exists.
+pub async fn add(api: &Api<DynamicObject>, name: &str) -> Result<Option<Document>, kube::Error> {
     edit_finalizers(api, name, |finalizers| {
         if finalizers.iter().any(|f| f == FINALIZER) {
             false
@@ -61,7 +74,10 @@ pub async fn add(api: &Api<DynamicObject>, name: &str) -> Result<(), kube::Error
             true
         }
     })
-    .await
+    .await?
+    .map(|doc| serde_json::to_value(doc).and_then(serde_json::from_value))
+    .transpose()
+    .map_err(kube::Error::SerdeError)
 }
 
 /// Removes our finalizer from the Document; one that is already gone is released.
@@ -72,6 +88,7 @@ pub async fn release(api: &Api<DynamicObject>, name: &str) -> Result<(), kube::E
         finalizers.len() != before
     })
     .await
+    .map(|_| ())
 }
 
 /// The untyped API for Documents in `namespace`, for whole-object updates (see the module docs).
@@ -80,23 +97,85 @@ pub fn documents(client: kube::Client, namespace: &str) -> Api<DynamicObject> {
 }
 
 /// Reads the Document fresh, lets `edit` change its finalizers, and updates it if `edit` says it
-/// changed something. A Document that no longer exists needs nothing.
+/// changed something. Returns the Document as now stored; one that no longer exists needs
+/// nothing (`None`).
 async fn edit_finalizers(
     api: &Api<DynamicObject>,
     name: &str,
     edit: impl FnOnce(&mut Vec<String>) -> bool,
-) -> Result<(), kube::Error> {
+) -> Result<Option<DynamicObject>, kube::Error> {
     let Some(mut doc) = api.get_opt(name).await? else {
-        return Ok(());
+        return Ok(None);
     };
     if !edit(doc.finalizers_mut()) {
-        return Ok(());
+        return Ok(Some(doc));
     }
     match api.replace(name, &PostParams::default(), &doc).await {
-        Ok(_) => Ok(()),
+        Ok(updated) => Ok(Some(updated)),
         // Deleted between the read and the update (the last finalizer went): nothing to hold.
-        Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(None),
         Err(e) => Err(e),
+    }
+}
+
+/// Finalizer updates whose watch event has not come back yet: per Document, the
+/// resourceVersion the update returned.
+///
+/// The reconcile that added the finalizer went on with the update's answer ([`add`]); the watch
+/// event of that same resourceVersion brings nothing new, yet a predicate on finalizers lets it
+/// through. [`FinalizerWrites::is_echo`] tells the trigger to drop it. Any other event of the
+/// Document (another resourceVersion) supersedes the entry ([`FinalizerWrites::seen`]), so an
+/// entry lives from the update until the next watch event of its Document.
+#[derive(Default)]
+pub struct FinalizerWrites(Mutex<HashMap<ObjectRef<Document>, String>>);
+
+impl FinalizerWrites {
+    /// Remembers that `doc` (the update's answer) was reconciled at its resourceVersion.
+    pub fn record(&self, doc: &Document) {
+        if let Some(rv) = &doc.metadata.resource_version {
+            self.lock().insert(ObjectRef::from_obj(doc), rv.clone());
+        }
+    }
+
+    /// Whether `doc` is the watch echo of a recorded update; the entry goes with it.
+    pub fn is_echo(&self, doc: &Document) -> bool {
+        let mut writes = self.lock();
+        let key = ObjectRef::from_obj(doc);
+        let echo = writes
+            .get(&key)
+            .is_some_and(|rv| doc.metadata.resource_version.as_ref() == Some(rv));
+        if echo {
+            writes.remove(&key);
+        }
+        echo
+    }
+
+    /// The watch delivered `doc`: an entry for another resourceVersion is superseded.
+    pub fn seen(&self, doc: &Document) {
+        let mut writes = self.lock();
+        let key = ObjectRef::from_obj(doc);
+        if writes
+            .get(&key)
+            .is_some_and(|rv| doc.metadata.resource_version.as_ref() != Some(rv))
+        {
+            writes.remove(&key);
+        }
+    }
+
+    /// How many updates wait for their echo.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether none does.
+    pub fn is_empty(&self) -> bool {
+        self.lock().is_empty()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ObjectRef<Document>, String>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -111,6 +190,22 @@ mod tests {
         assert_eq!(Step::of(&doc.clone().finalized()), Step::Apply);
         assert_eq!(Step::of(&doc.clone().finalized().deleting()), Step::Cleanup);
         assert_eq!(Step::of(&doc.deleting()), Step::Done);
+    }
+
+    #[test]
+    fn only_the_echo_of_the_recorded_update_is_dropped_and_only_once() {
+        let writes = FinalizerWrites::default();
+        let mut doc = Document::test().finalized();
+        doc.metadata.resource_version = Some("7".into());
+        writes.record(&doc);
+        let mut later = doc.clone();
+        later.metadata.resource_version = Some("8".into());
+        assert!(!writes.is_echo(&later), "another resourceVersion is news");
+        assert!(writes.is_echo(&doc));
+        assert!(!writes.is_echo(&doc), "dropped once");
+        writes.record(&doc);
+        writes.seen(&later);
+        assert!(writes.is_empty(), "superseded by a later event");
     }
 
     #[test]

@@ -14,6 +14,7 @@ use crate::configmap;
 use crate::configmap::cached::CachedConfigMap;
 use crate::crd::{CONTROLLER_NAME, Document, DocumentSpec, FINALIZER};
 use crate::error::Error;
+use crate::events::EventRecorder;
 use crate::fault::Faults;
 use crate::index::IndexWriter;
 use crate::metrics::Metrics;
@@ -24,7 +25,7 @@ use http_body_util::BodyExt;
 use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::client::Body;
-use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::events::Reporter;
 use kube::runtime::reflector::{self, store::Writer};
 use kube::runtime::watcher;
 use serde_json::Value;
@@ -125,7 +126,7 @@ pub fn context(config: Config) -> (Arc<Context>, ApiServer, Cache) {
     let (store, writer) = reflector::store();
     let ctx = Context {
         client: client.clone(),
-        recorder: Recorder::new(
+        recorder: EventRecorder::new(
             client.clone(),
             Reporter {
                 controller: CONTROLLER_NAME.into(),
@@ -138,6 +139,7 @@ pub fn context(config: Config) -> (Arc<Context>, ApiServer, Cache) {
         metrics,
         failures: Mutex::new(HashMap::new()),
         status_writes: Default::default(),
+        finalizer_writes: Default::default(),
         object_watches: None,
         faults: crate::fault::LiveFaults::new(config.faults.clone()),
         config,

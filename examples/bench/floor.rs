@@ -3,7 +3,8 @@
 //!
 //! Per Document, in the controller's order: add the finalizer, server-side apply the owned
 //! ConfigMap, hand the index entry to the same batching [`IndexWriter`] the controller uses (same
-//! window), server-side apply the status. The objects written are built by the controller's own
+//! window), server-side apply the status, publish the `Published` Event through the controller's
+//! own publisher (an Event per transition is a write the controller must make too). The objects written are built by the controller's own
 //! functions, so the end state is the one the controller would reach. One LIST of the Documents
 //! comes first (the floor needs their uids, as the controller needs its initial list).
 //! It runs in its own process (`bench floor-worker`), like the controller, and prints one JSON
@@ -13,6 +14,7 @@ use crate::BenchError;
 use doc_controller::configmap;
 use doc_controller::crd::{CONTROLLER_NAME, FIELD_MANAGER, FINALIZER};
 use doc_controller::events::DocumentEvent;
+use doc_controller::events::EventRecorder;
 use doc_controller::fault::Faults;
 use doc_controller::index::IndexWriter;
 use doc_controller::metrics::Metrics;
@@ -23,7 +25,7 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
 use kube::api::{Api, ListParams, Patch, PatchParams};
-use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::events::Reporter;
 use serde_json::json;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -33,14 +35,10 @@ use std::time::{Duration, Instant};
 const ATTEMPTS: u32 = 5;
 
 /// Runs the floor for every Document of `namespace` and prints `{"documents", "writes", ...}`.
-///
-/// With `events`, it also publishes the controller's `Published` Event per Document through a
-/// kube `Recorder`, as the controller does: the floor of a controller that announces publication.
 pub async fn run(
     namespace: &str,
     concurrency: u16,
     index_batch_window: Duration,
-    events: bool,
 ) -> Result<(), BenchError> {
     let started = Instant::now();
     let client = kube::Client::try_default().await?;
@@ -50,15 +48,13 @@ pub async fn run(
         Metrics::new(Error::ALL_LABELS).map_err(|e| BenchError::msg(format!("metrics: {e}")))?,
     );
     let index = IndexWriter::spawn(client.clone(), index_batch_window, metrics.clone());
-    let recorder = events.then(|| {
-        Recorder::new(
-            client.clone(),
-            Reporter {
-                controller: CONTROLLER_NAME.into(),
-                instance: None,
-            },
-        )
-    });
+    let recorder = EventRecorder::new(
+        client.clone(),
+        Reporter {
+            controller: CONTROLLER_NAME.into(),
+            instance: None,
+        },
+    );
     let list = docs.list(&ListParams::default()).await?;
     let n = list.items.len();
     let writes = AtomicU64::new(0);
@@ -74,10 +70,10 @@ pub async fn run(
     futures::stream::iter(list.items)
         .for_each_concurrent(usize::from(concurrency), |doc| {
             let (docs, cms, index, counted, failed) = (&docs, &cms, &index, &counted, &failed);
-            let recorder = recorder.as_ref();
+            let recorder = &recorder;
             async move {
                 let mut ok = one_document(&doc, docs, cms, index, namespace, counted).await;
-                if let (true, Some(recorder)) = (ok, recorder) {
+                if ok {
                     let event = DocumentEvent::Published {
                         config_map: doc.config_map_name(),
                     };

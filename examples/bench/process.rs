@@ -128,7 +128,6 @@ impl Proc {
         namespace: &str,
         concurrency: u16,
         index_batch_window: Duration,
-        events: bool,
         log: &Path,
     ) -> Result<Self, BenchError> {
         let (_, err) = log_file(log)?;
@@ -141,9 +140,6 @@ impl Proc {
             .arg(concurrency.to_string())
             .arg("--index-batch-window")
             .arg(humantime::format_duration(index_batch_window).to_string());
-        if events {
-            cmd.arg("--floor-events");
-        }
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(err)
@@ -429,6 +425,43 @@ impl Samples {
         self.sum("doc_controller_api_requests_total", |l| {
             l.get("code").is_some_and(|c| keep(c))
         })
+    }
+
+    /// `(count, sum)` of histogram `name`, all series added.
+    pub fn histogram(&self, name: &str) -> (f64, f64) {
+        (
+            self.sum(&format!("{name}_count"), |_| true),
+            self.sum(&format!("{name}_sum"), |_| true),
+        )
+    }
+
+    /// `(count, seconds)` of `doc_controller_api_request_duration_seconds` by `verb resource`,
+    /// watches apart (their duration is the time to establish them).
+    pub fn request_seconds_by_kind(&self) -> BTreeMap<String, (f64, f64)> {
+        let mut out: BTreeMap<String, (f64, f64)> = BTreeMap::new();
+        let base = "doc_controller_api_request_duration_seconds";
+        for sample in self.0.samples() {
+            let (name, labels, value) = (&sample.name, &sample.labels, &sample.value);
+            let count = name.strip_prefix(base) == Some("_count");
+            if !(count || name.strip_prefix(base) == Some("_sum")) || *value == 0.0 {
+                continue;
+            }
+            let verb = labels.get("verb").map_or("", String::as_str);
+            if verb == "watch" {
+                continue;
+            }
+            let key = format!(
+                "{verb} {}",
+                labels.get("resource").map_or("", String::as_str)
+            );
+            let entry = out.entry(key).or_default();
+            if count {
+                entry.0 += value;
+            } else {
+                entry.1 += value;
+            }
+        }
+        out
     }
 
     /// The value of one gauge series of `name` with label `key=value`.

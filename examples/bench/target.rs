@@ -7,6 +7,7 @@ use futures::{StreamExt, TryStreamExt};
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
+use kube_apiserver_sandbox::LatencyModel;
 use kube_apiserver_sandbox::testkit::{TestCluster, TestNamespace};
 use serde_json::json;
 use std::collections::HashSet;
@@ -22,11 +23,11 @@ const CREATE_CONCURRENCY: usize = 32;
 
 /// One API server and one namespace holding the Documents of one measurement.
 pub struct Phase {
-    /// The namespace, deleted when the phase drops on a real cluster (its Documents'
-    /// finalizers released first); declared before the cluster, so it goes first.
-    _namespace: TestNamespace,
+    /// The namespace; should the bench end without [`Phase::cleanup`], it is deleted when the
+    /// phase drops on a real cluster. Declared before the cluster, so it goes first.
+    ns: TestNamespace,
     /// The API server: a sandbox kept alive for the phase, or the cluster.
-    _cluster: TestCluster,
+    cluster: TestCluster,
     /// The kubeconfig for child processes.
     pub kubeconfig: PathBuf,
     /// An admin client of the bench (not the controller's).
@@ -54,17 +55,20 @@ pub fn target_name() -> &'static str {
 }
 
 impl Phase {
-    /// A fresh API server (sandbox) or a fresh namespace (cluster), with the CRD installed.
-    pub async fn new(label: &str) -> Result<Self, BenchError> {
-        let cluster = TestCluster::from_env(KUBECONFIG_ENV, |b| b.watch_history(100_000))
-            .await
-            .map_err(|e| BenchError::msg(e.to_string()))?;
+    /// A fresh API server (sandbox, with `latency`) or a fresh namespace (cluster), with the
+    /// CRD installed.
+    pub async fn new(label: &str, latency: LatencyModel) -> Result<Self, BenchError> {
+        let cluster = TestCluster::from_env(KUBECONFIG_ENV, |b| {
+            b.watch_history(100_000).latency(latency)
+        })
+        .await
+        .map_err(|e| BenchError::msg(e.to_string()))?;
         let api_port = cluster.kube_config().cluster_url.port_u16().unwrap_or(443);
         let client = cluster.client();
         doc_controller::crd::install(client.clone(), Duration::from_secs(30))
             .await
             .map_err(|e| BenchError::msg(e.to_string()))?;
-        let namespace = cluster
+        let ns = cluster
             .namespace(&format!("bench-{label}"))
             .await
             .map_err(|e| BenchError::msg(e.to_string()))?
@@ -72,9 +76,9 @@ impl Phase {
         Ok(Self {
             kubeconfig: cluster.kubeconfig_path().to_path_buf(),
             client,
-            namespace: namespace.name().to_owned(),
-            _namespace: namespace,
-            _cluster: cluster,
+            namespace: ns.name().to_owned(),
+            ns,
+            cluster,
             api_port,
             created: None,
         })
@@ -142,6 +146,42 @@ impl Phase {
         });
         let _ = tokio::time::timeout(Duration::from_secs(60), synced.wait_for(|s| *s)).await;
         Ok(ReadyCounter { rx, task })
+    }
+
+    /// CPU seconds the API server has used so far: on the sandbox the bench process (which
+    /// hosts it), on a cluster `process_cpu_seconds_total` from the API server's `/metrics`
+    /// (0 when it cannot be read, e.g. without the permission to `get` the `/metrics` path).
+    pub async fn server_cpu_seconds(&self) -> f64 {
+        if self.cluster.is_sandbox() {
+            return crate::process::self_cpu_seconds().unwrap_or_default();
+        }
+        let request = http::Request::get("/metrics").body(Vec::new());
+        let Ok(request) = request else { return 0.0 };
+        match self.client.request_text(request).await {
+            Ok(text) => {
+                crate::process::Samples::parse(&text).sum("process_cpu_seconds_total", |_| true)
+            }
+            Err(e) => {
+                eprintln!("bench: API server /metrics: {e}");
+                0.0
+            }
+        }
+    }
+
+    /// Removes what the phase created: on the sandbox everything goes with it; on a cluster the
+    /// finalizers are released, the namespace deleted, and the deletion waited for (at most
+    /// `timeout`), so the next phase meets the API server as this one did, not busy deleting.
+    pub async fn cleanup(self, timeout: Duration) -> Result<(), BenchError> {
+        if self.cluster.is_sandbox() {
+            return Ok(());
+        }
+        let took = self
+            .ns
+            .delete(&self.client, timeout)
+            .await
+            .map_err(|e| BenchError::msg(e.to_string()))?;
+        eprintln!("bench: namespace {} deleted in {took:.1?}", self.namespace);
+        Ok(())
     }
 }
 

@@ -51,3 +51,4 @@ pub use filters::faults::{
 pub use server::kubeconfig::KubeconfigError;
 pub use server::tls::TlsError;
 pub use server::{Error, Sandbox, SandboxBuilder};
+pub use storage::latency::LatencyModel;

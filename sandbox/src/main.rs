@@ -37,6 +37,10 @@ struct Args {
     /// Compact the watch history every this many seconds (resumed watches get 410).
     #[arg(long, value_name = "SECONDS")]
     compact_every: Option<f64>,
+    /// Delay writes, reads and watch events as a kube-apiserver with etcd does (the
+    /// calibrated `LatencyModel::KUBE_APISERVER_ETCD`); off by default.
+    #[arg(long)]
+    latency_model: bool,
 }
 
 impl Args {
@@ -75,6 +79,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .watch_history(args.watch_history)
         .kubeconfig_path(&args.kubeconfig)
         .faults(args.faults()?)
+        .latency(if args.latency_model {
+            kube_apiserver_sandbox::LatencyModel::KUBE_APISERVER_ETCD
+        } else {
+            kube_apiserver_sandbox::LatencyModel::NONE
+        })
         .start()
         .await?;
     println!("sandbox API server listening on {}", sandbox.url());

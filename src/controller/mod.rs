@@ -26,7 +26,9 @@ use crate::config::Config;
 use crate::configmap::cached::{CachedConfigMap, cached_event};
 use crate::crd::{CONTROLLER_NAME, Document};
 use crate::diagnosis::{Doctor, Inputs};
+use crate::events::EventRecorder;
 use crate::fault::{Fault, LiveFaults};
+use crate::finalizer::FinalizerWrites;
 use crate::index::IndexWriter;
 use crate::metrics::Metrics;
 use crate::reconcile::{Context, StatusWrites, error_policy, reconcile};
@@ -34,7 +36,7 @@ use futures::future::{BoxFuture, FutureExt, Shared};
 use futures::{StreamExt, TryStreamExt, stream::BoxStream};
 use kube::Client;
 use kube::runtime::controller::{self, Controller};
-use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::events::Reporter;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{Predicate, WatchStreamExt, predicates, watcher};
 use owner_trigger::OwnerTrigger;
@@ -120,15 +122,19 @@ pub fn build(
     // Status writes the cache has not shown yet; each goes once the cache shows its Document.
     let status_writes = Arc::new(StatusWrites::default());
     let seen = status_writes.clone();
+    // Finalizer updates the reconcile went on from; their watch echo triggers nothing.
+    let finalizer_writes = Arc::new(FinalizerWrites::default());
+    let (superseded, echoes_dropped) = (finalizer_writes.clone(), finalizer_writes.clone());
     let echoes = metrics.clone();
     // Observed after the reflector: "synced" must not be signalled before the Store holds the list.
     let doc_events = observer("documents", docs_synced_tx)
         .observe(doc_events.reflect(doc_writer).boxed())
         .inspect(move |event| {
-            if let Ok(watcher::Event::Apply(doc) | watcher::Event::InitApply(doc)) = event
-                && seen.seen(doc)
-            {
-                echoes.signals().own_write_echoed();
+            if let Ok(watcher::Event::Apply(doc) | watcher::Event::InitApply(doc)) = event {
+                superseded.seen(doc);
+                if seen.seen(doc) {
+                    echoes.signals().own_write_echoed();
+                }
             }
         });
 
@@ -169,6 +175,12 @@ pub fn build(
         faults.clone(),
     )
     .inspect(move |_| passed.passed())
+    // The echo of a finalizer update the reconcile went on from: that resourceVersion was
+    // reconciled already (`finalizer::FinalizerWrites`).
+    .filter(move |doc| {
+        let echo = matches!(doc, Ok(doc) if echoes_dropped.is_echo(doc));
+        futures::future::ready(!echo)
+    })
     .boxed();
 
     // FAULT(watch-per-object): a watch per Document's ConfigMap instead of the shared reflector
@@ -188,7 +200,7 @@ pub fn build(
     };
     let context = Arc::new(Context {
         client: client.clone(),
-        recorder: Recorder::new(
+        recorder: EventRecorder::new(
             client.clone(),
             Reporter {
                 controller: CONTROLLER_NAME.into(),
@@ -201,6 +213,7 @@ pub fn build(
         metrics: metrics.clone(),
         failures: Mutex::new(HashMap::new()),
         status_writes,
+        finalizer_writes,
         object_watches,
         faults: faults.clone(),
         config: config.clone(),

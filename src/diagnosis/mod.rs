@@ -355,14 +355,17 @@ impl Doctor {
         facts.documents_cached = documents.len();
         let now = k8s_openapi::jiff::Timestamp::now();
         let bound = i64::try_from(self.inner.settings.stuck_after.as_secs()).unwrap_or(i64::MAX);
+        // Named only when listed: formatting every name on every window cost an allocation per
+        // cached Document per window.
+        let name =
+            |doc: &Document| format!("{}/{}", doc.namespace().unwrap_or_default(), doc.name_any());
         for doc in &documents {
-            let name = format!("{}/{}", doc.namespace().unwrap_or_default(), doc.name_any());
             if !doc.managed_fields().is_empty() {
                 facts.with_managed_fields += 1;
             }
             if let Some(deleted) = &doc.metadata.deletion_timestamp {
                 if now.as_second() - deleted.0.as_second() >= bound {
-                    facts.stuck_terminating.push(name);
+                    facts.stuck_terminating.push(name(doc));
                 }
                 continue;
             }
@@ -372,7 +375,7 @@ impl Doctor {
             {
                 let finalized = doc.finalizers().iter().any(|f| f == FINALIZER);
                 facts.lagging.push(Lagging {
-                    name,
+                    name: name(doc),
                     never_published: finalized && doc.status.is_none(),
                 });
             }

@@ -21,6 +21,7 @@
 )]
 
 pub mod deployed;
+pub mod kubectl;
 pub mod proxy;
 pub mod token_request;
 

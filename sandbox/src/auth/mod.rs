@@ -17,6 +17,8 @@ pub(crate) mod tokens;
 pub(crate) const SYSTEM_MASTERS: &str = "system:masters";
 /// Every authenticated user is in this group.
 pub(crate) const AUTHENTICATED: &str = "system:authenticated";
+/// Every ServiceAccount is in this group (`serviceaccount.AllServiceAccountsGroup`).
+pub(crate) const ALL_SERVICE_ACCOUNTS: &str = "system:serviceaccounts";
 /// Prefix of ServiceAccount user names.
 pub(crate) const SERVICE_ACCOUNT_PREFIX: &str = "system:serviceaccount:";
 /// Name of the user behind the sandbox's static admin token.
@@ -54,7 +56,7 @@ impl UserInfo {
         Self {
             name: service_account_user(namespace, name),
             groups: vec![
-                "system:serviceaccounts".to_owned(),
+                ALL_SERVICE_ACCOUNTS.to_owned(),
                 format!("system:serviceaccounts:{namespace}"),
                 AUTHENTICATED.to_owned(),
             ],

@@ -302,18 +302,23 @@ fn builtin_cluster_role(name: &str) -> Option<Vec<PolicyRule>> {
         .map(|(_, rules)| rules)
 }
 
-/// The default ClusterRoles every authenticated user is bound to (bootstrap policy of
-/// `plugin/pkg/auth/authorizer/rbac/bootstrappolicy`), each bound by a ClusterRoleBinding of
-/// the same name to the group `system:authenticated`.
+/// The default ClusterRoles every authenticated user, or every ServiceAccount, is bound to
+/// (`clusterRoles` and `clusterRoleBindings` of
+/// `plugin/pkg/auth/authorizer/rbac/bootstrappolicy/policy.go`), each bound by a
+/// ClusterRoleBinding of the same name: `system:discovery`, `system:public-info-viewer` and
+/// `system:basic-user` to the group `system:authenticated`, and
+/// `system:service-account-issuer-discovery` to the group `system:serviceaccounts` (bound by
+/// default since 1.21, when service account issuer discovery went GA).
 fn bootstrap() -> Vec<(Builtin, Vec<PolicyRule>)> {
-    let authenticated = || {
+    let group = |name: &str| {
         vec![Subject {
             api_group: Some(GROUP.to_owned()),
             kind: "Group".to_owned(),
-            name: super::AUTHENTICATED.to_owned(),
+            name: name.to_owned(),
             namespace: None,
         }]
     };
+    let authenticated = || group(super::AUTHENTICATED);
     vec![
         (
             Builtin {
@@ -365,6 +370,23 @@ fn bootstrap() -> Vec<(Builtin, Vec<PolicyRule>)> {
                 ),
             ],
         ),
+        (
+            Builtin {
+                name: "system:service-account-issuer-discovery",
+                subjects: group(super::ALL_SERVICE_ACCOUNTS),
+            },
+            // The slash-ended forms serve clients generated from the OpenAPI of before the
+            // trailing-slash fix, as upstream says.
+            vec![urls_rule(
+                &["get"],
+                &[
+                    "/.well-known/openid-configuration",
+                    "/.well-known/openid-configuration/",
+                    "/openid/v1/jwks",
+                    "/openid/v1/jwks/",
+                ],
+            )],
+        ),
     ]
 }
 
@@ -402,5 +424,26 @@ mod tests {
             ..list
         };
         assert!(matches!(authorize(&store, &admin), Decision::Allow(_)));
+    }
+
+    #[test]
+    fn every_service_account_may_read_the_issuer_discovery_documents_and_other_users_may_not() {
+        let store = Store::new(10);
+        let path = "/.well-known/openid-configuration";
+        assert!(matches!(authorize(&store, &get(path)), Decision::Allow(_)));
+        let user = UserInfo {
+            name: "jane".into(),
+            groups: vec![super::super::AUTHENTICATED.into()],
+        };
+        let by_user = Attributes::non_resource(user.clone(), "get", path);
+        assert_eq!(authorize(&store, &by_user), Decision::Deny(String::new()));
+        let (rules, _) = rules_for(&store, &user, "default");
+        assert!(
+            rules
+                .iter()
+                .flat_map(|r| r.non_resource_urls.iter().flatten())
+                .all(|u| !u.starts_with("/openid")),
+            "{rules:?}"
+        );
     }
 }

@@ -15,6 +15,7 @@ use crate::admission::fieldvalidation::Mode;
 use crate::admission::patch::PatchType;
 use crate::meta::error::ApiError;
 use crate::registry::is_review;
+use crate::storage::latency::Access;
 use crate::verbs::{Answer, Ctx, Target};
 
 /// The 404 for a resource path nothing serves: a Status from the go-restful container of a
@@ -95,6 +96,15 @@ pub(crate) async fn handle(
     }
     let field_validation = Mode::parse(call.query.get("fieldValidation"))?;
     let ctx = Ctx::new(&state.api, info, target, dry_run, field_validation);
+    // Where the verb reaches storage: what etcd would take (none without a latency model).
+    let watch = call.method == Method::GET && call.query.flag("watch");
+    let access = match call.method {
+        _ if dry_run || watch => Access::None,
+        Method::GET => Access::Read,
+        Method::POST | Method::PUT | Method::PATCH | Method::DELETE => Access::Write,
+        _ => Access::None,
+    };
+    state.api.latency.storage(access).await;
     let answer = match (&call.method, ctx.target.name.is_some()) {
         (&Method::GET, true) => ctx.get(),
         (&Method::GET, false) if call.query.flag("watch") => ctx.watch(&call.query),

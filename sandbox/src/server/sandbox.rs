@@ -20,6 +20,7 @@ use crate::filters::{self, Gate};
 use crate::http::HttpState;
 use crate::registry::Registry;
 use crate::storage::Store;
+use crate::storage::latency::LatencyModel;
 use crate::verbs::ApiState;
 
 /// Why a sandbox did not start, or could not hand out a client or a token.
@@ -75,6 +76,7 @@ pub struct SandboxBuilder {
     pub(super) kubeconfig: Option<PathBuf>,
     pub(super) faults: Vec<Fault>,
     pub(super) server_concurrency_limit: u32,
+    pub(super) latency: LatencyModel,
 }
 
 impl Default for SandboxBuilder {
@@ -86,6 +88,7 @@ impl Default for SandboxBuilder {
             kubeconfig: None,
             faults: Vec::new(),
             server_concurrency_limit: DEFAULT_SERVER_CONCURRENCY_LIMIT,
+            latency: LatencyModel::NONE,
         }
     }
 }
@@ -110,6 +113,13 @@ impl SandboxBuilder {
     /// How often watches asking for bookmarks receive one (default 5 s).
     pub fn bookmark_interval(mut self, interval: Duration) -> Self {
         self.bookmark_interval = interval;
+        self
+    }
+
+    /// Delays writes, reads and watch events the way a real API server with etcd does
+    /// ([`LatencyModel`]); none by default.
+    pub fn latency(mut self, model: LatencyModel) -> Self {
+        self.latency = model;
         self
     }
 
@@ -155,6 +165,7 @@ impl SandboxBuilder {
             store: Store::new(self.watch_history),
             registry: Registry::with_builtins(),
             bookmark_interval: self.bookmark_interval,
+            latency: self.latency,
         });
         let faults = Faults::default();
         for fault in self.faults {

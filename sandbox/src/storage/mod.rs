@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use serde_json::Value;
 use tokio::sync::broadcast;
 
+pub(crate) mod latency;
 mod window;
 
 use crate::meta::error::ApiError;
@@ -67,6 +68,8 @@ pub(crate) struct Event {
     pub(crate) prev: Option<Arc<Value>>,
     /// The revision of this change.
     pub(crate) revision: u64,
+    /// When it was committed (watch delivery is delayed from here, see [`latency`]).
+    pub(crate) committed: std::time::Instant,
 }
 
 /// What a write closure decided.
@@ -510,6 +513,7 @@ impl Store {
             object,
             prev,
             revision: inner.revision,
+            committed: std::time::Instant::now(),
         });
         inner.history.push_back(event.clone());
         while inner.history.len() > inner.history_limit {
@@ -561,6 +565,7 @@ impl Store {
                             object,
                             prev: None,
                             revision: inner.revision,
+                            committed: std::time::Instant::now(),
                         })
                     })
                     .collect();

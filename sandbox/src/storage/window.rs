@@ -152,6 +152,7 @@ mod tests {
             object: Arc::new(json!({})),
             prev: None,
             revision,
+            committed: std::time::Instant::now(),
         })
     }
 

@@ -62,6 +62,9 @@ pub enum TestkitError {
     /// A request to the API server failed.
     #[error(transparent)]
     Kube(#[from] kube::Error),
+    /// What was waited for did not happen in time.
+    #[error(transparent)]
+    TimedOut(#[from] TimedOut),
     /// An object could not be built from JSON.
     #[error("building an object: {0}")]
     Object(#[from] serde_json::Error),

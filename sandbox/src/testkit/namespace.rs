@@ -2,12 +2,13 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Namespace;
 use kube::Api;
 use kube::api::{DeleteParams, PostParams};
 
-use super::{Teardown, TestkitError};
+use super::{Teardown, TestkitError, Wait};
 
 /// Work to do with a fresh client before the namespace is deleted.
 type BeforeDelete =
@@ -87,6 +88,40 @@ impl TestNamespace {
     {
         self.before_delete = Some(Box::new(move |client, name| Box::pin(work(client, name))));
         self
+    }
+
+    /// Deletes the namespace now with `client` (after the [`TestNamespace::before_delete`]
+    /// work) and waits until it is gone, its objects' finalizers done, `timeout` at most;
+    /// returns how long that took. The guard has nothing left to do then.
+    ///
+    /// # Errors
+    ///
+    /// When the delete is refused, or the namespace is still there after `timeout`.
+    pub async fn delete(
+        mut self,
+        client: &kube::Client,
+        timeout: Duration,
+    ) -> Result<Duration, TestkitError> {
+        self.delete_with = None;
+        if let Some(before) = self.before_delete.take() {
+            before(client.clone(), self.name.clone()).await;
+        }
+        let namespaces = Api::<Namespace>::all(client.clone());
+        let started = Instant::now();
+        match namespaces
+            .delete(&self.name, &DeleteParams::background())
+            .await
+        {
+            Ok(_) => {}
+            Err(kube::Error::Api(status)) if status.code == 404 => {}
+            Err(error) => return Err(error.into()),
+        }
+        Wait::new(format!("namespace {} to be deleted", self.name))
+            .timeout(timeout)
+            .interval(Duration::from_millis(200))
+            .until(|| async { matches!(namespaces.get_opt(&self.name).await, Ok(None)) })
+            .await?;
+        Ok(started.elapsed())
     }
 
     /// The namespace's name.

@@ -30,6 +30,7 @@ use crate::meta::selector::{FieldSelector, LabelSelector};
 use crate::registry::strategy::Strategy;
 use crate::registry::strategy_of;
 use crate::registry::{Registry, ResourceInfo, crd};
+use crate::storage::latency::LatencyModel;
 use crate::storage::{ObjKey, ResKey, Store, WriteOp, Written};
 
 pub(crate) use delete::{FOREGROUND, ORPHAN};
@@ -46,6 +47,8 @@ pub(crate) struct ApiState {
     pub(crate) registry: Registry,
     /// How often watches with `allowWatchBookmarks=true` get a BOOKMARK.
     pub(crate) bookmark_interval: Duration,
+    /// What a real API server with etcd adds to writes, reads and watch delivery.
+    pub(crate) latency: LatencyModel,
 }
 
 /// What a verb addresses, from the request path.

@@ -22,6 +22,7 @@ use crate::meta::object::namespace_of;
 use crate::registry::ResourceInfo;
 use crate::registry::strategy::Strategy;
 use crate::registry::strategy_of;
+use crate::storage::latency::LatencyModel;
 use crate::storage::{Event, EventType, ResKey, Since, Subscription};
 
 /// One event of a watch stream: `ADDED`, `MODIFIED`, `DELETED` with the object as served,
@@ -47,6 +48,7 @@ struct Watch {
     filter: Filter,
     bookmarks: bool,
     tx: mpsc::Sender<WatchEvent>,
+    latency: LatencyModel,
 }
 
 impl Ctx<'_> {
@@ -96,6 +98,7 @@ fn start(ctx: &Ctx<'_>, q: &Query) -> Result<WatchStream, ApiError> {
         filter,
         bookmarks,
         tx,
+        latency: ctx.api.latency,
     };
     let interval = ctx.api.bookmark_interval;
     match ctx
@@ -209,9 +212,13 @@ impl Watch {
                         last_rv = event.revision;
                         if event.res == self.res
                             && self.namespace.as_deref().is_none_or(|ns| namespace_of(&event.object) == ns)
-                            && !self.send_event(&event).await
                         {
-                            return;
+                            // Where a watch event is delivered: not before the latency model's
+                            // delay after its commit (none without a model).
+                            self.latency.delivery(event.committed).await;
+                            if !self.send_event(&event).await {
+                                return;
+                            }
                         }
                     }
                     // Too slow to keep up: the watch cache closes such watchers; the

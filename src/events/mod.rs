@@ -1,16 +1,21 @@
-//! Kubernetes Events about Documents, published through kube's [`Recorder`] (events.k8s.io/v1).
+//! Kubernetes Events about Documents, published through an [`EventRecorder`] (events.k8s.io/v1).
 //!
 //! Events follow status transitions, not reconciles: the reconciler publishes one only when the
 //! `Ready` condition's reason changes (or an invalid spec's message), so an invalid Document gets one Warning and not
-//! one per retry, and a quiet cluster stays quiet. The one [`Recorder`] lives in the reconcile
-//! context because its deduplication cache is per recorder; repeated events become a series there.
+//! one per retry, and a quiet cluster stays quiet. The one [`EventRecorder`] lives in the
+//! reconcile context because its series cache is per recorder; repeated events become a series
+//! there ([`recorder`] says why it is not kube's `Recorder`).
 //!
 //! Events are best effort: failing to publish one is logged and counted, never a reconcile error.
 
 use crate::crd::{Document, DocumentStatus};
 use crate::status::{READY, reason};
 use kube::Resource;
-use kube::runtime::events::{Event, EventType, Recorder};
+use kube::runtime::events::{Event, EventType};
+
+pub mod recorder;
+
+pub use recorder::EventRecorder;
 
 /// An event the controller publishes about a Document.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,7 +115,7 @@ pub(crate) fn truncate(text: String, max: usize) -> String {
 }
 
 /// Publishes `event` about `doc`. Failures are logged and do not fail the reconcile.
-pub async fn publish(recorder: &Recorder, doc: &Document, event: &DocumentEvent) {
+pub async fn publish(recorder: &EventRecorder, doc: &Document, event: &DocumentEvent) {
     let reference = doc.object_ref(&());
     if let Err(error) = recorder.publish(&event.to_event(), &reference).await {
         tracing::warn!(%error, reason = event.reason(), "could not publish event");
