@@ -7,7 +7,7 @@
 //! |---|---|
 //! | `GET /metrics` | Prometheus text format 0.0.4, see [`crate::metrics`] |
 //! | `GET /healthz` | `200 ok` as long as the process can answer HTTP (liveness) |
-//! | `GET /readyz` | `200 ok` once ready, else `503` with one reason per line (readiness) |
+//! | `GET /readyz` | `200 ok` once ready, else `503` with one reason per line (readiness); the last line says who leads |
 //! | `GET /diagnostics` | the self-diagnosis as JSON ([`Diagnostics`]): every finding, raised or not, with evidence, cause and fix |
 //! | `GET /` | a page for people ([`page`]): the key series as plots, the raised findings with cause and fix, the toggles in force |
 //!
@@ -24,7 +24,10 @@
 //! installed, permissions are granted), the reflector stores have their initial list, the API
 //! server answers (see [`crate::api_health`]), and the process is not shutting down. A controller
 //! receives no traffic through a Service, so readiness is mostly for humans and rollouts
-//! (`kubectl rollout status` waits for it), which is why the 503 body explains itself.
+//! (`kubectl rollout status` waits for it), which is why the 503 body explains itself. A
+//! standby replica is ready (its job is to be ready to lead; an unready standby would stall
+//! every rolling update and count against a PodDisruptionBudget): the body's last line says who
+//! leads ([`crate::leader`]).
 
 use std::sync::Arc;
 
@@ -132,13 +135,19 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
+/// `ok` or the reasons, then who leads (a standby is ready: see [`crate::leader`]).
 async fn readyz(State(state): State<AdminState>) -> (StatusCode, String) {
     let reasons = state.readiness.reasons_not_ready();
-    if reasons.is_empty() {
+    let (code, mut body) = if reasons.is_empty() {
         (StatusCode::OK, "ok".to_owned())
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, reasons.join("\n"))
+    };
+    if let Some(leader) = state.readiness.leader_line() {
+        body.push('\n');
+        body.push_str(&leader);
     }
+    (code, body)
 }
 
 #[cfg(test)]
@@ -263,6 +272,29 @@ mod tests {
         readiness.set_api_reachable();
         let (status, _, _) = send(&readiness, "GET", "/readyz").await;
         assert_eq!(status, StatusCode::OK);
+    }
+
+    #[tokio::test]
+    async fn readyz_says_who_leads_and_a_standby_is_ready() {
+        let readiness = Readiness::new();
+        readiness.set_preflight_passed();
+        readiness.set_stores_ready();
+        readiness.set_leader_line("standby: the leader is doc-controller-7d9f8-x2v4q");
+
+        let (status, _, body) = send(&readiness, "GET", "/readyz").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            body,
+            "ok\nstandby: the leader is doc-controller-7d9f8-x2v4q"
+        );
+
+        readiness.set_shutting_down();
+        let (status, _, body) = send(&readiness, "GET", "/readyz").await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            body,
+            "shutting down\nstandby: the leader is doc-controller-7d9f8-x2v4q"
+        );
     }
 
     #[tokio::test]

@@ -4,20 +4,28 @@
 //! its metrics layer); [`App::run`] then checks the CRD, starts the watches and reconciles until the
 //! shutdown future resolves. The binary, the tests and the sandbox example all go through it.
 //!
+//! # Replicas
+//! Every process takes part in the leader election ([`crate::leader`]) once the preflight passed:
+//! its watches run either way, but it reconciles and writes only while it holds the Lease. The
+//! controller's client carries the write gate that enforces it; the election has a client of its
+//! own, without the gate.
+//!
 //! # Shutdown
 //! When `shutdown` resolves, readiness turns false, the controller stops taking new work, in-flight
-//! reconciles finish (kube-runtime's graceful shutdown), and the admin server stops last so that
-//! metrics can be scraped until the end.
+//! reconciles finish (kube-runtime's graceful shutdown), the Lease is released once every write
+//! let through has been answered (a standby takes over at its next look), and the admin server
+//! stops last so that metrics can be scraped until the end.
 
 use crate::admin;
 use crate::api_health::{self, ApiHealthLayer};
 use crate::client_metrics::ApiMetricsLayer;
 use crate::config::Config;
 use crate::controller;
-use crate::crd::Document;
+use crate::crd::{CONTROLLER_NAME, Document};
 use crate::diagnosis::Doctor;
 use crate::error::Error;
 use crate::fault::LiveFaults;
+use crate::leader::{Election, LeaderMetrics, Leadership, WriteGateLayer};
 use crate::metrics::Metrics;
 use crate::preflight::{self, PreflightError};
 use crate::readiness::Readiness;
@@ -56,12 +64,72 @@ pub enum AppError {
     /// A watch failed and the controller was set to stop on it (`crash-on-error`).
     #[error(transparent)]
     WatchFailed(#[from] controller::WatchFailed),
+    /// This process cannot tell its identity for the leader election.
+    #[error(transparent)]
+    Identity(#[from] crate::leader::settings::NoIdentity),
+    /// The identity cannot be sent as a User-Agent header (the configuration checks it; a
+    /// caller building a `Config` by hand may not).
+    #[error("identity {0:?} cannot be sent in a User-Agent header")]
+    UserAgent(String),
+}
+
+/// The two clients of one process: the controller's, whose writes pass only while this process
+/// leads, and the election's, which writes the Lease whether it leads or not.
+struct Clients {
+    client: kube::Client,
+    lease_client: kube::Client,
+}
+
+/// The client stack of the controller: kube's own (with the configured credentials), and
+/// around it, innermost first, a buffer, the `api-unreachable` toggle, the API deadline and
+/// reachability, the request metrics, the write gate (`gate`, for the controller's client), and
+/// kube's retry policy outermost, so every attempt is gated and counted.
+fn instrumented_client(
+    kube_config: kube::Config,
+    config: &Config,
+    readiness: &Readiness,
+    metrics: &Metrics,
+    gate: Option<WriteGateLayer>,
+) -> Result<kube::Client, AppError> {
+    // kube retries 429/503/504 inside its own stack, where the metrics layer would only see the
+    // final answer: move the same retry policy outside the metrics layer, so every attempt,
+    // throttled ones included, shows in doc_controller_api_requests_total.
+    let mut kube_config = kube_config;
+    let retry = kube_config.default_retry;
+    kube_config.default_retry = false;
+    let unreachable = config.faults.is_on(crate::fault::Fault::ApiUnreachable);
+    Ok(ClientBuilder::try_from(kube_config)
+        .map_err(AppError::Client)?
+        // Retrying needs a service it can clone; kube's stack is boxed, a buffer shares it.
+        .with_layer(&tower::buffer::BufferLayer::new(1024))
+        // FAULT(api-unreachable): requests are swallowed on their way out of the process and
+        // never answered, as when a NetworkPolicy drops the traffic to the API server.
+        // Restart-only: a live "off" would have to come through the API it cannot reach.
+        // Fix: the deadline below turns the silence into logged, counted, backed-off errors
+        // and a /readyz that says why; then allow egress to the API server.
+        .with_layer(&tower::util::option_layer(
+            unreachable.then_some(api_health::Unreachable),
+        ))
+        // Every request gets a deadline for its response head (watches are not cut), and
+        // tells readiness whether the API server answered.
+        .with_layer(&ApiHealthLayer::new(config.api_timeout, readiness.clone()))
+        .with_layer(&ApiMetricsLayer::new(metrics.api()))
+        // A write leaves the process only while it leads (see `leader::gate`); a refused write
+        // was never sent, so it is not counted as a request.
+        .with_layer(&tower::util::option_layer(gate))
+        .with_layer(&tower::util::option_layer(retry.then(|| {
+            tower::retry::RetryLayer::new(kube::client::retry::RetryPolicy::server_retry())
+        })))
+        .build())
 }
 
 /// A started, not yet running, controller process.
 pub struct App {
     config: Config,
     client: kube::Client,
+    /// The same client without the write gate, for the Lease: a standby writes it to take it.
+    lease_client: kube::Client,
+    leadership: Leadership,
     metrics: Arc<Metrics>,
     readiness: Readiness,
     doctor: Doctor,
@@ -69,7 +137,7 @@ pub struct App {
 }
 
 impl App {
-    /// Binds the admin address and builds the instrumented client.
+    /// Binds the admin address and builds the instrumented clients.
     pub async fn start(config: Config, kube_config: kube::Config) -> Result<Self, AppError> {
         let metrics = Arc::new(Metrics::new(Error::ALL_LABELS)?);
         let listener = tokio::net::TcpListener::bind(config.admin_addr)
@@ -78,40 +146,42 @@ impl App {
                 addr: config.admin_addr,
                 source,
             })?;
-        // Credentials stay kube's to refresh (a token file is re-read); see `credentials`.
-        let kube_config = crate::credentials::for_client(kube_config, &config.faults)?;
-        // kube retries 429/503/504 inside its own stack, where the metrics layer would only see
-        // the final answer: move the same retry policy outside the metrics layer, so every
-        // attempt, throttled ones included, shows in doc_controller_api_requests_total.
-        let mut kube_config = kube_config;
-        let retry = kube_config.default_retry;
-        kube_config.default_retry = false;
         let readiness = Readiness::new();
-        let unreachable = config.faults.is_on(crate::fault::Fault::ApiUnreachable);
-        let client = ClientBuilder::try_from(kube_config)
-            .map_err(AppError::Client)?
-            // Retrying needs a service it can clone; kube's stack is boxed, a buffer shares it.
-            .with_layer(&tower::buffer::BufferLayer::new(1024))
-            // FAULT(api-unreachable): requests are swallowed on their way out of the process and
-            // never answered, as when a NetworkPolicy drops the traffic to the API server.
-            // Restart-only: a live "off" would have to come through the API it cannot reach.
-            // Fix: the deadline below turns the silence into logged, counted, backed-off errors
-            // and a /readyz that says why; then allow egress to the API server.
-            .with_layer(&tower::util::option_layer(
-                unreachable.then_some(api_health::Unreachable),
-            ))
-            // Every request gets a deadline for its response head (watches are not cut), and
-            // tells readiness whether the API server answered.
-            .with_layer(&ApiHealthLayer::new(config.api_timeout, readiness.clone()))
-            .with_layer(&ApiMetricsLayer::new(metrics.api()))
-            .with_layer(&tower::util::option_layer(retry.then(|| {
-                tower::retry::RetryLayer::new(kube::client::retry::RetryPolicy::server_retry())
-            })))
-            .build();
+        let identity = config.leader_election.identity()?;
+        let leadership = crate::leader::leadership(
+            &config,
+            identity.clone(),
+            LeaderMetrics::new(metrics.registry())?,
+            readiness.clone(),
+        );
+        // Credentials stay kube's to refresh (a token file is re-read); see `credentials`.
+        let mut kube_config = crate::credentials::for_client(kube_config, &config.faults)?;
+        // Every request names this process, so the API server (its audit log, `managedFields`
+        // of non-apply writes) can tell the replicas apart; the part before `/` stays the field
+        // manager kube-apiserver derives from it.
+        let user_agent = format!(
+            "{}/{} ({identity})",
+            CONTROLLER_NAME,
+            env!("CARGO_PKG_VERSION")
+        );
+        kube_config.headers.push((
+            http::header::USER_AGENT,
+            http::HeaderValue::from_str(&user_agent).map_err(|_| AppError::UserAgent(identity))?,
+        ));
+        let client = instrumented_client(
+            kube_config.clone(),
+            &config,
+            &readiness,
+            &metrics,
+            Some(WriteGateLayer::new(leadership.clone())),
+        )?;
+        let lease_client = instrumented_client(kube_config, &config, &readiness, &metrics, None)?;
         let doctor = Doctor::new(metrics.clone(), config.diagnosis, config.namespace.clone());
         Ok(Self {
             config,
             client,
+            lease_client,
+            leadership,
             metrics,
             readiness,
             doctor,
@@ -138,6 +208,8 @@ impl App {
         let App {
             config,
             client,
+            lease_client,
+            leadership,
             metrics,
             readiness,
             doctor,
@@ -163,8 +235,19 @@ impl App {
             tokio::spawn(shutdown.clone().map(move |()| draining.set_shutting_down()));
         // The doctor runs from the start: some symptoms (an API server that does not answer)
         // show before the preflight has passed. It goes with the controller.
-        let diagnosis = tokio::spawn(doctor.clone().run(client.clone(), readiness.clone()));
-        let result = Self::control(config, client, metrics, doctor, &readiness, shutdown).await;
+        let diagnosis = tokio::spawn(doctor.clone().run(
+            client.clone(),
+            readiness.clone(),
+            leadership.clone(),
+        ));
+        let clients = Clients {
+            client,
+            lease_client,
+        };
+        let result = Self::control(
+            config, clients, leadership, metrics, doctor, &readiness, shutdown,
+        )
+        .await;
         diagnosis.abort();
         mark_draining.abort();
         readiness.set_shutting_down();
@@ -178,14 +261,21 @@ impl App {
         }
     }
 
+    /// Preflight, then the election and the controller; the Lease is released once the
+    /// controller has drained, whatever ended it.
     async fn control(
         config: Config,
-        client: kube::Client,
+        clients: Clients,
+        leadership: Leadership,
         metrics: Arc<Metrics>,
         doctor: Doctor,
         readiness: &Readiness,
         shutdown: futures::future::Shared<futures::future::BoxFuture<'static, ()>>,
     ) -> Result<(), AppError> {
+        let Clients {
+            client,
+            lease_client,
+        } = clients;
         // The configured scope, not the watch's: `forbidden-watch` is to show up as watch errors.
         let docs: Api<Document> = controller::watches::scoped(&client, config.namespace.as_deref());
         // The toggles in force are on /metrics (and the admin page) from the start, whatever
@@ -210,45 +300,63 @@ impl App {
         }
         readiness.set_preflight_passed();
 
-        // FAULT(controller-down): the process is up, `/healthz` answers and metrics are served,
-        // but nothing reconciles: deleted Documents stay Terminating until a controller runs
-        // again. Fix: run the controller (and alert when reconciles stop, not only on liveness).
-        if config.faults.is_on(crate::fault::Fault::ControllerDown) {
-            tracing::warn!("controller-down: not starting the controller");
-            shutdown.await;
-            return Ok(());
-        }
-        tracing::info!(
-            namespace = config.namespace.as_deref().unwrap_or("<all>"),
-            concurrency = config.concurrency,
-            live_faults = config.live_faults,
-            "starting controller"
-        );
-
-        let (synced, run) = controller::build(
-            client,
-            config.clone(),
-            faults,
-            metrics,
-            doctor,
-            shutdown.clone(),
-        );
-        let ready = readiness.clone();
-        let (mut documents, mut config_maps) = (synced.documents, synced.config_maps);
-        let wait_ready = async move {
-            let synced = |s: &bool| *s;
-            if documents.wait_for(synced).await.is_ok()
-                && config_maps.wait_for(synced).await.is_ok()
-            {
-                ready.set_stores_ready();
-                tracing::info!("caches synced, ready");
+        // A replica that cannot see the CRD does not stand for leader; one that can, does, even
+        // before its caches are synced: a new leader reconciles once they are.
+        let election = leadership.is_elected().then(|| {
+            Election::start(
+                lease_client,
+                config.leader_election.clone(),
+                leadership.clone(),
+            )
+        });
+        // Whatever ends the controller, the Lease is released after it (see `leader`).
+        let result = async {
+            // FAULT(controller-down): the process is up, `/healthz` answers and metrics are served,
+            // but nothing reconciles: deleted Documents stay Terminating until a controller runs
+            // again. Fix: run the controller (and alert when reconciles stop, not only on liveness).
+            if config.faults.is_on(crate::fault::Fault::ControllerDown) {
+                tracing::warn!("controller-down: not starting the controller");
+                shutdown.await;
+                return Ok(());
             }
-        };
-        // Readiness waits for the caches, but never holds up shutdown.
-        let wait_ready = tokio::spawn(wait_ready);
-        let result = run.await;
-        wait_ready.abort();
-        tracing::info!("controller stopped");
-        Ok(result?)
+            tracing::info!(
+                namespace = config.namespace.as_deref().unwrap_or("<all>"),
+                concurrency = config.concurrency,
+                live_faults = config.live_faults,
+                "starting controller"
+            );
+
+            let (synced, run) = controller::build(
+                client,
+                config.clone(),
+                faults,
+                leadership,
+                metrics,
+                doctor,
+                shutdown.clone(),
+            );
+            let ready = readiness.clone();
+            let (mut documents, mut config_maps) = (synced.documents, synced.config_maps);
+            let wait_ready = async move {
+                let synced = |s: &bool| *s;
+                if documents.wait_for(synced).await.is_ok()
+                    && config_maps.wait_for(synced).await.is_ok()
+                {
+                    ready.set_stores_ready();
+                    tracing::info!("caches synced, ready");
+                }
+            };
+            // Readiness waits for the caches, but never holds up shutdown.
+            let wait_ready = tokio::spawn(wait_ready);
+            let result = run.await;
+            wait_ready.abort();
+            tracing::info!("controller stopped");
+            Ok::<(), AppError>(result?)
+        }
+        .await;
+        if let Some(election) = election {
+            election.resign(config.api_timeout).await;
+        }
+        result
     }
 }

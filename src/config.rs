@@ -53,6 +53,9 @@ pub struct Config {
     /// (see [`crate::controller::toggles`]). Off by default: whoever may write that ConfigMap
     /// could otherwise switch on `crash-on-error` in production.
     pub live_faults: bool,
+    /// The leader election: the Lease, this process's identity and the durations, with
+    /// client-go's defaults (see [`crate::leader`]).
+    pub leader_election: crate::leader::Settings,
 }
 
 impl Default for Config {
@@ -68,6 +71,7 @@ impl Default for Config {
             faults: Faults::default(),
             diagnosis: crate::diagnosis::Settings::default(),
             live_faults: false,
+            leader_election: crate::leader::Settings::default(),
         }
     }
 }
@@ -138,6 +142,27 @@ pub struct Cli {
         value_parser = clap::builder::BoolishValueParser::new()
     )]
     pub live_faults: Option<bool>,
+    /// The leader election's Lease name [default: doc-controller].
+    #[arg(long, env = "DOC_CONTROLLER_LEASE_NAME")]
+    pub lease_name: Option<String>,
+    /// The Lease's namespace [default: the Pod's namespace in a Pod, else --namespace, else
+    /// default].
+    #[arg(long, env = "DOC_CONTROLLER_LEASE_NAMESPACE")]
+    pub lease_namespace: Option<String>,
+    /// How long a standby waits, after it last saw the Lease change, before taking it over
+    /// (whole seconds) [default: 15s].
+    #[arg(long, env = "DOC_CONTROLLER_LEASE_DURATION", value_parser = humantime::parse_duration)]
+    pub lease_duration: Option<Duration>,
+    /// How long the leader keeps failing to renew before it stops writing [default: 10s].
+    #[arg(long, env = "DOC_CONTROLLER_RENEW_DEADLINE", value_parser = humantime::parse_duration)]
+    pub renew_deadline: Option<Duration>,
+    /// How often the leader renews and a standby looks again (with jitter) [default: 2s].
+    #[arg(long, env = "DOC_CONTROLLER_RETRY_PERIOD", value_parser = humantime::parse_duration)]
+    pub retry_period: Option<Duration>,
+    /// This process's holder identity in the Lease, unique per replica [default: the host
+    /// name, which is the Pod's name in a Pod].
+    #[arg(long, env = "DOC_CONTROLLER_IDENTITY")]
+    pub identity: Option<String>,
     /// A subcommand instead of running the controller.
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -159,10 +184,10 @@ pub enum Command {
 /// What the command line asks for.
 #[derive(Debug)]
 pub enum Invocation {
-    /// Run the controller with these flags.
-    Run(Cli),
+    /// Run the controller with these flags (both boxed: the two sets differ much in size).
+    Run(Box<Cli>),
     /// Run `doctor`.
-    Doctor(crate::doctor::Args),
+    Doctor(Box<crate::doctor::Args>),
 }
 
 impl Cli {
@@ -190,14 +215,14 @@ impl Cli {
                 .clone()
                 .bin_name(format!("{} doctor", top.get_name()))
                 .try_get_matches_from(&args[1..])?;
-            return Ok(Invocation::Doctor(crate::doctor::Args::from_arg_matches(
-                &matches,
-            )?));
+            return Ok(Invocation::Doctor(Box::new(
+                crate::doctor::Args::from_arg_matches(&matches)?,
+            )));
         }
         let mut cli = Cli::try_parse_from(args)?;
         Ok(match cli.command.take() {
-            Some(Command::Doctor(args)) => Invocation::Doctor(args),
-            None => Invocation::Run(cli),
+            Some(Command::Doctor(args)) => Invocation::Doctor(Box::new(args)),
+            None => Invocation::Run(Box::new(cli)),
         })
     }
 }
@@ -233,6 +258,21 @@ pub struct FileConfig {
     pub faults: Option<Vec<Fault>>,
     /// See [`Config::live_faults`].
     pub live_faults: Option<bool>,
+    /// See [`Config::leader_election`].
+    pub lease_name: Option<String>,
+    /// See [`Config::leader_election`].
+    pub lease_namespace: Option<String>,
+    /// See [`Config::leader_election`].
+    #[serde(default, with = "humantime_serde")]
+    pub lease_duration: Option<Duration>,
+    /// See [`Config::leader_election`].
+    #[serde(default, with = "humantime_serde")]
+    pub renew_deadline: Option<Duration>,
+    /// See [`Config::leader_election`].
+    #[serde(default, with = "humantime_serde")]
+    pub retry_period: Option<Duration>,
+    /// See [`Config::leader_election`].
+    pub identity: Option<String>,
 }
 
 /// Why the configuration could not be loaded.
@@ -318,6 +358,26 @@ impl Config {
                 .live_faults
                 .or(file.live_faults)
                 .unwrap_or(defaults.live_faults),
+            leader_election: crate::leader::Settings {
+                lease_name: cli
+                    .lease_name
+                    .or(file.lease_name)
+                    .unwrap_or(defaults.leader_election.lease_name),
+                lease_namespace: cli.lease_namespace.or(file.lease_namespace),
+                identity: cli.identity.or(file.identity),
+                lease_duration: cli
+                    .lease_duration
+                    .or(file.lease_duration)
+                    .unwrap_or(defaults.leader_election.lease_duration),
+                renew_deadline: cli
+                    .renew_deadline
+                    .or(file.renew_deadline)
+                    .unwrap_or(defaults.leader_election.renew_deadline),
+                retry_period: cli
+                    .retry_period
+                    .or(file.retry_period)
+                    .unwrap_or(defaults.leader_election.retry_period),
+            },
         };
         config.check()?;
         Ok(config)
@@ -346,7 +406,7 @@ impl Config {
                 "diagnosis-window must be at least 100ms".into(),
             ));
         }
-        Ok(())
+        self.leader_election.check().map_err(ConfigError::Invalid)
     }
 }
 
@@ -525,6 +585,42 @@ mod tests {
         let err = Cli::invocation_from(["doc-controller", "doctor", "--concurrency", "4"])
             .expect_err("a run flag is not doctor's");
         assert_eq!(err.exit_code(), 2);
+    }
+
+    #[test]
+    fn the_leader_election_comes_from_flags_environment_names_and_file_and_is_checked() {
+        let f = file(
+            "yaml",
+            "lease-name: docs\nlease-namespace: ops\nlease-duration: 20s\nrenew-deadline: 12s\nretry-period: 3s\nidentity: replica-a\n",
+        );
+        let config =
+            Config::load(cli(&["--config", path(&f), "--retry-period", "4s"])).expect("valid");
+        let election = &config.leader_election;
+        assert_eq!(election.lease_name, "docs");
+        assert_eq!(election.lease_namespace.as_deref(), Some("ops"));
+        assert_eq!(election.lease_duration, Duration::from_secs(20));
+        assert_eq!(election.renew_deadline, Duration::from_secs(12));
+        assert_eq!(
+            election.retry_period,
+            Duration::from_secs(4),
+            "the flag wins"
+        );
+        assert_eq!(election.identity.as_deref(), Some("replica-a"));
+
+        let err = Config::load(cli(&["--lease-duration", "10s", "--renew-deadline", "10s"]))
+            .expect_err("client-go's check");
+        assert_eq!(
+            err.to_string(),
+            "lease-duration (10s) must be longer than renew-deadline (10s)"
+        );
+        assert_eq!(err.to_string().lines().count(), 1);
+        let err = Config::load(cli(&["--retry-period", "9s"])).expect_err("client-go's check");
+        assert_eq!(
+            err.to_string(),
+            "renew-deadline (10s) must be longer than retry-period (9s) × 1.2"
+        );
+        let err = Config::load(cli(&["--identity", "two words"])).expect_err("a header value");
+        assert!(err.to_string().contains("identity"), "{err}");
     }
 
     #[test]

@@ -51,6 +51,9 @@ pub enum RetryClass {
     /// A permission or configuration problem (401, 403, 404 of a type, 422): retrying soon will not
     /// help; retry slowly so the fix is picked up without a restart.
     Persistent,
+    /// This replica does not lead (its lease ran out mid-reconcile): the write was refused before
+    /// it was sent ([`crate::leader::NotLeading`]). Not retried: the leader reconciles.
+    NotLeading,
 }
 
 impl RetryClass {
@@ -59,7 +62,7 @@ impl RetryClass {
         match self {
             RetryClass::Conflict => Duration::from_millis(100),
             RetryClass::Transient => Duration::from_millis(500),
-            RetryClass::Persistent => Duration::from_secs(5),
+            RetryClass::Persistent | RetryClass::NotLeading => Duration::from_secs(5),
         }
     }
 
@@ -68,12 +71,15 @@ impl RetryClass {
         match self {
             RetryClass::Conflict => Duration::from_secs(5),
             RetryClass::Transient => Duration::from_secs(60),
-            RetryClass::Persistent => Duration::from_secs(300),
+            RetryClass::Persistent | RetryClass::NotLeading => Duration::from_secs(300),
         }
     }
 
     /// Classifies a client error by what the API server said, if anything.
     pub fn of(err: &kube::Error) -> Self {
+        if crate::leader::NotLeading::is_in(err) {
+            return RetryClass::NotLeading;
+        }
         match err {
             kube::Error::Api(status) => match status.code {
                 409 => RetryClass::Conflict,
@@ -101,6 +107,7 @@ impl Error {
         "index",
         "missing_namespace",
         "injected_cleanup_failure",
+        "not_leading",
     ];
 
     /// Wraps a client error with what the controller was doing.
@@ -115,6 +122,10 @@ impl Error {
     pub fn metric_label(&self) -> &'static str {
         match self {
             Error::Kube { source, .. } => kube_label(source),
+            Error::Index {
+                class: RetryClass::NotLeading,
+                ..
+            } => "not_leading",
             Error::Index { .. } => "index",
             Error::MissingNamespace(_) => "missing_namespace",
             Error::InjectedCleanupFailure => "injected_cleanup_failure",
@@ -133,6 +144,9 @@ impl Error {
 }
 
 fn kube_label(err: &kube::Error) -> &'static str {
+    if crate::leader::NotLeading::is_in(err) {
+        return "not_leading";
+    }
     match err {
         kube::Error::Api(status) => match status.code {
             401 => "unauthorized",
@@ -179,6 +193,24 @@ mod tests {
         ] {
             assert!(Error::ALL_LABELS.contains(&e.metric_label()));
         }
+    }
+
+    #[test]
+    fn a_write_refused_for_want_of_the_lease_is_not_leading_and_not_retried() {
+        let refused = kube::Error::Service(Box::new(crate::leader::NotLeading {
+            identity: "a".into(),
+            lease: "ns/doc-controller".into(),
+        }));
+        assert_eq!(RetryClass::of(&refused), RetryClass::NotLeading);
+        let error = Error::kube("apply ConfigMap document-samuel", refused);
+        assert_eq!(error.metric_label(), "not_leading");
+        assert!(Error::ALL_LABELS.contains(&error.metric_label()));
+        let index = Error::Index {
+            namespace: "ns".into(),
+            message: "refused".into(),
+            class: RetryClass::NotLeading,
+        };
+        assert_eq!(index.metric_label(), "not_leading");
     }
 
     #[test]

@@ -127,6 +127,8 @@ catalogue! {
     24 CrashOnError "crash-on-error" Live;
     /// Each reconcile blocks its runtime thread with a synchronous sleep.
     25 BlockingReconcile "blocking-reconcile" Live;
+    /// No leader election: every replica reconciles and writes, each unaware of the others.
+    26 NoLeaderElection "no-leader-election" Restart;
 }
 
 // === impl Fault ===
@@ -404,7 +406,7 @@ mod tests {
     #[test]
     fn the_toggles_are_declared_in_catalogue_order_one_row_each() {
         let rows: Vec<u8> = Fault::ALL.iter().map(|f| f.row()).collect();
-        let expected: Vec<u8> = (1..=25).collect();
+        let expected: Vec<u8> = (1..=26).collect();
         assert_eq!(rows, expected);
         assert!(
             Fault::ALL.is_sorted(),

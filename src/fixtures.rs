@@ -142,6 +142,7 @@ pub fn context(config: Config) -> (Arc<Context>, ApiServer, Cache) {
         finalizer_writes: Default::default(),
         object_watches: None,
         faults: crate::fault::LiveFaults::new(config.faults.clone()),
+        leadership: crate::leader::Leadership::leading_for_tests(),
         config,
     };
     (Arc::new(ctx), ApiServer(handle), Cache(writer))

@@ -17,6 +17,7 @@
 //! | [`events`] | Kubernetes Events on status transitions |
 //! | [`controller`] | watches, predicates, shared reflector, concurrency |
 //! | [`preflight`] | the CRD check before any watch |
+//! | [`leader`] | leader election on a Lease: one replica writes, standbys keep their caches warm |
 //! | [`app`] | one process: client, admin server, preflight, controller, shutdown |
 //! | [`api_health`] | a deadline for every API answer; API server reachability for readiness |
 //! | [`config`] | flags, environment and config file, with failure toggles |
@@ -54,6 +55,7 @@ pub mod finalizer;
 #[cfg(test)]
 pub mod fixtures;
 pub mod index;
+pub mod leader;
 pub mod metrics;
 pub mod preflight;
 pub mod rbac;

@@ -12,7 +12,7 @@ use std::process::ExitCode;
 #[tokio::main]
 async fn main() -> ExitCode {
     let config = match Cli::invocation_from(std::env::args_os()) {
-        Ok(Invocation::Run(cli)) => Config::load(cli),
+        Ok(Invocation::Run(cli)) => Config::load(*cli),
         Ok(Invocation::Doctor(args)) => return run_doctor(&args).await,
         Err(e) if e.use_stderr() => {
             // clap's report spans several lines (usage, tips); the contract is one line.

@@ -1,6 +1,7 @@
 //! Whether this replica is doing its job, for `/readyz` (see [`crate::admin`]): the flags the
 //! controller sets as it starts, runs and stops, and the API server's reachability that
-//! [`crate::api_health`] reports.
+//! [`crate::api_health`] reports. A standby is ready: it is doing its job, being ready to lead
+//! ([`crate::leader`]); who leads is reported beside readiness, not as a condition of it.
 
 use std::sync::{
     Arc, Mutex,
@@ -27,6 +28,9 @@ struct Flags {
     shutting_down: AtomicBool,
     /// The last error of a request that got no answer, until the next answer.
     api_unreachable: Mutex<Option<String>>,
+    /// Who leads, as the leader election last said (see [`crate::leader`]); not a condition of
+    /// readiness: a standby is ready.
+    leader: Mutex<Option<String>>,
 }
 
 impl Readiness {
@@ -79,6 +83,25 @@ impl Readiness {
             .api_unreachable
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Records who leads, for the last line of `/readyz`'s body (`leader: <identity>`,
+    /// `standby: the leader is <identity>`).
+    pub fn set_leader_line(&self, line: &str) {
+        *self
+            .flags
+            .leader
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(line.to_owned());
+    }
+
+    /// Who leads, as last recorded; `None` before the election started.
+    pub fn leader_line(&self) -> Option<String> {
+        self.flags
+            .leader
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// Whether this replica is ready: preflight passed, stores ready, the API server answering,

@@ -23,7 +23,7 @@ use crate::config::Config;
 use crate::configmap;
 use crate::configmap::cached::CachedConfigMap;
 use crate::crd::{Document, DocumentStatus, FIELD_MANAGER};
-use crate::error::{Error, backoff_delay};
+use crate::error::{Error, RetryClass, backoff_delay};
 use crate::events::{self, DocumentEvent};
 use crate::fault::Fault;
 use crate::finalizer;
@@ -72,10 +72,17 @@ pub struct Context {
     pub faults: crate::fault::LiveFaults,
     /// Per-Document ConfigMap watches, only with the `watch-per-object` toggle.
     pub object_watches: Option<crate::controller::per_object::ObjectWatches>,
+    /// Whether this replica leads; a standby's reconciles do nothing (see [`crate::leader`]).
+    pub leadership: crate::leader::Leadership,
 }
 
 /// Reconciles one Document. Called by the [`kube::runtime::Controller`].
 pub async fn reconcile(doc: Arc<Document>, ctx: Arc<Context>) -> Result<Action, Error> {
+    // A standby keeps its caches warm and leaves the work to the leader: no request, no metric.
+    // When it becomes leader every Document is reconciled again (`controller::build`).
+    if !ctx.leadership.is_leading() {
+        return Ok(Action::await_change());
+    }
     let object_ref = ObjectRef::from_obj(doc.as_ref());
     // The root span of this reconcile: every log line and OpenTelemetry span below carries the
     // object ref, and the trace id is recorded so logs can be joined with traces.
@@ -494,6 +501,17 @@ impl StatusWrites {
 /// Decides when a failed Document is retried: exponential backoff per Document, with a base that
 /// depends on the kind of error (a conflict is retried at once, a 403 waits for a human).
 pub fn error_policy(doc: Arc<Document>, error: &Error, ctx: Arc<Context>) -> Action {
+    // The lease ran out while this reconcile was in flight: its writes were refused before they
+    // left. Not retried here: the new leader reconciles every Document when it takes over, and
+    // so does this replica if it leads again.
+    if error.retry_class() == RetryClass::NotLeading {
+        tracing::info!(
+            object.ref = %ObjectRef::from_obj(doc.as_ref()),
+            %error,
+            "reconcile stopped: this replica no longer leads"
+        );
+        return Action::await_change();
+    }
     let failures = ctx.record_failure(ObjectRef::from_obj(doc.as_ref()));
     let delay = backoff_delay(error.retry_class(), failures);
     tracing::warn!(

@@ -63,7 +63,7 @@ pub const PREDICATE: [&str; 2] = ["passed", "filtered"];
 
 /// What requested a reconcile besides a Document change: the `source` label (`object_watch`: an
 /// event of a watch on one owned object).
-pub const TRIGGER_SOURCES: [&str; 4] = ["owned", "object_watch", "resync", "toggles"];
+pub const TRIGGER_SOURCES: [&str; 5] = ["owned", "object_watch", "resync", "toggles", "leader"];
 
 /// The states of `doc_controller_documents{state}`, set by the doctor from the Document cache.
 pub const DOCUMENT_STATES: [&str; 3] = ["terminating_stuck", "lagging", "with_managed_fields"];
@@ -111,7 +111,7 @@ impl Signals {
             )?,
             reconcile_triggers_total: counter_vec(
                 "doc_controller_reconcile_triggers_total",
-                "Reconciles requested other than by a Document change: an owned object to repair (owned), an event of a watch on one owned object (object_watch), a resync tick (resync), a change of the live toggles (toggles); one per Document.",
+                "Reconciles requested other than by a Document change: an owned object to repair (owned), an event of a watch on one owned object (object_watch), a resync tick (resync), a change of the live toggles (toggles), the start of a term as leader (leader); one per Document.",
                 &["source"],
             )?,
             status_rewrites_total: counter(

@@ -181,9 +181,10 @@ fn diagnosis_docs() -> String {
          A finding is raised after its symptom showed in a number of consecutive windows and cleared\n\
          after a number of windows without it, so it does not flap.\n\n\
          A raised finding shows as one WARN log line (`finding raised: …` with the evidence, the cause,\n\
-         the fix and this page), `doc_controller_finding_active{finding}` = 1, a Kubernetes Event (on\n\
-         the Documents it is about, else on the controller's Pod), an entry of `GET /diagnostics` on\n\
-         the admin server, and `doc-controller doctor --url http://127.0.0.1:8080` prints them. The\n\
+         the fix and this page), `doc_controller_finding_active{finding}` = 1, a Kubernetes Event from\n\
+         the replica that leads (on the Documents it is about, else on the controller's Pod), an entry\n\
+         of `GET /diagnostics` on the admin server, and\n\
+         `doc-controller doctor --url http://127.0.0.1:8080` prints them. The\n\
          fault catalogue ([faults.md](faults.md)) names the finding each toggle raises; its tests\n\
          assert it.\n\n\
          | finding | symptom | toggles |\n|---|---|---|\n",

@@ -87,14 +87,15 @@ async fn until_granted(env: &Env, ns: &TestNamespace) {
     };
     let config = env.kube_config();
     eventually("the shipped RBAC in effect", || async {
-        let denied = doc_controller::doctor::cluster::denied(
-            &config,
-            &sa,
-            Some(ns.name()),
-            support::TIMEOUT,
-        )
-        .await
-        .expect("an impersonating client");
+        let target = doc_controller::rbac::Target {
+            namespace: Some(ns.name()),
+            lease_namespace: ns.name(),
+            lease_name: doc_controller::leader::settings::DEFAULT_LEASE_NAME,
+        };
+        let denied =
+            doc_controller::doctor::cluster::denied(&config, &sa, &target, support::TIMEOUT)
+                .await
+                .expect("an impersonating client");
         matches!(denied, Ok(ref d) if d.is_empty()).then_some(())
     })
     .await;

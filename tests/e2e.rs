@@ -454,6 +454,14 @@ async fn the_shipped_cluster_role_grants_exactly_the_verbs_the_controller_uses()
     .await
     .expect("deleted in time")
     .expect("watch works");
+    // And the leader election's: the Lease read and created at start, then renewed (an update)
+    // every retry period.
+    eventually("a renewal of the Lease", || async {
+        let used = used_permissions(&controller.metrics().await);
+        used.contains(&("leases".to_string(), "update".to_string()))
+            .then_some(())
+    })
+    .await;
 
     let used = used_permissions(&controller.metrics().await);
     let granted = granted_permissions();

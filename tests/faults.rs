@@ -614,12 +614,26 @@ async fn after_compaction(env: &Env, ns: &TestNamespace, faults: &[Fault]) -> (C
     converge(&documents(env, ns), 1).await;
     sb.compact_history();
     // Any write moves the revision past the compaction point; bookmarks carry it to watchers.
-    let sent = sandbox_bookmarks(sb);
+    // Every open watch of each resource the controller watches must get one *after* that write:
+    // its bookmarks come every interval, so two rounds per open watch (the first may predate
+    // the write) leave none behind. Counting all bookmarks together let one watch's ticks stand
+    // in for another's, and the Document watch then resumed from before the compaction (a 410).
+    let sent = WATCHED.map(|resource| sandbox_bookmarks(sb, resource));
     unrelated_config_maps(env, ns, 1).await;
     if !faults.contains(&Fault::NoBookmarks) {
-        eventually("a round of bookmarks after the compaction", || async {
-            (sandbox_bookmarks(sb) >= sent + 2.0).then_some(())
-        })
+        eventually(
+            "two rounds of bookmarks to every watch after the compaction",
+            || async {
+                WATCHED
+                    .iter()
+                    .zip(sent)
+                    .all(|(resource, sent)| {
+                        sandbox_bookmarks(sb, resource)
+                            >= sent + 2.0 * sandbox_open_watches(sb, resource)
+                    })
+                    .then_some(())
+            },
+        )
         .await;
     }
     let watches = requests(&c, "watch", "documents").await;
@@ -627,12 +641,24 @@ async fn after_compaction(env: &Env, ns: &TestNamespace, faults: &[Fault]) -> (C
     (c, watches)
 }
 
-/// Bookmarks the sandbox has sent to watchers so far.
-fn sandbox_bookmarks(sb: &kube_apiserver_sandbox::Sandbox) -> f64 {
+/// The resources the controller watches (the Lease is read, not watched).
+const WATCHED: [&str; 2] = ["documents", "configmaps"];
+
+/// Bookmarks the sandbox has sent to the watchers of `resource` so far.
+fn sandbox_bookmarks(sb: &kube_apiserver_sandbox::Sandbox, resource: &str) -> f64 {
     support::sum_metric(
         &sb.metrics_text(),
         "sandbox_apiserver_watch_bookmarks_total",
-        &[],
+        &[("resource", resource)],
+    )
+}
+
+/// Watches of `resource` open on the sandbox now (the controller's and any test's).
+fn sandbox_open_watches(sb: &kube_apiserver_sandbox::Sandbox, resource: &str) -> f64 {
+    support::sum_metric(
+        &sb.metrics_text(),
+        "sandbox_apiserver_open_watches",
+        &[("resource", resource)],
     )
 }
 
@@ -851,13 +877,10 @@ async fn no_backoff_on_retries_a_failing_watch_in_a_hot_loop() {
         (documents_watch_errors(&c).await >= 50.0).then_some(())
     })
     .await;
-    // The revoked RBAC is the test's setup, with its own findings (its Events are forbidden too).
-    c.expect_findings(&[
-        Finding::WatchRetryHotLoop,
-        Finding::WatchForbidden,
-        Finding::WriteForbidden,
-    ])
-    .await;
+    // The revoked RBAC is the test's setup, with its own finding. (It cannot read the Lease
+    // either, so it stays a standby and tries no write.)
+    c.expect_findings(&[Finding::WatchRetryHotLoop, Finding::WatchForbidden])
+        .await;
 }
 
 #[tokio::test]
@@ -880,8 +903,7 @@ async fn no_backoff_off_retries_calmly() {
             >= 1.0,
         "the errors are the revoked RBAC's 403s"
     );
-    c.expect_findings(&[Finding::WatchForbidden, Finding::WriteForbidden])
-        .await;
+    c.expect_findings(&[Finding::WatchForbidden]).await;
 }
 
 /// The binary, with its RBAC revoked, `skip-preflight` and `toggles` on.
@@ -1008,9 +1030,7 @@ async fn crash_on_error_off_keeps_running_through_watch_errors() {
     })
     .await;
     assert_eq!(binary.exited_within(WINDOW).await, None, "still running");
-    binary
-        .expect_findings(&[Finding::WatchForbidden, Finding::WriteForbidden])
-        .await;
+    binary.expect_findings(&[Finding::WatchForbidden]).await;
     let (code, _) = binary.stop().await;
     assert_eq!(code, Some(0), "a clean shutdown on SIGTERM");
 }
@@ -1698,4 +1718,125 @@ async fn blocking_reconcile_off_reconciles_in_milliseconds() {
     converge(&documents(&env, &ns), 2).await;
     assert!(mean_reconcile_seconds(&c).await < 0.25);
     c.expect_no_findings().await;
+}
+
+// === 26 no-leader-election: two replicas in one namespace, as a Deployment with 2 replicas ===
+
+/// Two controllers for `ns`, as two replicas of the Deployment (one ServiceAccount, their own
+/// identities), with `faults`; the second starts once the first is ready.
+async fn two_replicas(env: &Env, ns: &TestNamespace, faults: &[Fault]) -> [Controller; 2] {
+    let replica = |identity: &str| Config {
+        leader_election: doc_controller::leader::Settings {
+            identity: Some(identity.to_string()),
+            ..Default::default()
+        },
+        ..with(faults)
+    };
+    let a = Controller::start(env, ns, replica("replica-a")).await;
+    eventually("replica-a ready", || async {
+        (a.readyz().await == 200).then_some(())
+    })
+    .await;
+    let b = Controller::start(env, ns, replica("replica-b")).await;
+    eventually("replica-b ready", || async {
+        (b.readyz().await == 200).then_some(())
+    })
+    .await;
+    [a, b]
+}
+
+/// Per Document of the 3 converged ones, the `reportingInstance` of each of its `Published`
+/// Events, once at least `per_document` are there.
+async fn published_events(
+    env: &Env,
+    ns: &TestNamespace,
+    per_document: usize,
+) -> std::collections::BTreeMap<String, Vec<String>> {
+    use k8s_openapi::api::events::v1::Event;
+    let events: Api<Event> = Api::namespaced(env.client.clone(), ns.name());
+    eventually("the Published Events", || async {
+        let mut by = std::collections::BTreeMap::<String, Vec<String>>::new();
+        for event in events
+            .list(&Default::default())
+            .await
+            .expect("events listed")
+            .items
+            .into_iter()
+            .filter(|e| e.reason.as_deref() == Some("Published"))
+        {
+            let about = event.regarding.and_then(|r| r.name).unwrap_or_default();
+            by.entry(about)
+                .or_default()
+                .push(event.reporting_instance.unwrap_or_default());
+        }
+        (by.len() == 3 && by.values().all(|v| v.len() >= per_document)).then_some(by)
+    })
+    .await
+}
+
+#[tokio::test]
+async fn no_leader_election_on_lets_every_replica_write_and_publish_every_event_twice() {
+    let env = Env::new().await;
+    let ns = env.namespace().await;
+    let replicas = two_replicas(&env, &ns, &[Fault::NoLeaderElection]).await;
+    converge(&documents(&env, &ns), 3).await;
+    let by = published_events(&env, &ns, 2).await;
+    for (document, instances) in &by {
+        let mut instances = instances.clone();
+        instances.sort();
+        assert_eq!(instances, ["replica-a", "replica-b"], "{document}");
+    }
+    for replica in &replicas {
+        assert_eq!(replica.metric("doc_controller_leader", &[]).await, 1.0);
+        assert!(
+            replica
+                .metric("doc_controller_writes_without_lease_total", &[])
+                .await
+                > 0.0
+        );
+        replica
+            .expect_findings(&[Finding::WritesWithoutLease])
+            .await;
+    }
+}
+
+#[tokio::test]
+async fn no_leader_election_off_lets_one_replica_write_and_the_other_wait() {
+    let env = Env::new().await;
+    let ns = env.namespace().await;
+    let [a, b] = two_replicas(&env, &ns, &[]).await;
+    converge(&documents(&env, &ns), 3).await;
+    // Positive control of the window below: the standby sees every Document the leader does.
+    let by = published_events(&env, &ns, 1).await;
+    eventually("the standby's cache holds every Document", || async {
+        (b.documents_seen().await >= 3.0).then_some(())
+    })
+    .await;
+    tokio::time::sleep(WINDOW).await;
+    let by_now = published_events(&env, &ns, 1).await;
+    assert_eq!(by, by_now, "no Event added in the window");
+    for (document, instances) in &by {
+        assert_eq!(
+            instances,
+            &["replica-a"],
+            "{document}: once, from the leader"
+        );
+    }
+    assert_eq!(a.metric("doc_controller_leader", &[]).await, 1.0);
+    assert_eq!(b.metric("doc_controller_leader", &[]).await, 0.0);
+    assert_eq!(b.metric("doc_controller_reconcile_total", &[]).await, 0.0);
+    let (code, body) = b.readyz_with_reasons().await;
+    assert_eq!(
+        (code, body.as_str()),
+        (200, "ok\nstandby: the leader is replica-a")
+    );
+    for replica in [&a, &b] {
+        assert_eq!(
+            replica
+                .metric("doc_controller_writes_without_lease_total", &[])
+                .await,
+            0.0
+        );
+        replica.expect_no_findings().await;
+    }
 }

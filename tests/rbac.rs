@@ -119,18 +119,24 @@ async fn kubectl_auth_can_i_list_as_the_service_account_shows_the_declared_permi
     let installed = support::deployed::install(&env, &ns, &[]).await;
     // Derived from the one declaration, src/rbac.rs, in kubectl's spelling (`Permission`'s
     // Display is `kubectl auth can-i`'s `verb resource.group/subresource`).
+    // The Lease's `get` and `update` name it (`resourceNames`), in the namespace listed here,
+    // where the test installed the Role (its Lease namespace).
     let declared = doc_controller::rbac::REQUIRED.iter().map(|p| {
         let shown = p.to_string();
         let (verb, resource) = shown.split_once(' ').expect("verb and resource");
-        (resource.to_string(), verb.to_string())
+        let name = match p.scope {
+            doc_controller::rbac::Scope::Lease => {
+                doc_controller::leader::settings::DEFAULT_LEASE_NAME.to_string()
+            }
+            _ => String::new(),
+        };
+        (resource.to_string(), name, verb.to_string())
     });
     let defaults = BOOTSTRAP_GRANTS
         .iter()
-        .map(|(what, verb)| ((*what).to_string(), (*verb).to_string()));
-    let expected: std::collections::BTreeSet<(String, String, String)> = declared
-        .chain(defaults)
-        .map(|(what, verb)| (what, String::new(), verb))
-        .collect();
+        .map(|(what, verb)| ((*what).to_string(), String::new(), (*verb).to_string()));
+    let expected: std::collections::BTreeSet<(String, String, String)> =
+        declared.chain(defaults).collect();
 
     let kubectl = support::kubectl::Kubectl::new(&env);
     let args = [

@@ -33,6 +33,7 @@ mod harness;
 mod loops;
 mod memory;
 mod network;
+mod replicas;
 mod table;
 #[path = "../../tests/support/token_request.rs"]
 mod token_request;
@@ -118,6 +119,7 @@ async fn run(fault: Fault, logs: &Logs) -> Res {
         Fault::StaticCredentials => credentials::static_credentials(logs).await,
         Fault::ApiUnreachable => network::api_unreachable(logs).await,
         Fault::ForbiddenPatch => watches::forbidden_patch(logs).await,
+        Fault::NoLeaderElection => replicas::no_leader_election(logs).await,
     }
 }
 

@@ -169,12 +169,19 @@ fn yaml_docs(yaml: &str) -> Vec<Value> {
 }
 
 /// The project's `yaml/rbac.yaml` for a ServiceAccount `doc-controller` of `namespace`, with
-/// the ClusterRole and ClusterRoleBinding named `name`.
+/// the ClusterRole and ClusterRoleBinding named `name` (the Lease's Role and RoleBinding in
+/// `namespace`).
 fn project_rbac_in(namespace: &str, name: &str) -> Vec<Value> {
     let mut docs = yaml_docs(&project_rbac_yaml());
     for doc in &mut docs {
         match doc["kind"].as_str().unwrap() {
-            "ServiceAccount" => doc["metadata"]["namespace"] = json!(namespace),
+            "ServiceAccount" | "Role" => doc["metadata"]["namespace"] = json!(namespace),
+            "RoleBinding" => {
+                doc["metadata"]["namespace"] = json!(namespace);
+                for subject in doc["subjects"].as_array_mut().unwrap() {
+                    subject["namespace"] = json!(namespace);
+                }
+            }
             "ClusterRole" => doc["metadata"]["name"] = json!(name),
             "ClusterRoleBinding" => {
                 doc["metadata"]["name"] = json!(name);

@@ -30,6 +30,7 @@ use crate::events::EventRecorder;
 use crate::fault::{Fault, LiveFaults};
 use crate::finalizer::FinalizerWrites;
 use crate::index::IndexWriter;
+use crate::leader::Leadership;
 use crate::metrics::Metrics;
 use crate::reconcile::{Context, StatusWrites, error_policy, reconcile};
 use futures::future::{BoxFuture, FutureExt, Shared};
@@ -75,6 +76,7 @@ pub fn build(
     client: Client,
     config: Config,
     faults: LiveFaults,
+    leadership: Leadership,
     metrics: Arc<Metrics>,
     doctor: Doctor,
     shutdown: Shared<BoxFuture<'static, ()>>,
@@ -204,7 +206,8 @@ pub fn build(
             client.clone(),
             Reporter {
                 controller: CONTROLLER_NAME.into(),
-                instance: std::env::var("POD_NAME").ok(),
+                // Each replica's Events say which one published them (`reportingInstance`).
+                instance: Some(leadership.identity().to_string()),
             },
         ),
         config_maps: cm_store.clone(),
@@ -216,6 +219,7 @@ pub fn build(
         finalizer_writes,
         object_watches,
         faults: faults.clone(),
+        leadership: leadership.clone(),
         config: config.clone(),
     });
 
@@ -227,8 +231,10 @@ pub fn build(
     } else {
         controller
     };
-    // Every Document again: on each resync tick, and whenever live toggles change, so that a
-    // toggle's symptom shows (and ends) at once rather than at the next change of a Document.
+    // Every Document again: on each resync tick, whenever live toggles change, so that a
+    // toggle's symptom shows (and ends) at once rather than at the next change of a Document,
+    // and at the start of every term as leader: a standby's reconciles did nothing, so a new
+    // leader catches up as on a start.
     let (toggled_tx, toggled_rx) = mpsc::unbounded_channel();
     let requested = |source: &'static str| {
         let (store, metrics) = (doc_store.clone(), metrics.clone());
@@ -236,7 +242,8 @@ pub fn build(
     };
     let controller = controller
         .reconcile_all_on(resync_ticks(config.resync_period).map(requested("resync")))
-        .reconcile_all_on(UnboundedReceiverStream::new(toggled_rx).map(requested("toggles")));
+        .reconcile_all_on(UnboundedReceiverStream::new(toggled_rx).map(requested("toggles")))
+        .reconcile_all_on(terms(leadership.terms()).map(requested("leader")));
     let controller = match per_object_trigger {
         Some(per_object) => controller.reconcile_on(per_object),
         None => controller.reconcile_on(UnboundedReceiverStream::new(owners_rx)),
@@ -360,6 +367,16 @@ fn resync_ticks(period: Duration) -> impl futures::Stream<Item = ()> + Send + 's
     let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tokio_stream::wrappers::IntervalStream::new(ticks).map(|_| ())
+}
+
+/// One item at the start of every term as leader ([`Leadership::terms`]); terms that began in
+/// quick succession may give one item, which reconciles every Document all the same.
+fn terms(terms: watch::Receiver<u64>) -> impl futures::Stream<Item = ()> + Send + 'static {
+    futures::stream::unfold(terms, |mut terms| async move {
+        terms.changed().await.ok()?;
+        terms.borrow_and_update();
+        Some(((), terms))
+    })
 }
 
 /// The number of Documents reconciled at once (`controller::Config::concurrency`; 0: no limit).

@@ -291,7 +291,7 @@ catalogue! {
     StuckTerminating "stuck-terminating" {
         symptom: "Finalizer deadlock: resource stays in Terminating",
         toggles: [CleanupFails],
-        raised_when: "A cached Document is Terminating for longer than `--stuck-after` (`doc_controller_documents{state=\"terminating_stuck\"}`); the cause by the reconcile errors of the window",
+        raised_when: "A cached Document is Terminating for longer than `--stuck-after` (`doc_controller_documents{state=\"terminating_stuck\"}`); the cause by the reconcile errors of the window; not on a standby whose leader holds a valid Lease",
         causes: [
             "Cleanup keeps failing, so the finalizer is never released",
             "The controller does not reconcile deletions (down, or a predicate filters them)",
@@ -304,13 +304,14 @@ catalogue! {
     ReconcilerIdle "reconciler-idle" {
         symptom: "Reconciler not running: resources change but no reconciler logs appear",
         toggles: [GenerationOnlyPredicate, ControllerDown, PredicateBlocksAll],
-        raised_when: "The runner does not run while the API holds Documents; or Documents are behind their generation (and not failing) while nothing is reconciled or in flight, two windows in a row (`doc_controller_documents{state=\"lagging\"}`)",
+        raised_when: "The runner does not run while the API holds Documents; or Documents are behind their generation (and not failing) while nothing is reconciled or in flight, two windows in a row (`doc_controller_documents{state=\"lagging\"}`); not on a standby whose leader holds a valid Lease (reconciling is the leader's)",
         causes: [
             "The controller's runner is not running (the process serves metrics and health only)",
             "A predicate filters finalizer changes (predicates::generation alone): a new Document gets its finalizer and then nothing",
             "A predicate blocks every change after a Document's first sight",
+            "No replica leads: the replicas take part in the leader election but none can take the Lease (RBAC for coordination.k8s.io leases, or the API server), so every one is a standby",
         ],
-        fix: "Run the controller and alert on reconciles stopping, not only on liveness; predicate_filter(predicates::generation.combine(predicates::finalizers))",
+        fix: "Run the controller and alert on reconciles stopping, not only on liveness; predicate_filter(predicates::generation.combine(predicates::finalizers)); grant the Lease (yaml/rbac.yaml's Role) so that a replica can lead",
         raise_after: 2,
         clear_after: 2,
     }
@@ -383,6 +384,20 @@ catalogue! {
             "Reconciles read the ConfigMap Store before its initial list arrived, and act on an empty cache",
         ],
         fix: "Wait for the Store (Store::wait_until_ready, or the watch's InitDone) before reading it",
+        raise_after: 1,
+        clear_after: 30,
+    }
+    /// This replica writes without holding the Lease: with more than one replica, several write
+    /// the same objects at once.
+    WritesWithoutLease "writes-without-lease" {
+        symptom: "Replicas: more than one replica writes the same objects (every Event published twice, writes racing)",
+        toggles: [NoLeaderElection],
+        raised_when: "Writes are sent without holding the Lease (`doc_controller_writes_without_lease_total`); the evidence says who holds the Lease now (one GET of it)",
+        causes: [
+            "The replica takes part in no leader election: it reconciles and writes whatever the Lease says, and so does every replica started like it",
+            "Another replica holds the Lease while this one writes without it: replicas with and without the election run side by side (a rolling update between two versions)",
+        ],
+        fix: "Take part in the leader election (a coordination.k8s.io Lease: get, create, update) and write only while holding it; standbys keep their caches warm and take over when the leader goes",
         raise_after: 1,
         clear_after: 30,
     }

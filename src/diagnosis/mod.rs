@@ -15,9 +15,10 @@
 //!   docs link) and one when it clears;
 //! - `doc_controller_finding_active{finding}` (every finding's series exists from the start, at
 //!   0) and `doc_controller_findings_raised_total{finding}`;
-//! - a Kubernetes Event: on the Documents the finding is about (stuck Terminating, not caught up
-//!   with), else on the controller's own object (its Pod when `POD_NAME` and `POD_NAMESPACE` are
-//!   set, else its ServiceAccount in the one namespace it watches, else the Document CRD);
+//! - a Kubernetes Event, from the replica that leads (a standby writes nothing) while the API
+//!   server answers: on the Documents the finding is about (stuck Terminating, not caught up with), else on the
+//!   controller's own object (its Pod when `POD_NAME` and `POD_NAMESPACE` are set, else its
+//!   ServiceAccount in the one namespace it watches, else the Document CRD);
 //! - an entry of `/diagnostics` (JSON, [`report::Diagnostics`]), which `doc-controller doctor`
 //!   prints.
 //!
@@ -36,6 +37,7 @@ pub use catalogue::Finding;
 
 use crate::configmap::cached::CachedConfigMap;
 use crate::crd::{CONTROLLER_NAME, Document, FINALIZER};
+use crate::leader::Leadership;
 use crate::metrics::Metrics;
 use crate::readiness::Readiness;
 use hysteresis::{Tracker, Transition};
@@ -282,12 +284,16 @@ impl Doctor {
 
     /// Evaluates a window every `window` until dropped: raises and clears findings, and publishes
     /// each transition (log, metric, Event, `/diagnostics`).
-    pub async fn run(self, client: kube::Client, readiness: Readiness) {
+    ///
+    /// Events are published only while this process leads (a standby writes nothing, see
+    /// [`crate::leader`]) and the API server answers; logs, metrics and `/diagnostics` are every
+    /// replica's, always.
+    pub async fn run(self, client: kube::Client, readiness: Readiness, leadership: Leadership) {
         let recorder = Recorder::new(
             client.clone(),
             Reporter {
                 controller: CONTROLLER_NAME.into(),
-                instance: std::env::var("POD_NAME").ok(),
+                instance: Some(leadership.identity().to_string()),
             },
         );
         let period = self.inner.settings.window;
@@ -297,30 +303,54 @@ impl Doctor {
         loop {
             ticks.tick().await;
             let now = Sample::new(&self.inner.metrics.sample(), Instant::now());
-            let facts = self.facts(&client, &readiness, &now).await;
             let window = Window {
                 before: &before,
                 now: &now,
             };
+            let facts = self.facts(&client, &readiness, &leadership, &window).await;
             let transitions = self.evaluate(&window, &facts);
+            // Events only from the leader, and only through an API server that answers: one
+            // sent into a partition would hold the diagnosis up for the API deadline, and could
+            // land long after, from a replica that no longer leads.
+            let writable = leadership.is_leading() && facts.api_unreachable.is_none();
             for (finding, transition) in transitions {
-                self.announce(finding, transition, &recorder).await;
+                self.announce(finding, transition, writable.then_some(&recorder))
+                    .await;
             }
             before = now;
         }
     }
 
-    /// Reads the facts of this window from the caches, readiness and (when only the API can
-    /// tell) one LIST of Documents.
-    async fn facts(&self, client: &kube::Client, readiness: &Readiness, now: &Sample) -> Facts {
+    /// Reads the facts of this window from the caches, readiness, the leadership and (when
+    /// only the API can tell) one LIST of Documents or one GET of the Lease.
+    async fn facts(
+        &self,
+        client: &kube::Client,
+        readiness: &Readiness,
+        leadership: &Leadership,
+        window: &Window<'_>,
+    ) -> Facts {
+        let now = window.now;
         let signals = self.inner.metrics.signals();
         signals.set_ready(readiness.is_ready());
         let mut facts = Facts {
             api_unreachable: readiness.unreachable_reason(),
             last_watch_errors: self.inner.last_watch_errors.messages(),
             failing_watches: self.inner.last_watch_errors.failing(),
+            leader: if leadership.is_leading() {
+                rules::Leader::ThisReplica
+            } else {
+                leadership
+                    .current_leader()
+                    .map_or(rules::Leader::Nobody, rules::Leader::Another)
+            },
             ..Facts::default()
         };
+        // Who holds the Lease, only when this process wrote without it: the evidence of
+        // `writes-without-lease`.
+        if window.increase("doc_controller_writes_without_lease_total", all) > 0.0 {
+            facts.lease = Some(lease_seen(client, leadership).await);
+        }
         // In-flight counts are small integers; the gauge holds them exactly.
         #[allow(clippy::cast_possible_truncation, reason = "an integer gauge")]
         let in_flight = now.sum("doc_controller_reconciles_in_flight", all) as i64;
@@ -443,8 +473,14 @@ impl Doctor {
         transitions
     }
 
-    /// Logs, counts and reports one transition, with an Event.
-    async fn announce(&self, finding: Finding, transition: Transition, recorder: &Recorder) {
+    /// Logs, counts and reports one transition, with an Event through `recorder` (`None`: a
+    /// standby, which writes nothing).
+    async fn announce(
+        &self,
+        finding: Finding,
+        transition: Transition,
+        recorder: Option<&Recorder>,
+    ) {
         let signals = self.inner.metrics.signals();
         let raised = transition == Transition::Raised;
         signals.set_finding(finding.name(), raised);
@@ -486,6 +522,9 @@ impl Doctor {
             note: Some(crate::events::truncate(note, crate::events::MAX_NOTE_CHARS)),
             action: "Diagnose".into(),
             secondary: None,
+        };
+        let Some(recorder) = recorder else {
+            return;
         };
         let documents = evidence.map(|e| e.documents).unwrap_or_default();
         let mut references = self.document_references(&documents);
@@ -572,6 +611,21 @@ impl Doctor {
             history: state.history.iter().cloned().collect(),
         };
         self.inner.report.send_replace(report);
+    }
+}
+
+/// What the Lease of `leadership` shows now (one GET).
+async fn lease_seen(client: &kube::Client, leadership: &Leadership) -> rules::LeaseSeen {
+    let (namespace, name) = leadership.lease();
+    let api: Api<k8s_openapi::api::coordination::v1::Lease> =
+        Api::namespaced(client.clone(), namespace);
+    match api.get_opt(name).await {
+        Ok(Some(lease)) => match lease.spec.as_ref().and_then(crate::leader::record::holder) {
+            Some(holder) => rules::LeaseSeen::HeldBy(holder.to_string()),
+            None => rules::LeaseSeen::Free,
+        },
+        Ok(None) => rules::LeaseSeen::Missing,
+        Err(error) => rules::LeaseSeen::Unreadable(error.to_string()),
     }
 }
 

@@ -35,6 +35,36 @@ pub struct Facts {
     pub concurrency: u16,
     /// The most reconciles in flight at once during the window.
     pub in_flight_peak: i64,
+    /// Who leads, as this process sees it ([`crate::leader`]): the findings about reconciling
+    /// are the leader's to raise, unless nobody leads.
+    pub leader: Leader,
+    /// What the Lease showed when this process wrote without holding it (read only then).
+    pub lease: Option<LeaseSeen>,
+}
+
+/// Who leads, as this process sees it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum Leader {
+    /// This process: it reconciles.
+    #[default]
+    ThisReplica,
+    /// Another replica holds a valid Lease: this one is its standby.
+    Another(String),
+    /// Nobody, as far as this standby can tell (the Lease is free, expired or unreadable).
+    Nobody,
+}
+
+/// The Lease as the doctor read it, for the evidence of `writes-without-lease`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum LeaseSeen {
+    /// Held by this identity.
+    HeldBy(String),
+    /// There, with no holder.
+    Free,
+    /// Not there: no replica ever took part in the election.
+    Missing,
+    /// Could not be read; the error.
+    Unreadable(String),
 }
 
 /// A watch whose last item was an error.
@@ -79,6 +109,11 @@ impl Evidence {
 
     fn cause(mut self, cause: usize) -> Self {
         self.cause = cause;
+        self
+    }
+
+    fn with(mut self, lines: Vec<String>) -> Self {
+        self.lines.extend(lines);
         self
     }
 
@@ -334,6 +369,13 @@ pub fn evaluate(finding: Finding, w: &Window, facts: &Facts) -> Option<Evidence>
                 "{reads:.1} GET requests of cached ConfigMaps per reconcile"
             )])
         }),
+        // A standby does not reconcile: Documents waiting are the leader's, whose own doctor
+        // raises these. A standby that sees no leader does raise them: nothing reconciles.
+        Finding::StuckTerminating | Finding::ReconcilerIdle
+            if matches!(facts.leader, Leader::Another(_)) =>
+        {
+            None
+        }
         Finding::StuckTerminating => (!facts.stuck_terminating.is_empty()).then(|| {
             let errors = w.increase("doc_controller_reconcile_errors_total", all);
             Evidence::of(vec![
@@ -365,11 +407,20 @@ pub fn evaluate(finding: Finding, w: &Window, facts: &Facts) -> Option<Evidence>
             let lagging: Vec<String> = facts.lagging.iter().map(|l| l.name.clone()).collect();
             let filtered_generations = changes(w, &["generation"], &["filtered"]);
             let never = facts.lagging.iter().all(|l| l.never_published);
-            let cause = if filtered_generations > 0.0 || !never {
+            let cause = if facts.leader == Leader::Nobody {
+                3
+            } else if filtered_generations > 0.0 || !never {
                 2
             } else {
                 1
             };
+            let mut lines = Vec::new();
+            if facts.leader == Leader::Nobody {
+                lines.push(
+                    "this replica is a standby and sees no leader: the Lease is free, expired or cannot be read"
+                        .to_string(),
+                );
+            }
             Some(
                 Evidence::of(vec![
                     format!(
@@ -383,6 +434,7 @@ pub fn evaluate(finding: Finding, w: &Window, facts: &Facts) -> Option<Evidence>
                         filtered_generations
                     ),
                 ])
+                .with(lines)
                 .cause(cause)
                 .about(lagging),
             )
@@ -440,6 +492,32 @@ pub fn evaluate(finding: Finding, w: &Window, facts: &Facts) -> Option<Evidence>
                 Evidence::of(vec![format!(
                     "{early} reads of the ConfigMap cache before its initial list arrived"
                 )])
+            })
+        }
+        Finding::WritesWithoutLease => {
+            let unleased = w.increase("doc_controller_writes_without_lease_total", all);
+            (unleased > 0.0).then(|| {
+                let mut lines = vec![format!("{unleased} writes sent without holding the Lease")];
+                let mut cause = 0;
+                match &facts.lease {
+                    Some(LeaseSeen::HeldBy(holder)) => {
+                        lines.push(format!(
+                            "the Lease is held by {holder}, which writes the same objects"
+                        ));
+                        cause = 1;
+                    }
+                    Some(LeaseSeen::Free) => lines.push(
+                        "the Lease has no holder: no replica takes part in the election".into(),
+                    ),
+                    Some(LeaseSeen::Missing) => lines.push(
+                        "there is no Lease: no replica ever took part in the election".into(),
+                    ),
+                    Some(LeaseSeen::Unreadable(error)) => {
+                        lines.push(format!("the Lease could not be read: {error}"));
+                    }
+                    None => {}
+                }
+                Evidence::of(lines).cause(cause)
             })
         }
     }
@@ -562,6 +640,75 @@ mod tests {
         assert!(evaluate(Finding::ReconcilerIdle, &window(&before, &busy), &facts).is_none());
         facts.lagging.clear();
         assert!(evaluate(Finding::ReconcilerIdle, &window(&before, &quiet), &facts).is_none());
+    }
+
+    #[test]
+    fn a_standby_leaves_the_reconcilers_findings_to_the_leader() {
+        let before = sample(&[]);
+        let quiet = sample(&[]);
+        let facts = Facts {
+            controller_running: true,
+            leader: Leader::Another("replica-b".into()),
+            lagging: vec![Lagging {
+                name: "default/waiting".into(),
+                never_published: false,
+            }],
+            stuck_terminating: vec!["default/gone".into()],
+            ..Facts::default()
+        };
+        let w = window(&before, &quiet);
+        assert!(evaluate(Finding::ReconcilerIdle, &w, &facts).is_none());
+        assert!(evaluate(Finding::StuckTerminating, &w, &facts).is_none());
+        let leader = Facts {
+            leader: Leader::ThisReplica,
+            ..facts.clone()
+        };
+        assert!(evaluate(Finding::ReconcilerIdle, &w, &leader).is_some());
+        assert!(evaluate(Finding::StuckTerminating, &w, &leader).is_some());
+        // A standby that sees no leader at all: nothing reconciles, and it says why.
+        let leaderless = Facts {
+            leader: Leader::Nobody,
+            ..facts
+        };
+        let evidence = evaluate(Finding::ReconcilerIdle, &w, &leaderless).expect("raised");
+        assert_eq!(
+            Finding::ReconcilerIdle.causes()[evidence.cause],
+            Finding::ReconcilerIdle.causes()[3]
+        );
+        assert!(evidence.lines.iter().any(|l| l.contains("sees no leader")));
+    }
+
+    #[test]
+    fn writes_without_the_lease_point_at_the_holder_when_there_is_one() {
+        let before = sample(&[]);
+        let now = sample(&[counter(
+            "doc_controller_writes_without_lease_total",
+            &[],
+            6.0,
+        )]);
+        let w = window(&before, &now);
+        assert!(
+            evaluate(
+                Finding::WritesWithoutLease,
+                &window(&before, &before),
+                &Facts::default()
+            )
+            .is_none()
+        );
+        let free = Facts {
+            lease: Some(LeaseSeen::Missing),
+            ..Facts::default()
+        };
+        let evidence = evaluate(Finding::WritesWithoutLease, &w, &free).expect("raised");
+        assert_eq!(evidence.cause, 0);
+        assert_eq!(evidence.lines[0], "6 writes sent without holding the Lease");
+        let held = Facts {
+            lease: Some(LeaseSeen::HeldBy("doc-controller-b".into())),
+            ..Facts::default()
+        };
+        let evidence = evaluate(Finding::WritesWithoutLease, &w, &held).expect("raised");
+        assert_eq!(evidence.cause, 1);
+        assert!(evidence.lines[1].contains("doc-controller-b"));
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! 1. the API server answers within `--api-timeout` (nothing else can be checked otherwise);
 //! 2. the CRD `documents.kube.rs` is installed, `Established` and serves `kube.rs/v1` (the
 //!    controller's preflight would stop on it, [`crate::preflight`]);
-//! 3. the controller's ServiceAccount may do every verb of [`REQUIRED`]: one
+//! 3. the controller's ServiceAccount may do every verb of [`REQUIRED`] (the Lease's in the
+//!    Lease's namespace, `--lease-namespace`, by default the ServiceAccount's): one
 //!    SelfSubjectAccessReview each, made while impersonating the ServiceAccount (user and groups),
 //!    so the API server's own authorizer answers, whatever grants it (ClusterRoleBindings,
 //!    RoleBindings, aggregated roles, a webhook);
@@ -19,7 +20,7 @@
 use super::{Args, DoctorError, Outcome, Output, ServiceAccount, Verdict};
 use crate::crd::{Document, FINALIZER};
 use crate::preflight::INSTALL_HINT;
-use crate::rbac::{Permission, REQUIRED};
+use crate::rbac::{Permission, REQUIRED, Target};
 use k8s_openapi::api::authorization::v1::{
     ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
 };
@@ -109,16 +110,16 @@ pub async fn check(config: kube::Config, args: &Args) -> Result<ClusterReport, D
     let crd = crd(&client, deadline).await;
     let served = crd.status == Status::Ok;
     checks.push(crd);
-    checks.push(
-        permissions(
-            &config,
-            &client,
-            &args.service_account,
-            args.namespace.as_deref(),
-            deadline,
-        )
-        .await?,
-    );
+    let lease_namespace = args
+        .lease_namespace
+        .clone()
+        .unwrap_or_else(|| args.service_account.namespace.clone());
+    let target = Target {
+        namespace: args.namespace.as_deref(),
+        lease_namespace: &lease_namespace,
+        lease_name: &args.lease_name,
+    };
+    checks.push(permissions(&config, &client, &args.service_account, &target, deadline).await?);
     if !served {
         let why = "not checked: the Document API is not served";
         checks.push(skipped(STUCK_CHECK, why));
@@ -400,11 +401,17 @@ async fn permissions(
     config: &kube::Config,
     admin: &kube::Client,
     sa: &ServiceAccount,
-    namespace: Option<&str>,
+    target: &Target<'_>,
     deadline: Duration,
 ) -> Result<Check, DoctorError> {
     let title = permissions_title(sa);
-    let scope = scope(namespace);
+    let namespace = target.namespace;
+    let scope = format!(
+        "{} (the Lease {}/{} in its namespace)",
+        scope(namespace),
+        target.lease_namespace,
+        target.lease_name
+    );
     let mut details = Vec::new();
     // Impersonation works for a ServiceAccount that does not exist; its absence is a blocker of
     // its own (a Pod of the Deployment would not even be created), said first.
@@ -414,7 +421,7 @@ async fn permissions(
     if missing_account {
         details.push(format!("the ServiceAccount {sa} does not exist"));
     }
-    let denied = match denied(config, sa, namespace, deadline).await? {
+    let denied = match denied(config, sa, target, deadline).await? {
         Ok(denied) => denied,
         Err(error) => {
             return Ok(failed(
@@ -456,22 +463,27 @@ async fn permissions(
         details,
         format!(
             "grant them: `kubectl apply -f yaml/rbac.yaml` creates the ServiceAccount \
-             default/doc-controller and binds it the ClusterRole doc-controller, which has \
-             exactly these verbs (for another ServiceAccount, change the binding's subject); \
+             default/doc-controller and binds it the ClusterRole doc-controller and, in its \
+             namespace, the Role doc-controller-leader-election for the Lease, which have \
+             exactly these verbs (for another ServiceAccount, change the bindings' subjects); \
              `kubectl auth can-i {example} --as={} {}` checks one",
             sa.user(),
-            namespace.map_or("-A".to_string(), |ns| format!("-n {ns}"))
+            match example.namespace_and_name(target).0 {
+                Some(ns) => format!("-n {ns}"),
+                None => "-A".to_string(),
+            }
         ),
     ))
 }
 
-/// The permissions of [`REQUIRED`] that `sa` lacks in `namespace` (`None`: cluster-wide), as
-/// the API server's authorizer decides them; the inner error when a review could not be made
-/// (the kubeconfig's user may not impersonate, say).
+/// The permissions of [`REQUIRED`] that `sa` lacks for `target` (the watched namespace, `None`:
+/// cluster-wide; the Lease's in its namespace, by name where the Role names it), as the API
+/// server's authorizer decides them; the inner error when a review could not be made (the
+/// kubeconfig's user may not impersonate, say).
 pub async fn denied(
     config: &kube::Config,
     sa: &ServiceAccount,
-    namespace: Option<&str>,
+    target: &Target<'_>,
     deadline: Duration,
 ) -> Result<Result<Vec<Permission>, String>, DoctorError> {
     let mut config = config.clone();
@@ -486,6 +498,7 @@ pub async fn denied(
         let reviews = reviews.clone();
         async move {
             let (resource, subresource) = permission.resource_and_subresource();
+            let (namespace, name) = permission.namespace_and_name(target);
             let review = SelfSubjectAccessReview {
                 spec: SelfSubjectAccessReviewSpec {
                     resource_attributes: Some(ResourceAttributes {
@@ -494,6 +507,7 @@ pub async fn denied(
                         resource: Some(resource.into()),
                         subresource: subresource.map(Into::into),
                         namespace: namespace.map(Into::into),
+                        name: name.map(Into::into),
                         ..ResourceAttributes::default()
                     }),
                     ..SelfSubjectAccessReviewSpec::default()

@@ -7,7 +7,8 @@
 //! - without, [`cluster`] checks, with the current kubeconfig and no controller running, the
 //!   blockers the troubleshooting guide lists up front, in its order: the API server answers, the
 //!   CRD is installed and Established, the controller's ServiceAccount may do every verb of
-//!   [`crate::rbac::REQUIRED`], no Document is stuck Terminating, and no Document being deleted
+//!   [`crate::rbac::REQUIRED`] (the Lease's in its namespace), no Document is stuck Terminating,
+//!   and no Document being deleted
 //!   waits for a finalizer that no controller releases.
 //!
 //! # Exit codes
@@ -43,6 +44,17 @@ pub struct Args {
         conflicts_with = "url"
     )]
     pub service_account: ServiceAccount,
+    /// Without --url: the namespace of the leader election's Lease, whose permissions are
+    /// checked there [default: the ServiceAccount's namespace, where a Pod's Lease is].
+    #[arg(long, conflicts_with = "url")]
+    pub lease_namespace: Option<String>,
+    /// Without --url: the Lease's name.
+    #[arg(
+        long,
+        default_value = crate::leader::settings::DEFAULT_LEASE_NAME,
+        conflicts_with = "url"
+    )]
+    pub lease_name: String,
     /// Without --url: how long a Document may be Terminating before it counts as stuck.
     #[arg(
         long,

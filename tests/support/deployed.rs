@@ -36,6 +36,7 @@ const SHIPPED_ROLE: &str = "doc-controller";
 const MANAGER: &str = "e2e-install";
 
 /// What a test installed for its controller.
+#[derive(Clone, Debug)]
 pub struct Installed {
     /// The test namespace, where the ServiceAccount lives.
     pub namespace: String,

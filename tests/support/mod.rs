@@ -675,6 +675,39 @@ impl Binary {
         Some(status.expect("wait for the child").code())
     }
 
+    /// Its admin server's address.
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin
+    }
+
+    /// The sum of the series of `name` with every label of `labels`.
+    pub async fn metric(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        sum_metric(&self.metrics().await, name, labels)
+    }
+
+    /// The status code and body of `/readyz`.
+    pub async fn readyz(&self) -> (u16, String) {
+        http_get(self.admin, "/readyz").await
+    }
+
+    /// Sends SIGTERM and returns at once; [`Binary::exited_within`] waits for the exit.
+    pub async fn terminate(&self) {
+        if let Some(pid) = self.child.id() {
+            let _ = tokio::process::Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status()
+                .await;
+        }
+    }
+
+    /// Kills the process (SIGKILL: no shutdown, no release of anything) and waits for it;
+    /// returns its log output.
+    pub async fn kill(mut self) -> String {
+        let _ = self.child.kill().await;
+        let _ = self.exited_within(TIMEOUT).await;
+        self.logs()
+    }
+
     /// Stops the process gracefully (SIGTERM), killing it if it has not ended within the
     /// timeout; returns the exit code (`None` if it had to be killed) and the whole log output.
     pub async fn stop(mut self) -> (Option<i32>, String) {

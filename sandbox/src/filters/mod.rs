@@ -6,6 +6,7 @@
 //! | [`request_info`] | parses what the request asks for, once | |
 //! | [`metrics`] | counts every answer and times it; keeps open watches counted | |
 //! | [`authentication`] | the user of the bearer token | 401 |
+//! | [`audit`] | logs every write answered, with its user, `User-Agent` and code | |
 //! | [`impersonation`] | `Impersonate-*` headers, each identity authorized | 403, 500 |
 //! | [`flowcontrol`] | API Priority and Fairness; the `throttle`/`maxInFlight` faults | 429 |
 //! | [`authorization`] | RBAC (`system:masters` only for the `/sandbox` controls) | 403 |
@@ -17,6 +18,7 @@
 //! pass the chain like any request, but neither is throttled by faults, so a hang can always
 //! be cleared and a scrape always answers.
 
+pub(crate) mod audit;
 pub(crate) mod authentication;
 pub(crate) mod authorization;
 pub(crate) mod faults;
@@ -61,6 +63,8 @@ pub(crate) struct Gate {
     pub(crate) metrics: ServerMetrics,
     /// API Priority and Fairness, configured by the stored flowcontrol objects.
     pub(crate) apf: Apf,
+    /// The writes answered, with who sent them.
+    pub(crate) audit: audit::AuditLog,
 }
 
 impl Gate {
@@ -84,6 +88,7 @@ pub(crate) fn around(router: axum::Router, gate: &Arc<Gate>) -> axum::Router {
             .layer(axum::middleware::from_fn(request_info::layer))
             .layer(from_fn_with_state(gate.clone(), metrics::layer))
             .layer(from_fn_with_state(gate.clone(), authentication::layer))
+            .layer(from_fn_with_state(gate.clone(), audit::layer))
             .layer(from_fn_with_state(gate.clone(), impersonation::layer))
             .layer(from_fn_with_state(gate.clone(), flowcontrol::layer))
             .layer(from_fn_with_state(gate.clone(), authorization::layer))

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::{Error, Sandbox, SandboxBuilder, kubeconfig};
+use crate::filters::audit::AuditEntry;
 use crate::filters::faults::{Fault, FaultFileError, Faults, read_fault_file};
 
 impl SandboxBuilder {
@@ -175,5 +176,12 @@ impl Sandbox {
     /// ```
     pub fn metrics_text(&self) -> String {
         self.server.gate.metrics_text()
+    }
+
+    /// Every write answered so far, oldest first, with its user and `User-Agent`: a
+    /// Metadata-level audit log of the mutating verbs, refused ones included (see
+    /// [`AuditEntry`], which has an example).
+    pub fn audit(&self) -> Vec<AuditEntry> {
+        self.server.gate.audit.entries()
     }
 }

@@ -13,6 +13,7 @@ use super::tls::{self, TlsError};
 use super::{Server, handle, listener, seed};
 use crate::auth::tokens::{TokenError, TokenStore};
 use crate::controllers;
+use crate::filters::audit::AuditLog;
 use crate::filters::faults::{self, Fault, Faults};
 use crate::filters::flowcontrol::{Apf, DEFAULT_SERVER_CONCURRENCY_LIMIT};
 use crate::filters::metrics::ServerMetrics;
@@ -179,6 +180,7 @@ impl SandboxBuilder {
             faults: faults.clone(),
             metrics: metrics.clone(),
             apf: Apf::new(self.server_concurrency_limit),
+            audit: AuditLog::default(),
         });
         let server = Arc::new(Server {
             http: HttpState {
