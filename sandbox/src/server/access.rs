@@ -11,12 +11,34 @@ use crate::filters::faults::{Fault, FaultFileError, Faults, read_fault_file};
 
 impl SandboxBuilder {
     /// Sets a fault from the start (see [`Fault`]).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use k8s_openapi::api::core::v1::{ConfigMap, ServiceAccount};
+    /// # use kube_apiserver_sandbox::{Fault, Sandbox};
+    /// let sandbox = Sandbox::builder().fault(Fault::error(500)).start().await?;
+    /// let cms: kube::Api<ConfigMap> = kube::Api::default_namespaced(sandbox.client()?);
+    /// assert!(matches!(cms.get_opt("x").await, Err(kube::Error::Api(s)) if s.code == 500));
+    /// # Ok(()) }
+    /// ```
     pub fn fault(mut self, fault: Fault) -> Self {
         self.faults.push(fault);
         self
     }
 
     /// Sets several faults from the start.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use k8s_openapi::api::core::v1::{ConfigMap, ServiceAccount};
+    /// # use kube_apiserver_sandbox::{Fault, Sandbox};
+    /// let faults = [Fault::error(503).for_verbs(["patch"]), Fault::hang().for_verbs(["delete"])];
+    /// let sandbox = Sandbox::builder().faults(faults).start().await?;
+    /// assert_eq!(sandbox.faults().list().len(), 2);
+    /// # Ok(()) }
+    /// ```
     pub fn faults(mut self, faults: impl IntoIterator<Item = Fault>) -> Self {
         self.faults.extend(faults);
         self
@@ -25,12 +47,38 @@ impl SandboxBuilder {
     /// The server's total concurrency limit that API Priority and Fairness shares among
     /// the `Limited` priority levels (kube-apiserver's `--max-requests-inflight` plus
     /// `--max-mutating-requests-inflight`; default 600, i.e. 400 + 200).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use k8s_openapi::api::core::v1::{ConfigMap, ServiceAccount};
+    /// # use kube_apiserver_sandbox::{Fault, Sandbox};
+    /// let sandbox = Sandbox::builder().server_concurrency_limit(60).start().await?;
+    /// // The `workload-low` level's share of 60 seats, as `apiserver_flowcontrol_nominal_limit_seats`.
+    /// let metrics = kube_apiserver_sandbox::testkit::Metrics::parse(&sandbox.metrics_text());
+    /// let seats = [("priority_level", "workload-low")];
+    /// assert_eq!(metrics.value("apiserver_flowcontrol_nominal_limit_seats", &seats), Some(25.0));
+    /// # Ok(()) }
+    /// ```
     pub fn server_concurrency_limit(mut self, seats: u32) -> Self {
         self.server_concurrency_limit = seats;
         self
     }
 
     /// Sets the faults of a YAML or JSON file (a list, `{faults: [...]}` or one fault).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use k8s_openapi::api::core::v1::{ConfigMap, ServiceAccount};
+    /// # use kube_apiserver_sandbox::{Fault, Sandbox};
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("faults.yaml");
+    /// std::fs::write(&path, "- {type: error, code: 500, verbs: [create]}\n")?;
+    /// let sandbox = Sandbox::builder().fault_file(&path)?.start().await?;
+    /// assert_eq!(sandbox.faults().list()[0].1, Fault::error(500).for_verbs(["create"]));
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     ///
@@ -83,6 +131,18 @@ impl Sandbox {
     }
 
     /// A `kube::Config` for this sandbox that authenticates with `token`.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use k8s_openapi::api::core::v1::{ConfigMap, ServiceAccount};
+    /// # use kube_apiserver_sandbox::{Fault, Sandbox};
+    /// let sandbox = Sandbox::start().await?;
+    /// let stranger = kube::Client::try_from(sandbox.kube_config_for_token("not-a-token"))?;
+    /// let cms: kube::Api<ConfigMap> = kube::Api::default_namespaced(stranger);
+    /// assert!(matches!(cms.get_opt("x").await, Err(kube::Error::Api(s)) if s.code == 401));
+    /// # Ok(()) }
+    /// ```
     pub fn kube_config_for_token(&self, token: &str) -> kube::Config {
         let mut config = self.kube_config();
         config.auth_info = kubeconfig::token_auth(token);
@@ -92,6 +152,21 @@ impl Sandbox {
     /// A `kube::Config` of the admin that impersonates `user` (`Impersonate-User`), e.g.
     /// `system:serviceaccount:default:doc-controller` to run a controller with exactly that
     /// ServiceAccount's RBAC; a ServiceAccount user gets its ServiceAccount groups.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use k8s_openapi::api::core::v1::{ConfigMap, ServiceAccount};
+    /// # use kube_apiserver_sandbox::{Fault, Sandbox};
+    /// let sandbox = Sandbox::start().await?;
+    /// let as_sa = sandbox.kube_config_impersonating("system:serviceaccount:default:ctl");
+    /// let cms: kube::Api<ConfigMap> = kube::Api::default_namespaced(kube::Client::try_from(as_sa)?);
+    /// let denied = cms.list(&Default::default()).await.unwrap_err();
+    /// let kube::Error::Api(status) = denied else { panic!("{denied}") };
+    /// assert_eq!(status.code, 403);
+    /// assert!(status.message.contains("\"system:serviceaccount:default:ctl\" cannot list"));
+    /// # Ok(()) }
+    /// ```
     pub fn kube_config_impersonating(&self, user: &str) -> kube::Config {
         let mut config = self.kube_config();
         config.auth_info.impersonate = Some(user.to_owned());
@@ -100,6 +175,24 @@ impl Sandbox {
 
     /// Writes a kubeconfig (in the sandbox's temporary directory) that authenticates as the
     /// ServiceAccount with a fresh token valid for `ttl`, for `kubectl --kubeconfig`.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use k8s_openapi::api::core::v1::{ConfigMap, ServiceAccount};
+    /// # use kube_apiserver_sandbox::{Fault, Sandbox};
+    /// let sandbox = Sandbox::start().await?;
+    /// let sa = serde_json::from_value(serde_json::json!({"metadata": {"name": "ctl"}}))?;
+    /// kube::Api::<ServiceAccount>::default_namespaced(sandbox.client()?)
+    ///     .create(&Default::default(), &sa)
+    ///     .await?;
+    /// let ttl = std::time::Duration::from_secs(600);
+    /// let path = sandbox.kubeconfig_for_service_account("default", "ctl", ttl)?;
+    /// let kubeconfig = kube::config::Kubeconfig::read_from(&path)?;
+    /// let user = &kubeconfig.auth_infos[0].name;
+    /// assert_eq!(user, "system:serviceaccount:default:ctl");
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     ///
@@ -125,6 +218,24 @@ impl Sandbox {
     }
 
     /// Expires every ServiceAccount token issued so far (requests with them get 401).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use k8s_openapi::api::core::v1::{ConfigMap, ServiceAccount};
+    /// # use kube_apiserver_sandbox::{Fault, Sandbox};
+    /// let sandbox = Sandbox::start().await?;
+    /// let sa = serde_json::from_value(serde_json::json!({"metadata": {"name": "ctl"}}))?;
+    /// kube::Api::<ServiceAccount>::default_namespaced(sandbox.client()?)
+    ///     .create(&Default::default(), &sa)
+    ///     .await?;
+    /// let token = sandbox.service_account_token("default", "ctl", std::time::Duration::from_secs(600))?;
+    /// assert_eq!(sandbox.expire_service_account_tokens(), 1);
+    /// let client = kube::Client::try_from(sandbox.kube_config_for_token(&token))?;
+    /// let cms: kube::Api<ConfigMap> = kube::Api::default_namespaced(client);
+    /// assert!(matches!(cms.get_opt("x").await, Err(kube::Error::Api(s)) if s.code == 401));
+    /// # Ok(()) }
+    /// ```
     pub fn expire_service_account_tokens(&self) -> usize {
         self.server.gate.tokens.expire_all()
     }
@@ -132,6 +243,25 @@ impl Sandbox {
     /// Revokes one ServiceAccount token (requests with it get 401), e.g. the one a client read
     /// from a token file before it was rotated; tokens issued by the TokenRequest API live at
     /// least 10 minutes, so tests revoke rather than wait. Returns whether the token was known.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use k8s_openapi::api::core::v1::{ConfigMap, ServiceAccount};
+    /// # use kube_apiserver_sandbox::{Fault, Sandbox};
+    /// let sandbox = Sandbox::start().await?;
+    /// let sa = serde_json::from_value(serde_json::json!({"metadata": {"name": "ctl"}}))?;
+    /// kube::Api::<ServiceAccount>::default_namespaced(sandbox.client()?)
+    ///     .create(&Default::default(), &sa)
+    ///     .await?;
+    /// let token = sandbox.service_account_token("default", "ctl", std::time::Duration::from_secs(600))?;
+    /// assert!(sandbox.revoke_service_account_token(&token));
+    /// let client = kube::Client::try_from(sandbox.kube_config_for_token(&token))?;
+    /// let cms: kube::Api<ConfigMap> = kube::Api::default_namespaced(client);
+    /// assert!(matches!(cms.get_opt("x").await, Err(kube::Error::Api(s)) if s.code == 401));
+    /// assert!(!sandbox.revoke_service_account_token("never-issued"));
+    /// # Ok(()) }
+    /// ```
     ///
     /// A sandbox-only hook: what a real cluster does instead is a token bound to an object
     /// (TokenRequest `spec.boundObjectRef` naming a Secret), which stops authenticating once

@@ -96,6 +96,17 @@ impl Default for SandboxBuilder {
 
 impl SandboxBuilder {
     /// Port to listen on (127.0.0.1); 0, the default, picks a free one.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use k8s_openapi::api::core::v1::ConfigMap;
+    /// # use kube_apiserver_sandbox::Sandbox;
+    /// let free = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    /// let sandbox = Sandbox::builder().port(free).start().await?;
+    /// assert_eq!(sandbox.url(), format!("https://127.0.0.1:{free}"));
+    /// # Ok(()) }
+    /// ```
     pub fn port(mut self, port: u16) -> Self {
         self.port = port;
         self
@@ -106,12 +117,47 @@ impl SandboxBuilder {
     /// resource's watch window (the apiserver's watch cache, 100 to 102,400 events sized by
     /// their age) holds no more than this either, so watches resuming from older
     /// resourceVersions answer 410 Expired too.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use k8s_openapi::api::core::v1::ConfigMap;
+    /// # use kube_apiserver_sandbox::Sandbox;
+    /// use kube::api::{ListParams, VersionMatch};
+    /// let sandbox = Sandbox::builder().watch_history(2).start().await?;
+    /// let cms: kube::Api<ConfigMap> = kube::Api::default_namespaced(sandbox.client()?);
+    /// let first = sandbox.revision().to_string();
+    /// for name in ["a", "b", "c"] {
+    ///     let cm = serde_json::from_value(serde_json::json!({"metadata": {"name": name}}))?;
+    ///     cms.create(&Default::default(), &cm).await?;
+    /// }
+    /// let exact = ListParams::default().at(&first).matching(VersionMatch::Exact);
+    /// let expired = cms.list(&exact).await.unwrap_err(); // 3 changes since, 2 kept
+    /// assert!(matches!(expired, kube::Error::Api(s) if s.code == 410));
+    /// # Ok(()) }
+    /// ```
     pub fn watch_history(mut self, events: usize) -> Self {
         self.watch_history = events.max(1);
         self
     }
 
     /// How often watches asking for bookmarks receive one (default 5 s).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use k8s_openapi::api::core::v1::ConfigMap;
+    /// # use kube_apiserver_sandbox::Sandbox;
+    /// use futures::StreamExt;
+    /// use kube::api::{WatchEvent, WatchParams};
+    /// let every = std::time::Duration::from_millis(100);
+    /// let sandbox = Sandbox::builder().bookmark_interval(every).start().await?;
+    /// let cms: kube::Api<ConfigMap> = kube::Api::default_namespaced(sandbox.client()?);
+    /// let rv = sandbox.revision().to_string();
+    /// let mut events = cms.watch(&WatchParams::default(), &rv).await?.boxed(); // asks for bookmarks
+    /// assert!(matches!(events.next().await, Some(Ok(WatchEvent::Bookmark(_)))));
+    /// # Ok(()) }
+    /// ```
     pub fn bookmark_interval(mut self, interval: Duration) -> Self {
         self.bookmark_interval = interval;
         self
@@ -119,12 +165,42 @@ impl SandboxBuilder {
 
     /// Delays writes, reads and watch events the way a real API server with etcd does
     /// ([`LatencyModel`]); none by default.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use k8s_openapi::api::core::v1::ConfigMap;
+    /// # use kube_apiserver_sandbox::Sandbox;
+    /// use kube_apiserver_sandbox::LatencyModel;
+    /// let writes = LatencyModel { write: std::time::Duration::from_millis(50), ..LatencyModel::NONE };
+    /// let sandbox = Sandbox::builder().latency(writes).start().await?;
+    /// let cms: kube::Api<ConfigMap> = kube::Api::default_namespaced(sandbox.client()?);
+    /// let cm = serde_json::from_value(serde_json::json!({"metadata": {"name": "x"}}))?;
+    /// let started = std::time::Instant::now();
+    /// cms.create(&Default::default(), &cm).await?;
+    /// assert!(started.elapsed() >= writes.write);
+    /// # Ok(()) }
+    /// ```
     pub fn latency(mut self, model: LatencyModel) -> Self {
         self.latency = model;
         self
     }
 
     /// Also write the kubeconfig to this path (besides the one in the temporary directory).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use k8s_openapi::api::core::v1::ConfigMap;
+    /// # use kube_apiserver_sandbox::Sandbox;
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("sandbox.kubeconfig"); // e.g. for `kubectl --kubeconfig`
+    /// let sandbox = Sandbox::builder().kubeconfig_path(&path).start().await?;
+    /// let written = kube::config::Kubeconfig::read_from(&path)?;
+    /// assert_eq!(written.current_context.as_deref(), Some("sandbox"));
+    /// assert_ne!(path, sandbox.kubeconfig_path());
+    /// # Ok(()) }
+    /// ```
     pub fn kubeconfig_path(mut self, path: impl Into<PathBuf>) -> Self {
         self.kubeconfig = Some(path.into());
         self
@@ -133,6 +209,20 @@ impl SandboxBuilder {
     /// Starts the server on the current tokio runtime: TLS material, a kubeconfig, the
     /// objects a fresh cluster has (namespaces, API Priority and Fairness), its controllers,
     /// and the listener on 127.0.0.1.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use k8s_openapi::api::core::v1::ConfigMap;
+    /// # use kube_apiserver_sandbox::Sandbox;
+    /// let sandbox = Sandbox::builder().watch_history(100).start().await?;
+    /// let namespaces: kube::Api<k8s_openapi::api::core::v1::Namespace> = kube::Api::all(sandbox.client()?);
+    /// let names: Vec<_> = namespaces.list(&Default::default()).await?.items.into_iter()
+    ///     .filter_map(|ns| ns.metadata.name)
+    ///     .collect();
+    /// assert_eq!(names, ["default", "kube-node-lease", "kube-public", "kube-system"]);
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     ///
@@ -256,6 +346,19 @@ impl Sandbox {
     /// Starts a sandbox with default options on a free port of 127.0.0.1, on the current
     /// tokio runtime.
     ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use k8s_openapi::api::core::v1::ConfigMap;
+    /// # use kube_apiserver_sandbox::Sandbox;
+    /// let sandbox = Sandbox::start().await?;
+    /// assert!(sandbox.url().starts_with("https://127.0.0.1:"));
+    /// let cms: kube::Api<ConfigMap> = kube::Api::default_namespaced(sandbox.client()?);
+    /// assert!(cms.list(&Default::default()).await?.items.is_empty());
+    /// drop(sandbox); // stops the server and removes its files
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     ///
     /// See [`SandboxBuilder::start`].
@@ -264,6 +367,16 @@ impl Sandbox {
     }
 
     /// A builder for non-default options.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use k8s_openapi::api::core::v1::ConfigMap;
+    /// # use kube_apiserver_sandbox::Sandbox;
+    /// let sandbox = Sandbox::builder().watch_history(1_000).start().await?;
+    /// sandbox.client()?.apiserver_version().await?;
+    /// # Ok(()) }
+    /// ```
     pub fn builder() -> SandboxBuilder {
         SandboxBuilder::default()
     }
@@ -288,6 +401,19 @@ impl Sandbox {
     }
 
     /// A `kube::Client` of the admin (`system:masters`) connected to this sandbox.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use k8s_openapi::api::core::v1::ConfigMap;
+    /// # use kube_apiserver_sandbox::Sandbox;
+    /// use kube::api::{Api, PostParams};
+    /// let sandbox = Sandbox::start().await?;
+    /// let cms: Api<ConfigMap> = Api::namespaced(sandbox.client()?, "kube-system");
+    /// let cm = serde_json::from_value(serde_json::json!({"metadata": {"name": "admin-may"}}))?;
+    /// cms.create(&PostParams::default(), &cm).await?; // the admin may do anything
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     ///
@@ -328,11 +454,34 @@ impl Sandbox {
     }
 
     /// `https://127.0.0.1:PORT`.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use k8s_openapi::api::core::v1::ConfigMap;
+    /// # use kube_apiserver_sandbox::Sandbox;
+    /// let sandbox = Sandbox::start().await?;
+    /// let url: http::Uri = sandbox.url().parse()?;
+    /// assert_eq!((url.scheme_str(), url.host()), (Some("https"), Some("127.0.0.1")));
+    /// # Ok(()) }
+    /// ```
     pub fn url(&self) -> &str {
         &self.url
     }
 
     /// The admin bearer token (user `admin`, group `system:masters`).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use k8s_openapi::api::core::v1::ConfigMap;
+    /// # use kube_apiserver_sandbox::Sandbox;
+    /// let sandbox = Sandbox::start().await?;
+    /// let admin = kube::Client::try_from(sandbox.kube_config_for_token(sandbox.token()))?;
+    /// let cms: kube::Api<ConfigMap> = kube::Api::namespaced(admin, "kube-system");
+    /// cms.list(&Default::default()).await?; // `system:masters` may do anything
+    /// # Ok(()) }
+    /// ```
     pub fn token(&self) -> &str {
         &self.token
     }

@@ -55,6 +55,20 @@ impl TestCluster {
 
     /// The current context of the kubeconfig at `path`.
     ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use kube_apiserver_sandbox::Sandbox;
+    /// # use kube_apiserver_sandbox::testkit::TestCluster;
+    /// let sandbox = Sandbox::start().await?;
+    /// // Any kubeconfig: here the sandbox's own, as a real cluster's would be used.
+    /// let cluster = TestCluster::from_kubeconfig(sandbox.kubeconfig_path()).await?;
+    /// assert!(!cluster.is_sandbox());
+    /// cluster.client().apiserver_version().await?;
+    /// assert!(TestCluster::from_kubeconfig("/absent/kubeconfig").await.is_err());
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     ///
     /// When the kubeconfig cannot be read or used, or no client can be built from it.
@@ -80,6 +94,19 @@ impl TestCluster {
     /// The cluster of the kubeconfig the environment variable `var` names, when it is set and
     /// not empty; else a sandbox started from the builder `configure` returns (the options a
     /// real cluster has fixed, such as its watch history, are then ignored).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use kube_apiserver_sandbox::Sandbox;
+    /// # use kube_apiserver_sandbox::testkit::TestCluster;
+    /// // Unset here: a sandbox with the options of the closure.
+    /// let cluster = TestCluster::from_env("SOME_UNSET_VARIABLE", |b| b.watch_history(100)).await?;
+    /// assert!(cluster.is_sandbox() && cluster.sandbox().is_some());
+    /// let read = kube::config::Kubeconfig::read_from(cluster.kubeconfig_path())?;
+    /// assert_eq!(read.current_context.as_deref(), Some("sandbox"));
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     ///
@@ -125,6 +152,19 @@ impl TestCluster {
     /// `TestCluster` drops (its server runs on the test's runtime, which is blocked while the
     /// guard drops, so it could not answer a delete then).
     ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use kube_apiserver_sandbox::Sandbox;
+    /// # use kube_apiserver_sandbox::testkit::TestCluster;
+    /// use k8s_openapi::api::core::v1::Namespace;
+    /// let cluster = TestCluster::start(Sandbox::builder()).await?;
+    /// let ns = cluster.namespace("e2e").await?;
+    /// let namespaces: kube::Api<Namespace> = kube::Api::all(cluster.client());
+    /// assert!(namespaces.get_opt(ns.name()).await?.is_some());
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     ///
     /// When the namespace cannot be created.
@@ -140,6 +180,23 @@ impl TestCluster {
     /// `work` to do with a fresh client when the returned guard drops, on a real cluster only
     /// (a sandbox is discarded with everything in it): deleting the cluster-scoped objects a
     /// test made.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use kube_apiserver_sandbox::Sandbox;
+    /// # use kube_apiserver_sandbox::testkit::TestCluster;
+    /// use k8s_openapi::api::rbac::v1::ClusterRole;
+    /// let cluster = TestCluster::start(Sandbox::builder()).await?;
+    /// let roles: kube::Api<ClusterRole> = kube::Api::all(cluster.client());
+    /// let role = serde_json::from_value(serde_json::json!({"metadata": {"name": "e2e-reader"}}))?;
+    /// roles.create(&Default::default(), &role).await?;
+    /// // Deletes the ClusterRole when `_cleanup` drops, on a real cluster, pass or fail.
+    /// let _cleanup = cluster.teardown(|client| async move {
+    ///     let _ = kube::Api::<ClusterRole>::all(client).delete("e2e-reader", &Default::default()).await;
+    /// });
+    /// # Ok(()) }
+    /// ```
     pub fn teardown<F, Fut>(&self, work: F) -> Teardown
     where
         F: FnOnce(kube::Client) -> Fut + Send + 'static,

@@ -71,6 +71,26 @@ impl TestNamespace {
     }
 
     /// Deletes the namespace when the guard drops, with a client built from `config`.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use kube_apiserver_sandbox::Sandbox;
+    /// # use kube_apiserver_sandbox::testkit::TestNamespace;
+    /// use k8s_openapi::api::core::v1::Namespace;
+    /// // The guard deletes from a thread of its own: the sandbox must not run on the test's runtime.
+    /// let server = tokio::runtime::Runtime::new()?;
+    /// let sandbox = server.spawn(Sandbox::start()).await??;
+    /// let ns = TestNamespace::create(&sandbox.client()?, "e2e").await?.delete_on_drop(sandbox.kube_config());
+    /// let name = ns.name().to_owned();
+    /// drop(ns);
+    /// let namespaces: kube::Api<Namespace> = kube::Api::all(sandbox.client()?);
+    /// let phase = namespaces.get_opt(&name).await?.and_then(|n| n.status?.phase);
+    /// assert_ne!(phase.as_deref(), Some("Active")); // Terminating, or gone
+    /// drop(sandbox);
+    /// server.shutdown_background();
+    /// # Ok(()) }
+    /// ```
     #[must_use]
     pub fn delete_on_drop(mut self, config: kube::Config) -> Self {
         self.delete_with = Some(config);
@@ -80,6 +100,27 @@ impl TestNamespace {
     /// Runs `work` (with a fresh client and the namespace's name) when the guard drops,
     /// before the namespace is deleted, e.g. to release the finalizers a stopped controller
     /// would have removed.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use kube_apiserver_sandbox::Sandbox;
+    /// # use kube_apiserver_sandbox::testkit::TestNamespace;
+    /// use std::sync::{Arc, Mutex};
+    /// let server = tokio::runtime::Runtime::new()?;
+    /// let sandbox = server.spawn(Sandbox::start()).await??;
+    /// let released = Arc::new(Mutex::new(None));
+    /// let seen = released.clone();
+    /// let ns = TestNamespace::create(&sandbox.client()?, "e2e").await?
+    ///     .delete_on_drop(sandbox.kube_config())
+    ///     .before_delete(move |_client, name| async move { *seen.lock().unwrap() = Some(name) });
+    /// let name = ns.name().to_owned();
+    /// drop(ns);
+    /// assert_eq!(released.lock().unwrap().as_deref(), Some(name.as_str()));
+    /// drop(sandbox);
+    /// server.shutdown_background();
+    /// # Ok(()) }
+    /// ```
     #[must_use]
     pub fn before_delete<F, Fut>(mut self, work: F) -> Self
     where
@@ -97,6 +138,23 @@ impl TestNamespace {
     /// # Errors
     ///
     /// When the delete is refused, or the namespace is still there after `timeout`.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use kube_apiserver_sandbox::Sandbox;
+    /// # use kube_apiserver_sandbox::testkit::TestNamespace;
+    /// use std::time::Duration;
+    /// let sandbox = Sandbox::start().await?;
+    /// let client = sandbox.client()?;
+    /// let ns = TestNamespace::create(&client, "e2e").await?;
+    /// let name = ns.name().to_owned();
+    /// let took = ns.delete(&client, Duration::from_secs(10)).await?;
+    /// assert!(took < Duration::from_secs(10));
+    /// let namespaces: kube::Api<k8s_openapi::api::core::v1::Namespace> = kube::Api::all(client);
+    /// assert!(namespaces.get_opt(&name).await?.is_none());
+    /// # Ok(()) }
+    /// ```
     pub async fn delete(
         mut self,
         client: &kube::Client,

@@ -130,7 +130,7 @@ pub(crate) fn spawn_compactor(
     })
 }
 
-/// Identifies a fault that is set, for [`Faults::remove`].
+/// Identifies a fault that is set, for [`Faults::remove`] (see its example).
 pub type FaultId = u64;
 
 /// One fault: what to do ([`FaultAction`]) to which requests (the scope fields; empty or
@@ -181,7 +181,16 @@ pub struct Fault {
     pub action: FaultAction,
 }
 
-/// What a fault does.
+/// What a fault does; in YAML/JSON its `type` and fields.
+///
+/// ```
+/// use kube_apiserver_sandbox::{Fault, FaultAction};
+/// let fault = Fault::throttle(5.0, 10);
+/// assert_eq!(fault.action, FaultAction::Throttle { qps: 5.0, burst: 10 });
+/// let json = serde_json::to_value(&fault)?;
+/// assert_eq!(json, serde_json::json!({"type": "throttle", "qps": 5.0, "burst": 10}));
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "camelCase")]
 pub enum FaultAction {
@@ -250,6 +259,22 @@ impl Fault {
     }
 
     /// Delays matching requests.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use k8s_openapi::api::core::v1::ConfigMap;
+    /// # use kube_apiserver_sandbox::{Fault, Sandbox};
+    /// let sandbox = Sandbox::builder()
+    ///     .fault(Fault::latency(std::time::Duration::from_millis(300)).for_verbs(["list"]))
+    ///     .start()
+    ///     .await?;
+    /// let cms: kube::Api<ConfigMap> = kube::Api::default_namespaced(sandbox.client()?);
+    /// let started = std::time::Instant::now();
+    /// cms.list(&Default::default()).await?;
+    /// assert!(started.elapsed() >= std::time::Duration::from_millis(300));
+    /// # Ok(()) }
+    /// ```
     pub fn latency(delay: Duration) -> Self {
         Self::new(FaultAction::Latency {
             millis: u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
@@ -257,6 +282,21 @@ impl Fault {
     }
 
     /// Answers matching requests with a 5xx `Status`.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use k8s_openapi::api::core::v1::ConfigMap;
+    /// # use kube_apiserver_sandbox::{Fault, Sandbox};
+    /// let sandbox = Sandbox::builder().fault(Fault::error(503).for_verbs(["list"])).start().await?;
+    /// let mut config = sandbox.kube_config();
+    /// config.default_retry = false; // kube-rs retries 429, 503 and 504 otherwise
+    /// let cms: kube::Api<ConfigMap> = kube::Api::default_namespaced(kube::Client::try_from(config)?);
+    /// let refused = cms.list(&Default::default()).await.unwrap_err();
+    /// assert!(matches!(refused, kube::Error::Api(s) if s.code == 503));
+    /// assert!(cms.get_opt("absent").await?.is_none()); // a get is not a list
+    /// # Ok(()) }
+    /// ```
     pub fn error(code: u16) -> Self {
         Self::new(FaultAction::Error {
             code,
@@ -265,16 +305,70 @@ impl Fault {
     }
 
     /// Never answers matching requests while the fault is set.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use k8s_openapi::api::core::v1::ConfigMap;
+    /// # use kube_apiserver_sandbox::{Fault, Sandbox};
+    /// use std::time::Duration;
+    /// let sandbox = Sandbox::start().await?;
+    /// let cms: kube::Api<ConfigMap> = kube::Api::default_namespaced(sandbox.client()?);
+    /// let hang = sandbox.faults().set(Fault::hang().for_verbs(["list"]));
+    /// let params = kube::api::ListParams::default();
+    /// assert!(tokio::time::timeout(Duration::from_millis(200), cms.list(&params)).await.is_err());
+    /// sandbox.faults().remove(hang); // hanging requests are served now
+    /// cms.list(&Default::default()).await?;
+    /// # Ok(()) }
+    /// ```
     pub fn hang() -> Self {
         Self::new(FaultAction::Hang)
     }
 
     /// Closes the connection of matching requests without a response.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use k8s_openapi::api::core::v1::ConfigMap;
+    /// # use kube_apiserver_sandbox::{Fault, Sandbox};
+    /// let sandbox = Sandbox::builder().fault(Fault::drop_connection().for_verbs(["list"])).start().await?;
+    /// let cms: kube::Api<ConfigMap> = kube::Api::default_namespaced(sandbox.client()?);
+    /// let dropped = cms.list(&Default::default()).await.unwrap_err();
+    /// assert!(!matches!(dropped, kube::Error::Api(_))); // no Status: the connection went
+    /// # Ok(()) }
+    /// ```
     pub fn drop_connection() -> Self {
         Self::new(FaultAction::Drop)
     }
 
     /// Rate-limits each user to `qps` with `burst`, answering 429.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use k8s_openapi::api::core::v1::ConfigMap;
+    /// # use kube_apiserver_sandbox::{Fault, Sandbox};
+    /// # use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
+    /// let sandbox = Sandbox::builder().fault(Fault::throttle(0.1, 1)).start().await?;
+    /// // jane may do anything (a binding to `cluster-admin`), but is not in `system:masters`.
+    /// let jane = serde_json::from_value(serde_json::json!({
+    ///     "metadata": {"name": "jane"},
+    ///     "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+    ///     "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "jane"}],
+    /// }))?;
+    /// kube::Api::<ClusterRoleBinding>::all(sandbox.client()?).create(&Default::default(), &jane).await?;
+    /// let mut as_jane = sandbox.kube_config_impersonating("jane");
+    /// as_jane.default_retry = false; // kube-rs retries 429, 503 and 504 otherwise
+    /// let jane = kube::Client::try_from(as_jane)?;
+    /// let cms: kube::Api<ConfigMap> = kube::Api::default_namespaced(jane);
+    /// cms.list(&Default::default()).await?; // the burst
+    /// let second = cms.list(&Default::default()).await.unwrap_err();
+    /// assert!(matches!(second, kube::Error::Api(s) if s.code == 429));
+    /// let admin: kube::Api<ConfigMap> = kube::Api::default_namespaced(sandbox.client()?);
+    /// admin.list(&Default::default()).await?; // `system:masters` is exempt
+    /// # Ok(()) }
+    /// ```
     pub fn throttle(qps: f64, burst: u32) -> Self {
         Self::new(FaultAction::Throttle { qps, burst })
     }
@@ -282,11 +376,62 @@ impl Fault {
     /// Limits each user to `limit` concurrent requests, answering 429. A sandbox-only
     /// shortcut; APF objects (a FlowSchema and a `Limited` PriorityLevelConfiguration) do the
     /// same on a real cluster and on the sandbox.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use k8s_openapi::api::core::v1::ConfigMap;
+    /// # use kube_apiserver_sandbox::{Fault, Sandbox};
+    /// use std::time::Duration;
+    /// # use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
+    /// let sandbox = Sandbox::builder().fault(Fault::max_in_flight(1)).start().await?;
+    /// sandbox.faults().set(Fault::hang().for_verbs(["list"]));
+    /// // jane may do anything (a binding to `cluster-admin`), but is not in `system:masters`.
+    /// let jane = serde_json::from_value(serde_json::json!({
+    ///     "metadata": {"name": "jane"},
+    ///     "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+    ///     "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "jane"}],
+    /// }))?;
+    /// kube::Api::<ClusterRoleBinding>::all(sandbox.client()?).create(&Default::default(), &jane).await?;
+    /// let mut as_jane = sandbox.kube_config_impersonating("jane");
+    /// as_jane.default_retry = false; // kube-rs retries 429, 503 and 504 otherwise
+    /// let jane = kube::Client::try_from(as_jane)?;
+    /// let cms: kube::Api<ConfigMap> = kube::Api::default_namespaced(jane);
+    /// let params = kube::api::ListParams::default();
+    /// let (hung, second) = tokio::join!(
+    ///     tokio::time::timeout(Duration::from_millis(300), cms.list(&params)),
+    ///     async {
+    ///         tokio::time::sleep(Duration::from_millis(100)).await; // the first is in flight
+    ///         cms.get_opt("x").await
+    ///     },
+    /// );
+    /// assert!(hung.is_err(), "the first list hangs, holding jane's one seat");
+    /// assert!(matches!(second.unwrap_err(), kube::Error::Api(s) if s.code == 429));
+    /// # Ok(()) }
+    /// ```
     pub fn max_in_flight(limit: u32) -> Self {
         Self::new(FaultAction::MaxInFlight { limit })
     }
 
     /// Compacts the watch history periodically.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use k8s_openapi::api::core::v1::ConfigMap;
+    /// # use kube_apiserver_sandbox::{Fault, Sandbox};
+    /// use kube::api::{ListParams, VersionMatch};
+    /// use kube_apiserver_sandbox::testkit::eventually;
+    /// let every = std::time::Duration::from_millis(100);
+    /// let sandbox = Sandbox::builder().fault(Fault::compact_every(every)).start().await?;
+    /// let cms: kube::Api<ConfigMap> = kube::Api::default_namespaced(sandbox.client()?);
+    /// let old = ListParams::default().at(&sandbox.revision().to_string()).matching(VersionMatch::Exact);
+    /// eventually("the history to be compacted", || async {
+    ///     matches!(cms.list(&old).await, Err(kube::Error::Api(s)) if s.code == 410)
+    /// })
+    /// .await;
+    /// # Ok(()) }
+    /// ```
     pub fn compact_every(period: Duration) -> Self {
         Self::new(FaultAction::CompactEvery {
             seconds: period.as_secs_f64(),
@@ -294,6 +439,31 @@ impl Fault {
     }
 
     /// Scopes the fault to one user.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use k8s_openapi::api::core::v1::ConfigMap;
+    /// # use kube_apiserver_sandbox::{Fault, Sandbox};
+    /// # use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
+    /// let sandbox = Sandbox::builder().fault(Fault::error(500).for_user("jane")).start().await?;
+    /// // jane may do anything (a binding to `cluster-admin`), but is not in `system:masters`.
+    /// let jane = serde_json::from_value(serde_json::json!({
+    ///     "metadata": {"name": "jane"},
+    ///     "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+    ///     "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "jane"}],
+    /// }))?;
+    /// kube::Api::<ClusterRoleBinding>::all(sandbox.client()?).create(&Default::default(), &jane).await?;
+    /// let mut as_jane = sandbox.kube_config_impersonating("jane");
+    /// as_jane.default_retry = false; // kube-rs retries 429, 503 and 504 otherwise
+    /// let jane = kube::Client::try_from(as_jane)?;
+    /// let as_jane: kube::Api<ConfigMap> = kube::Api::default_namespaced(jane);
+    /// let failed = as_jane.get_opt("x").await.unwrap_err();
+    /// assert!(matches!(failed, kube::Error::Api(s) if s.code == 500));
+    /// let as_admin: kube::Api<ConfigMap> = kube::Api::default_namespaced(sandbox.client()?);
+    /// assert!(as_admin.get_opt("x").await?.is_none());
+    /// # Ok(()) }
+    /// ```
     #[must_use]
     pub fn for_user(mut self, user: impl Into<String>) -> Self {
         self.user = Some(user.into());
@@ -301,6 +471,19 @@ impl Fault {
     }
 
     /// Scopes the fault to some verbs.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use k8s_openapi::api::core::v1::ConfigMap;
+    /// # use kube_apiserver_sandbox::{Fault, Sandbox};
+    /// let sandbox = Sandbox::builder().fault(Fault::error(500).for_verbs(["create"])).start().await?;
+    /// let cms: kube::Api<ConfigMap> = kube::Api::default_namespaced(sandbox.client()?);
+    /// let cm: ConfigMap = serde_json::from_value(serde_json::json!({"metadata": {"name": "x"}}))?;
+    /// assert!(cms.create(&Default::default(), &cm).await.is_err());
+    /// assert!(cms.get_opt("x").await?.is_none());
+    /// # Ok(()) }
+    /// ```
     #[must_use]
     pub fn for_verbs<S: Into<String>>(mut self, verbs: impl IntoIterator<Item = S>) -> Self {
         self.verbs = verbs.into_iter().map(Into::into).collect();
@@ -308,6 +491,23 @@ impl Fault {
     }
 
     /// Scopes the fault to some resources.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use k8s_openapi::api::core::v1::ConfigMap;
+    /// # use kube_apiserver_sandbox::{Fault, Sandbox};
+    /// use k8s_openapi::api::core::v1::Secret;
+    /// let sandbox = Sandbox::builder()
+    ///     .fault(Fault::error(500).for_resources(["secrets", "*/status"]))
+    ///     .start()
+    ///     .await?;
+    /// let secrets: kube::Api<Secret> = kube::Api::default_namespaced(sandbox.client()?);
+    /// assert!(secrets.get_opt("x").await.is_err());
+    /// let cms: kube::Api<ConfigMap> = kube::Api::default_namespaced(sandbox.client()?);
+    /// assert!(cms.get_opt("x").await?.is_none());
+    /// # Ok(()) }
+    /// ```
     #[must_use]
     pub fn for_resources<S: Into<String>>(
         mut self,
@@ -318,6 +518,19 @@ impl Fault {
     }
 
     /// Scopes the fault to one namespace.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use k8s_openapi::api::core::v1::ConfigMap;
+    /// # use kube_apiserver_sandbox::{Fault, Sandbox};
+    /// let sandbox = Sandbox::builder().fault(Fault::error(500).in_namespace("kube-system")).start().await?;
+    /// let system: kube::Api<ConfigMap> = kube::Api::namespaced(sandbox.client()?, "kube-system");
+    /// assert!(system.get_opt("x").await.is_err());
+    /// let default: kube::Api<ConfigMap> = kube::Api::namespaced(sandbox.client()?, "default");
+    /// assert!(default.get_opt("x").await?.is_none());
+    /// # Ok(()) }
+    /// ```
     #[must_use]
     pub fn in_namespace(mut self, namespace: impl Into<String>) -> Self {
         self.namespace = Some(namespace.into());
@@ -325,6 +538,20 @@ impl Fault {
     }
 
     /// Affects only this fraction of matching requests.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use k8s_openapi::api::core::v1::ConfigMap;
+    /// # use kube_apiserver_sandbox::{Fault, Sandbox};
+    /// let never = Fault::error(503).with_probability(0.0);
+    /// let sandbox = Sandbox::builder().fault(never).start().await?;
+    /// let cms: kube::Api<ConfigMap> = kube::Api::default_namespaced(sandbox.client()?);
+    /// for _ in 0..10 {
+    ///     cms.get_opt("x").await?;
+    /// }
+    /// # Ok(()) }
+    /// ```
     #[must_use]
     pub fn with_probability(mut self, probability: f64) -> Self {
         self.probability = Some(probability);
@@ -405,6 +632,22 @@ enum FaultDoc {
 }
 
 /// Parses YAML or JSON holding faults (a list, `{faults: [...]}` or a single fault).
+///
+/// ```
+/// use kube_apiserver_sandbox::{Fault, parse_faults};
+/// let yaml = "faults:\n- {type: error, code: 503, verbs: [patch]}\n- {type: drop, namespace: a}\n";
+/// assert_eq!(
+///     parse_faults(yaml)?,
+///     [Fault::error(503).for_verbs(["patch"]), Fault::drop_connection().in_namespace("a")],
+/// );
+/// let bad = parse_faults("{type: flood}").unwrap_err();
+/// assert!(bad.to_string().starts_with("parsing faults:"), "{bad}");
+/// # Ok::<(), kube_apiserver_sandbox::FaultFileError>(())
+/// ```
+///
+/// # Errors
+///
+/// [`FaultFileError::Parse`] when the text is not faults.
 pub fn parse_faults(text: &str) -> Result<Vec<Fault>, FaultFileError> {
     Ok(match serde_saphyr::from_str::<FaultDoc>(text)? {
         FaultDoc::List(list) | FaultDoc::Wrapped { faults: list } => list,
@@ -412,7 +655,25 @@ pub fn parse_faults(text: &str) -> Result<Vec<Fault>, FaultFileError> {
     })
 }
 
-/// Reads a fault file.
+/// Reads a fault file (what `--fault-file` and [`SandboxBuilder::fault_file`] read).
+///
+/// ```
+/// use kube_apiserver_sandbox::{Fault, read_fault_file};
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("faults.yaml");
+/// std::fs::write(&path, "- {type: latency, millis: 50, verbs: [get]}\n")?;
+/// let latency = Fault::latency(std::time::Duration::from_millis(50)).for_verbs(["get"]);
+/// assert_eq!(read_fault_file(&path)?, [latency]);
+/// assert!(read_fault_file(&dir.path().join("absent.yaml")).is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+///
+/// [`FaultFileError::Read`] when the file cannot be read, [`FaultFileError::Parse`] when it
+/// holds no faults.
+///
+/// [`SandboxBuilder::fault_file`]: crate::SandboxBuilder::fault_file
 pub fn read_fault_file(path: &std::path::Path) -> Result<Vec<Fault>, FaultFileError> {
     let text = std::fs::read_to_string(path).map_err(|source| FaultFileError::Read {
         path: path.display().to_string(),
@@ -479,6 +740,19 @@ impl Faults {
     }
 
     /// Sets a fault; returns its id.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use k8s_openapi::api::core::v1::ConfigMap;
+    /// # use kube_apiserver_sandbox::{Fault, Sandbox};
+    /// let sandbox = Sandbox::start().await?;
+    /// let cms: kube::Api<ConfigMap> = kube::Api::default_namespaced(sandbox.client()?);
+    /// let id = sandbox.faults().set(Fault::error(500));
+    /// assert!(matches!(cms.get_opt("x").await, Err(kube::Error::Api(s)) if s.code == 500));
+    /// assert_eq!(sandbox.faults().list()[0].0, id);
+    /// # Ok(()) }
+    /// ```
     pub fn set(&self, fault: Fault) -> FaultId {
         let id = self.inner.next.fetch_add(1, Ordering::Relaxed);
         self.lock().push((id, fault));
@@ -487,6 +761,21 @@ impl Faults {
     }
 
     /// Removes one fault; false if it was not set.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use k8s_openapi::api::core::v1::ConfigMap;
+    /// # use kube_apiserver_sandbox::{Fault, Sandbox};
+    /// let sandbox = Sandbox::start().await?;
+    /// let cms: kube::Api<ConfigMap> = kube::Api::default_namespaced(sandbox.client()?);
+    /// let id = sandbox.faults().set(Fault::error(500));
+    /// assert!(cms.get_opt("x").await.is_err());
+    /// assert!(sandbox.faults().remove(id));
+    /// assert!(cms.get_opt("x").await?.is_none());
+    /// assert!(!sandbox.faults().remove(id), "already gone");
+    /// # Ok(()) }
+    /// ```
     pub fn remove(&self, id: FaultId) -> bool {
         let removed = {
             let mut active = self.lock();
@@ -500,6 +789,21 @@ impl Faults {
     }
 
     /// Removes every fault (hanging requests are then served).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use k8s_openapi::api::core::v1::ConfigMap;
+    /// # use kube_apiserver_sandbox::{Fault, Sandbox};
+    /// let sandbox = Sandbox::start().await?;
+    /// sandbox.faults().set(Fault::error(503).for_verbs(["list"]));
+    /// sandbox.faults().set(Fault::hang().for_verbs(["get"]));
+    /// sandbox.faults().clear();
+    /// let cms: kube::Api<ConfigMap> = kube::Api::default_namespaced(sandbox.client()?);
+    /// assert!(cms.get_opt("x").await?.is_none());
+    /// cms.list(&Default::default()).await?;
+    /// # Ok(()) }
+    /// ```
     pub fn clear(&self) {
         let ids: Vec<FaultId> = self.lock().drain(..).map(|(id, _)| id).collect();
         for id in ids {
@@ -510,6 +814,22 @@ impl Faults {
 
     /// Ends every open watch stream now, as an apiserver restart or a load balancer's idle
     /// timeout does; clients re-watch from their last resourceVersion.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use k8s_openapi::api::core::v1::ConfigMap;
+    /// # use kube_apiserver_sandbox::{Fault, Sandbox};
+    /// use futures::StreamExt;
+    /// use kube::api::WatchParams;
+    /// let sandbox = Sandbox::start().await?;
+    /// let cms: kube::Api<ConfigMap> = kube::Api::default_namespaced(sandbox.client()?);
+    /// let rv = sandbox.revision().to_string();
+    /// let mut events = cms.watch(&WatchParams::default(), &rv).await?.boxed();
+    /// sandbox.faults().close_watches();
+    /// assert!(events.next().await.is_none(), "the stream ended; a client re-watches from `rv`");
+    /// # Ok(()) }
+    /// ```
     pub fn close_watches(&self) {
         self.inner.close_watches.send_modify(|v| *v += 1);
     }
@@ -523,6 +843,18 @@ impl Faults {
     }
 
     /// The faults set, with their ids.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use k8s_openapi::api::core::v1::ConfigMap;
+    /// # use kube_apiserver_sandbox::{Fault, Sandbox};
+    /// let sandbox = Sandbox::builder().fault(Fault::error(503).for_verbs(["patch"])).start().await?;
+    /// let set = sandbox.faults().list();
+    /// assert_eq!(set.len(), 1);
+    /// assert_eq!(set[0].1, Fault::error(503).for_verbs(["patch"]));
+    /// # Ok(()) }
+    /// ```
     pub fn list(&self) -> Vec<(FaultId, Fault)> {
         self.lock().clone()
     }
