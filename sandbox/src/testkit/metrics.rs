@@ -63,6 +63,23 @@ impl Metrics {
     ///
     /// When the URL is not `http://host:port/...`, the request fails or times out, or the
     /// answer is not a 200.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use kube_apiserver_sandbox::testkit::Metrics;
+    /// // A controller's admin server.
+    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    /// let url = format!("http://{}/metrics", listener.local_addr()?);
+    /// let text = "reconciles_total{result=\"ok\"} 7\nreconciles_total{result=\"error\"} 1\n";
+    /// let app = axum::Router::new().route("/metrics", axum::routing::get(move || async move { text }));
+    /// tokio::spawn(async move { axum::serve(listener, app).await });
+    /// let metrics = Metrics::scrape(&url).await?;
+    /// assert_eq!(metrics.sum("reconciles_total", &[]), 8.0);
+    /// assert_eq!(metrics.sum_where("reconciles_total", |l| l["result"] != "ok"), 1.0);
+    /// assert!(Metrics::scrape("https://127.0.0.1:1/metrics").await.is_err());
+    /// # Ok(()) }
+    /// ```
     pub async fn scrape(url: &str) -> Result<Self, TestkitError> {
         let failed = |detail: String| TestkitError::Http {
             what: format!("GET {url}"),
@@ -179,37 +196,62 @@ fn parse_labels(text: &str) -> Option<(BTreeMap<String, String>, &str)> {
     }
 }
 
-/// A plain HTTP/1.0 `GET` of `path` from `addr` (an admin server without TLS): the status
-/// code and the body, within 10 s.
+/// A plain HTTP/1.1 `GET` of `path` from `addr` (an admin server without TLS, such as a
+/// controller's `/metrics`, `/healthz` or `/readyz`): the status code and the body, within
+/// 10 s.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use kube_apiserver_sandbox::testkit::http_get;
+/// // A one-route admin server, as a controller has.
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+/// let addr = listener.local_addr()?;
+/// let app = axum::Router::new().route("/healthz", axum::routing::get(|| async { "ok" }));
+/// tokio::spawn(async move { axum::serve(listener, app).await });
+/// assert_eq!(http_get(addr, "/healthz").await?, (200, "ok".to_owned()));
+/// assert_eq!(http_get(addr, "/absent").await?.0, 404);
+/// # Ok(()) }
+/// ```
 ///
 /// # Errors
 ///
 /// When the connection or the exchange fails, or takes longer than 10 s.
 pub async fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use http_body_util::{BodyExt, Empty};
     let exchange = async {
-        let mut stream = tokio::net::TcpStream::connect(addr).await?;
-        let request = format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n");
-        stream.write_all(request.as_bytes()).await?;
-        let mut response = String::new();
-        stream.read_to_string(&mut response).await?;
-        Ok::<_, std::io::Error>(response)
+        let stream = tokio::net::TcpStream::connect(addr).await?;
+        let (mut sender, connection) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                .await
+                .map_err(std::io::Error::other)?;
+        // Drives the connection until the answer is read and the sender dropped.
+        tokio::spawn(connection);
+        let request = http::Request::get(path)
+            .header(http::header::HOST, addr.to_string())
+            .body(Empty::<bytes::Bytes>::new())
+            .map_err(std::io::Error::other)?;
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(std::io::Error::other)?;
+        let code = response.status().as_u16();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(std::io::Error::other)?
+            .to_bytes();
+        Ok::<_, std::io::Error>((code, String::from_utf8_lossy(&body).into_owned()))
     };
-    let response = tokio::time::timeout(HTTP_TIMEOUT, exchange)
+    tokio::time::timeout(HTTP_TIMEOUT, exchange)
         .await
         .map_err(|_| {
             std::io::Error::new(
                 std::io::ErrorKind::TimedOut,
                 format!("{addr} did not answer GET {path} within {HTTP_TIMEOUT:?}"),
             )
-        })??;
-    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-    let code = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    Ok((code, body.to_owned()))
+        })?
 }
 
 #[cfg(test)]

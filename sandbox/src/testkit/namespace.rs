@@ -221,15 +221,14 @@ impl Drop for TestNamespace {
 
 /// `<prefix>-<8 random hex digits>`, for namespaces and cluster-scoped objects that tests
 /// running at once on one cluster must not share.
+///
+/// ```
+/// use kube_apiserver_sandbox::testkit::unique_name;
+/// let (a, b) = (unique_name("e2e"), unique_name("e2e"));
+/// assert!(a.starts_with("e2e-") && a.len() == "e2e-".len() + 8);
+/// assert_ne!(a, b);
+/// ```
 pub fn unique_name(prefix: &str) -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or_default(),
-    );
-    let random = u32::try_from(hasher.finish() & u64::from(u32::MAX)).unwrap_or_default();
-    format!("{prefix}-{random:08x}")
+    let random = uuid::Uuid::new_v4().simple().to_string();
+    format!("{prefix}-{}", &random[..8])
 }

@@ -147,6 +147,24 @@ impl Wait {
 
 /// Checks until `check` holds and returns its value; fails the test (panics with
 /// `timed out after 30s waiting for <what>`) when it does not within [`DEFAULT_TIMEOUT`].
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use k8s_openapi::api::core::v1::Namespace;
+/// use kube_apiserver_sandbox::{Sandbox, testkit::eventually};
+/// let sandbox = Sandbox::start().await?;
+/// let namespaces: kube::Api<Namespace> = kube::Api::all(sandbox.client()?);
+/// let ns = serde_json::from_value(serde_json::json!({"metadata": {"name": "team"}}))?;
+/// namespaces.create(&Default::default(), &ns).await?;
+/// namespaces.delete("team", &Default::default()).await?;
+/// // `true` once it holds; `Some(value)` to return what was seen.
+/// eventually("the namespace to be gone", || async {
+///     matches!(namespaces.get_opt("team").await, Ok(None))
+/// })
+/// .await;
+/// # Ok(()) }
+/// ```
 pub async fn eventually<F, Fut, O>(what: &str, check: F) -> O::Output
 where
     F: FnMut() -> Fut,
@@ -166,6 +184,25 @@ where
 ///
 /// [`WaitError`] when the condition does not hold in time, the watch fails or the object is
 /// deleted.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::time::Duration;
+/// use k8s_openapi::api::core::v1::ConfigMap;
+/// use kube_apiserver_sandbox::{Sandbox, testkit::wait_for};
+/// let sandbox = Sandbox::start().await?;
+/// let cms: kube::Api<ConfigMap> = kube::Api::default_namespaced(sandbox.client()?);
+/// let cm = serde_json::from_value(serde_json::json!({"metadata": {"name": "x"}, "data": {"k": "v"}}))?;
+/// cms.create(&Default::default(), &cm).await?;
+/// let has_k = |cm: Option<&ConfigMap>| cm.and_then(|c| c.data.as_ref()).is_some_and(|d| d.contains_key("k"));
+/// let seen = wait_for(&cms, "x", has_k, Duration::from_secs(10)).await?;
+/// assert_eq!(seen.data.unwrap_or_default()["k"], "v");
+/// let never = |cm: Option<&ConfigMap>| cm.is_none();
+/// let timed_out = wait_for(&cms, "x", never, Duration::from_millis(200)).await.unwrap_err();
+/// assert_eq!(timed_out.to_string(), "timed out after 200ms waiting for x to meet its condition");
+/// # Ok(()) }
+/// ```
 pub async fn wait_for<K>(
     api: &Api<K>,
     name: &str,
