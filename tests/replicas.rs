@@ -28,6 +28,7 @@ use doc_controller::Document;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{Api, ListParams};
+use kube_apiserver_sandbox::testkit::Wait;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -129,19 +130,12 @@ impl Replica {
 
 /// Waits until `replica` leads and returns how long that took from `since`.
 async fn leads_after(replica: &Replica, since: Instant, within: Duration) -> Duration {
-    let deadline = Instant::now() + within;
-    loop {
-        if replica.leads().await {
-            return since.elapsed();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{} does not lead after {within:?}; its log:\n{}",
-            replica.name,
-            replica.binary.logs()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    Wait::new(format!("{} to lead", replica.name))
+        .timeout(within)
+        .until(|| replica.leads())
+        .await
+        .unwrap_or_else(|e| panic!("{e}; its log:\n{}", replica.binary.logs()));
+    since.elapsed()
 }
 
 /// Waits until `replica` is ready and a standby under `leader`, as its `/readyz` says.
@@ -413,22 +407,19 @@ async fn of_three_replicas_exactly_one_replaces_a_killed_leader_and_not_before_i
     a.binary.kill().await;
     // Whichever standby looks first after the lease ran out takes it; the other stays one.
     let bound = SHORT.lease_duration + SHORT.longest_look() * 2 + SLACK;
-    let (leader, other, handover) = {
-        let deadline = Instant::now() + bound;
-        loop {
+    let b_leads = Wait::new("a standby to take over")
+        .timeout(bound)
+        .until(|| async {
             if b.leads().await {
-                break (b, c, killed.elapsed());
+                Some(true)
+            } else {
+                c.leads().await.then_some(false)
             }
-            if c.leads().await {
-                break (c, b, killed.elapsed());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no replica took over within {bound:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    };
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let handover = killed.elapsed();
+    let (leader, other) = if b_leads { (b, c) } else { (c, b) };
     eprintln!(
         "SIGKILL handover: {:.2} s to {} (lease duration {:?}, retry period {:?})",
         handover.as_secs_f64(),
