@@ -9,6 +9,8 @@
 //! accepts since it decodes by the response `Content-Type`.
 
 use base64::Engine;
+use protobuf::UnknownValue;
+use protobuf::rt::WireType;
 use serde_json::{Map, Value, json};
 
 use crate::meta::error::ApiError;
@@ -231,65 +233,41 @@ pub(crate) fn decode(body: &[u8]) -> Result<Value, ApiError> {
     Ok(object)
 }
 
-/// Reads a varint at `*pos`.
-fn varint(buf: &[u8], pos: &mut usize) -> Result<u64, ApiError> {
-    let mut out = 0u64;
-    for shift in (0..64).step_by(7) {
-        let byte = *buf.get(*pos).ok_or_else(|| bad("truncated varint"))?;
-        *pos += 1;
-        out |= u64::from(byte & 0x7f) << shift;
-        if byte & 0x80 == 0 {
-            return Ok(out);
-        }
-    }
-    Err(bad("varint too long"))
-}
-
-/// One decoded wire value.
-enum Wire<'a> {
+/// One field's value as the wire carries it.
+enum Wire {
     Varint(u64),
-    Bytes(&'a [u8]),
+    Bytes(Vec<u8>),
     Fixed,
 }
 
+/// A message's fields by their numbers in `fields` (others are skipped), as JSON. The wire
+/// format is read by rust-protobuf's `CodedInputStream`; the field tables above stand for the
+/// generated types, which no crate in the tree has for the Kubernetes API (`k8s-pb` is not
+/// in it, and `k8s-openapi` has no protobuf).
 fn message(buf: &[u8], fields: &[F]) -> Result<Value, ApiError> {
+    let wire_error = |e: protobuf::Error| bad(&e.to_string());
     let mut out = Map::new();
-    let mut pos = 0;
-    while pos < buf.len() {
-        let key = varint(buf, &mut pos)?;
-        let number = u32::try_from(key >> 3).map_err(|_| bad("field number"))?;
-        let wire = match key & 7 {
-            0 => Wire::Varint(varint(buf, &mut pos)?),
-            2 => {
-                let len = usize::try_from(varint(buf, &mut pos)?).map_err(|_| bad("length"))?;
-                let end = pos.checked_add(len).filter(|e| *e <= buf.len());
-                let end = end.ok_or_else(|| bad("truncated field"))?;
-                let bytes = buf.get(pos..end).ok_or_else(|| bad("truncated field"))?;
-                pos = end;
-                Wire::Bytes(bytes)
-            }
-            1 => {
-                pos += 8;
-                Wire::Fixed
-            }
-            5 => {
-                pos += 4;
-                Wire::Fixed
-            }
-            _ => return Err(bad("unsupported wire type")),
+    let mut input = protobuf::CodedInputStream::from_bytes(buf);
+    while let Some(tag) = input.read_raw_tag_or_eof().map_err(wire_error)? {
+        let number = tag >> 3;
+        let wire_type = WireType::new(tag & 7).ok_or_else(|| bad("unsupported wire type"))?;
+        let wire = match input.read_unknown(wire_type).map_err(wire_error)? {
+            UnknownValue::Varint(v) => Wire::Varint(v),
+            UnknownValue::LengthDelimited(bytes) => Wire::Bytes(bytes),
+            UnknownValue::Fixed32(_) | UnknownValue::Fixed64(_) => Wire::Fixed,
         };
         let Some((_, name, ty, repeated)) = fields.iter().find(|f| f.0 == number) else {
             continue;
         };
         let value = match (ty, wire) {
-            (Ty::Str, Wire::Bytes(b)) => Value::String(String::from_utf8_lossy(b).into_owned()),
+            (Ty::Str, Wire::Bytes(b)) => Value::String(String::from_utf8_lossy(&b).into_owned()),
             (Ty::Bytes, Wire::Bytes(b)) => {
                 Value::String(base64::engine::general_purpose::STANDARD.encode(b))
             }
             // Two's complement: int64 (and sign-extended int32) negatives.
             (Ty::Int, Wire::Varint(v)) => json!(v.cast_signed()),
             (Ty::Bool, Wire::Varint(v)) => Value::Bool(v != 0),
-            (Ty::Time | Ty::MicroTime, Wire::Bytes(b)) => time(b, matches!(ty, Ty::MicroTime))?,
+            (Ty::Time | Ty::MicroTime, Wire::Bytes(b)) => time(&b, matches!(ty, Ty::MicroTime))?,
             (Ty::MapStr | Ty::MapBytes, Wire::Bytes(b)) => {
                 let value_ty = if matches!(ty, Ty::MapBytes) {
                     Ty::Bytes
@@ -298,7 +276,7 @@ fn message(buf: &[u8], fields: &[F]) -> Result<Value, ApiError> {
                 };
                 let entry_fields: &[F] =
                     &[(1, "key", Ty::Str, false), (2, "value", value_ty, false)];
-                let entry = message(b, entry_fields)?;
+                let entry = message(&b, entry_fields)?;
                 let key = entry
                     .get("key")
                     .and_then(Value::as_str)
@@ -311,7 +289,7 @@ fn message(buf: &[u8], fields: &[F]) -> Result<Value, ApiError> {
                 }
                 continue;
             }
-            (Ty::Msg(inner), Wire::Bytes(b)) => message(b, inner)?,
+            (Ty::Msg(inner), Wire::Bytes(b)) => message(&b, inner)?,
             _ => return Err(bad(&format!("unexpected encoding of field {name}"))),
         };
         // gogo-protobuf writes non-pointer fields even when empty, where JSON's `omitempty`
