@@ -8,6 +8,11 @@ run:
 test:
     cargo test --workspace --all-features
 
+# The survival suite at full size (API server restarts, SIGKILLs, 429s, revoked RBAC, invalid
+# Documents): what .ci/run adds to the test command; its figures are the README's "Survives faults".
+survival:
+    cargo test --all-features --test survival -- --ignored --nocapture
+
 # Format, lint and test exactly as CI does.
 ci:
     bash .ci/run

@@ -242,6 +242,15 @@ impl Received {
         self.respond.send_response(response);
     }
 
+    /// Gives no answer: the connection is lost (as in an API server restart), so the client
+    /// cannot tell whether the request was done.
+    pub fn cut(self) {
+        self.respond.send_error(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "mocked connection reset",
+        ));
+    }
+
     /// Answers with a Kubernetes `Status` error.
     pub fn fail(self, code: u16, reason: &str) {
         let status = serde_json::json!({

@@ -12,17 +12,29 @@
 //!   index once per batch. When 2,000 Documents appear at once, the index is written a few dozen
 //!   times, not 2,000 (the guide's "Excessive API calls in reconciler": batch where possible).
 //!
+//! # Reading one's own writes
+//! Reconciles decide from the ConfigMap cache whether an entry needs a write; right after a write
+//! the cache may not show it yet. The writer remembers its batches until the cache shows them
+//! ([`unseen`]), and [`IndexWriter::written_entry`] answers from them meanwhile.
+//!
 //! # Errors
 //! A failed write fails every reconcile whose change was in the batch; each retries through its own
 //! `error_policy` backoff and resubmits. A missing index is not an error for removals (nothing to
 //! remove); for additions the index is created.
 
+mod unseen;
+
+pub use unseen::Written;
+
+use crate::configmap::cached::CachedConfigMap;
 use crate::configmap::{self, INDEX_NAME};
 use crate::crd::FIELD_MANAGER;
 use crate::error::{Error, RetryClass};
 use crate::metrics::Metrics;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::runtime::watcher;
+use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -44,14 +56,35 @@ struct Change {
 #[derive(Clone, Debug)]
 pub struct IndexWriter {
     changes: mpsc::Sender<Change>,
+    unseen: Arc<unseen::UnseenWrites>,
 }
 
 impl IndexWriter {
     /// Starts the writer task on the current runtime. It stops when every handle is dropped.
     pub fn spawn(client: kube::Client, window: Duration, metrics: Arc<Metrics>) -> Self {
         let (changes, rx) = mpsc::channel(QUEUE_CAPACITY);
-        tokio::spawn(write_batches(client, rx, window, metrics));
-        Self { changes }
+        let unseen = Arc::new(unseen::UnseenWrites::default());
+        tokio::spawn(write_batches(client, rx, window, metrics, unseen.clone()));
+        Self { changes, unseen }
+    }
+
+    /// `document`'s entry as this process last wrote it, while the ConfigMap cache does not show
+    /// that write yet; `None` when the cache is up to date for it.
+    pub fn written_entry(&self, namespace: &str, document: &str) -> Option<Written> {
+        self.unseen.entry(namespace, document)
+    }
+
+    /// Tells the writer what the ConfigMap cache shows now, so it stops answering for writes the
+    /// cache has caught up with; call with every event of the ConfigMap watch, after the
+    /// reflector has applied it.
+    pub fn observe(&self, event: &watcher::Event<CachedConfigMap>) {
+        self.unseen.observe(event);
+    }
+
+    /// Forgets the writes the cache does not show yet, at the start of a term as leader: another
+    /// replica may have written those entries since (see [`unseen`]'s caveats).
+    pub fn forget_unseen(&self) {
+        self.unseen.forget();
     }
 
     /// Lists `document` with `title` in its namespace's index, or removes it (`None`), and waits
@@ -91,6 +124,7 @@ async fn write_batches(
     mut rx: mpsc::Receiver<Change>,
     window: Duration,
     metrics: Arc<Metrics>,
+    unseen: Arc<unseen::UnseenWrites>,
 ) {
     while let Some(first) = rx.recv().await {
         // Give concurrent reconciles a moment to add their changes to this batch.
@@ -110,14 +144,24 @@ async fn write_batches(
         }
         let writes = batches.into_iter().map(|(namespace, batch)| {
             let api: Api<ConfigMap> = Api::namespaced(client.clone(), &namespace);
-            let metrics = metrics.clone();
+            let (metrics, unseen) = (metrics.clone(), unseen.clone());
             async move {
                 let result = write_index(&api, &namespace, &batch.entries).await;
-                if result.is_ok() {
-                    metrics.index_written(batch.entries.len());
+                // Before the reconciles hear of it: their next read must see this write.
+                match &result {
+                    Ok(written) => {
+                        metrics.index_written(batch.entries.len());
+                        if written.is_some() {
+                            unseen.written(&namespace, written.clone(), &batch.entries);
+                        }
+                    }
+                    Err(failure) if failure.maybe_done => {
+                        unseen.written(&namespace, None, &batch.entries);
+                    }
+                    Err(_) => {}
                 }
                 for done in batch.waiting {
-                    let outcome = result.clone().map_err(|f| Error::Index {
+                    let outcome = result.clone().map(|_| ()).map_err(|f| Error::Index {
                         namespace: namespace.clone(),
                         message: f.message,
                         class: f.class,
@@ -132,19 +176,20 @@ async fn write_batches(
 }
 
 /// One merge patch of the namespace's index; creates the index if it is missing and something is
-/// to be listed.
+/// to be listed. Returns the index's resourceVersion after the write, `None` when nothing was
+/// written (removals from a missing index).
 async fn write_index(
     api: &Api<ConfigMap>,
     namespace: &str,
     entries: &BTreeMap<String, Option<String>>,
-) -> Result<(), WriteFailure> {
+) -> Result<Option<String>, WriteFailure> {
     let patch = serde_json::json!({ "data": entries });
     let params = PatchParams {
         field_manager: Some(FIELD_MANAGER.to_string()),
         ..PatchParams::default()
     };
     match patch_index(api, namespace, &params, &patch).await {
-        Ok(()) => Ok(()),
+        Ok(version) => Ok(version),
         Err(kube::Error::Api(status)) if status.code == 404 => {
             let listed: BTreeMap<String, String> = entries
                 .iter()
@@ -152,7 +197,7 @@ async fn write_index(
                 .collect();
             // A missing index already lacks the entries to remove.
             if listed.is_empty() {
-                return Ok(());
+                return Ok(None);
             }
             let mut index = configmap::empty_index(namespace);
             index.data = Some(listed);
@@ -161,7 +206,7 @@ async fn write_index(
                 ..PostParams::default()
             };
             match api.create(&create, &index).await {
-                Ok(_) => Ok(()),
+                Ok(index) => Ok(index.metadata.resource_version),
                 // Someone created it in between: our keys are not in it yet, patch again.
                 Err(kube::Error::Api(status)) if status.code == 409 => {
                     patch_index(api, namespace, &params, &patch)
@@ -175,27 +220,39 @@ async fn write_index(
     }
 }
 
-/// One merge patch of the index, whose answer is read as text and not parsed.
+/// One merge patch of the index; returns the index's resourceVersion after it.
 ///
 /// The API server answers with the whole index, `managedFields` included, where the field
 /// manager owns one field per Document: parsing that into a `ConfigMap` was the largest single
 /// cost of the controller's CPU (callgrind, 2,000 Documents: a quarter of all its instructions,
-/// half of it in `ManagedFieldsEntry`), for an answer of which only the status code matters.
+/// half of it in `ManagedFieldsEntry`). Only the resourceVersion is needed (by [`unseen`]), so
+/// the answer is read into [`PatchAnswer`], and serde skips the rest without building anything.
 async fn patch_index(
     api: &Api<ConfigMap>,
     namespace: &str,
     params: &PatchParams,
     patch: &serde_json::Value,
-) -> Result<(), kube::Error> {
+) -> Result<Option<String>, kube::Error> {
     use kube::Resource;
     let request = kube::core::Request::new(ConfigMap::url_path(&(), Some(namespace)))
         .patch(INDEX_NAME, params, &Patch::Merge(patch))
         .map_err(kube::Error::BuildRequest)?;
-    api.clone()
-        .into_client()
-        .request_text(request)
-        .await
-        .map(drop)
+    let answer: PatchAnswer = api.clone().into_client().request(request).await?;
+    Ok(answer.metadata.resource_version)
+}
+
+/// The one field read of the index a patch answers with (an answer without it is no error: the
+/// write is done, it is only not remembered).
+#[derive(Deserialize)]
+struct PatchAnswer {
+    #[serde(default)]
+    metadata: PatchAnswerMeta,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PatchAnswerMeta {
+    resource_version: Option<String>,
 }
 
 /// Why a batch could not be written; every waiter of the batch gets a copy.
@@ -203,12 +260,16 @@ async fn patch_index(
 struct WriteFailure {
     message: String,
     class: RetryClass,
+    /// No answer said the write was not done (a lost connection, a server-side timeout): it may
+    /// have been (see [`unseen`]).
+    maybe_done: bool,
 }
 
 impl From<kube::Error> for WriteFailure {
     fn from(source: kube::Error) -> Self {
         Self {
             class: RetryClass::of(&source),
+            maybe_done: !matches!(&source, kube::Error::Api(status) if status.code < 500),
             message: source.to_string(),
         }
     }

@@ -27,7 +27,7 @@ use crate::error::{Error, RetryClass, backoff_delay};
 use crate::events::{self, DocumentEvent};
 use crate::fault::Fault;
 use crate::finalizer;
-use crate::index::IndexWriter;
+use crate::index::{IndexWriter, Written};
 use crate::metrics::Metrics;
 use crate::status::{self, Outcome};
 use crate::validation;
@@ -195,7 +195,7 @@ pub async fn cleanup(doc: &Document, ctx: &Context) -> Result<Action, Error> {
         return Err(Error::InjectedCleanupFailure);
     }
     let namespace = doc.namespace().unwrap_or_default();
-    if current_index_entry(doc, ctx).await? != Some(None) {
+    if current_index_entry(doc, ctx).await? != IndexEntry::Is(None) {
         ctx.index.set(&namespace, &doc.name_any(), None).await?;
     }
     events::publish(&ctx.recorder, doc, &DocumentEvent::Deleted).await;
@@ -231,7 +231,7 @@ async fn publish(doc: &Document, ctx: &Context) -> Result<(), Error> {
             .map_err(|e| Error::kube(format!("apply ConfigMap {name}"), e))?;
     }
     let title = Some(doc.spec.title.clone());
-    if current_index_entry(doc, ctx).await? != Some(title.clone()) {
+    if current_index_entry(doc, ctx).await? != IndexEntry::Is(title.clone()) {
         let namespace = doc.namespace().unwrap_or_default();
         ctx.index.set(&namespace, &doc.name_any(), title).await?;
     }
@@ -278,7 +278,10 @@ async fn unpublish(doc: &Document, ctx: &Context) -> Result<(), Error> {
             Err(e) => return Err(Error::kube(format!("delete ConfigMap {name}"), e)),
         }
     }
-    if current_index_entry(doc, ctx).await?.flatten().is_some() {
+    if matches!(
+        current_index_entry(doc, ctx).await?,
+        IndexEntry::Is(Some(_)) | IndexEntry::Unknown
+    ) {
         let namespace = doc.namespace().unwrap_or_default();
         ctx.index.set(&namespace, &doc.name_any(), None).await?;
     }
@@ -398,12 +401,21 @@ async fn wait_for_cache(ctx: &Context) {
     }
 }
 
-/// The Document's entry in its namespace's index as last seen: `None` when the index itself is
-/// not there, `Some(None)` when the index is there without the entry.
-async fn current_index_entry(
-    doc: &Document,
-    ctx: &Context,
-) -> Result<Option<Option<String>>, Error> {
+/// A Document's entry in its namespace's index, as far as this process knows.
+#[derive(Debug, PartialEq, Eq)]
+enum IndexEntry {
+    /// The index itself is not there.
+    NoIndex,
+    /// The index is there, with the entry's title or without the entry (`None`).
+    Is(Option<String>),
+    /// This process's last write of it got no answer: it may or may not be done, so it is
+    /// written again whatever the cache shows.
+    Unknown,
+}
+
+/// The Document's entry in its namespace's index as last seen (or last written, while the cache
+/// does not show that write yet).
+async fn current_index_entry(doc: &Document, ctx: &Context) -> Result<IndexEntry, Error> {
     let namespace = doc.namespace().unwrap_or_default();
     // FAULT(direct-reads): see `current_config_map`.
     let name = doc.name_any();
@@ -412,7 +424,15 @@ async fn current_index_entry(
             .get_opt(configmap::INDEX_NAME)
             .await
             .map_err(|e| Error::kube("get ConfigMap documents-index", e))?;
-        return Ok(index.map(|index| configmap::index_entry(&index, &name)));
+        return Ok(index.map_or(IndexEntry::NoIndex, |index| {
+            IndexEntry::Is(configmap::index_entry(&index, &name))
+        }));
+    }
+    // This process's own write, while the cache does not show it yet (see `index::unseen`).
+    match ctx.index.written_entry(&namespace, &name) {
+        Some(Written::Entry(entry)) => return Ok(IndexEntry::Is(entry)),
+        Some(Written::Unknown) => return Ok(IndexEntry::Unknown),
+        None => {}
     }
     wait_for_cache(ctx).await;
     let key = ObjectRef::new(configmap::INDEX_NAME).within(&namespace);
@@ -421,7 +441,9 @@ async fn current_index_entry(
     Ok(ctx
         .config_maps
         .get(&key)
-        .map(|index| index.index_entry(&name)))
+        .map_or(IndexEntry::NoIndex, |index| {
+            IndexEntry::Is(index.index_entry(&name))
+        }))
 }
 
 /// Status writes whose echo the Document cache has not shown yet.
@@ -884,6 +906,65 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_document_deleted_before_the_cache_shows_its_index_entry_still_has_it_removed() {
+        let (ctx, mut api, mut cache) = fixtures::context(Config::default());
+        let doc = Document::test()
+            .finalized()
+            .with_status(&fixtures::published());
+        cache.insert(crate::configmap::published(&doc));
+        cache.insert_index(&[]);
+        let run = spawn(doc.clone(), ctx.clone());
+        let index = api.expect(Method::PATCH, INDEX).await;
+        assert_eq!(index.body, json!({"data": {"samuel": "Samuel"}}));
+        let mut listed = crate::configmap::empty_index("default");
+        listed.metadata.resource_version = Some("101".into());
+        listed.data = Some([("samuel".to_string(), "Samuel".to_string())].into());
+        index.respond(serde_json::to_value(listed).expect("index serializes"));
+        finish(run).await.expect("published");
+
+        // Deleted at once: the cache still shows the index without the entry (no watch event
+        // here), and the cleanup must remove the entry all the same.
+        let doc = doc.deleting();
+        let run = spawn(doc.clone(), ctx);
+        let index = api.expect(Method::PATCH, INDEX).await;
+        assert_eq!(index.body, json!({"data": {"samuel": null}}));
+        index.respond(empty_index());
+        expect_event(&mut api, "Deleted", "Normal").await;
+        answer_get(&mut api, &doc).await;
+        api.expect(Method::PUT, DOC).await.echo();
+        finish(run).await.expect("reconciled");
+        api.expect_silence().await;
+    }
+
+    #[tokio::test]
+    async fn a_document_deleted_after_its_listing_got_no_answer_still_has_its_entry_removed() {
+        let (ctx, mut api, mut cache) = fixtures::context(Config::default());
+        let doc = Document::test()
+            .finalized()
+            .with_status(&fixtures::published());
+        cache.insert(crate::configmap::published(&doc));
+        cache.insert_index(&[]);
+        let run = spawn(doc.clone(), ctx.clone());
+        // The listing may be done, its answer lost with the connection.
+        api.expect(Method::PATCH, INDEX).await.cut();
+        finish(run)
+            .await
+            .expect_err("a lost answer fails the reconcile");
+
+        // Deleted: the cache shows no entry, but the lost write may have made one.
+        let doc = doc.deleting();
+        let run = spawn(doc.clone(), ctx);
+        let index = api.expect(Method::PATCH, INDEX).await;
+        assert_eq!(index.body, json!({"data": {"samuel": null}}));
+        index.respond(empty_index());
+        expect_event(&mut api, "Deleted", "Normal").await;
+        answer_get(&mut api, &doc).await;
+        api.expect(Method::PUT, DOC).await.echo();
+        finish(run).await.expect("reconciled");
+        api.expect_silence().await;
+    }
+
+    #[tokio::test]
     async fn an_invalid_spec_gets_a_condition_and_one_warning_and_no_config_map() {
         let (ctx, mut api, _cache) = fixtures::context(Config::default());
         let mut doc = Document::test().finalized();
@@ -908,6 +989,47 @@ mod tests {
         // Reconciling it again changes nothing and warns no more.
         let again: Document = serde_json::from_value(answer).expect("doc deserializes");
         finish(spawn(again, ctx)).await.expect("reconciled");
+        api.expect_silence().await;
+    }
+
+    /// kube's Recorder names an Event `<Document name>.<16 hex digits>`: over the API server's
+    /// 253 characters for a name too long to publish, so such a Document got no Warning at all.
+    #[tokio::test]
+    async fn a_document_named_too_long_for_its_config_map_still_gets_its_one_warning() {
+        let (ctx, mut api, _cache) = fixtures::context(Config::default());
+        let mut doc = Document::test().finalized();
+        let name = "n".repeat(250);
+        doc.metadata.name = Some(name.clone());
+        let run = spawn(doc.clone(), ctx);
+
+        let status = api
+            .expect(
+                Method::PATCH,
+                &format!("/apis/kube.rs/v1/namespaces/default/documents/{name}/status"),
+            )
+            .await;
+        assert_eq!(
+            status.body["status"]["conditions"][0]["reason"],
+            "InvalidSpec"
+        );
+        let answer = doc_with(&status.body, &doc);
+        status.respond(answer);
+        let event = api.expect(Method::POST, EVENTS).await;
+        assert_eq!(
+            (&event.body["type"], &event.body["reason"]),
+            (&json!("Warning"), &json!("InvalidSpec"))
+        );
+        assert_eq!(event.body["regarding"]["name"], json!(name));
+        let event_name = event.body["metadata"]["name"]
+            .as_str()
+            .expect("a named Event")
+            .to_string();
+        assert!(
+            event_name.len() <= 253 && event_name.starts_with(&"n".repeat(236)),
+            "{event_name}"
+        );
+        event.echo();
+        finish(run).await.expect("invalid input is not an error");
         api.expect_silence().await;
     }
 

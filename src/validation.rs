@@ -23,8 +23,8 @@ const MAX_NAME_LEN: usize = 253;
 pub enum InvalidSpec {
     /// The ConfigMap name `document-<name>` would exceed the API server's name length limit.
     ///
-    /// Such a Document cannot get its Warning Event either: the [`crate::events::EventRecorder`] names events (as kube's `Recorder` does)
-    /// `<name>.<16 hex digits>`, which is over the limit too. The status condition still says why.
+    /// Its Warning Event's name, `<name>.<16 hex digits>` as kube's `Recorder` names Events, would
+    /// be over the limit too; the [`crate::events::EventRecorder`] cuts the name to fit.
     #[error(
         "the ConfigMap name {config_map:?} would be {len} characters, over the limit of {MAX_NAME_LEN}; use a Document name of at most {} characters",
         MAX_NAME_LEN - (config_map.len() - document_len)

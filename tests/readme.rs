@@ -103,16 +103,27 @@ async fn the_readme_metrics_table_names_exactly_what_metrics_serves() {
     }
 }
 
+/// The `.rs` files under `dir`, in its subdirectories too (a test target of several files).
+fn rust_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for path in std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .flatten()
+        .map(|entry| entry.path())
+    {
+        if path.is_dir() {
+            files.extend(rust_files(&path));
+        } else if path.extension().is_some_and(|ext| ext == "rs") {
+            files.push(path);
+        }
+    }
+    files
+}
+
 /// `(test name, reason)` of every test marked `#[cfg_attr(real_cluster, ignore = "…")]` in the
 /// test files under `dir` (relative to the repository).
 fn ignored_on_a_real_cluster(dir: &str) -> Vec<(String, String)> {
-    let path = format!("{}/{dir}", env!("CARGO_MANIFEST_DIR"));
-    let mut files: Vec<_> = std::fs::read_dir(&path)
-        .unwrap_or_else(|e| panic!("{path}: {e}"))
-        .flatten()
-        .map(|entry| entry.path())
-        .filter(|p| p.extension().is_some_and(|ext| ext == "rs"))
-        .collect();
+    let mut files = rust_files(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(dir));
     files.sort();
     let mut found = Vec::new();
     for file in files {

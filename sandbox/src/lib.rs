@@ -5,8 +5,9 @@
 //! [`Sandbox`] is a running server, [`SandboxBuilder`] its options; [`Sandbox::client`],
 //! [`Sandbox::kube_config`] and [`Sandbox::kubeconfig_path`] connect to it, as the admin or
 //! as a ServiceAccount ([`Sandbox::service_account_token`]); [`Faults`] sets faults at run
-//! time; [`Sandbox::audit`] says who wrote what (user and `User-Agent`); [`Error`] is why it
-//! did not start. [`testkit`] has what the tests around it need.
+//! time; [`Sandbox::audit`] says who wrote what (user and `User-Agent`);
+//! [`Sandbox::restart`] restarts the API server (connections and watches cut, watch caches
+//! rebuilt, etcd kept); [`Error`] is why it did not start. [`testkit`] has what the tests around it need.
 //!
 //! # Layers
 //!
@@ -26,7 +27,7 @@
 //! | 6 | `http` | `RequestInfo` parsed once, routing, body decoding, JSON/Table/protobuf encoding, errors as `Status` responses, discovery and OpenAPI |
 //! | 7 | `auth` | users, tokens and the TokenRequest API, RBAC, the reviews, the 403 wording |
 //! | 8 | `filters` | the filter chain as tower layers: request info, metrics, authentication, impersonation, API Priority and Fairness, authorization, faults, the audit log |
-//! | 9 | `server` | the `Sandbox` and its builder, the listener, TLS, the kubeconfig, the sandbox's controls |
+//! | 9 | `server` | the `Sandbox` and its builder, the listener and its restarts, TLS, the kubeconfig, the sandbox's controls |
 //! | 10 | `testkit` | what tests around a sandbox or a real cluster need: where they run, a namespace each, waits, metrics |
 
 #![warn(unreachable_pub)]

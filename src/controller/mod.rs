@@ -115,10 +115,12 @@ pub fn build(
         .modify(move |doc: &mut Document| {
             watches::strip(doc, &strip_config);
         })
-        .inspect(move |event| {
-            if let Ok(watcher::Event::Apply(doc) | watcher::Event::InitApply(doc)) = event {
+        .inspect(move |event| match event {
+            Ok(watcher::Event::Apply(doc) | watcher::Event::InitApply(doc)) => {
                 seen_changes.seen(doc);
             }
+            Ok(watcher::Event::Init) => seen_changes.list_started(),
+            _ => {}
         })
         .boxed();
     // Status writes the cache has not shown yet; each goes once the cache shows its Document.
@@ -156,23 +158,35 @@ pub fn build(
     // rewrite a ConfigMap that is there (seen as 1 to 6 writes at start with 10,000 Documents).
     let cm_events = reflector::reflector(cm_writer, cm_events).boxed();
     let repairs = metrics.clone();
+    let index = IndexWriter::spawn(client.clone(), config.index_batch_window, metrics.clone());
+    // The index writer answers for its own writes until the cache shows them (`index::unseen`),
+    // within one term as leader.
+    let (index_seen, index_terms) = (index.clone(), index.clone());
     let cm_watch = observer("configmaps", cms_synced_tx)
         .observe(cm_events)
         .for_each(move |event| {
-            if let Ok(event) = event
-                && let Some(owner) = owners.owner_to_reconcile(&event)
-            {
-                repairs.signals().reconciles_requested("owned", 1);
-                // The controller outlives this watch; a closed channel only means it is stopping.
-                let _ = owners_tx.send(owner);
+            if let Ok(event) = event {
+                index_seen.observe(&event);
+                if let Some(owner) = owners.owner_to_reconcile(&event) {
+                    repairs.signals().reconciles_requested("owned", 1);
+                    // The controller outlives this watch; a closed channel only means it is
+                    // stopping.
+                    let _ = owners_tx.send(owner);
+                }
             }
             futures::future::ready(())
         });
 
     let (offered, passed) = (changes.clone(), changes);
+    // A list's Documents are triggered at its end, once the Store holds them: a reconcile reads
+    // its Document from the Store (see `applied_from_store`).
     let doc_trigger = filter_changes(
-        watches::applied(doc_events)
-            .inspect(move |_| offered.offered())
+        watches::applied_from_store(doc_events, doc_store.clone())
+            .inspect(move |doc| {
+                if let Ok(doc) = doc {
+                    offered.offered(doc);
+                }
+            })
             .boxed(),
         faults.clone(),
     )
@@ -212,7 +226,7 @@ pub fn build(
         ),
         config_maps: cm_store.clone(),
         config_maps_synced: config_maps_synced.clone(),
-        index: IndexWriter::spawn(client.clone(), config.index_batch_window, metrics.clone()),
+        index,
         metrics: metrics.clone(),
         failures: Mutex::new(HashMap::new()),
         status_writes,
@@ -243,7 +257,11 @@ pub fn build(
     let controller = controller
         .reconcile_all_on(resync_ticks(config.resync_period).map(requested("resync")))
         .reconcile_all_on(UnboundedReceiverStream::new(toggled_rx).map(requested("toggles")))
-        .reconcile_all_on(terms(leadership.terms()).map(requested("leader")));
+        .reconcile_all_on(
+            terms(leadership.terms())
+                .map(move |()| index_terms.forget_unseen())
+                .map(requested("leader")),
+        );
     let controller = match per_object_trigger {
         Some(per_object) => controller.reconcile_on(per_object),
         None => controller.reconcile_on(UnboundedReceiverStream::new(owners_rx)),

@@ -13,8 +13,9 @@ use crate::crd::Document;
 use crate::diagnosis::{Doctor, Finding};
 use crate::fault::{Fault, LiveFaults};
 use crate::metrics::Metrics;
-use futures::{Stream, StreamExt, stream::BoxStream};
+use futures::{Stream, StreamExt, TryStreamExt, stream::BoxStream};
 use k8s_openapi::api::core::v1::ConfigMap;
+use kube::runtime::reflector::{Lookup, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use std::sync::Arc;
@@ -253,17 +254,97 @@ pub fn watch_error_reason(error: &watcher::Error) -> &'static str {
     }
 }
 
-/// Keeps only the objects of applied events, for triggers.
-pub fn applied<K: Send + 'static>(
+/// The objects of a watch's events, for triggers, each passed on only once `store` holds it:
+/// `events` must come out of the reflector that fills `store`.
+///
+/// kube's `Controller` reads the object a trigger names from the Store when the reconcile
+/// runs, not when it is triggered. A relist (after `410 Expired`, as when the API server
+/// restarted) fills a buffer that replaces the Store only at `InitDone`; kube's
+/// `applied_objects()` passes each `InitApply` on at once, so its reconcile may run against the
+/// object as it was before the relist. The change the relist brings (a finalizer added while the
+/// watch was down) then passes the predicate, is consumed by a reconcile that does not see it, and
+/// nothing triggers the Document again until the next resync: seen as Documents left without a
+/// status after an API server restart. So the objects of a list are passed on at its `InitDone`,
+/// read from the Store that holds them by then; changes (`Apply`) at once, as before.
+pub fn applied_from_store<K>(
     events: impl Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static,
-) -> BoxStream<'static, Result<K, watcher::Error>> {
-    events.applied_objects().boxed()
+    store: Store<K>,
+) -> BoxStream<'static, Result<K, watcher::Error>>
+where
+    K: Lookup + Clone + Send + Sync + 'static,
+    K::DynamicType: Eq + std::hash::Hash + Clone + Send + Sync,
+{
+    events
+        .flat_map(move |event| {
+            let objects: Vec<Result<Arc<K>, watcher::Error>> = match event {
+                Ok(watcher::Event::Apply(obj)) => vec![Ok(Arc::new(obj))],
+                Ok(watcher::Event::InitDone) => store.state().into_iter().map(Ok).collect(),
+                Ok(
+                    watcher::Event::Init | watcher::Event::InitApply(_) | watcher::Event::Delete(_),
+                ) => Vec::new(),
+                Err(error) => vec![Err(error)],
+            };
+            // One object at a time downstream: a list's objects are cloned as they are taken.
+            futures::stream::iter(objects).map_ok(Arc::unwrap_or_clone)
+        })
+        .boxed()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
     use kube::core::Status;
+    use kube::runtime::reflector::{self, ObjectRef};
+
+    fn config_map(resource_version: &str) -> ConfigMap {
+        ConfigMap {
+            metadata: ObjectMeta {
+                name: Some("a".into()),
+                namespace: Some("ns".into()),
+                resource_version: Some(resource_version.into()),
+                ..ObjectMeta::default()
+            },
+            ..ConfigMap::default()
+        }
+    }
+
+    /// Guards the fix for Documents left without a status after an API server restart: a
+    /// relist's objects reached the controller while the Store still held the old ones.
+    #[tokio::test]
+    async fn a_relisted_object_is_triggered_only_once_the_store_holds_it() {
+        let (store, writer) = reflector::store::<ConfigMap>();
+        let events = futures::stream::iter([
+            watcher::Event::Init,
+            watcher::Event::InitApply(config_map("1")),
+            watcher::Event::InitDone,
+            // A relist, as after 410 Expired: version 2 was written while the watch was down.
+            watcher::Event::Init,
+            watcher::Event::InitApply(config_map("2")),
+            watcher::Event::InitDone,
+            watcher::Event::Apply(config_map("3")),
+        ])
+        .map(Ok);
+        let cached = store.clone();
+        let triggered: Vec<(String, String)> =
+            applied_from_store(reflector::reflector(writer, events), store)
+                .map(|obj| {
+                    let obj = obj.expect("no watch error");
+                    let in_store = cached
+                        .get(&ObjectRef::from_obj(&obj))
+                        .and_then(|c| c.metadata.resource_version.clone())
+                        .unwrap_or_default();
+                    (obj.metadata.resource_version.unwrap_or_default(), in_store)
+                })
+                .collect()
+                .await;
+        let each_as_stored =
+            [("1", "1"), ("2", "2"), ("3", "3")].map(|(t, s)| (t.into(), s.into()));
+        assert_eq!(
+            triggered, each_as_stored,
+            "(triggered, in the Store when triggered)"
+        );
+    }
 
     #[test]
     fn watch_errors_are_labelled_by_http_code_timeout_or_connection() {

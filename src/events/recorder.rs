@@ -201,12 +201,25 @@ fn event_key(reporter: &Reporter, event: &Event, regarding: &ObjectReference) ->
     )
 }
 
-/// `<regarding's name, or the controller>.<first in hex>`.
+/// Longest object name the API server accepts (a DNS subdomain): an Event's, and a Document's.
+const MAX_NAME_LEN: usize = 253;
+
+/// What follows the object's name in an Event's name: `.` and the first time in nanoseconds
+/// since the epoch as hex (16 digits until the year 2554).
+const NAME_SUFFIX_LEN: usize = 17;
+
+/// `<regarding's name, or the controller>.<first in hex>`, as kube's `Recorder` and client-go
+/// name Events, with the name cut so the whole fits [`MAX_NAME_LEN`]: a Document named with
+/// more than 236 characters would otherwise get no Event at all (each create a 422), not even
+/// the Warning of its invalid spec. The cut ends on a letter or digit, so the result stays a DNS
+/// subdomain.
 fn event_name(regarding: &ObjectReference, reporter: &Reporter, first: i128) -> String {
-    format!(
-        "{}.{first:x}",
-        regarding.name.as_deref().unwrap_or(&reporter.controller)
-    )
+    let name = regarding.name.as_deref().unwrap_or(&reporter.controller);
+    let cut = name
+        .get(..MAX_NAME_LEN - NAME_SUFFIX_LEN)
+        .unwrap_or(name)
+        .trim_end_matches(|c: char| !c.is_ascii_alphanumeric());
+    format!("{cut}.{first:x}")
 }
 
 // === impl SeriesCache ===
@@ -302,6 +315,21 @@ mod tests {
             Send::Create { .. } => 1,
             Send::Repeat { count, .. } => *count,
         }
+    }
+
+    #[test]
+    fn event_names_fit_the_api_servers_limit_and_stay_dns_subdomains() {
+        let first = 0x1234_5678_9abc_def0;
+        let name = |n: &str| event_name(&regarding(n), &reporter(), first);
+        assert_eq!(name("samuel"), "samuel.123456789abcdef0");
+        assert_eq!(name(&"a".repeat(MAX_NAME_LEN)).len(), MAX_NAME_LEN);
+        // A cut right after a dash or dot would end a label with it.
+        let dashed = name(&format!("{}-.b{}", "a".repeat(234), "c".repeat(17)));
+        assert!(dashed.len() <= MAX_NAME_LEN, "{dashed}");
+        assert!(
+            dashed.starts_with(&format!("{}.", "a".repeat(234))),
+            "{dashed}"
+        );
     }
 
     #[test]

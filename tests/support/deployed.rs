@@ -61,6 +61,16 @@ pub async fn install_revoked(env: &Env, ns: &TestNamespace) -> Installed {
     installed(ns)
 }
 
+/// Deletes the bindings of `yaml/rbac.yaml` as installed for `ns`: the controller's RBAC revoked
+/// while it runs (every request it starts from now on is answered 403). [`install`] restores them.
+pub async fn revoke_bindings(env: &Env, ns: &TestNamespace) {
+    for obj in manifest("yaml/rbac.yaml") {
+        if obj["kind"].as_str().is_some_and(|k| k.ends_with("Binding")) {
+            delete(env, ns, obj).await;
+        }
+    }
+}
+
 fn installed(ns: &TestNamespace) -> Installed {
     Installed {
         namespace: ns.name().to_owned(),
@@ -91,11 +101,34 @@ pub async fn install_files(env: &Env, ns: &TestNamespace, setups: &[&str]) -> In
     installed(ns)
 }
 
+/// Deletes the manifests `setups` as [`install_files`] installed them for `ns` (a fault's setup
+/// lifted while the controller runs); the shipped RBAC stays.
+pub async fn uninstall_files(env: &Env, ns: &TestNamespace, setups: &[&str]) {
+    for obj in setups.iter().flat_map(|file| manifest(file)) {
+        delete(env, ns, obj).await;
+    }
+}
+
 /// The objects of a YAML file of the repository.
 pub fn manifest(file: &str) -> Vec<Value> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_saphyr::from_multiple(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Deletes one manifest object as installed for `ns`.
+async fn delete(env: &Env, ns: &TestNamespace, mut obj: Value) {
+    let (resource, namespaced) = resource_of(&obj);
+    for_test(&mut obj, &resource, namespaced, ns);
+    let name = obj["metadata"]["name"].as_str().expect("a named object");
+    let api: Api<DynamicObject> = if namespaced {
+        Api::namespaced_with(env.client.clone(), ns.name(), &resource)
+    } else {
+        Api::all_with(env.client.clone(), &resource)
+    };
+    api.delete(name, &Default::default())
+        .await
+        .unwrap_or_else(|e| panic!("deleting {} {name}: {e}", resource.kind));
 }
 
 /// Server-side applies one manifest object, made the test's own.

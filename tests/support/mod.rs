@@ -573,6 +573,9 @@ impl Binary {
             .args(args)
             .env("KUBECONFIG", kubeconfig)
             .env("NO_COLOR", "1")
+            // With feature `console`, every process would serve tokio-console on 127.0.0.1:6669;
+            // the second of two at once has its console thread panic on the taken port.
+            .env("TOKIO_CONSOLE_BIND", "127.0.0.1:0")
             .env_remove("RUST_LOG")
             .envs(envs.iter().copied())
             .stdin(std::process::Stdio::null())

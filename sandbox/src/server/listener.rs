@@ -10,17 +10,23 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
+use super::restart::Requests;
 use crate::filters::faults::respond::droppable;
+use crate::verbs::ApiState;
 
 /// How long a TLS handshake may take.
 const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Accepts connections forever; dropping (aborting) the returned task's future closes the
-/// listener and, through the `JoinSet`, every open connection and watch.
+/// listener and, through the `JoinSet`, every open connection and watch. A restart
+/// ([`super::restart`]) closes the listener and the connections the same way, then binds
+/// again.
 pub(crate) async fn serve(
-    listener: TcpListener,
+    mut listener: TcpListener,
     tls: Arc<rustls::ServerConfig>,
     router: axum::Router,
+    api: Arc<ApiState>,
+    mut restarts: Requests,
 ) {
     let acceptor = TlsAcceptor::from(tls);
     let mut connections = JoinSet::new();
@@ -46,6 +52,12 @@ pub(crate) async fn serve(
             }
             // Reap finished connections so the set does not grow without bound.
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            Some(restart) = restarts.recv() => {
+                match restart.perform(listener, &mut connections, &api.store).await {
+                    Some(rebound) => listener = rebound,
+                    None => return,
+                }
+            }
         }
     }
 }

@@ -2,12 +2,14 @@
 //! together (the store and registry the verbs act on, the controllers, the HTTP handlers
 //! behind the filter chain, the HTTPS listener), and what only the server has: its TLS
 //! material ([`tls`]), its kubeconfig ([`kubeconfig`]), the sandbox's own controls
-//! ([`admin`]) and the Rust API of identities, faults and metrics ([`access`]).
+//! ([`admin`]), the Rust API of identities, faults and metrics ([`access`]), and restarts
+//! of the API server on demand ([`restart`]).
 
 mod access;
 mod admin;
 pub(crate) mod kubeconfig;
 mod listener;
+mod restart;
 mod sandbox;
 mod seed;
 pub(crate) mod tls;

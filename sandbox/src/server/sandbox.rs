@@ -10,7 +10,7 @@ use tokio::task::JoinHandle;
 
 use super::kubeconfig::{self, KubeconfigError};
 use super::tls::{self, TlsError};
-use super::{Server, handle, listener, seed};
+use super::{Server, handle, listener, restart, seed};
 use crate::auth::tokens::{TokenError, TokenStore};
 use crate::controllers;
 use crate::filters::audit::AuditLog;
@@ -282,6 +282,7 @@ impl SandboxBuilder {
         });
         seed::seed(&api);
         api.store.started();
+        let (restarts, restart_requests) = restart::channel();
         let tasks = vec![
             controllers::spawn(&api),
             faults::spawn_compactor(faults, Arc::downgrade(&api)),
@@ -294,6 +295,8 @@ impl SandboxBuilder {
                         .with_state(server.clone()),
                     &gate,
                 ),
+                api.clone(),
+                restart_requests,
             )),
         ];
         Ok(Sandbox {
@@ -305,6 +308,7 @@ impl SandboxBuilder {
             _dir: dir,
             server,
             tasks,
+            restarts,
         })
     }
 }
@@ -340,6 +344,8 @@ pub struct Sandbox {
     pub(super) server: Arc<Server>,
     /// The listener, the controllers, the compactor of `compactEvery` faults.
     pub(super) tasks: Vec<JoinHandle<()>>,
+    /// Where [`Sandbox::restart`] asks the accept loop for a restart.
+    pub(super) restarts: restart::Restarts,
 }
 
 impl Sandbox {
@@ -505,8 +511,9 @@ impl Sandbox {
     }
 
     /// Compacts etcd past every revision handed out so far and restarts every watch window
-    /// after them (as if the apiserver restarted), so watches, exact lists and continue tokens
-    /// from any resourceVersion handed out so far get 410 Expired.
+    /// after them, so watches, exact lists and continue tokens from any resourceVersion handed
+    /// out so far get 410 Expired. Stricter than [`Sandbox::restart`], which rebuilds the
+    /// watch windows but leaves etcd's history alone, as a real restart does.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]

@@ -116,8 +116,8 @@ struct Inner {
     revision: u64,
     /// etcd's compaction point: reads at older revisions are gone.
     compacted: u64,
-    /// The revision the server started serving at (after its bootstrap objects): where the
-    /// watch windows of built-in resources begin.
+    /// The revision the server started serving at (after its bootstrap objects, or its last
+    /// restart): where the watch windows of resources not written since begin.
     boot: u64,
     history: VecDeque<Arc<Event>>,
     history_limit: usize,
@@ -241,6 +241,21 @@ impl Store {
         let (next, limit) = (inner.revision + 1, inner.history_limit);
         for window in inner.windows.values_mut() {
             window.restart(next, limit);
+        }
+    }
+
+    /// Rebuilds every watch window at the current revision, as a restarted apiserver's caches
+    /// do (`Sandbox::restart`): each relists from etcd and starts empty at the list's
+    /// revision (`watchCache.Replace` sets `listResourceVersion`), so watches from older
+    /// resourceVersions answer 410 Expired. Unlike [`Store::compact`], etcd keeps its history:
+    /// exact lists and continue tokens from before still work.
+    pub(crate) fn relist_watch_windows(&self) {
+        let mut inner = self.lock();
+        let (now, limit) = (inner.revision, inner.history_limit);
+        // Windows opened later (a resource first written after the restart) start here too.
+        inner.boot = now;
+        for window in inner.windows.values_mut() {
+            window.restart(now, limit);
         }
     }
 
