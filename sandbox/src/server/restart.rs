@@ -133,18 +133,22 @@ impl Sandbox {
     /// use std::time::Duration;
     /// use futures::StreamExt;
     /// use k8s_openapi::api::core::v1::ConfigMap;
-    /// use kube::api::{ListParams, VersionMatch, WatchParams};
+    /// use kube::api::{ListParams, VersionMatch, WatchEvent, WatchParams};
     /// let sandbox = kube_apiserver_sandbox::Sandbox::start().await?;
     /// let cms: kube::Api<ConfigMap> = kube::Api::default_namespaced(sandbox.client()?);
-    /// let cm = serde_json::from_value(serde_json::json!({"metadata": {"name": "x"}}))?;
-    /// cms.create(&Default::default(), &cm).await?;
+    /// let named = |name: &str| serde_json::from_value::<ConfigMap>(serde_json::json!({"metadata": {"name": name}}));
+    /// cms.create(&Default::default(), &named("x")?).await?;
     /// let before = sandbox.revision().to_string();
-    /// let mut watch = cms.watch(&WatchParams::default(), &before).await?.boxed();
+    /// cms.create(&Default::default(), &named("y")?).await?; // the revision moves past `before`
+    /// let now = sandbox.revision().to_string();
+    /// let mut watch = cms.watch(&WatchParams::default(), &now).await?.boxed();
     /// sandbox.restart(Duration::from_millis(100)).await?;
-    /// assert!(watch.next().await.is_none(), "the watch was cut");
-    /// // Resuming it needs a relist: the watch cache starts at the current revision ...
+    /// assert!(!matches!(watch.next().await, Some(Ok(_))), "the watch was cut");
+    /// // Resuming from before the last write needs a relist: the watch cache starts at the
+    /// // current revision (a watch from exactly that revision is still served) ...
     /// let resumed = cms.watch(&WatchParams::default(), &before).await?.boxed().next().await;
-    /// assert!(matches!(resumed, Some(Err(kube::Error::Api(s))) if s.code == 410));
+    /// // (the watch is accepted, its first event the 410, as from a real API server)
+    /// assert!(matches!(resumed, Some(Ok(WatchEvent::Error(s))) if s.code == 410));
     /// // ... but etcd kept its history: an exact list from before still works.
     /// let exact = ListParams::default().at(&before).matching(VersionMatch::Exact);
     /// assert_eq!(cms.list(&exact).await?.items.len(), 1);
