@@ -35,7 +35,7 @@ async fn the_shipped_rbac_is_enough_for_the_controller_as_its_service_account() 
     let env = Env::new().await;
     let ns = env.namespace().await;
     let c = Controller::start(&env, &ns, Config::default()).await;
-    let docs: Api<Document> = Api::namespaced(env.client.clone(), &ns.name);
+    let docs: Api<Document> = Api::namespaced(env.client.clone(), ns.name());
 
     create(&docs, &doc("samuel", "Samuel", "hello")).await;
     wait_for(&docs, "samuel", ready_as("Published")).await;
@@ -43,7 +43,7 @@ async fn the_shipped_rbac_is_enough_for_the_controller_as_its_service_account() 
     wait_for(&docs, "samuel", ready_as("Hidden")).await;
     delete_and_wait(&docs, "samuel").await;
     assert_eq!(
-        c.metric("doc_controller_api_requests_total", &["code=\"403\""])
+        c.metric("doc_controller_api_requests_total", &[("code", "403")])
             .await,
         0.0,
         "no request was forbidden"
@@ -144,7 +144,7 @@ async fn kubectl_auth_can_i_list_as_the_service_account_shows_the_declared_permi
         "can-i",
         "--list",
         "--namespace",
-        &ns.name,
+        ns.name(),
         "--as",
         &installed.user,
     ];
@@ -199,7 +199,7 @@ async fn forbidden_watch_on_gets_403_at_the_cluster_scope() {
     eventually("403 watch errors", || async {
         (c.metric(
             "doc_controller_watch_errors_total",
-            &["resource=\"documents\"", "reason=\"403\""],
+            &[("resource", "documents"), ("reason", "403")],
         )
         .await
             >= 1.0)
@@ -220,11 +220,11 @@ async fn forbidden_watch_off_watches_the_permitted_namespace() {
     let env = Env::new().await;
     let ns = env.namespace().await;
     let c = namespace_only(&env, &ns, &[]).await;
-    let docs: Api<Document> = Api::namespaced(env.client.clone(), &ns.name);
+    let docs: Api<Document> = Api::namespaced(env.client.clone(), ns.name());
     create(&docs, &doc("allowed", "Allowed", "")).await;
     wait_for(&docs, "allowed", ready_as("Published")).await;
     assert_eq!(
-        c.metric("doc_controller_watch_errors_total", &["reason=\"403\""])
+        c.metric("doc_controller_watch_errors_total", &[("reason", "403")])
             .await,
         0.0
     );
@@ -237,7 +237,11 @@ async fn forbidden_watch_off_watches_the_permitted_namespace() {
 async fn forbidden_status_writes(c: &Controller) -> f64 {
     c.metric(
         "doc_controller_api_requests_total",
-        &["verb=\"apply\"", "resource=\"documents\"", "code=\"403\""],
+        &[
+            ("verb", "apply"),
+            ("resource", "documents"),
+            ("code", "403"),
+        ],
     )
     .await
 }
@@ -247,7 +251,7 @@ async fn forbidden_patch_on_gets_403_and_the_document_never_gets_a_status() {
     let env = Env::new().await;
     let ns = env.namespace().await;
     let c = Controller::start(&env, &ns, with(&[Fault::ForbiddenPatch])).await;
-    let docs: Api<Document> = Api::namespaced(env.client.clone(), &ns.name);
+    let docs: Api<Document> = Api::namespaced(env.client.clone(), ns.name());
     create(&docs, &doc("samuel", "Samuel", "hello")).await;
 
     eventually(
@@ -256,7 +260,7 @@ async fn forbidden_patch_on_gets_403_and_the_document_never_gets_a_status() {
             let reconcile_errors = c
                 .metric(
                     "doc_controller_reconcile_errors_total",
-                    &["reason=\"forbidden\""],
+                    &[("reason", "forbidden")],
                 )
                 .await;
             (forbidden_status_writes(&c).await >= 1.0 && reconcile_errors >= 1.0).then_some(())
@@ -276,7 +280,7 @@ async fn forbidden_patch_on_gets_403_and_the_document_never_gets_a_status() {
     assert_eq!(
         c.metric(
             "doc_controller_api_requests_total",
-            &["resource=\"documents/status\""]
+            &[("resource", "documents/status")]
         )
         .await,
         0.0,
@@ -290,12 +294,12 @@ async fn forbidden_patch_off_writes_status_through_the_granted_subresource() {
     let env = Env::new().await;
     let ns = env.namespace().await;
     let c = Controller::start(&env, &ns, Config::default()).await;
-    let docs: Api<Document> = Api::namespaced(env.client.clone(), &ns.name);
+    let docs: Api<Document> = Api::namespaced(env.client.clone(), ns.name());
     create(&docs, &doc("samuel", "Samuel", "hello")).await;
     wait_for(&docs, "samuel", ready_as("Published")).await;
     assert_eq!(forbidden_status_writes(&c).await, 0.0);
     assert_eq!(
-        c.metric("doc_controller_api_requests_total", &["code=\"403\""])
+        c.metric("doc_controller_api_requests_total", &[("code", "403")])
             .await,
         0.0
     );
