@@ -82,7 +82,7 @@ async fn run(
     if let Some(dir) = kubeconfig.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    let sandbox = sandbox::Sandbox::builder()
+    let sandbox = kube_apiserver_sandbox::Sandbox::builder()
         .port(api_port)
         .kubeconfig_path(&kubeconfig)
         .start()

@@ -679,6 +679,19 @@ mod tests {
         event.echo();
     }
 
+    /// Answers a deleted Document's cleanup: its index entry removed, the `Deleted` Event, the
+    /// finalizer's fresh read, and the finalizer released.
+    async fn expect_cleanup(api: &mut ApiServer, doc: &Document) {
+        let index = api.expect(Method::PATCH, INDEX).await;
+        assert_eq!(index.body, json!({"data": {"samuel": null}}));
+        index.respond(empty_index());
+        expect_event(api, "Deleted", "Normal").await;
+        answer_get(api, doc).await;
+        let release = api.expect(Method::PUT, DOC).await;
+        assert_eq!(release.body["metadata"]["finalizers"], json!([]));
+        release.echo();
+    }
+
     #[tokio::test]
     async fn reconcile_of_an_unchanged_document_makes_no_requests() {
         let (ctx, mut api, mut cache) = fixtures::context(Config::default());
@@ -929,15 +942,7 @@ mod tests {
         cache.insert_index(&[("samuel", "Samuel")]);
         let run = spawn(doc.clone(), ctx);
 
-        let index = api.expect(Method::PATCH, INDEX).await;
-        assert_eq!(index.body, json!({"data": {"samuel": null}}));
-        index.respond(empty_index());
-        expect_event(&mut api, "Deleted", "Normal").await;
-        answer_get(&mut api, &doc).await;
-        let release = api.expect(Method::PUT, DOC).await;
-        assert_eq!(release.body["metadata"]["finalizers"], json!([]));
-        release.echo();
-
+        expect_cleanup(&mut api, &doc).await;
         finish(run).await.expect("reconciled");
         api.expect_silence().await;
     }
@@ -977,12 +982,7 @@ mod tests {
         // here), and the cleanup must remove the entry all the same.
         let doc = doc.deleting();
         let run = spawn(doc.clone(), ctx);
-        let index = api.expect(Method::PATCH, INDEX).await;
-        assert_eq!(index.body, json!({"data": {"samuel": null}}));
-        index.respond(empty_index());
-        expect_event(&mut api, "Deleted", "Normal").await;
-        answer_get(&mut api, &doc).await;
-        api.expect(Method::PUT, DOC).await.echo();
+        expect_cleanup(&mut api, &doc).await;
         finish(run).await.expect("reconciled");
         api.expect_silence().await;
     }
@@ -1005,12 +1005,7 @@ mod tests {
         // Deleted: the cache shows no entry, but the lost write may have made one.
         let doc = doc.deleting();
         let run = spawn(doc.clone(), ctx);
-        let index = api.expect(Method::PATCH, INDEX).await;
-        assert_eq!(index.body, json!({"data": {"samuel": null}}));
-        index.respond(empty_index());
-        expect_event(&mut api, "Deleted", "Normal").await;
-        answer_get(&mut api, &doc).await;
-        api.expect(Method::PUT, DOC).await.echo();
+        expect_cleanup(&mut api, &doc).await;
         finish(run).await.expect("reconciled");
         api.expect_silence().await;
     }

@@ -29,7 +29,7 @@ async fn a_long_quiet_run_raises_no_finding() {
     let env = Env::new().await;
     let ns = env.namespace().await;
     let c = Controller::start(&env, &ns, Config::default()).await;
-    converge(&Api::namespaced(env.client.clone(), &ns.name), 10).await;
+    converge(&Api::namespaced(env.client.clone(), ns.name()), 10).await;
     // 60 windows of half a second with nothing to do.
     let start = support::diagnostics(c.admin_addr()).await.windows;
     eventually("60 quiet windows", || async {
@@ -44,7 +44,7 @@ async fn converging_2000_documents_raises_no_finding() {
     const N: usize = 2_000;
     let env = Env::new().await;
     let ns = env.namespace().await;
-    let docs: Api<Document> = Api::namespaced(env.client.clone(), &ns.name);
+    let docs: Api<Document> = Api::namespaced(env.client.clone(), ns.name());
     // Created first, so the controller meets them all at once, as after a restart.
     for i in 0..N {
         create(&docs, &doc(&format!("doc-{i}"), "Doc", "some words")).await;
@@ -85,7 +85,7 @@ async fn set_live_toggles(env: &Env, ns: &TestNamespace, faults: &str) {
         "data": { "faults": faults }
     }))
     .expect("configmap");
-    Api::<ConfigMap>::namespaced(env.client.clone(), &ns.name)
+    Api::<ConfigMap>::namespaced(env.client.clone(), ns.name())
         .patch(
             "doc-controller-config",
             &PatchParams::apply("e2e").force(),
@@ -104,7 +104,7 @@ async fn live_controller(env: &Env, ns: &TestNamespace, setups_of: &[Fault]) -> 
         ..Config::default()
     };
     let c = Controller::start_with(env, ns, config, setups_of, None).await;
-    converge(&Api::namespaced(env.client.clone(), &ns.name), 2).await;
+    converge(&Api::namespaced(env.client.clone(), ns.name()), 2).await;
     c.expect_no_findings().await;
     c
 }
@@ -141,7 +141,7 @@ async fn cleanup_fails_switched_live_raises_stuck_terminating_and_clears() {
     let ns = env.namespace().await;
     let c = live_controller(&env, &ns, &[]).await;
     set_live_toggles(&env, &ns, Fault::CleanupFails.name()).await;
-    let docs: Api<Document> = Api::namespaced(env.client.clone(), &ns.name);
+    let docs: Api<Document> = Api::namespaced(env.client.clone(), ns.name());
     docs.delete("doc-0", &DeleteParams::default())
         .await
         .expect("delete accepted");

@@ -61,10 +61,10 @@ async fn doctor(kubeconfig: Option<&Path>, args: &[&str]) -> Run {
 
 /// `doctor` on the cluster, scoped to `ns` and its copy of the ServiceAccount.
 async fn doctor_cluster(env: &Env, ns: &TestNamespace, extra: &[&str]) -> Run {
-    let service_account = format!("{}/{}", ns.name, deployed::SERVICE_ACCOUNT);
+    let service_account = format!("{}/{}", ns.name(), deployed::SERVICE_ACCOUNT);
     let mut args = vec![
         "--namespace",
-        &ns.name,
+        ns.name(),
         "--service-account",
         &service_account,
     ];
@@ -84,14 +84,14 @@ async fn doctor_url(controller: &Controller, extra: &[&str]) -> Run {
 /// cluster's sees a new binding a moment later.
 async fn until_granted(env: &Env, ns: &TestNamespace) {
     let sa = ServiceAccount {
-        namespace: ns.name.clone(),
+        namespace: ns.name().to_owned(),
         name: deployed::SERVICE_ACCOUNT.into(),
     };
     let config = env.kube_config();
     eventually("the shipped RBAC in effect", || async {
         let target = doc_controller::rbac::Target {
-            namespace: Some(&ns.name),
-            lease_namespace: &ns.name,
+            namespace: Some(ns.name()),
+            lease_namespace: ns.name(),
             lease_name: doc_controller::leader::settings::DEFAULT_LEASE_NAME,
         };
         let denied =
@@ -120,7 +120,7 @@ async fn a_running_controllers_finding_is_printed_with_its_fix_and_exit_1() {
         ..Config::default()
     };
     let controller = Controller::start(&env, &ns, config).await;
-    let docs: Api<Document> = Api::namespaced(env.client.clone(), &ns.name);
+    let docs: Api<Document> = Api::namespaced(env.client.clone(), ns.name());
     create(&docs, &doc("samuel", "Samuel", "hello")).await;
     let churn = Finding::StatusChurn;
     eventually("status-churn raised", || async {
@@ -154,7 +154,7 @@ async fn a_healthy_running_controller_is_exit_0() {
     let env = Env::new().await;
     let ns = env.namespace().await;
     let controller = Controller::start(&env, &ns, Config::default()).await;
-    let docs: Api<Document> = Api::namespaced(env.client.clone(), &ns.name);
+    let docs: Api<Document> = Api::namespaced(env.client.clone(), ns.name());
     create(&docs, &doc("samuel", "Samuel", "hello")).await;
     wait_for(&docs, "samuel", ready_as("Published")).await;
     controller.expect_no_findings().await;
@@ -204,7 +204,7 @@ async fn revoked_rbac_names_every_missing_verb() {
     assert!(
         run.stdout.contains(&format!(
             "FAIL  ServiceAccount {}/{}",
-            ns.name,
+            ns.name(),
             deployed::SERVICE_ACCOUNT
         )),
         "{}",
@@ -252,7 +252,7 @@ async fn a_stuck_terminating_document_gets_the_emergency_release_command() {
     let ns = env.namespace().await;
     let _installed = deployed::install(&env, &ns).await;
     until_granted(&env, &ns).await;
-    let docs: Api<Document> = Api::namespaced(env.client.clone(), &ns.name);
+    let docs: Api<Document> = Api::namespaced(env.client.clone(), ns.name());
     let mut stuck = doc("stuck", "Stuck", "no controller runs");
     stuck.metadata.finalizers = Some(vec![FINALIZER.into()]);
     create(&docs, &stuck).await;
@@ -262,7 +262,7 @@ async fn a_stuck_terminating_document_gets_the_emergency_release_command() {
 
     let release = format!(
         "kubectl patch document stuck -n {} --type=merge -p '{{\"metadata\":{{\"finalizers\":null}}}}'",
-        ns.name
+        ns.name()
     );
     // Stuck once Terminating for a whole second, as the API server's timestamps count.
     let run = eventually("the Document reported stuck", || async {
@@ -277,7 +277,7 @@ async fn a_stuck_terminating_document_gets_the_emergency_release_command() {
     assert!(
         run.stdout.contains(&format!(
             "FAIL  no Document waiting for a finalizer without a controller: 1 Document in namespace {} being deleted",
-            ns.name
+            ns.name()
         )),
         "{}",
         run.stdout

@@ -39,8 +39,8 @@ async fn a_created_document_is_published_indexed_and_ready() {
     let env = Env::new().await;
     let ns = env.namespace().await;
     let controller = Controller::start(&env, &ns, Config::default()).await;
-    let docs: Api<Document> = Api::namespaced(env.client.clone(), &ns.name);
-    let cms: Api<ConfigMap> = Api::namespaced(env.client.clone(), &ns.name);
+    let docs: Api<Document> = Api::namespaced(env.client.clone(), ns.name());
+    let cms: Api<ConfigMap> = Api::namespaced(env.client.clone(), ns.name());
 
     create(&docs, &doc("samuel", "Samuel", "hello world")).await;
     let ready = wait_for(&docs, "samuel", ready_as("Published")).await;
@@ -67,7 +67,7 @@ async fn a_created_document_is_published_indexed_and_ready() {
         Some("Samuel")
     );
     eventually("a Published event", || async {
-        (!events_with_reason(&env.client, &ns.name, "Published")
+        (!events_with_reason(&env.client, ns.name(), "Published")
             .await
             .is_empty())
         .then_some(())
@@ -83,8 +83,8 @@ async fn hiding_removes_the_config_map_and_unhiding_restores_it() {
     let env = Env::new().await;
     let ns = env.namespace().await;
     let controller = Controller::start(&env, &ns, Config::default()).await;
-    let docs: Api<Document> = Api::namespaced(env.client.clone(), &ns.name);
-    let cms: Api<ConfigMap> = Api::namespaced(env.client.clone(), &ns.name);
+    let docs: Api<Document> = Api::namespaced(env.client.clone(), ns.name());
+    let cms: Api<ConfigMap> = Api::namespaced(env.client.clone(), ns.name());
 
     create(&docs, &doc("memo", "Memo", "text")).await;
     wait_for(&docs, "memo", ready_as("Published")).await;
@@ -95,7 +95,7 @@ async fn hiding_removes_the_config_map_and_unhiding_restores_it() {
     assert!(cms.get_opt("document-memo").await.expect("get").is_none());
     assert!(!index_entries(&cms).await.contains_key("memo"));
     eventually("a Hidden event", || async {
-        (!events_with_reason(&env.client, &ns.name, "Hidden")
+        (!events_with_reason(&env.client, ns.name(), "Hidden")
             .await
             .is_empty())
         .then_some(())
@@ -122,8 +122,8 @@ async fn a_config_map_edited_or_deleted_by_someone_else_is_repaired() {
     let env = Env::new().await;
     let ns = env.namespace().await;
     let controller = Controller::start(&env, &ns, Config::default()).await;
-    let docs: Api<Document> = Api::namespaced(env.client.clone(), &ns.name);
-    let cms: Api<ConfigMap> = Api::namespaced(env.client.clone(), &ns.name);
+    let docs: Api<Document> = Api::namespaced(env.client.clone(), ns.name());
+    let cms: Api<ConfigMap> = Api::namespaced(env.client.clone(), ns.name());
     create(&docs, &doc("memo", "Memo", "text")).await;
     wait_for(&docs, "memo", ready_as("Published")).await;
 
@@ -155,8 +155,8 @@ async fn updating_the_spec_republishes_and_moves_observed_generation() {
     let env = Env::new().await;
     let ns = env.namespace().await;
     let controller = Controller::start(&env, &ns, Config::default()).await;
-    let docs: Api<Document> = Api::namespaced(env.client.clone(), &ns.name);
-    let cms: Api<ConfigMap> = Api::namespaced(env.client.clone(), &ns.name);
+    let docs: Api<Document> = Api::namespaced(env.client.clone(), ns.name());
+    let cms: Api<ConfigMap> = Api::namespaced(env.client.clone(), ns.name());
 
     create(&docs, &doc("notes", "Notes", "one")).await;
     let first = wait_for(&docs, "notes", ready_as("Published")).await;
@@ -194,8 +194,8 @@ async fn deletion_cleans_the_index_and_the_config_map_is_garbage_collected() {
     let env = Env::new().await;
     let ns = env.namespace().await;
     let controller = Controller::start(&env, &ns, Config::default()).await;
-    let docs: Api<Document> = Api::namespaced(env.client.clone(), &ns.name);
-    let cms: Api<ConfigMap> = Api::namespaced(env.client.clone(), &ns.name);
+    let docs: Api<Document> = Api::namespaced(env.client.clone(), ns.name());
+    let cms: Api<ConfigMap> = Api::namespaced(env.client.clone(), ns.name());
 
     create(&docs, &doc("keep", "Keep", "stays")).await;
     create(&docs, &doc("gone", "Gone", "goes")).await;
@@ -222,7 +222,7 @@ async fn deletion_cleans_the_index_and_the_config_map_is_garbage_collected() {
         "other entries survive"
     );
     assert!(
-        !events_with_reason(&env.client, &ns.name, "Deleted")
+        !events_with_reason(&env.client, ns.name(), "Deleted")
             .await
             .is_empty()
     );
@@ -242,8 +242,8 @@ async fn an_invalid_document_gets_invalid_spec_and_one_warning() {
     let env = Env::new().await;
     let ns = env.namespace().await;
     let controller = Controller::start(&env, &ns, Config::default()).await;
-    let docs: Api<Document> = Api::namespaced(env.client.clone(), &ns.name);
-    let cms: Api<ConfigMap> = Api::namespaced(env.client.clone(), &ns.name);
+    let docs: Api<Document> = Api::namespaced(env.client.clone(), ns.name());
+    let cms: Api<ConfigMap> = Api::namespaced(env.client.clone(), ns.name());
 
     // 310,000 three-byte characters pass the schema's character bound (524,288) but take 930,000
     // bytes, more than a published ConfigMap can hold: only the controller can tell.
@@ -255,7 +255,7 @@ async fn an_invalid_document_gets_invalid_spec_and_one_warning() {
     assert!(ready.message.contains("930009 bytes"), "{}", ready.message);
 
     let warnings = eventually("an InvalidSpec warning", || async {
-        let events = events_with_reason(&env.client, &ns.name, "InvalidSpec").await;
+        let events = events_with_reason(&env.client, ns.name(), "InvalidSpec").await;
         (!events.is_empty()).then_some(events)
     })
     .await;
@@ -276,7 +276,7 @@ async fn an_invalid_document_gets_invalid_spec_and_one_warning() {
 async fn the_schema_rejects_a_blank_title_at_admission() {
     let env = Env::new().await;
     let ns = env.namespace().await;
-    let docs: Api<Document> = Api::namespaced(env.client.clone(), &ns.name);
+    let docs: Api<Document> = Api::namespaced(env.client.clone(), ns.name());
     for title in ["", "   "] {
         let err = docs
             .create(&PostParams::default(), &doc("blank", title, ""))
@@ -297,7 +297,7 @@ async fn a_settled_document_is_not_written_again() {
     let env = Env::new().await;
     let ns = env.namespace().await;
     let controller = Controller::start(&env, &ns, Config::default()).await;
-    let docs: Api<Document> = Api::namespaced(env.client.clone(), &ns.name);
+    let docs: Api<Document> = Api::namespaced(env.client.clone(), ns.name());
 
     create(&docs, &doc("quiet", "Quiet", "nothing changes")).await;
     let settled = wait_for(&docs, "quiet", ready_as("Published")).await;
@@ -359,14 +359,14 @@ async fn kubectl_lists_documents_with_their_ready_column() {
     let env = Env::new().await;
     let ns = env.namespace().await;
     let controller = Controller::start(&env, &ns, Config::default()).await;
-    let docs: Api<Document> = Api::namespaced(env.client.clone(), &ns.name);
+    let docs: Api<Document> = Api::namespaced(env.client.clone(), ns.name());
     create(&docs, &doc("samuel", "Samuel", "hello")).await;
     wait_for(&docs, "samuel", ready_as("Published")).await;
 
     let output = tokio::process::Command::new("kubectl")
         .arg("--kubeconfig")
         .arg(env.kubeconfig())
-        .args(["get", "documents", "-n", &ns.name])
+        .args(["get", "documents", "-n", ns.name()])
         .output()
         .await
         .expect("kubectl runs");
@@ -424,7 +424,7 @@ async fn the_shipped_cluster_role_grants_exactly_the_verbs_the_controller_uses()
     let env = Env::new().await;
     let ns = env.namespace().await;
     let controller = Controller::start(&env, &ns, Config::default()).await;
-    let docs: Api<Document> = Api::namespaced(env.client.clone(), &ns.name);
+    let docs: Api<Document> = Api::namespaced(env.client.clone(), ns.name());
 
     // Every path through the reconciler: publish (with index creation), hide, delete.
     create(&docs, &doc("one", "One", "first")).await;
@@ -481,8 +481,8 @@ async fn the_shipped_cluster_role_grants_exactly_the_verbs_the_controller_uses()
 async fn many_documents_at_once_share_few_index_writes_and_lose_no_entry() {
     let env = Env::new().await;
     let ns = env.namespace().await;
-    let docs: Api<Document> = Api::namespaced(env.client.clone(), &ns.name);
-    let cms: Api<ConfigMap> = Api::namespaced(env.client.clone(), &ns.name);
+    let docs: Api<Document> = Api::namespaced(env.client.clone(), ns.name());
+    let cms: Api<ConfigMap> = Api::namespaced(env.client.clone(), ns.name());
     // All exist before the controller starts, so they are reconciled concurrently.
     for i in 0..30 {
         create(&docs, &doc(&format!("doc-{i}"), &format!("Doc {i}"), "")).await;

@@ -45,17 +45,14 @@ async fn status_patches(c: &Controller) -> f64 {
 }
 
 async fn reconciles(c: &Controller) -> f64 {
-    c.metric("doc_controller_reconcile_total", &["result=\"success\""])
+    c.metric("doc_controller_reconcile_total", &[("result", "success")])
         .await
 }
 
 async fn requests(c: &Controller, verb: &str, resource: &str) -> f64 {
     c.metric(
         "doc_controller_api_requests_total",
-        &[
-            &format!("verb=\"{verb}\""),
-            &format!("resource=\"{resource}\""),
-        ],
+        &[("verb", verb), ("resource", resource)],
     )
     .await
 }
@@ -73,11 +70,11 @@ async fn settled(c: &Controller) {
 }
 
 fn documents(env: &Env, ns: &TestNamespace) -> Api<Document> {
-    Api::namespaced(env.client.clone(), &ns.name)
+    Api::namespaced(env.client.clone(), ns.name())
 }
 
 fn config_maps(env: &Env, ns: &TestNamespace) -> Api<ConfigMap> {
-    Api::namespaced(env.client.clone(), &ns.name)
+    Api::namespaced(env.client.clone(), ns.name())
 }
 
 // === 1 status-timestamp, 2 no-predicate ===
@@ -248,11 +245,8 @@ async fn set_live_toggles(env: &Env, ns: &TestNamespace, faults: Option<&str>) {
 }
 
 async fn fault_active(c: &Controller, fault: Fault) -> f64 {
-    c.metric(
-        "doc_controller_fault_active",
-        &[&format!("fault=\"{}\"", fault.name())],
-    )
-    .await
+    c.metric("doc_controller_fault_active", &[("fault", fault.name())])
+        .await
 }
 
 #[tokio::test]
@@ -316,7 +310,7 @@ async fn a_restart_only_toggle_set_live_is_reported_not_applied() {
     eventually("the restart-only toggle reported", || async {
         (c.metric(
             "doc_controller_fault_restart_pending",
-            &["fault=\"broad-watch-scope\""],
+            &[("fault", "broad-watch-scope")],
         )
         .await
             == 1.0)
@@ -381,7 +375,7 @@ async fn rival_writer_on_fights_the_other_writer_forever() {
     .await;
     assert!(requests(&c, "update", "configmaps").await >= 4.0);
     assert_eq!(
-        c.metric("doc_controller_api_requests_total", &["code=\"403\""])
+        c.metric("doc_controller_api_requests_total", &[("code", "403")])
             .await,
         0.0,
         "yaml/faults/rival-writer.yaml grants what the wrong way uses"
@@ -399,14 +393,14 @@ async fn rival_writer_off_leaves_the_other_writers_fields_alone() {
     let seen = c
         .metric(
             "doc_controller_watch_events_total",
-            &["resource=\"configmaps\"", "event=\"apply\""],
+            &[("resource", "configmaps"), ("event", "apply")],
         )
         .await;
     assert!(rival_move(&cms).await, "the first move writes");
     eventually("the controller to see the rival's write", || async {
         (c.metric(
             "doc_controller_watch_events_total",
-            &["resource=\"configmaps\"", "event=\"apply\""],
+            &[("resource", "configmaps"), ("event", "apply")],
         )
         .await
             > seen)
@@ -457,7 +451,7 @@ async fn initial_lists(faults: &[Fault], expected: &[Finding]) -> (Vec<String>, 
     let counted = support::sum_metric(
         &binary.metrics().await,
         "doc_controller_api_requests_total",
-        &["verb=\"list\"", "resource=\"documents\""],
+        &[("verb", "list"), ("resource", "documents")],
     );
     // Each request is logged before it is sent, so the log has them all by now (or very soon:
     // the lines travel through a pipe).
@@ -514,7 +508,7 @@ async fn cached_bytes_per_document(faults: &[Fault], expected: &[Finding]) -> f6
     let bytes = || {
         c.metric(
             "doc_controller_cached_object_bytes",
-            &["store=\"documents\""],
+            &[("store", "documents")],
         )
     };
     // The status writes' echoes may still be on their way into the cache.
@@ -553,7 +547,7 @@ async fn keep_managed_fields_off_caches_no_managed_fields() {
     let cached = c
         .metric(
             "doc_controller_cached_object_bytes",
-            &["store=\"documents\""],
+            &[("store", "documents")],
         )
         .await;
     assert!(
@@ -587,7 +581,7 @@ async fn broad_watch_scope_on_caches_unrelated_config_maps() {
     let c = Controller::start(&env, &ns, with(&[Fault::BroadWatchScope])).await;
     converge(&documents(&env, &ns), 1).await;
     eventually("unrelated ConfigMaps in the cache", || async {
-        (c.metric("doc_controller_cached_objects", &["store=\"configmaps\""])
+        (c.metric("doc_controller_cached_objects", &[("store", "configmaps")])
             .await
             >= 22.0)
             .then_some(())
@@ -605,7 +599,7 @@ async fn broad_watch_scope_off_caches_only_managed_config_maps() {
     converge(&documents(&env, &ns), 1).await;
     // document-doc-0 and documents-index.
     eventually("2 cached ConfigMaps", || async {
-        (c.metric("doc_controller_cached_objects", &["store=\"configmaps\""])
+        (c.metric("doc_controller_cached_objects", &[("store", "configmaps")])
             .await
             == 2.0)
             .then_some(())
@@ -656,20 +650,20 @@ async fn after_compaction(env: &Env, ns: &TestNamespace, faults: &[Fault]) -> (C
 const WATCHED: [&str; 2] = ["documents", "configmaps"];
 
 /// Bookmarks the sandbox has sent to the watchers of `resource` so far.
-fn sandbox_bookmarks(sb: &sandbox::Sandbox, resource: &str) -> f64 {
+fn sandbox_bookmarks(sb: &kube_apiserver_sandbox::Sandbox, resource: &str) -> f64 {
     support::sum_metric(
         &sb.metrics_text(),
         "sandbox_apiserver_watch_bookmarks_total",
-        &[&format!("resource=\"{resource}\"")],
+        &[("resource", resource)],
     )
 }
 
 /// Watches of `resource` open on the sandbox now (the controller's and any test's).
-fn sandbox_open_watches(sb: &sandbox::Sandbox, resource: &str) -> f64 {
+fn sandbox_open_watches(sb: &kube_apiserver_sandbox::Sandbox, resource: &str) -> f64 {
     support::sum_metric(
         &sb.metrics_text(),
         "sandbox_apiserver_open_watches",
-        &[&format!("resource=\"{resource}\"")],
+        &[("resource", resource)],
     )
 }
 
@@ -683,7 +677,7 @@ async fn no_bookmarks_on_gets_410_gone_after_compaction() {
     let ns = env.namespace().await;
     let (c, _) = after_compaction(&env, &ns, &[Fault::NoBookmarks]).await;
     eventually("a 410 when the watches resume", || async {
-        (c.metric("doc_controller_watch_errors_total", &["reason=\"410\""])
+        (c.metric("doc_controller_watch_errors_total", &[("reason", "410")])
             .await
             >= 1.0)
             .then_some(())
@@ -709,7 +703,7 @@ async fn no_bookmarks_off_resumes_after_compaction() {
     .await;
     tokio::time::sleep(WINDOW).await;
     assert_eq!(
-        c.metric("doc_controller_watch_errors_total", &["reason=\"410\""])
+        c.metric("doc_controller_watch_errors_total", &[("reason", "410")])
             .await,
         0.0
     );
@@ -745,7 +739,7 @@ async fn is_ready(docs: &Api<Document>, name: &str) -> bool {
 
 /// A Secret for a token to be bound to.
 async fn token_holder(env: &Env, ns: &TestNamespace, name: &str) -> support::deployed::BoundTo {
-    let secrets: Api<Secret> = Api::namespaced(env.client.clone(), &ns.name);
+    let secrets: Api<Secret> = Api::namespaced(env.client.clone(), ns.name());
     let secret: Secret = serde_json::from_value(json!({
         "apiVersion": "v1", "kind": "Secret", "metadata": { "name": name }
     }))
@@ -768,7 +762,7 @@ async fn rejected(env: &Env, ns: &TestNamespace, token: &str) {
         ..kube::config::AuthInfo::default()
     };
     let client = kube::Client::try_from(config).expect("client");
-    let cms: Api<ConfigMap> = Api::namespaced(client, &ns.name);
+    let cms: Api<ConfigMap> = Api::namespaced(client, ns.name());
     eventually("the old token to be rejected", || async {
         match cms.list(&kube::api::ListParams::default().limit(1)).await {
             Err(kube::Error::Api(status)) if status.code == 401 => Some(()),
@@ -789,7 +783,7 @@ async fn after_token_rotation(faults: &[Fault], expected: &[Finding]) -> AfterRo
     let mut token_file = support::deployed::TokenFile::bound(&env, &installed, &first).await;
     let proxy = Proxy::start(&env.kube_config()).await;
     let config = proxy.kube_config(&token_file.kube_config(&env));
-    let c = Controller::start_as(config, &ns.name, with(faults)).await;
+    let c = Controller::start_as(config, ns.name(), with(faults)).await;
     let docs = documents(&env, &ns);
     converge(&docs, 1).await;
 
@@ -798,7 +792,7 @@ async fn after_token_rotation(faults: &[Fault], expected: &[Finding]) -> AfterRo
     // cluster: watches end at their timeout, within about 5 minutes).
     let old = token_file.rotate(&env, &installed, Some(&second)).await;
     tokio::time::sleep(TOKEN_FILE_REREAD).await;
-    Api::<Secret>::namespaced(env.client.clone(), &ns.name)
+    Api::<Secret>::namespaced(env.client.clone(), ns.name())
         .delete(&first.secret, &DeleteParams::default())
         .await
         .expect("the old token's Secret deleted");
@@ -807,8 +801,8 @@ async fn after_token_rotation(faults: &[Fault], expected: &[Finding]) -> AfterRo
     create(&docs, &doc("after-rotation", "After rotation", "new words")).await;
     set_spec(&docs, "doc-0", json!({ "title": "Edited after rotation" })).await;
 
-    let unauthorized = || c.metric("doc_controller_api_requests_total", &["code=\"401\""]);
-    let watch_401s = || c.metric("doc_controller_watch_errors_total", &["reason=\"401\""]);
+    let unauthorized = || c.metric("doc_controller_api_requests_total", &[("code", "401")]);
+    let watch_401s = || c.metric("doc_controller_watch_errors_total", &[("reason", "401")]);
     eventually(
         "both Documents Ready, or 401s on requests and watches",
         || async {
@@ -858,7 +852,7 @@ async fn static_credentials_off_uses_the_rotated_token() {
 async fn documents_watch_errors(c: &Controller) -> f64 {
     c.metric(
         "doc_controller_watch_errors_total",
-        &["resource=\"documents\""],
+        &[("resource", "documents")],
     )
     .await
 }
@@ -874,7 +868,7 @@ async fn revoked(
     let token = support::deployed::TokenFile::new(env, &installed).await;
     let mut all = vec![Fault::SkipPreflight];
     all.extend_from_slice(faults);
-    let c = Controller::start_as(token.kube_config(env), &ns.name, with(&all)).await;
+    let c = Controller::start_as(token.kube_config(env), ns.name(), with(&all)).await;
     (c, token)
 }
 
@@ -909,7 +903,7 @@ async fn no_backoff_off_retries_calmly() {
     let more = documents_watch_errors(&c).await - first;
     assert!(more <= 3.0, "{more} more watch errors in {:?}", WINDOW * 2);
     assert!(
-        c.metric("doc_controller_watch_errors_total", &["reason=\"403\""])
+        c.metric("doc_controller_watch_errors_total", &[("reason", "403")])
             .await
             >= 1.0,
         "the errors are the revoked RBAC's 403s"
@@ -953,7 +947,7 @@ async fn watches_timing_out(
         let errors = support::sum_metric(
             &binary.metrics().await,
             "doc_controller_watch_errors_total",
-            &["reason=\"timeout\""],
+            &[("reason", "timeout")],
         );
         (errors >= 2.0).then_some(())
     })
@@ -1035,7 +1029,7 @@ async fn crash_on_error_off_keeps_running_through_watch_errors() {
         let errors = support::sum_metric(
             &binary.metrics().await,
             "doc_controller_watch_errors_total",
-            &["reason=\"403\""],
+            &[("reason", "403")],
         );
         (errors >= 2.0).then_some(())
     })
@@ -1060,7 +1054,7 @@ fn with_api_timeout(faults: &[Fault]) -> Config {
 }
 
 async fn api_timeouts(c: &Controller) -> f64 {
-    c.metric("doc_controller_api_requests_total", &["code=\"timeout\""])
+    c.metric("doc_controller_api_requests_total", &[("code", "timeout")])
         .await
 }
 
@@ -1137,7 +1131,7 @@ async fn api_unreachable_on_logs_each_timeout_and_keeps_running() {
         "--fault=api-unreachable",
         "--api-timeout=1s",
         "--namespace",
-        &ns.name,
+        ns.name(),
     ]
     .map(String::from);
     let mut binary = support::Binary::spawn(&token.kubeconfig(&env), &args, &[]).await;
@@ -1193,8 +1187,11 @@ async fn a_hung_api_server_fails_readiness_until_it_answers_again() {
         "liveness does not depend on the API"
     );
     eventually("the timed-out watches counted as watch errors", || async {
-        (c.metric("doc_controller_watch_errors_total", &["reason=\"timeout\""])
-            .await
+        (c.metric(
+            "doc_controller_watch_errors_total",
+            &[("reason", "timeout")],
+        )
+        .await
             >= 1.0)
             .then_some(())
     })
@@ -1231,7 +1228,7 @@ fn priority_level(ns: &TestNamespace) -> String {
         .find(|obj| obj["kind"] == "PriorityLevelConfiguration")
         .and_then(|obj| obj["metadata"]["name"].as_str().map(str::to_string))
         .expect("a PriorityLevelConfiguration in yaml/faults/throttling.yaml");
-    format!("{level}-{}", ns.name)
+    format!("{level}-{}", ns.name())
 }
 
 /// Requests of the controller the API server rejected at its priority level, from the server's
@@ -1244,7 +1241,7 @@ async fn rejected_by_the_server(env: &Env, ns: &TestNamespace) -> f64 {
     support::sum_metric(
         &text,
         "apiserver_flowcontrol_rejected_requests_total",
-        &[&format!("priority_level=\"{}\"", priority_level(ns))],
+        &[("priority_level", priority_level(ns).as_str())],
     )
 }
 
@@ -1259,7 +1256,7 @@ async fn throttled(env: &Env, ns: &TestNamespace, config: Config) -> Controller 
     // sandbox answers in microseconds, and is given that time here (server-side processing).
     if let Some(sb) = env.sandbox() {
         sb.faults().set(
-            sandbox::Fault::latency(Duration::from_millis(20))
+            kube_apiserver_sandbox::Fault::latency(Duration::from_millis(20))
                 .for_user(support::deployed::user_of(ns)),
         );
     }
@@ -1268,7 +1265,7 @@ async fn throttled(env: &Env, ns: &TestNamespace, config: Config) -> Controller 
 
 /// 429s the controller saw (every attempt: kube's client retries each after its Retry-After).
 async fn throttled_answers(c: &Controller) -> f64 {
-    c.metric("doc_controller_api_requests_total", &["code=\"429\""])
+    c.metric("doc_controller_api_requests_total", &[("code", "429")])
         .await
 }
 
@@ -1356,7 +1353,7 @@ async fn direct_reads_on_gets_from_the_api_on_every_reconcile() {
         "{gets} GETs for {reconciles} reconciles"
     );
     assert_eq!(
-        c.metric("doc_controller_api_requests_total", &["code=\"403\""])
+        c.metric("doc_controller_api_requests_total", &[("code", "403")])
             .await,
         0.0,
         "yaml/faults/direct-reads.yaml grants what the wrong way uses"
@@ -1390,7 +1387,7 @@ async fn cleanup_fails_on_keeps_deleted_documents_terminating() {
     eventually("cleanup errors", || async {
         (c.metric(
             "doc_controller_reconcile_errors_total",
-            &["reason=\"injected_cleanup_failure\""],
+            &[("reason", "injected_cleanup_failure")],
         )
         .await
             >= 1.0)
@@ -1503,7 +1500,7 @@ async fn restarted_with_a_slow_config_map_watch(
     converge(&documents(env, ns), 5).await;
     first.stop().await.expect("stops");
     sb.faults().set(
-        sandbox::Fault::latency(Duration::from_secs(1))
+        kube_apiserver_sandbox::Fault::latency(Duration::from_secs(1))
             .for_user(support::deployed::user_of(ns))
             .for_verbs(["watch", "list"])
             .for_resources(["configmaps"]),
@@ -1620,7 +1617,7 @@ async fn narrow_selector_on_leaves_the_store_empty() {
     })
     .await;
     assert_eq!(
-        c.metric("doc_controller_cached_objects", &["store=\"documents\""])
+        c.metric("doc_controller_cached_objects", &[("store", "documents")])
             .await,
         0.0
     );
@@ -1642,7 +1639,7 @@ async fn narrow_selector_off_caches_every_document() {
     let c = Controller::start(&env, &ns, Config::default()).await;
     converge(&documents(&env, &ns), 2).await;
     eventually("2 cached Documents", || async {
-        (c.metric("doc_controller_cached_objects", &["store=\"documents\""])
+        (c.metric("doc_controller_cached_objects", &[("store", "documents")])
             .await
             == 2.0)
             .then_some(())
@@ -1663,7 +1660,7 @@ async fn skip_preflight_on_retries_404s_instead_of_exiting() {
     let ns = env.namespace().await;
     let mut c = Controller::start(&env, &ns, with(&[Fault::SkipPreflight])).await;
     eventually("404 watch errors", || async {
-        (c.metric("doc_controller_watch_errors_total", &["reason=\"404\""])
+        (c.metric("doc_controller_watch_errors_total", &[("reason", "404")])
             .await
             >= 1.0)
             .then_some(())
@@ -1761,7 +1758,7 @@ async fn published_events(
     per_document: usize,
 ) -> std::collections::BTreeMap<String, Vec<String>> {
     use k8s_openapi::api::events::v1::Event;
-    let events: Api<Event> = Api::namespaced(env.client.clone(), &ns.name);
+    let events: Api<Event> = Api::namespaced(env.client.clone(), ns.name());
     eventually("the Published Events", || async {
         let mut by = std::collections::BTreeMap::<String, Vec<String>>::new();
         for event in events

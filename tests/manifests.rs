@@ -361,7 +361,7 @@ async fn the_deployment_passes_a_server_side_dry_run_in_a_restricted_namespace_o
     let labels = example.metadata.labels.expect("Pod Security labels");
     Api::<Namespace>::all(env.client.clone())
         .patch(
-            &ns.name,
+            ns.name(),
             &PatchParams::default(),
             &Patch::Merge(json!({ "metadata": { "labels": labels } })),
         )
@@ -374,7 +374,7 @@ async fn the_deployment_passes_a_server_side_dry_run_in_a_restricted_namespace_o
     let items: Vec<Value> = manifest(DEPLOYMENT)
         .into_iter()
         .map(|mut obj| {
-            obj["metadata"]["namespace"] = json!(ns.name);
+            obj["metadata"]["namespace"] = json!(ns.name());
             obj
         })
         .collect();
@@ -388,14 +388,14 @@ async fn the_deployment_passes_a_server_side_dry_run_in_a_restricted_namespace_o
     let pod = Pod {
         metadata: ObjectMeta {
             name: Some("doc-controller-dry-run".into()),
-            namespace: Some(ns.name.clone()),
+            namespace: Some(ns.name().to_owned()),
             labels: template.metadata.as_ref().and_then(|m| m.labels.clone()),
             ..Default::default()
         },
         spec: template.spec.clone(),
         status: None,
     };
-    Api::<Pod>::namespaced(env.client.clone(), &ns.name)
+    Api::<Pod>::namespaced(env.client.clone(), ns.name())
         .create(
             &PostParams {
                 dry_run: true,

@@ -503,7 +503,7 @@ impl Scraped {
         let controller = support::Controller::start(env, ns, config).await;
         Scraped {
             pod,
-            namespace: ns.name.clone(),
+            namespace: ns.name().to_owned(),
             admin: controller.admin_addr(),
             controller,
         }
@@ -755,18 +755,18 @@ async fn every_panel_variable_and_alert_selector_has_data_on_a_prometheus_scrapi
     let faulty_toggles = [Fault::ForbiddenPatch, Fault::DirectReads];
     let faulty = Scraped::start(&env, &faulty_ns, "doc-controller-faulty", &faulty_toggles).await;
     for ns in [&healthy_ns, &faulty_ns] {
-        let docs = kube::Api::namespaced(env.client.clone(), &ns.name);
+        let docs = kube::Api::namespaced(env.client.clone(), ns.name());
         for name in ["ada", "grace", "linus"] {
             create(&docs, &doc(name, &format!("About {name}"), "hello")).await;
         }
     }
-    let docs = kube::Api::namespaced(env.client.clone(), &healthy_ns.name);
+    let docs = kube::Api::namespaced(env.client.clone(), healthy_ns.name());
     support::wait_for(&docs, "ada", support::ready_as("Published")).await;
 
     let prometheus = Prometheus::start(&[&healthy, &faulty]).await;
 
     let dashboard = dashboard();
-    let namespaces = format!("{}|{}", healthy_ns.name, faulty_ns.name);
+    let namespaces = format!("{}|{}", healthy_ns.name(), faulty_ns.name());
     let pods = format!("{}|{}", healthy.pod, faulty.pod);
     let substitute = |expr: &str| {
         expr.replace("$__rate_interval", "1m")

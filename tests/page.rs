@@ -49,7 +49,7 @@ async fn churning(env: &Env, ns: &TestNamespace) -> (Controller, Diagnostics) {
         ..Config::default()
     };
     let controller = Controller::start(env, ns, config).await;
-    let docs: Api<Document> = Api::namespaced(env.client.clone(), &ns.name);
+    let docs: Api<Document> = Api::namespaced(env.client.clone(), ns.name());
     for name in ["page-0", "page-1"] {
         create(&docs, &doc(name, "A page", "words")).await;
     }

@@ -40,7 +40,7 @@ async fn the_shipped_rbac_is_enough_for_the_controller_as_its_service_account() 
     let env = Env::new().await;
     let ns = env.namespace().await;
     let c = Controller::start(&env, &ns, Config::default()).await;
-    let docs: Api<Document> = Api::namespaced(env.client.clone(), &ns.name);
+    let docs: Api<Document> = Api::namespaced(env.client.clone(), ns.name());
 
     create(&docs, &doc("samuel", "Samuel", "hello")).await;
     wait_for(&docs, "samuel", ready_as("Published")).await;
@@ -48,7 +48,7 @@ async fn the_shipped_rbac_is_enough_for_the_controller_as_its_service_account() 
     wait_for(&docs, "samuel", ready_as("Hidden")).await;
     delete_and_wait(&docs, "samuel").await;
     assert_eq!(
-        c.metric("doc_controller_api_requests_total", &["code=\"403\""])
+        c.metric("doc_controller_api_requests_total", &[("code", "403")])
             .await,
         0.0,
         "no request was forbidden"
@@ -149,7 +149,7 @@ async fn kubectl_auth_can_i_list_as_the_service_account_shows_the_declared_permi
         "can-i",
         "--list",
         "--namespace",
-        &ns.name,
+        ns.name(),
         "--as",
         &installed.user,
     ];
@@ -205,7 +205,7 @@ async fn forbidden_watch_on_gets_403_at_the_cluster_scope() {
     eventually("403 watch errors", || async {
         (c.metric(
             "doc_controller_watch_errors_total",
-            &["resource=\"documents\"", "reason=\"403\""],
+            &[("resource", "documents"), ("reason", "403")],
         )
         .await
             >= 1.0)
@@ -226,11 +226,11 @@ async fn forbidden_watch_off_watches_the_permitted_namespace() {
     let env = Env::new().await;
     let ns = env.namespace().await;
     let c = namespace_only(&env, &ns, &[]).await;
-    let docs: Api<Document> = Api::namespaced(env.client.clone(), &ns.name);
+    let docs: Api<Document> = Api::namespaced(env.client.clone(), ns.name());
     create(&docs, &doc("allowed", "Allowed", "")).await;
     wait_for(&docs, "allowed", ready_as("Published")).await;
     assert_eq!(
-        c.metric("doc_controller_watch_errors_total", &["reason=\"403\""])
+        c.metric("doc_controller_watch_errors_total", &[("reason", "403")])
             .await,
         0.0
     );
@@ -245,7 +245,11 @@ async fn forbidden_watch_off_watches_the_permitted_namespace() {
 async fn forbidden_status_writes(c: &Controller) -> f64 {
     c.metric(
         "doc_controller_api_requests_total",
-        &["verb=\"apply\"", "resource=\"documents\"", "code=\"403\""],
+        &[
+            ("verb", "apply"),
+            ("resource", "documents"),
+            ("code", "403"),
+        ],
     )
     .await
 }
@@ -256,7 +260,7 @@ async fn forbidden_patch_on_gets_403_and_the_document_never_gets_a_status() {
     let env = Env::new().await;
     let ns = env.namespace().await;
     let c = Controller::start(&env, &ns, with(&[Fault::ForbiddenPatch])).await;
-    let docs: Api<Document> = Api::namespaced(env.client.clone(), &ns.name);
+    let docs: Api<Document> = Api::namespaced(env.client.clone(), ns.name());
     create(&docs, &doc("samuel", "Samuel", "hello")).await;
 
     eventually(
@@ -265,7 +269,7 @@ async fn forbidden_patch_on_gets_403_and_the_document_never_gets_a_status() {
             let reconcile_errors = c
                 .metric(
                     "doc_controller_reconcile_errors_total",
-                    &["reason=\"forbidden\""],
+                    &[("reason", "forbidden")],
                 )
                 .await;
             (forbidden_status_writes(&c).await >= 1.0 && reconcile_errors >= 1.0).then_some(())
@@ -285,7 +289,7 @@ async fn forbidden_patch_on_gets_403_and_the_document_never_gets_a_status() {
     assert_eq!(
         c.metric(
             "doc_controller_api_requests_total",
-            &["resource=\"documents/status\""]
+            &[("resource", "documents/status")]
         )
         .await,
         0.0,
@@ -300,12 +304,12 @@ async fn forbidden_patch_off_writes_status_through_the_granted_subresource() {
     let env = Env::new().await;
     let ns = env.namespace().await;
     let c = Controller::start(&env, &ns, Config::default()).await;
-    let docs: Api<Document> = Api::namespaced(env.client.clone(), &ns.name);
+    let docs: Api<Document> = Api::namespaced(env.client.clone(), ns.name());
     create(&docs, &doc("samuel", "Samuel", "hello")).await;
     wait_for(&docs, "samuel", ready_as("Published")).await;
     assert_eq!(forbidden_status_writes(&c).await, 0.0);
     assert_eq!(
-        c.metric("doc_controller_api_requests_total", &["code=\"403\""])
+        c.metric("doc_controller_api_requests_total", &[("code", "403")])
             .await,
         0.0
     );

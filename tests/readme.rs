@@ -67,7 +67,7 @@ async fn the_readme_metrics_table_names_exactly_what_metrics_serves() {
     let env = Env::new().await;
     let ns = env.namespace().await;
     let c = Controller::start(&env, &ns, Config::default()).await;
-    let docs = kube::Api::namespaced(env.client.clone(), &ns.name);
+    let docs = kube::Api::namespaced(env.client.clone(), ns.name());
     create(&docs, &doc("samuel", "Samuel", "hello")).await;
     wait_for(&docs, "samuel", ready_as("Published")).await;
 

@@ -12,7 +12,7 @@
 //!   bound itself: the new holder's `acquireTime` is at least a lease duration after the old
 //!   holder's last `renewTime` (both written by processes on this machine, one clock).
 //! * **Who wrote**, from the API server's side:
-//!   - on the sandbox, its audit log ([`sandbox::Sandbox::audit`]): every write the controllers'
+//!   - on the sandbox, its audit log ([`kube_apiserver_sandbox::Sandbox::audit`]): every write the controllers'
 //!     ServiceAccount made, with its `User-Agent`, which carries the process's identity. The
 //!     writes of the replicas never interleave: each identity's writes form one run, in the
 //!     order of the terms (so no Document, ConfigMap or index is written by two processes at
@@ -28,6 +28,7 @@ use doc_controller::Document;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{Api, ListParams};
+use kube_apiserver_sandbox::testkit::Wait;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -127,19 +128,12 @@ impl Replica {
 
 /// Waits until `replica` leads and returns how long that took from `since`.
 async fn leads_after(replica: &Replica, since: Instant, within: Duration) -> Duration {
-    let deadline = Instant::now() + within;
-    loop {
-        if replica.leads().await {
-            return since.elapsed();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{} does not lead after {within:?}; its log:\n{}",
-            replica.name,
-            replica.binary.logs()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    Wait::new(format!("{} to lead", replica.name))
+        .timeout(within)
+        .until(|| replica.leads())
+        .await
+        .unwrap_or_else(|e| panic!("{e}; its log:\n{}", replica.binary.logs()));
+    since.elapsed()
 }
 
 /// Waits until `replica` is ready and a standby under `leader`, as its `/readyz` says.
@@ -171,7 +165,7 @@ struct LeaseHistory {
 
 impl LeaseHistory {
     fn follow(env: &Env, ns: &TestNamespace) -> LeaseHistory {
-        let api: Api<Lease> = Api::namespaced(env.client.clone(), &ns.name);
+        let api: Api<Lease> = Api::namespaced(env.client.clone(), ns.name());
         let seen = Arc::new(Mutex::new(Vec::<Seen>::new()));
         let record = seen.clone();
         let task = tokio::spawn(async move {
@@ -234,9 +228,12 @@ fn identity_of(user_agent: &str) -> Option<&str> {
 /// On the sandbox: the runs of identities among every successful write the controllers made,
 /// outside the Lease, in the order the API server answered them (one run per term), with each
 /// run's writes; on a real cluster `None` (no audit log to read).
-fn writer_runs(env: &Env, user: &str) -> Option<Vec<(String, Vec<sandbox::AuditEntry>)>> {
+fn writer_runs(
+    env: &Env,
+    user: &str,
+) -> Option<Vec<(String, Vec<kube_apiserver_sandbox::AuditEntry>)>> {
     let sandbox = env.sandbox()?;
-    let mut runs: Vec<(String, Vec<sandbox::AuditEntry>)> = Vec::new();
+    let mut runs: Vec<(String, Vec<kube_apiserver_sandbox::AuditEntry>)> = Vec::new();
     for entry in sandbox.audit() {
         if entry.user != user || entry.resource == "leases" || !entry.succeeded() {
             continue;
@@ -287,7 +284,7 @@ fn assert_writers(env: &Env, user: &str, expected: &[&str]) {
 
 /// The `reportingInstance`s of the `Published` Events of each Document.
 async fn published_by(env: &Env, ns: &TestNamespace) -> BTreeMap<String, Vec<String>> {
-    let events: Api<Event> = Api::namespaced(env.client.clone(), &ns.name);
+    let events: Api<Event> = Api::namespaced(env.client.clone(), ns.name());
     let mut by = BTreeMap::<String, Vec<String>>::new();
     for event in events
         .list(&ListParams::default())
@@ -309,7 +306,7 @@ async fn published_by(env: &Env, ns: &TestNamespace) -> BTreeMap<String, Vec<Str
 /// Creates Documents `<prefix>-0..n`, waits until each is published, and until each has its
 /// one `Published` Event, reported by `leader`.
 async fn published_by_one(env: &Env, ns: &TestNamespace, prefix: &str, n: usize, leader: &str) {
-    let docs: Api<Document> = Api::namespaced(env.client.clone(), &ns.name);
+    let docs: Api<Document> = Api::namespaced(env.client.clone(), ns.name());
     for i in 0..n {
         create(&docs, &doc(&format!("{prefix}-{i}"), "Title", "words")).await;
     }
@@ -408,22 +405,19 @@ async fn of_three_replicas_exactly_one_replaces_a_killed_leader_and_not_before_i
     a.binary.kill().await;
     // Whichever standby looks first after the lease ran out takes it; the other stays one.
     let bound = SHORT.lease_duration + SHORT.longest_look() * 2 + SLACK;
-    let (leader, other, handover) = {
-        let deadline = Instant::now() + bound;
-        loop {
+    let b_leads = Wait::new("a standby to take over")
+        .timeout(bound)
+        .until(|| async {
             if b.leads().await {
-                break (b, c, killed.elapsed());
+                Some(true)
+            } else {
+                c.leads().await.then_some(false)
             }
-            if c.leads().await {
-                break (c, b, killed.elapsed());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no replica took over within {bound:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    };
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let handover = killed.elapsed();
+    let (leader, other) = if b_leads { (b, c) } else { (c, b) };
     eprintln!(
         "SIGKILL handover: {:.2} s to {} (lease duration {:?}, retry period {:?})",
         handover.as_secs_f64(),
@@ -547,7 +541,7 @@ async fn a_leader_cut_off_from_the_api_server_stops_writing_before_a_standby_tak
         a.binary
             .metric(
                 "doc_controller_leader_transitions_total",
-                &["transition=\"lost\""]
+                &[("transition", "lost")]
             )
             .await,
         1.0
@@ -606,7 +600,7 @@ async fn two_processes_started_with_one_identity_end_with_one_leader() {
         first
             .metric(
                 "doc_controller_leader_transitions_total",
-                &["transition=\"lost\""]
+                &[("transition", "lost")]
             )
             .await,
         1.0

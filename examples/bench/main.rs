@@ -86,7 +86,7 @@ enum Scenario {
 /// Which latency model the sandbox runs with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum Latency {
-    /// `sandbox::LatencyModel::KUBE_APISERVER_ETCD`: writes, reads and watch events delayed as
+    /// `kube_apiserver_sandbox::LatencyModel::KUBE_APISERVER_ETCD`: writes, reads and watch events delayed as
     /// on a real kube-apiserver with etcd.
     KubeApiserverEtcd,
     /// No delays: the sandbox answers as fast as it can.
@@ -94,10 +94,10 @@ enum Latency {
 }
 
 impl Latency {
-    fn model(self) -> sandbox::LatencyModel {
+    fn model(self) -> kube_apiserver_sandbox::LatencyModel {
         match self {
-            Latency::KubeApiserverEtcd => sandbox::LatencyModel::KUBE_APISERVER_ETCD,
-            Latency::None => sandbox::LatencyModel::NONE,
+            Latency::KubeApiserverEtcd => kube_apiserver_sandbox::LatencyModel::KUBE_APISERVER_ETCD,
+            Latency::None => kube_apiserver_sandbox::LatencyModel::NONE,
         }
     }
 }
@@ -139,7 +139,7 @@ struct Opts {
     #[arg(long)]
     controller_bin: Option<PathBuf>,
     /// The sandbox's latency model (ignored on a cluster): `kube-apiserver-etcd`, the delays
-    /// of a real API server with etcd as calibrated in `sandbox::LatencyModel`, or `none`.
+    /// of a real API server with etcd as calibrated in `kube_apiserver_sandbox::LatencyModel`, or `none`.
     #[arg(long, value_enum, default_value_t = Latency::KubeApiserverEtcd)]
     latency_model: Latency,
     /// Overrides the latency model's write delay (e.g. `8ms`).
@@ -209,9 +209,9 @@ fn controller_bin(opts: &Opts) -> Result<PathBuf, BenchError> {
 
 impl Opts {
     /// The sandbox's latency model: the chosen one, with the overridden delays.
-    fn latency(&self) -> sandbox::LatencyModel {
+    fn latency(&self) -> kube_apiserver_sandbox::LatencyModel {
         let model = self.latency_model.model();
-        sandbox::LatencyModel {
+        kube_apiserver_sandbox::LatencyModel {
             write: self.write_latency.unwrap_or(model.write),
             read: self.read_latency.unwrap_or(model.read),
             watch: self.watch_latency.unwrap_or(model.watch),

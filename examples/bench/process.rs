@@ -2,6 +2,7 @@
 //! controller's `/metrics` tell about them.
 
 use crate::BenchError;
+use kube_apiserver_sandbox::testkit::{self, Metrics};
 use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -362,56 +363,24 @@ pub fn established_connections(pid: u32, port: u16) -> usize {
     count
 }
 
-/// A minimal HTTP/1.0 GET, enough for the admin server; returns status and body.
+/// A plain HTTP GET of the admin server; status and body.
 pub async fn http_get(addr: SocketAddr, path: &str) -> Result<(u16, String), BenchError> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(addr).await?;
-    let request = format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n");
-    stream.write_all(request.as_bytes()).await?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await?;
-    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-    let code = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    Ok((code, body.to_string()))
+    Ok(testkit::http_get(addr, path).await?)
 }
 
-/// Samples of a Prometheus text exposition.
+/// The samples of the controller's `/metrics`, with the sums the benchmarks report.
 #[derive(Debug, Default, Clone)]
-pub struct Samples(Vec<(String, BTreeMap<String, String>, f64)>);
+pub struct Samples(Metrics);
 
 impl Samples {
-    /// Parses the text format (comments skipped).
+    /// Parses the text format.
     pub fn parse(text: &str) -> Self {
-        let mut out = Vec::new();
-        for line in text.lines().filter(|l| !l.starts_with('#')) {
-            let Some((series, value)) = line.rsplit_once(' ') else {
-                continue;
-            };
-            let Ok(value) = value.parse::<f64>() else {
-                continue;
-            };
-            let (name, labels) = match series.split_once('{') {
-                Some((name, rest)) => (name, parse_labels(rest.trim_end_matches('}'))),
-                None => (series, BTreeMap::new()),
-            };
-            out.push((name.to_string(), labels, value));
-        }
-        Self(out)
+        Self(Metrics::parse(text))
     }
 
     /// Sum of the series of `name` whose labels satisfy `keep`.
     pub fn sum(&self, name: &str, keep: impl Fn(&BTreeMap<String, String>) -> bool) -> f64 {
-        self.0
-            .iter()
-            .filter(|(n, labels, _)| n == name && keep(labels))
-            .map(|(_, _, v)| v)
-            // An empty f64 sum is -0.0; + 0.0 makes it print as 0.
-            .sum::<f64>()
-            + 0.0
+        self.0.sum_where(name, keep)
     }
 
     /// `sum(doc_controller_reconcile_total)`.
@@ -434,8 +403,12 @@ impl Samples {
     /// Write requests by `verb resource`.
     pub fn writes_by_kind(&self) -> BTreeMap<String, f64> {
         let mut out = BTreeMap::new();
-        for (name, labels, value) in &self.0 {
-            if name == "doc_controller_api_requests_total" && is_write(labels) && *value > 0.0 {
+        for sample in self.0.samples() {
+            let (labels, value) = (&sample.labels, &sample.value);
+            if sample.name == "doc_controller_api_requests_total"
+                && is_write(labels)
+                && *value > 0.0
+            {
                 let key = format!(
                     "{} {}",
                     labels.get("verb").map_or("", String::as_str),
@@ -467,7 +440,8 @@ impl Samples {
     pub fn request_seconds_by_kind(&self) -> BTreeMap<String, (f64, f64)> {
         let mut out: BTreeMap<String, (f64, f64)> = BTreeMap::new();
         let base = "doc_controller_api_request_duration_seconds";
-        for (name, labels, value) in &self.0 {
+        for sample in self.0.samples() {
+            let (name, labels, value) = (&sample.name, &sample.labels, &sample.value);
             let count = name.strip_prefix(base) == Some("_count");
             if !(count || name.strip_prefix(base) == Some("_sum")) || *value == 0.0 {
                 continue;
@@ -503,31 +477,4 @@ fn is_write(labels: &BTreeMap<String, String>) -> bool {
         .get("verb")
         .is_some_and(|v| WRITE_VERBS.contains(&v.as_str()))
         && labels.get("resource").is_none_or(|r| r != "leases")
-}
-
-fn parse_labels(text: &str) -> BTreeMap<String, String> {
-    let mut labels = BTreeMap::new();
-    let mut rest = text;
-    while let Some((key, after)) = rest.split_once("=\"") {
-        let mut value = String::new();
-        let mut chars = after.char_indices();
-        let mut end = after.len();
-        while let Some((i, c)) = chars.next() {
-            match c {
-                '\\' => {
-                    if let Some((_, escaped)) = chars.next() {
-                        value.push(escaped);
-                    }
-                }
-                '"' => {
-                    end = i + 1;
-                    break;
-                }
-                c => value.push(c),
-            }
-        }
-        labels.insert(key.trim_start_matches(',').trim().to_string(), value);
-        rest = &after[end..];
-    }
-    labels
 }

@@ -4,11 +4,11 @@
 use crate::BenchError;
 use doc_controller::{Document, DocumentSpec};
 use futures::{StreamExt, TryStreamExt};
-use k8s_openapi::api::core::v1::Namespace;
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
+use kube_apiserver_sandbox::LatencyModel;
+use kube_apiserver_sandbox::testkit::{TestCluster, TestNamespace};
 use serde_json::json;
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -23,8 +23,11 @@ const CREATE_CONCURRENCY: usize = 32;
 
 /// One API server and one namespace holding the Documents of one measurement.
 pub struct Phase {
-    /// The sandbox, kept alive for the phase (sandbox mode only).
-    pub sandbox: Option<sandbox::Sandbox>,
+    /// The namespace; should the bench end without [`Phase::cleanup`], it is deleted when the
+    /// phase drops on a real cluster. Declared before the cluster, so it goes first.
+    ns: TestNamespace,
+    /// The API server: a sandbox kept alive for the phase, or the cluster.
+    cluster: TestCluster,
     /// The kubeconfig for child processes.
     pub kubeconfig: PathBuf,
     /// An admin client of the bench (not the controller's).
@@ -54,46 +57,28 @@ pub fn target_name() -> &'static str {
 impl Phase {
     /// A fresh API server (sandbox, with `latency`) or a fresh namespace (cluster), with the
     /// CRD installed.
-    pub async fn new(label: &str, latency: sandbox::LatencyModel) -> Result<Self, BenchError> {
-        let (sandbox, kubeconfig, kube_config) = match cluster_kubeconfig() {
-            Some(path) => {
-                let raw = Kubeconfig::read_from(&path)
-                    .map_err(|e| BenchError::msg(format!("kubeconfig: {e}")))?;
-                let config =
-                    kube::Config::from_custom_kubeconfig(raw, &KubeConfigOptions::default())
-                        .await
-                        .map_err(|e| BenchError::msg(format!("kubeconfig: {e}")))?;
-                (None, path, config)
-            }
-            None => {
-                let sb = sandbox::Sandbox::builder()
-                    .watch_history(100_000)
-                    .latency(latency)
-                    .start()
-                    .await
-                    .map_err(|e| BenchError::msg(format!("sandbox: {e}")))?;
-                let path = sb.kubeconfig_path().to_path_buf();
-                let config = sb.kube_config();
-                (Some(sb), path, config)
-            }
-        };
-        let api_port = kube_config.cluster_url.port_u16().unwrap_or(443);
-        let client = Client::try_from(kube_config)?;
+    pub async fn new(label: &str, latency: LatencyModel) -> Result<Self, BenchError> {
+        let cluster = TestCluster::from_env(KUBECONFIG_ENV, |b| {
+            b.watch_history(100_000).latency(latency)
+        })
+        .await
+        .map_err(|e| BenchError::msg(e.to_string()))?;
+        let api_port = cluster.kube_config().cluster_url.port_u16().unwrap_or(443);
+        let client = cluster.client();
         doc_controller::document::install(client.clone(), Duration::from_secs(30))
             .await
             .map_err(|e| BenchError::msg(e.to_string()))?;
-        let namespace = format!("bench-{label}-{:06x}", rand_u32() & 0xff_ffff);
-        let ns: Namespace = serde_json::from_value(json!({
-            "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}
-        }))?;
-        Api::<Namespace>::all(client.clone())
-            .create(&PostParams::default(), &ns)
-            .await?;
+        let ns = cluster
+            .namespace(&format!("bench-{label}"))
+            .await
+            .map_err(|e| BenchError::msg(e.to_string()))?
+            .before_delete(release_documents);
         Ok(Self {
-            sandbox,
-            kubeconfig,
+            kubeconfig: cluster.kubeconfig_path().to_path_buf(),
             client,
-            namespace,
+            namespace: ns.name().to_owned(),
+            ns,
+            cluster,
             api_port,
             created: None,
         })
@@ -167,7 +152,7 @@ impl Phase {
     /// hosts it), on a cluster `process_cpu_seconds_total` from the API server's `/metrics`
     /// (0 when it cannot be read, e.g. without the permission to `get` the `/metrics` path).
     pub async fn server_cpu_seconds(&self) -> f64 {
-        if self.sandbox.is_some() {
+        if self.cluster.is_sandbox() {
             return crate::process::self_cpu_seconds().unwrap_or_default();
         }
         let request = http::Request::get("/metrics").body(Vec::new());
@@ -187,54 +172,41 @@ impl Phase {
     /// finalizers are released, the namespace deleted, and the deletion waited for (at most
     /// `timeout`), so the next phase meets the API server as this one did, not busy deleting.
     pub async fn cleanup(self, timeout: Duration) -> Result<(), BenchError> {
-        if self.sandbox.is_some() {
+        if self.cluster.is_sandbox() {
             return Ok(());
         }
-        let api = self.documents();
-        let docs = api.list(&ListParams::default()).await?;
-        let stuck: Vec<String> = docs
-            .items
-            .iter()
-            .filter(|d| !d.finalizers().is_empty())
-            .map(ResourceExt::name_any)
-            .collect();
-        futures::stream::iter(stuck)
-            .map(|name| {
-                let api = api.clone();
-                async move {
-                    api.patch(
-                        &name,
-                        &PatchParams::default(),
-                        &Patch::Merge(json!({"metadata": {"finalizers": null}})),
-                    )
-                    .await
-                    .map(|_| ())
-                }
-            })
-            .buffer_unordered(CREATE_CONCURRENCY)
-            .try_collect::<Vec<()>>()
-            .await?;
-        let namespaces = Api::<Namespace>::all(self.client.clone());
-        namespaces
-            .delete(&self.namespace, &DeleteParams::background())
-            .await?;
-        let started = Instant::now();
-        while namespaces.get_opt(&self.namespace).await?.is_some() {
-            if started.elapsed() > timeout {
-                return Err(BenchError::msg(format!(
-                    "namespace {} still there after {timeout:?}",
-                    self.namespace
-                )));
-            }
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
-        eprintln!(
-            "bench: namespace {} deleted in {:.1?}",
-            self.namespace,
-            started.elapsed()
-        );
+        let took = self
+            .ns
+            .delete(&self.client, timeout)
+            .await
+            .map_err(|e| BenchError::msg(e.to_string()))?;
+        eprintln!("bench: namespace {} deleted in {took:.1?}", self.namespace);
         Ok(())
     }
+}
+
+/// Releases the finalizers of the Documents of a phase's namespace about to be deleted on a
+/// real cluster: no controller runs any more to remove them.
+async fn release_documents(client: Client, namespace: String) {
+    let api: Api<Document> = Api::namespaced(client, &namespace);
+    let Ok(docs) = api.list(&ListParams::default()).await else {
+        return;
+    };
+    let stuck: Vec<String> = docs
+        .items
+        .iter()
+        .filter(|d| !d.finalizers().is_empty())
+        .map(ResourceExt::name_any)
+        .collect();
+    futures::stream::iter(stuck)
+        .for_each_concurrent(CREATE_CONCURRENCY, |name| {
+            let api = api.clone();
+            async move {
+                let release = Patch::Merge(json!({"metadata": {"finalizers": null}}));
+                let _ = api.patch(&name, &PatchParams::default(), &release).await;
+            }
+        })
+        .await;
 }
 
 /// The number of ready Documents, kept current by a watch.
@@ -327,16 +299,4 @@ pub fn document(i: usize, content_bytes: usize) -> Document {
             hide: false,
         },
     )
-}
-
-fn rand_u32() -> u32 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or_default(),
-    );
-    h.finish() as u32
 }

@@ -15,6 +15,7 @@ use kube::api::{
     Api, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams, PostParams,
 };
 use kube::discovery::Scope;
+use kube_apiserver_sandbox::testkit::Wait;
 use serde_json::{Value, json};
 use std::collections::{BTreeSet, VecDeque};
 use std::net::SocketAddr;
@@ -195,7 +196,7 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Logs {
 /// A sandbox with an admin client and the controller's identity, where one demo runs.
 pub struct Demo {
     /// The API server.
-    pub sandbox: sandbox::Sandbox,
+    pub sandbox: kube_apiserver_sandbox::Sandbox,
     /// An admin client: the person at the keyboard (creating Documents, applying manifests,
     /// playing another writer), never the controller.
     pub client: kube::Client,
@@ -211,12 +212,12 @@ impl Demo {
     /// Starts a sandbox (with the Document CRD when `crd`) and installs the controller as
     /// deployed for `fault`'s demo (see [`deploy`]).
     pub async fn start(logs: &Logs, fault: Fault, crd: bool) -> Res<Demo> {
-        Self::start_with(sandbox::Sandbox::builder(), logs, fault, crd).await
+        Self::start_with(kube_apiserver_sandbox::Sandbox::builder(), logs, fault, crd).await
     }
 
     /// Like [`Demo::start`] with sandbox options.
     pub async fn start_with(
-        builder: sandbox::SandboxBuilder,
+        builder: kube_apiserver_sandbox::SandboxBuilder,
         logs: &Logs,
         fault: Fault,
         crd: bool,
@@ -318,17 +319,17 @@ impl Demo {
 
     /// Waits until every Document of [`NS`] is Ready for its current generation.
     pub async fn wait_all_ready(&self, within: Duration) -> Res {
-        let deadline = Instant::now() + within;
-        loop {
-            let docs = self.docs.list(&ListParams::default()).await?.items;
-            if docs.iter().all(|d| DocState::Current.holds(d)) {
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                return Err(format!("Documents not Ready within {within:?}").into());
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        Wait::new("every Document to be Ready")
+            .timeout(within)
+            .interval(Duration::from_millis(100))
+            .until(|| async {
+                self.docs
+                    .list(&ListParams::default())
+                    .await
+                    .is_ok_and(|l| l.items.iter().all(|d| DocState::Current.holds(d)))
+            })
+            .await?;
+        Ok(())
     }
 
     /// A controller configuration with `faults` on, watching all namespaces, admin on port 0,
@@ -700,13 +701,13 @@ pub struct TokenFile {
 
 impl TokenFile {
     /// Writes `token` to a file of a new temporary directory, with a kubeconfig beside it.
-    pub fn write(sandbox: &sandbox::Sandbox, token: String) -> Res<TokenFile> {
+    pub fn write(sandbox: &kube_apiserver_sandbox::Sandbox, token: String) -> Res<TokenFile> {
         use kube::config::{AuthInfo, Context, Kubeconfig, NamedAuthInfo, NamedContext};
         let dir = tempfile::tempdir()?;
         let path = dir.path().join("token");
         std::fs::write(&path, token)?;
-        let source = Kubeconfig::read_from(sandbox.kubeconfig_path())?;
-        let cluster = source
+        let cluster = sandbox
+            .kubeconfig()
             .clusters
             .into_iter()
             .next()
@@ -751,7 +752,7 @@ impl TokenFile {
 
     /// A client configuration for an in-process controller that authenticates with whatever
     /// token the file holds when kube reads it, as `kube::Config::infer()` does in a Pod.
-    pub fn kube_config(&self, sandbox: &sandbox::Sandbox) -> kube::Config {
+    pub fn kube_config(&self, sandbox: &kube_apiserver_sandbox::Sandbox) -> kube::Config {
         let mut config = sandbox.kube_config();
         config.auth_info = kube::config::AuthInfo {
             token_file: Some(self.path.display().to_string()),

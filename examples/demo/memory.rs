@@ -630,7 +630,7 @@ pub async fn unbounded_concurrency(logs: &Logs) -> Res {
     let demo = Demo::start(logs, fault, true).await?;
     demo.sandbox
         .faults()
-        .set(sandbox::Fault::latency(LATENCY).for_user(Demo::user()));
+        .set(kube_apiserver_sandbox::Fault::latency(LATENCY).for_user(Demo::user()));
     println!(
         "sandbox   server fault: latency {} ms for {}",
         LATENCY.as_millis(),

@@ -92,7 +92,8 @@ pub async fn api_unreachable(logs: &Logs) -> Res {
             let faults = d.sandbox.faults();
             match tick {
                 2 => {
-                    let id = faults.set(sandbox::Fault::hang().for_user(user.as_str()));
+                    let id =
+                        faults.set(kube_apiserver_sandbox::Fault::hang().for_user(user.as_str()));
                     faults.close_watches();
                     *hang.lock().unwrap_or_else(|e| e.into_inner()) = Some(id);
                     note("the API server stops answering the controller; open watches cut");

@@ -6,6 +6,7 @@ use crate::{intro, note, outro, para, phase};
 use doc_controller::fault::Fault;
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{Api, ListParams};
+use kube_apiserver_sandbox::testkit::Wait;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
@@ -65,15 +66,12 @@ pub async fn no_leader_election(logs: &Logs) -> Res {
     let stopped_at = Instant::now();
     stopping.stop().await?;
     let (_, standby) = &replicas[0];
-    let taken = loop {
-        if leads(standby).await {
-            break Some(stopped_at.elapsed());
-        }
-        if stopped_at.elapsed() > Duration::from_secs(20) {
-            break None;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let taken = Wait::new("the standby to lead")
+        .timeout(Duration::from_secs(20))
+        .until(|| leads(standby))
+        .await
+        .ok()
+        .map(|()| stopped_at.elapsed());
     match taken {
         Some(after) => note(&format!(
             "the leader was stopped with SIGTERM: it finished its reconciles, released the Lease \
@@ -105,18 +103,19 @@ async fn start(demo: &Demo, args: &[&str]) -> Res<Replicas> {
         println!("{name}  doc-controller {}", all.join(" "));
         replicas.push((name, Child::spawn(demo, &all).await?));
     }
-    let deadline = Instant::now() + Duration::from_secs(20);
-    for (_, replica) in &replicas {
-        while !matches!(
-            http_get(replica.target.admin, "/readyz").await,
-            Ok((200, _))
-        ) {
-            if Instant::now() > deadline {
-                return Err("a replica did not become ready within 20 s".into());
+    Wait::new("both replicas to be ready")
+        .timeout(Duration::from_secs(20))
+        .interval(Duration::from_millis(100))
+        .until(|| async {
+            for (_, replica) in &replicas {
+                let ready = http_get(replica.target.admin, "/readyz").await;
+                if !matches!(ready, Ok((200, _))) {
+                    return false;
+                }
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
+            true
+        })
+        .await?;
     Ok(replicas)
 }
 

@@ -6,8 +6,9 @@ use crate::para;
 use doc_controller::Document;
 use doc_controller::diagnosis::report::Diagnostics;
 use kube::api::{Api, ListParams};
+use kube_apiserver_sandbox::testkit::Metrics;
+pub use kube_apiserver_sandbox::testkit::http_get;
 use std::collections::BTreeSet;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -355,44 +356,15 @@ pub async fn idle(_tick: u32) -> Res {
     Ok(())
 }
 
-/// Sums the samples of `name` whose label set contains all of `labels`.
+/// The sum of the samples of `name` with every label of `labels` (each `key="value"`, as the
+/// probes spell them).
 pub fn sum_metric(text: &str, name: &str, labels: &[&str]) -> f64 {
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| {
-            let (series, value) = l.rsplit_once(' ')?;
-            let (metric, label_part) = match series.split_once('{') {
-                Some((m, rest)) => (m, rest.trim_end_matches('}')),
-                None => (series, ""),
-            };
-            (metric == name && labels.iter().all(|want| label_part.contains(want)))
-                .then(|| value.parse::<f64>().ok())
-                .flatten()
+    let pairs: Vec<(&str, &str)> = labels
+        .iter()
+        .filter_map(|label| {
+            let (key, value) = label.split_once('=')?;
+            Some((key, value.trim_matches('"')))
         })
-        // An empty f64 sum is -0.0; adding 0.0 prints it as 0.
-        .sum::<f64>()
-        + 0.0
-}
-
-/// A minimal HTTP/1.0 GET for the admin server; status and body.
-pub async fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let exchange = async {
-        let mut stream = tokio::net::TcpStream::connect(addr).await?;
-        let request = format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n");
-        stream.write_all(request.as_bytes()).await?;
-        let mut response = String::new();
-        stream.read_to_string(&mut response).await?;
-        Ok::<_, std::io::Error>(response)
-    };
-    let response = tokio::time::timeout(Duration::from_secs(5), exchange)
-        .await
-        .map_err(|_| std::io::Error::other("admin server did not answer within 5 s"))??;
-    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-    let code = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    Ok((code, body.to_string()))
+        .collect();
+    Metrics::parse(text).sum(name, &pairs)
 }

@@ -34,7 +34,8 @@ pub async fn no_bookmarks(logs: &Logs) -> Res {
          controller's connections are cut after 3 s without a byte (client read timeout 3 s, as \
          an idle timeout of a load balancer would). Watch 410 Gone and the full re-lists.",
     );
-    let builder = sandbox::Sandbox::builder().bookmark_interval(Duration::from_secs(1));
+    let builder =
+        kube_apiserver_sandbox::Sandbox::builder().bookmark_interval(Duration::from_secs(1));
     let demo = Demo::start_with(builder, logs, fault, true).await?;
     demo.create_docs("quiet", 3).await?;
     demo.server_fault(json!({ "type": "compactEvery", "seconds": 2.0 }))

@@ -155,7 +155,10 @@ fn without_the_catalogue_nothing_of_it_is_left() {
         let lower = line.to_ascii_lowercase();
         lower.contains("toggle")
             || line.contains("FAULT(")
-            || (line.contains("Fault::") && !line.contains("sandbox::Fault"))
+            // The sandbox's own faults (`sb.faults()`, `kube_apiserver_sandbox::Fault`) stay.
+            || (line.contains("Fault::")
+                && !line.contains("sandbox::Fault")
+                && !line.contains("sb.faults()"))
             || line.contains("LiveFaults")
             || line.contains("--fault")
             || line.contains("live-faults")
@@ -212,6 +215,41 @@ fn nothing_of_the_template_itself_is_copied() {
         manifest.contains("name = \"widget-controller\""),
         "{manifest}"
     );
+}
+
+#[test]
+fn the_sandbox_is_copied_byte_for_byte_without_its_conformance_suite() {
+    let project = Project::generate(widget(), false);
+    let (from, to) = (template().join("sandbox"), project.root().join("sandbox"));
+    let mut dirs = vec![PathBuf::new()];
+    let mut copied = 0;
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(from.join(&dir))
+            .expect("readable")
+            .flatten()
+        {
+            let relative = dir.join(entry.file_name());
+            let kept = to.join(&relative);
+            if relative == Path::new("tests") || relative == Path::new("target") {
+                assert!(
+                    !kept.exists(),
+                    "sandbox/{} is not copied",
+                    relative.display()
+                );
+            } else if entry.path().is_dir() {
+                dirs.push(relative);
+            } else {
+                let same = std::fs::read(entry.path()).ok() == std::fs::read(&kept).ok();
+                assert!(
+                    same,
+                    "sandbox/{} differs from the template's",
+                    relative.display()
+                );
+                copied += 1;
+            }
+        }
+    }
+    assert!(copied > 0, "no sandbox file compared");
 }
 
 #[test]

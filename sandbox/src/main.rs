@@ -1,4 +1,4 @@
-//! `sandbox` binary: runs the in-memory API server standalone until Ctrl-C.
+//! The `kube-apiserver-sandbox` binary: runs the in-memory API server standalone until Ctrl-C.
 
 use std::path::PathBuf;
 
@@ -45,19 +45,22 @@ struct Args {
 
 impl Args {
     /// Every fault the flags ask for.
-    fn faults(&self) -> Result<Vec<sandbox::Fault>, Box<dyn std::error::Error>> {
+    fn faults(&self) -> Result<Vec<kube_apiserver_sandbox::Fault>, Box<dyn std::error::Error>> {
         let mut faults = Vec::new();
         for text in &self.faults {
-            faults.extend(sandbox::parse_faults(text)?);
+            faults.extend(kube_apiserver_sandbox::parse_faults(text)?);
         }
         if let Some(path) = &self.fault_file {
-            faults.extend(sandbox::read_fault_file(path)?);
+            faults.extend(kube_apiserver_sandbox::read_fault_file(path)?);
         }
         if let Some(qps) = self.throttle_qps {
-            faults.push(sandbox::Fault::throttle(qps, self.throttle_burst));
+            faults.push(kube_apiserver_sandbox::Fault::throttle(
+                qps,
+                self.throttle_burst,
+            ));
         }
         if let Some(seconds) = self.compact_every {
-            faults.push(sandbox::Fault::compact_every(
+            faults.push(kube_apiserver_sandbox::Fault::compact_every(
                 std::time::Duration::from_secs_f64(seconds),
             ));
         }
@@ -71,15 +74,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .init();
     let args = Args::parse();
-    let sandbox = sandbox::Sandbox::builder()
+    let sandbox = kube_apiserver_sandbox::Sandbox::builder()
         .port(args.port)
         .watch_history(args.watch_history)
         .kubeconfig_path(&args.kubeconfig)
         .faults(args.faults()?)
         .latency(if args.latency_model {
-            sandbox::LatencyModel::KUBE_APISERVER_ETCD
+            kube_apiserver_sandbox::LatencyModel::KUBE_APISERVER_ETCD
         } else {
-            sandbox::LatencyModel::NONE
+            kube_apiserver_sandbox::LatencyModel::NONE
         })
         .start()
         .await?;

@@ -547,7 +547,7 @@ async fn delete_collection_deletes_the_selected_objects() {
 #[tokio::test]
 async fn dropping_the_sandbox_stops_the_server_and_removes_its_kubeconfig() {
     // About the sandbox itself; it starts one whatever the target.
-    let sb = sandbox::Sandbox::start().await.unwrap();
+    let sb = kube_apiserver_sandbox::Sandbox::start().await.unwrap();
     let path = sb.kubeconfig_path().to_owned();
     assert!(path.exists());
     assert!(sb.url().starts_with("https://127.0.0.1:"));
@@ -566,7 +566,7 @@ async fn dropping_the_sandbox_stops_the_server_and_removes_its_kubeconfig() {
 #[test]
 fn the_sandbox_can_be_shared_across_tasks() {
     fn assert_send_sync<T: Send + Sync>() {}
-    assert_send_sync::<sandbox::Sandbox>();
+    assert_send_sync::<kube_apiserver_sandbox::Sandbox>();
 }
 
 /// kube's `Recorder` creates an events.k8s.io/v1 Event and patches its `series` on a repeat;

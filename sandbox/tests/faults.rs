@@ -18,7 +18,7 @@ use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, ServiceAccount};
 use kube::Api;
 use kube::api::{ListParams, PostParams, WatchEvent, WatchParams};
-use sandbox::{Fault, FaultAction, Sandbox};
+use kube_apiserver_sandbox::{Fault, FaultAction, Sandbox};
 use serde_json::json;
 
 const CONTROLLER: &str = "system:serviceaccount:default:doc-controller";

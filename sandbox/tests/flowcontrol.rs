@@ -48,10 +48,10 @@ const SANDBOX_LATENCY: Duration = Duration::from_millis(300);
 /// test go with its namespace, on the sandbox and on a real cluster (the garbage collector).
 async fn owned_by_namespace(client: &kube::Client, ns: &TestNamespace) -> Value {
     let namespace = Api::<Namespace>::all(client.clone())
-        .get(&ns.name)
+        .get(ns.name())
         .await
         .unwrap();
-    json!([{"apiVersion": "v1", "kind": "Namespace", "name": ns.name,
+    json!([{"apiVersion": "v1", "kind": "Namespace", "name": ns.name(),
         "uid": namespace.metadata.uid}])
 }
 
@@ -83,9 +83,8 @@ async fn throttle(target: &Target, ns: &TestNamespace, sa: &str) -> Throttle {
     let client = target.client();
     let owner = owned_by_namespace(&client, ns).await;
     let name = unique_name("conf-throttled");
-    let mut docs: Vec<Value> = serde_yaml::Deserializer::from_str(THROTTLING_YAML)
-        .map(|d| serde::Deserialize::deserialize(d).unwrap())
-        .collect();
+    let mut docs: Vec<Value> =
+        serde_saphyr::from_multiple(THROTTLING_YAML).expect("throttling.yaml parses");
     let mut pl = None;
     let mut fs = None;
     for doc in &mut docs {
@@ -96,7 +95,7 @@ async fn throttle(target: &Target, ns: &TestNamespace, sa: &str) -> Throttle {
             Some("FlowSchema") => {
                 doc["spec"]["priorityLevelConfiguration"]["name"] = json!(name);
                 doc["spec"]["rules"][0]["subjects"] = json!([{"kind": "ServiceAccount",
-                    "serviceAccount": {"namespace": ns.name, "name": sa}}]);
+                    "serviceAccount": {"namespace": ns.name(), "name": sa}}]);
                 fs = Some(doc.clone());
             }
             other => panic!("unexpected kind {other:?} in throttling.yaml"),
@@ -198,7 +197,7 @@ fn overlap_on_sandbox(target: &Target, users: &[&str]) {
     if let Some(sb) = target.sandbox() {
         for user in users {
             sb.faults()
-                .set(sandbox::Fault::latency(SANDBOX_LATENCY).for_user(*user));
+                .set(kube_apiserver_sandbox::Fault::latency(SANDBOX_LATENCY).for_user(*user));
         }
     }
 }
@@ -220,11 +219,11 @@ async fn requests_beyond_a_reject_levels_seats_get_the_real_429_and_those_within
     let token = accounts::token(&client, &ns, "throttled", None).await;
     let sa = accounts::client_for_token(&target.kube_config(), &token);
     let throttle = throttle(&target, &ns, "throttled").await;
-    let path = format!("/api/v1/namespaces/{}/configmaps", ns.name);
+    let path = format!("/api/v1/namespaces/{}/configmaps", ns.name());
     wait_in_effect(&sa, &path, &throttle.fs).await;
     let (fs_uid, pl_uid) = (uid(&throttle.fs), uid(&throttle.pl));
     // APF runs before authorization: a 403 is classified too.
-    let forbidden = get(&sa, &format!("/api/v1/namespaces/{}/secrets", ns.name)).await;
+    let forbidden = get(&sa, &format!("/api/v1/namespaces/{}/secrets", ns.name())).await;
     assert_eq!(forbidden.status, 403);
     assert_eq!(
         (forbidden.header(FS_UID), forbidden.header(PL_UID)),
@@ -337,7 +336,7 @@ async fn other_users_are_unaffected_and_masters_are_exempt() {
     let master =
         accounts::client_impersonating(&target.kube_config(), &master_user, &["system:masters"]);
     let throttle = throttle(&target, &ns, "throttled").await;
-    let path = format!("/api/v1/namespaces/{}/configmaps", ns.name);
+    let path = format!("/api/v1/namespaces/{}/configmaps", ns.name());
     wait_in_effect(&throttled, &path, &throttle.fs).await;
     overlap_on_sandbox(
         &target,
@@ -395,7 +394,7 @@ async fn cluster_scoped_apf_objects_owned_by_the_test_namespace_go_with_it() {
     let ns = target.namespace().await;
     let throttle = throttle(&target, &ns, "nobody").await;
     Api::<Namespace>::all(target.client())
-        .delete(&ns.name, &DeleteParams::background())
+        .delete(ns.name(), &DeleteParams::background())
         .await
         .unwrap();
     let schemas = Api::<FlowSchema>::all(target.client());
@@ -569,7 +568,7 @@ async fn a_flow_schema_naming_a_missing_level_is_dangling_until_the_level_exists
         "metadata": {"name": name, "ownerReferences": owner},
         "spec": {"priorityLevelConfiguration": {"name": name}, "matchingPrecedence": 60,
             "rules": [{"subjects": [{"kind": "ServiceAccount",
-                "serviceAccount": {"namespace": ns.name, "name": "waiting"}}],
+                "serviceAccount": {"namespace": ns.name(), "name": "waiting"}}],
                 "resourceRules": [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"],
                     "namespaces": ["*"], "clusterScope": true}]}]},
     }))
@@ -600,7 +599,7 @@ async fn a_flow_schema_naming_a_missing_level_is_dangling_until_the_level_exists
         }
     };
     eventually("Dangling=True (NotFound)", condition("True", "NotFound")).await;
-    let path = format!("/api/v1/namespaces/{}/configmaps", ns.name);
+    let path = format!("/api/v1/namespaces/{}/configmaps", ns.name());
     let answer = get(&sa, &path).await;
     assert_eq!(answer.status, 200);
     assert_ne!(

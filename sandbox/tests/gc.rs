@@ -167,7 +167,7 @@ async fn deleting_a_namespace_terminates_it_and_removes_its_contents() {
     let nss: Api<Namespace> = Api::all(client.clone());
     // The guard deletes it too on a real cluster should the test fail half-way.
     let guard = target.namespace().await;
-    let team = guard.name.clone();
+    let team = guard.name().to_owned();
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), &team);
     let mut held = configmap("held", json!({}));
     held.metadata.finalizers = Some(vec!["test/hold".into()]);

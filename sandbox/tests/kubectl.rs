@@ -196,7 +196,7 @@ impl Kubectl {
     /// A real apiserver serves a new CRD's resource a moment after it was created.
     async fn wait_until_served(&self) {
         let crd: CustomResourceDefinition =
-            serde_yaml::from_str(DOCUMENT_CRD).expect("the CRD manifest parses");
+            serde_saphyr::from_str(DOCUMENT_CRD).expect("the CRD manifest parses");
         common::wait_until_served(&self.target.client(), &crd).await;
     }
 

@@ -65,7 +65,7 @@ impl Ctx {
     /// `<base>-<namespace>`: a made-up user or group, or a cluster-scoped object, of this test
     /// alone (so that nothing granted by another test, or left by an aborted run, applies).
     fn name(&self, base: &str) -> String {
-        format!("{base}-{}", self.ns.name)
+        format!("{base}-{}", self.ns.name())
     }
 
     /// A client of the admin that impersonates `user` (and `groups`).
@@ -164,11 +164,8 @@ impl Ctx {
 
 /// The documents of a multi-document YAML text.
 fn yaml_docs(yaml: &str) -> Vec<Value> {
-    use serde::Deserialize;
-    serde_yaml::Deserializer::from_str(yaml)
-        .map(|doc| Value::deserialize(doc).unwrap())
-        .filter(|v| !v.is_null())
-        .collect()
+    let docs: Vec<Value> = serde_saphyr::from_multiple(yaml).expect("the YAML parses");
+    docs.into_iter().filter(|v| !v.is_null()).collect()
 }
 
 /// The project's `yaml/rbac.yaml` for a ServiceAccount `doc-controller` of `namespace`, with
@@ -1094,7 +1091,7 @@ fn write_kubeconfig_for_token(kubeconfig: &Path, token: &str, path: &Path) {
         "contexts": [{"name": "token", "context": {"cluster": context.cluster, "user": "token", "namespace": "default"}}],
         "current-context": "token",
     });
-    std::fs::write(path, serde_yaml::to_string(&out).unwrap()).unwrap();
+    std::fs::write(path, serde_saphyr::to_string(&out).unwrap()).unwrap();
 }
 
 fn strip_nulls(value: &mut Value) {

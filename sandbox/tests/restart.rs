@@ -17,7 +17,7 @@ use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Api;
 use kube::api::{ListParams, PostParams, VersionMatch, WatchEvent, WatchParams};
-use sandbox::Sandbox;
+use kube_apiserver_sandbox::Sandbox;
 use serde_json::json;
 
 /// How long the tests' API server stays down.

@@ -93,7 +93,7 @@ async fn a_token_bound_to_a_secret_stops_authenticating_once_the_secret_is_delet
     );
     let raw = accounts::get(
         &bound,
-        &format!("/api/v1/namespaces/{}/configmaps", ns.name),
+        &format!("/api/v1/namespaces/{}/configmaps", ns.name()),
     )
     .await;
     assert_eq!(raw.status, 401);
@@ -121,7 +121,7 @@ async fn tokens_bound_to_missing_or_other_objects_are_refused_as_on_a_real_serve
     let holder = secret(&client, &ns, "token-holder").await;
     let refused = |bound: serde_json::Value| {
         let client = client.clone();
-        let ns = ns.name.clone();
+        let ns = ns.name().to_owned();
         async move { api_error(accounts::request_token(&client, &ns, "bound", Some(bound)).await) }
     };
 

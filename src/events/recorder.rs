@@ -119,7 +119,7 @@ impl EventRecorder {
                     Ok(_) => Ok(()),
                     // The Event expired on the server (or was deleted): start afresh.
                     Err(kube::Error::Api(status)) if status.code == 404 => {
-                        let fresh = self.lock().restart(&key, now);
+                        let fresh = self.lock().start(&key, now);
                         self.create(&events, event, regarding, fresh).await
                     }
                     Err(e) => Err(e),
@@ -244,23 +244,15 @@ impl SeriesCache {
                     count: series.count,
                 }
             }
-            None => {
-                let first = Timestamp::now().as_nanosecond();
-                self.entries.insert(
-                    key.clone(),
-                    Series {
-                        first,
-                        count: 1,
-                        last: now,
-                    },
-                );
-                Send::Create { first }
-            }
+            None => Send::Create {
+                first: self.start(key, now),
+            },
         }
     }
 
-    /// The series of `key` starts again (its Event is gone); returns its new first time.
-    fn restart(&mut self, key: &Arc<str>, now: Instant) -> i128 {
+    /// A series of `key` starts at `now` (a first occurrence, or again after its Event was
+    /// gone); returns its first time, which names its Event.
+    fn start(&mut self, key: &Arc<str>, now: Instant) -> i128 {
         let first = Timestamp::now().as_nanosecond();
         self.entries.insert(
             key.clone(),

@@ -91,14 +91,14 @@ pub async fn revoke_bindings(env: &Env, ns: &TestNamespace) {
 
 fn installed(ns: &TestNamespace) -> Installed {
     Installed {
-        namespace: ns.name.clone(),
+        namespace: ns.name().to_owned(),
         user: user_of(ns),
     }
 }
 
 /// The user name the controller has in `ns`'s installation.
 pub fn user_of(ns: &TestNamespace) -> String {
-    format!("system:serviceaccount:{}:{SERVICE_ACCOUNT}", ns.name)
+    format!("system:serviceaccount:{}:{SERVICE_ACCOUNT}", ns.name())
 }
 
 /// Installs the shipped RBAC for `ns`, plus the manifests `setups` (paths from the repository).
@@ -140,7 +140,7 @@ async fn delete(env: &Env, ns: &TestNamespace, mut obj: Value) {
     for_test(&mut obj, &resource, namespaced, ns);
     let name = obj["metadata"]["name"].as_str().expect("a named object");
     let api: Api<DynamicObject> = if namespaced {
-        Api::namespaced_with(env.client.clone(), &ns.name, &resource)
+        Api::namespaced_with(env.client.clone(), ns.name(), &resource)
     } else {
         Api::all_with(env.client.clone(), &resource)
     };
@@ -158,7 +158,7 @@ async fn apply(env: &Env, ns: &TestNamespace, mut obj: Value) {
         .expect("a named object")
         .to_string();
     let api: Api<DynamicObject> = if namespaced {
-        Api::namespaced_with(env.client.clone(), &ns.name, &resource)
+        Api::namespaced_with(env.client.clone(), ns.name(), &resource)
     } else {
         Api::all_with(env.client.clone(), &resource)
     };
@@ -210,19 +210,25 @@ fn resource_of(obj: &Value) -> (ApiResource, bool) {
 
 /// Makes a shipped object the test's own (see the module docs).
 fn for_test(obj: &mut Value, resource: &ApiResource, namespaced: bool, ns: &TestNamespace) {
-    let own = |name: &Value| json!(format!("{}-{}", name.as_str().unwrap_or_default(), ns.name));
+    let own = |name: &Value| {
+        json!(format!(
+            "{}-{}",
+            name.as_str().unwrap_or_default(),
+            ns.name()
+        ))
+    };
     if namespaced {
-        obj["metadata"]["namespace"] = json!(ns.name);
+        obj["metadata"]["namespace"] = json!(ns.name());
     } else {
         obj["metadata"]["name"] = own(&obj["metadata"]["name"]);
         obj["metadata"]["ownerReferences"] = json!([{
-            "apiVersion": "v1", "kind": "Namespace", "name": ns.name, "uid": ns.uid,
+            "apiVersion": "v1", "kind": "Namespace", "name": ns.name(), "uid": ns.uid(),
         }]);
     }
     let service_accounts = |subjects: &mut Value| {
         for subject in subjects.as_array_mut().into_iter().flatten() {
             if subject["kind"] == "ServiceAccount" && subject["namespace"] == SHIPPED_NAMESPACE {
-                subject["namespace"] = json!(ns.name);
+                subject["namespace"] = json!(ns.name());
             }
         }
     };
@@ -240,7 +246,7 @@ fn for_test(obj: &mut Value, resource: &ApiResource, namespaced: bool, ns: &Test
                 for subject in rule["subjects"].as_array_mut().into_iter().flatten() {
                     let sa = &mut subject["serviceAccount"];
                     if sa["namespace"] == SHIPPED_NAMESPACE {
-                        sa["namespace"] = json!(ns.name);
+                        sa["namespace"] = json!(ns.name());
                     }
                 }
             }

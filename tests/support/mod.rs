@@ -31,14 +31,14 @@ use doc_controller::config::Config;
 use doc_controller::diagnosis::report::Diagnostics;
 use doc_controller::diagnosis::{Finding, Settings};
 use doc_controller::{App, AppError, Document, DocumentSpec};
-use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use kube::api::{Patch, PatchParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::runtime::wait::{Condition, await_condition};
+use kube_apiserver_sandbox::testkit::{self, Metrics, TestCluster};
+pub use kube_apiserver_sandbox::testkit::{TestNamespace, eventually};
 use serde_json::json;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 // region: fault-catalogue
 use doc_controller::fault::Fault;
@@ -50,11 +50,10 @@ pub const KUBECONFIG_ENV: &str = "DOC_CONTROLLER_E2E_KUBECONFIG";
 /// How long any single expectation may take before the test fails.
 pub const TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Where the tests run: the sandbox, started for this test, or a real cluster.
+/// Where the tests run: the sandbox, started for this test, or a real cluster (the testkit's
+/// [`TestCluster`]).
 pub struct Env {
-    sandbox: Option<sandbox::Sandbox>,
-    kubeconfig: PathBuf,
-    kube_config: kube::Config,
+    cluster: TestCluster,
     /// An admin client, not the controller's.
     pub client: kube::Client,
 }
@@ -71,7 +70,9 @@ impl Env {
 
     /// Like [`Env::new`], with sandbox options (ignored on a real cluster).
     pub async fn with_sandbox(
-        options: impl FnOnce(sandbox::SandboxBuilder) -> sandbox::SandboxBuilder,
+        options: impl FnOnce(
+            kube_apiserver_sandbox::SandboxBuilder,
+        ) -> kube_apiserver_sandbox::SandboxBuilder,
     ) -> Env {
         let env = Self::connect(options).await;
         doc_controller::document::install(env.client.clone(), TIMEOUT)
@@ -86,127 +87,56 @@ impl Env {
     }
 
     /// The embedded sandbox, for server-side faults; `None` on a real cluster.
-    pub fn sandbox(&self) -> Option<&sandbox::Sandbox> {
-        self.sandbox.as_ref()
+    pub fn sandbox(&self) -> Option<&kube_apiserver_sandbox::Sandbox> {
+        self.cluster.sandbox()
     }
 
     async fn connect(
-        options: impl FnOnce(sandbox::SandboxBuilder) -> sandbox::SandboxBuilder,
+        options: impl FnOnce(
+            kube_apiserver_sandbox::SandboxBuilder,
+        ) -> kube_apiserver_sandbox::SandboxBuilder,
     ) -> Env {
-        match std::env::var_os(KUBECONFIG_ENV) {
-            Some(path) => {
-                let kubeconfig = PathBuf::from(path);
-                let raw = Kubeconfig::read_from(&kubeconfig).expect("kubeconfig readable");
-                let kube_config =
-                    kube::Config::from_custom_kubeconfig(raw, &KubeConfigOptions::default())
-                        .await
-                        .expect("kubeconfig valid");
-                let client = kube::Client::try_from(kube_config.clone()).expect("client");
-                Env {
-                    sandbox: None,
-                    kubeconfig,
-                    kube_config,
-                    client,
-                }
-            }
-            None => {
-                let sandbox = options(sandbox::Sandbox::builder())
-                    .start()
-                    .await
-                    .expect("sandbox starts");
-                let client = sandbox.client().expect("client");
-                Env {
-                    kubeconfig: sandbox.kubeconfig_path().to_path_buf(),
-                    kube_config: sandbox.kube_config(),
-                    sandbox: Some(sandbox),
-                    client,
-                }
-            }
+        let cluster = TestCluster::from_env(KUBECONFIG_ENV, options)
+            .await
+            .unwrap_or_else(|e| panic!("the sandbox, or the cluster of {KUBECONFIG_ENV}: {e}"));
+        Env {
+            client: cluster.client(),
+            cluster,
         }
     }
 
     /// Whether this run is on the embedded sandbox (some checks need to control the server).
     pub fn is_sandbox(&self) -> bool {
-        self.sandbox.is_some()
+        self.cluster.is_sandbox()
     }
 
     /// The kubeconfig for `kubectl --kubeconfig` and the controller binary.
     pub fn kubeconfig(&self) -> &Path {
-        &self.kubeconfig
+        self.cluster.kubeconfig_path()
     }
 
     /// Client configuration for an in-process controller.
     pub fn kube_config(&self) -> kube::Config {
-        self.kube_config.clone()
+        self.cluster.kube_config()
     }
 
-    /// A fresh namespace for one test, deleted when the returned guard drops.
+    /// A fresh namespace `e2e-<random>` for one test, deleted on a real cluster when the
+    /// returned guard drops, pass or fail: the Documents still holding the stopped
+    /// controller's finalizer are released first ([`release_documents`]).
     pub async fn namespace(&self) -> TestNamespace {
-        let name = format!("e2e-{:08x}", rand_u32());
-        let api: Api<Namespace> = Api::all(self.client.clone());
-        let ns: Namespace = serde_json::from_value(serde_json::json!({
-            "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}
-        }))
-        .expect("namespace object");
-        let created = api
-            .create(&PostParams::default(), &ns)
+        self.cluster
+            .namespace("e2e")
             .await
-            .expect("namespace created");
-        TestNamespace {
-            name,
-            uid: created.metadata.uid.expect("a created namespace has a uid"),
-            // The in-process sandbox runs on the test's runtime, which is blocked while the
-            // guard drops; it is discarded with everything in it when the test ends anyway.
-            cleanup: (!self.is_sandbox()).then(|| self.kube_config.clone()),
-        }
+            .expect("namespace created")
+            .before_delete(release_documents)
     }
 }
 
-/// A namespace owned by one test. Dropping it deletes it (and with it everything in it).
-pub struct TestNamespace {
-    /// The namespace's name.
-    pub name: String,
-    /// Its uid, for owner references of the cluster-scoped objects the test installs.
-    pub uid: String,
-    /// How to reach a real cluster to delete the namespace; `None` on the sandbox.
-    cleanup: Option<kube::Config>,
-}
-
-impl Drop for TestNamespace {
-    fn drop(&mut self) {
-        let Some(kube_config) = self.cleanup.take() else {
-            return;
-        };
-        let name = self.name.clone();
-        // Drop cannot await; the deletion is sent from a helper thread with its own runtime and
-        // its own client (the test's client lives on the test's runtime, blocked right here), so
-        // that cleanup happens even when the test panicked.
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build();
-            if let Ok(rt) = rt {
-                rt.block_on(async {
-                    let Ok(client) = kube::Client::try_from(kube_config) else {
-                        return;
-                    };
-                    let _ = tokio::time::timeout(
-                        Duration::from_secs(20),
-                        delete_namespace(client, &name),
-                    )
-                    .await;
-                });
-            }
-        })
-        .join();
-    }
-}
-
-/// Deletes a test namespace on a real cluster. The controller has stopped by now, so Documents
-/// still holding its finalizer would keep the namespace Terminating for ever: their finalizers
-/// are released first (what the guide's emergency release does), then the namespace goes.
-async fn delete_namespace(client: kube::Client, name: &str) {
-    let docs: Api<Document> = Api::namespaced(client.clone(), name);
+/// Releases the finalizers of the Documents of a test namespace about to be deleted on a real
+/// cluster. The controller has stopped by now, so Documents still holding its finalizer would
+/// keep the namespace Terminating for ever (what the guide's emergency release does).
+async fn release_documents(client: kube::Client, name: String) {
+    let docs: Api<Document> = Api::namespaced(client, &name);
     if let Ok(list) = docs.list(&ListParams::default()).await {
         let release = Patch::Merge(serde_json::json!({ "metadata": { "finalizers": null } }));
         for doc in list
@@ -220,8 +150,6 @@ async fn delete_namespace(client: kube::Client, name: &str) {
                 .await;
         }
     }
-    let api: Api<Namespace> = Api::all(client);
-    let _ = api.delete(name, &DeleteParams::background()).await;
 }
 
 /// A controller running in-process, scoped to one namespace.
@@ -245,7 +173,7 @@ impl Controller {
         // endregion: fault-catalogue
         let installed = deployed::install(env, ns).await;
         let token = deployed::TokenFile::new(env, &installed).await;
-        let mut controller = Self::start_as(token.kube_config(env), &ns.name, config).await;
+        let mut controller = Self::start_as(token.kube_config(env), ns.name(), config).await;
         controller.identity = Some((installed, token));
         controller
     }
@@ -269,7 +197,7 @@ impl Controller {
             Some(proxy) => proxy.kube_config(&token.kube_config(env)),
             None => token.kube_config(env),
         };
-        let mut controller = Self::start_as(kube_config, &ns.name, config).await;
+        let mut controller = Self::start_as(kube_config, ns.name(), config).await;
         controller.identity = Some((installed, token));
         controller
     }
@@ -354,14 +282,14 @@ impl Controller {
                 sum_metric(
                     &metrics,
                     "doc_controller_watch_events_total",
-                    &["resource=\"documents\"", &format!("event=\"{event}\"")],
+                    &[("resource", "documents"), ("event", event)],
                 )
             })
             .sum()
     }
 
-    /// The sum of all series of `name` whose labels contain every `label="value"` in `labels`.
-    pub async fn metric(&self, name: &str, labels: &[&str]) -> f64 {
+    /// The sum of all series of `name` with every label of `labels`.
+    pub async fn metric(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
         sum_metric(&self.metrics().await, name, labels)
     }
 
@@ -469,21 +397,9 @@ pub async fn expect_findings(admin: SocketAddr, expected: &[Finding]) {
     );
 }
 
-/// Sums the samples of `name` (exact metric name) whose label set contains all of `labels`.
-pub fn sum_metric(text: &str, name: &str, labels: &[&str]) -> f64 {
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| {
-            let (series, value) = l.rsplit_once(' ')?;
-            let (metric, label_part) = match series.split_once('{') {
-                Some((m, rest)) => (m, rest.trim_end_matches('}')),
-                None => (series, ""),
-            };
-            (metric == name && labels.iter().all(|want| label_part.contains(want)))
-                .then(|| value.parse::<f64>().ok())
-                .flatten()
-        })
-        .sum()
+/// The sum of the samples of `name` with every label of `labels`, in a `/metrics` text.
+pub fn sum_metric(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    Metrics::parse(text).sum(name, labels)
 }
 
 /// A Document in the shape tests need.
@@ -549,11 +465,9 @@ pub async fn wait_for(
     name: &str,
     condition: impl Condition<Document>,
 ) -> Document {
-    tokio::time::timeout(TIMEOUT, await_condition(api.clone(), name, condition))
+    testkit::wait_for(api, name, condition, TIMEOUT)
         .await
-        .unwrap_or_else(|_| panic!("timed out waiting for Document {name}"))
-        .expect("watch works")
-        .unwrap_or_else(|| panic!("Document {name} is gone"))
+        .unwrap_or_else(|e| panic!("Document {name}: {e}"))
 }
 
 /// Deletes the named Document and waits until it is gone (its finalizer released), or fails
@@ -582,60 +496,11 @@ pub async fn delete_and_wait(api: &Api<Document>, name: &str) {
     .expect("watch works");
 }
 
-/// Polls `check` until it returns `Some`, or fails the test with `what`.
-pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + TIMEOUT;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// A minimal HTTP/1.0 GET, enough for the admin server; returns status and body.
+/// A plain HTTP GET of the admin server; status and body.
 pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(addr)
+    testkit::http_get(addr, path)
         .await
-        .expect("admin server reachable");
-    let request = format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n");
-    stream
-        .write_all(request.as_bytes())
-        .await
-        .expect("request sent");
-    let mut response = String::new();
-    stream
-        .read_to_string(&mut response)
-        .await
-        .expect("response read");
-    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-    let code = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    (code, body.to_string())
-}
-
-fn rand_u32() -> u32 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or_default(),
-    );
-    h.finish() as u32
+        .unwrap_or_else(|e| panic!("admin server: {e}"))
 }
 
 /// The `doc-controller` binary as a child process, as deployed (its ServiceAccount's token file,
@@ -667,7 +532,7 @@ impl Binary {
     fn args(ns: &TestNamespace) -> Vec<String> {
         vec![
             "--namespace".to_string(),
-            ns.name.clone(),
+            ns.name().to_owned(),
             format!(
                 "--diagnosis-window={}",
                 humantime::format_duration(DIAGNOSIS.window)
@@ -864,8 +729,8 @@ impl Binary {
         self.admin
     }
 
-    /// The sum of the series of `name` whose labels contain every `label="value"` of `labels`.
-    pub async fn metric(&self, name: &str, labels: &[&str]) -> f64 {
+    /// The sum of the series of `name` with every label of `labels`.
+    pub async fn metric(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
         sum_metric(&self.metrics().await, name, labels)
     }
 

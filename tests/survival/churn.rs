@@ -199,10 +199,10 @@ pub struct Deletions {
 impl Deletions {
     /// Starts watching `ns`'s Documents.
     pub fn watch(env: &Env, ns: &TestNamespace) -> Deletions {
-        let api: Api<Document> = Api::namespaced(env.client.clone(), &ns.name);
+        let api: Api<Document> = Api::namespaced(env.client.clone(), ns.name());
         let seen = Arc::new(Mutex::new(Vec::new()));
         let violations = Arc::new(Mutex::new(Vec::new()));
-        let (client, ns_name) = (env.client.clone(), ns.name.clone());
+        let (client, ns_name) = (env.client.clone(), ns.name().to_owned());
         let (seen_by_task, violations_by_task) = (seen.clone(), violations.clone());
         let task = tokio::spawn(async move {
             let reader = IndexReader {

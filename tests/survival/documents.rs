@@ -28,7 +28,7 @@ pub struct Documents {
 impl Documents {
     /// Starts watching `ns`'s Documents; returns once the initial list is in.
     pub async fn watch(env: &Env, ns: &TestNamespace) -> Documents {
-        let api: Api<Document> = Api::namespaced(env.client.clone(), &ns.name);
+        let api: Api<Document> = Api::namespaced(env.client.clone(), ns.name());
         let (store, writer) = reflector::store();
         let events = watcher(api.clone(), watcher::Config::default()).default_backoff();
         let task = tokio::spawn(reflector::reflector(writer, events).for_each(|_| async {}));
@@ -225,7 +225,7 @@ pub async fn assert_published_as_specified(env: &Env, ns: &TestNamespace, docs: 
         .filter(|d| !d.spec.hide)
         .map(|d| (d.name_any(), d.spec.title.clone()))
         .collect();
-    let index = index(&env.client, &ns.name).await;
+    let index = index(&env.client, ns.name()).await;
     let hidden: Vec<String> = docs
         .iter()
         .filter(|d| d.spec.hide)
@@ -252,7 +252,7 @@ pub async fn assert_published_as_specified(env: &Env, ns: &TestNamespace, docs: 
         "the index lists Documents that are gone: {listed_but_gone:?}; hidden ones: \
          {listed_but_hidden:?}; misses published ones: {missing:?}; has old titles for: {stale:?}"
     );
-    let config_maps: Api<ConfigMap> = Api::namespaced(env.client.clone(), &ns.name);
+    let config_maps: Api<ConfigMap> = Api::namespaced(env.client.clone(), ns.name());
     for doc in docs {
         let published = config_maps
             .get_opt(&doc.config_map_name())

@@ -244,7 +244,7 @@ async fn api_server_restarts(size: Restarts) {
     // Positive control: the restarted server's rebuilt watch windows were met (resumed watches
     // answered 410 Expired and relisted).
     let final_sample = Sample::of(&binary).await;
-    let total_expired = final_sample.get("doc_controller_watch_errors_total", &["reason=\"410\""]);
+    let total_expired = final_sample.get("doc_controller_watch_errors_total", &[("reason", "410")]);
     assert!(
         total_expired >= 1.0,
         "no watch met a 410 after {} restarts",
@@ -463,7 +463,7 @@ const STORM_BURST: u32 = 4;
 /// the API Priority and Fairness objects of `yaml/faults/throttling.yaml` (a concurrency share
 /// of 8 seats that rejects what does not fit).
 enum Throttling {
-    Sandbox(sandbox::FaultId),
+    Sandbox(kube_apiserver_sandbox::FaultId),
     PriorityAndFairness,
 }
 
@@ -472,7 +472,7 @@ impl Throttling {
         match env.sandbox() {
             Some(sb) => Throttling::Sandbox(
                 sb.faults().set(
-                    sandbox::Fault::throttle(STORM_QPS, STORM_BURST)
+                    kube_apiserver_sandbox::Fault::throttle(STORM_QPS, STORM_BURST)
                         .for_user(support::deployed::user_of(ns)),
                 ),
             ),
@@ -646,7 +646,7 @@ async fn rbac_revoked(size: Revoked) {
     support::eventually("the controller answered 403", || async {
         let forbidden = Sample::of(&binary)
             .await
-            .get("doc_controller_api_requests_total", &["code=\"403\""]);
+            .get("doc_controller_api_requests_total", &[("code", "403")]);
         (forbidden >= 1.0).then_some(())
     })
     .await;
@@ -863,7 +863,7 @@ async fn invalid_documents(size: Invalid) {
     );
 
     // Exactly one Warning Event each, never repeated as a series.
-    let events: Vec<Event> = Api::<Event>::namespaced(env.client.clone(), &ns.name)
+    let events: Vec<Event> = Api::<Event>::namespaced(env.client.clone(), ns.name())
         .list(&ListParams::default())
         .await
         .expect("Events listed")
@@ -888,7 +888,7 @@ async fn invalid_documents(size: Invalid) {
         }
     }
     // What was published before stays until the spec is fixed.
-    let config_maps: Api<ConfigMap> = Api::namespaced(env.client.clone(), &ns.name);
+    let config_maps: Api<ConfigMap> = Api::namespaced(env.client.clone(), ns.name());
     for doc in &growing {
         assert!(
             config_maps
@@ -911,7 +911,7 @@ async fn invalid_documents(size: Invalid) {
             judging.delta("doc_controller_status_patches_total", &[]),
             judging.delta(
                 "doc_controller_api_requests_total",
-                &["resource=\"events\""]
+                &[("resource", "events")]
             ),
         ),
     );

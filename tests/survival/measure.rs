@@ -8,8 +8,9 @@
 //! A case samples it before and after a fault; the difference over the time between is the
 //! request rate during the fault.
 
-use crate::support::{Binary, sum_metric};
+use crate::support::Binary;
 use doc_controller::error::RetryClass;
+use kube_apiserver_sandbox::testkit::Metrics;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -37,22 +38,22 @@ pub const BACKGROUND_REQUESTERS: u32 = 2;
 pub struct Sample {
     /// When it was read.
     pub at: Instant,
-    text: String,
+    metrics: Metrics,
 }
 
 impl Sample {
     /// Reads the binary's `/metrics` now.
     pub async fn of(binary: &Binary) -> Sample {
-        let text = binary.metrics().await;
+        let metrics = Metrics::parse(&binary.metrics().await);
         Sample {
             at: Instant::now(),
-            text,
+            metrics,
         }
     }
 
     /// The sum of the series of `name` with all of `labels`.
-    pub fn get(&self, name: &str, labels: &[&str]) -> f64 {
-        sum_metric(&self.text, name, labels)
+    pub fn get(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        self.metrics.sum(name, labels)
     }
 
     /// Every request sent to the API server so far, answered or not.
@@ -69,9 +70,10 @@ impl Sample {
     /// watched resource).
     pub fn watches(&self) -> u32 {
         let count = self
-            .text
-            .lines()
-            .filter(|l| l.starts_with("doc_controller_open_watches{"))
+            .metrics
+            .samples()
+            .iter()
+            .filter(|s| s.name == "doc_controller_open_watches")
             .count();
         u32::try_from(count).expect("a handful of watches")
     }
@@ -92,7 +94,7 @@ impl Interval {
     }
 
     /// How much `metric` (with `labels`) grew.
-    pub fn delta(&self, metric: &str, labels: &[&str]) -> f64 {
+    pub fn delta(&self, metric: &str, labels: &[(&str, &str)]) -> f64 {
         self.after.get(metric, labels) - self.before.get(metric, labels)
     }
 
@@ -103,10 +105,7 @@ impl Interval {
 
     /// Requests answered (or not) with `code` during the interval.
     pub fn requests_with(&self, code: &str) -> f64 {
-        self.delta(
-            "doc_controller_api_requests_total",
-            &[&format!("code=\"{code}\"")],
-        )
+        self.delta("doc_controller_api_requests_total", &[("code", code)])
     }
 
     /// Reconciles during the interval.

@@ -1,48 +1,32 @@
-//! Request attributes for authorization, derived like the apiserver's `RequestInfo`
-//! (`k8s.io/apiserver/pkg/endpoints/request/requestinfo.go`) and handed to the authorizer
-//! like `authorizer.AttributesRecord`.
-//!
-//! The verb of a resource request comes from the method: GET is `get` on a name, else
-//! `list`, or `watch` with `?watch=true`; POST `create`, PUT `update`, PATCH `patch` (any
-//! patch type, server-side apply included), DELETE `delete` on a name, else
-//! `deletecollection`. A list or watch with `fieldSelector=metadata.name=x` is about `x`, and
-//! a namespace is its own namespace. Every other path is a non-resource request whose verb
-//! is the lower-cased method.
+//! What the authorizer decides on (`authorizer.AttributesRecord`): the user and what the
+//! request asks ([`RequestInfo`], parsed once by the HTTP layer), read through `Deref`.
 
-use http::Method;
+use std::ops::{Deref, DerefMut};
 
 use super::UserInfo;
-use crate::request::Query;
+use crate::http::request_info::RequestInfo;
 
-/// What a request asks to do, as the authorizer sees it.
+/// What a request asks to do, and who asks.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Attributes {
+pub(crate) struct Attributes {
     /// Who asks.
-    pub user: UserInfo,
-    /// The verb, e.g. `get`, `watch`, `patch`, `impersonate`.
-    pub verb: String,
-    /// Whether this is an API resource request (else a non-resource URL).
-    pub resource_request: bool,
-    /// The URL path (used for non-resource requests).
-    pub path: String,
-    /// API group ("" for core).
-    pub api_group: String,
-    /// API version.
-    pub api_version: String,
-    /// Namespace ("" for cluster scope).
-    pub namespace: String,
-    /// Plural resource.
-    pub resource: String,
-    /// Subresource, e.g. `status` ("" for none).
-    pub subresource: String,
-    /// Object name ("" for collections).
-    pub name: String,
+    pub(crate) user: UserInfo,
+    /// What is asked.
+    pub(crate) request: RequestInfo,
 }
 
 impl Attributes {
+    /// The attributes of a parsed request made by `user`.
+    pub(crate) fn of(user: UserInfo, request: RequestInfo) -> Self {
+        Self { user, request }
+    }
+
     /// A resource request's attributes built by hand (impersonation checks, access reviews).
-    #[allow(clippy::too_many_arguments)]
-    pub fn resource(
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the fields of a resource request, in the order the apiserver names them"
+    )]
+    pub(crate) fn resource(
         user: UserInfo,
         verb: &str,
         api_group: &str,
@@ -53,146 +37,29 @@ impl Attributes {
     ) -> Self {
         Self {
             user,
-            verb: verb.to_owned(),
-            resource_request: true,
-            path: String::new(),
-            api_group: api_group.to_owned(),
-            api_version: String::new(),
-            namespace: namespace.to_owned(),
-            resource: resource.to_owned(),
-            subresource: subresource.to_owned(),
-            name: name.to_owned(),
+            request: RequestInfo::resource(verb, api_group, resource, subresource, namespace, name),
         }
     }
 
     /// A non-resource request's attributes.
-    pub fn non_resource(user: UserInfo, verb: &str, path: &str) -> Self {
+    pub(crate) fn non_resource(user: UserInfo, verb: &str, path: &str) -> Self {
         Self {
             user,
-            verb: verb.to_owned(),
-            resource_request: false,
-            path: path.to_owned(),
-            api_group: String::new(),
-            api_version: String::new(),
-            namespace: String::new(),
-            resource: String::new(),
-            subresource: String::new(),
-            name: String::new(),
-        }
-    }
-
-    /// `resource` or `resource/subresource`, as RBAC rules name it.
-    pub fn combined_resource(&self) -> String {
-        if self.subresource.is_empty() {
-            self.resource.clone()
-        } else {
-            format!("{}/{}", self.resource, self.subresource)
-        }
-    }
-
-    /// The attributes of an HTTP request, parsed from the path alone like `RequestInfo`
-    /// (so they do not depend on which resources are served).
-    pub fn of_request(user: UserInfo, method: &Method, path: &str, query: &Query) -> Self {
-        let parts: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-        let non_resource =
-            |user| Self::non_resource(user, &method.as_str().to_ascii_lowercase(), path);
-        let (group, rest) = match parts.as_slice() {
-            ["api", rest @ ..] if rest.len() >= 2 => ("", rest),
-            ["apis", group, rest @ ..] if rest.len() >= 2 => (*group, rest),
-            _ => return non_resource(user),
-        };
-        let (version, mut rest) = (rest[0], &rest[1..]);
-        let mut namespace = "";
-        if let ["namespaces", ns, tail @ ..] = rest {
-            namespace = ns;
-            if !tail.is_empty() && !NAMESPACE_SUBRESOURCES.contains(&tail[0]) {
-                rest = tail;
-            }
-        }
-        let resource = rest.first().copied().unwrap_or_default();
-        let mut name = rest.get(1).copied().unwrap_or_default().to_owned();
-        let subresource = rest.get(2).copied().unwrap_or_default();
-        let mut verb = match *method {
-            Method::POST => "create",
-            Method::GET | Method::HEAD => "get",
-            Method::PUT => "update",
-            Method::PATCH => "patch",
-            Method::DELETE => "delete",
-            _ => "",
-        }
-        .to_owned();
-        if name.is_empty() && verb == "get" {
-            verb = if query.flag("watch") { "watch" } else { "list" }.to_owned();
-            if let Some(selected) = selected_name(query.get("fieldSelector").unwrap_or("")) {
-                name = selected;
-            }
-        }
-        if name.is_empty() && verb == "delete" {
-            verb = "deletecollection".to_owned();
-        }
-        Self {
-            user,
-            verb,
-            resource_request: true,
-            path: path.to_owned(),
-            api_group: group.to_owned(),
-            api_version: version.to_owned(),
-            namespace: namespace.to_owned(),
-            resource: resource.to_owned(),
-            subresource: subresource.to_owned(),
-            name,
+            request: RequestInfo::non_resource(verb, path),
         }
     }
 }
 
-/// Subresources of namespaces, which `RequestInfo` does not mistake for a resource inside
-/// the namespace.
-const NAMESPACE_SUBRESOURCES: &[&str] = &["status", "finalize"];
+impl Deref for Attributes {
+    type Target = RequestInfo;
 
-/// The name a `metadata.name=x` (or `==`) field selector pins, like `RequestInfo` does for
-/// list and watch.
-fn selected_name(selector: &str) -> Option<String> {
-    selector.split(',').find_map(|term| {
-        let (field, value) = term.split_once("==").or_else(|| term.split_once('='))?;
-        (field.trim() == "metadata.name" && !field.ends_with('!')).then(|| value.trim().to_owned())
-    })
+    fn deref(&self) -> &RequestInfo {
+        &self.request
+    }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn attrs(method: Method, path: &str, query: &str) -> Attributes {
-        Attributes::of_request(UserInfo::admin(), &method, path, &Query::parse(Some(query)))
-    }
-
-    #[test]
-    fn verbs_follow_method_name_and_watch_flag_like_request_info() {
-        let p = "/api/v1/namespaces/default/configmaps";
-        assert_eq!(attrs(Method::GET, p, "").verb, "list");
-        assert_eq!(attrs(Method::GET, p, "watch=1").verb, "watch");
-        assert_eq!(attrs(Method::POST, p, "").verb, "create");
-        assert_eq!(attrs(Method::DELETE, p, "").verb, "deletecollection");
-        assert_eq!(attrs(Method::PATCH, &format!("{p}/x"), "").verb, "patch");
-        assert_eq!(attrs(Method::DELETE, &format!("{p}/x"), "").verb, "delete");
-    }
-
-    #[test]
-    fn a_metadata_name_field_selector_names_the_object_of_a_watch() {
-        let a = attrs(
-            Method::GET,
-            "/api/v1/namespaces/default/configmaps",
-            "watch=true&fieldSelector=metadata.name%3Dindex",
-        );
-        assert_eq!((a.verb.as_str(), a.name.as_str()), ("watch", "index"));
-    }
-
-    #[test]
-    fn a_namespace_is_its_own_namespace_and_other_paths_are_non_resource() {
-        let a = attrs(Method::GET, "/api/v1/namespaces/team", "");
-        assert_eq!((a.namespace.as_str(), a.name.as_str()), ("team", "team"));
-        let v = attrs(Method::GET, "/version", "");
-        assert!(!v.resource_request);
-        assert_eq!((v.verb.as_str(), v.path.as_str()), ("get", "/version"));
+impl DerefMut for Attributes {
+    fn deref_mut(&mut self) -> &mut RequestInfo {
+        &mut self.request
     }
 }

@@ -11,25 +11,11 @@ use http::StatusCode;
 use serde_json::{Map, Value, json};
 
 use super::attributes::Attributes;
-
-/// Go's `%q` for the plain strings of user, resource and path names.
-pub fn quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
+use crate::http::respond::json_response;
+use crate::meta::gofmt::go_quote as quote;
 
 /// `forbiddenMessage`: what the user cannot do.
-pub fn denial(attrs: &Attributes) -> String {
+pub(crate) fn denial(attrs: &Attributes) -> String {
     let user = quote(&attrs.user.name);
     if !attrs.resource_request {
         return format!(
@@ -65,7 +51,7 @@ fn sanitize(message: &str) -> String {
 /// The `Status` body of a 403 for `attrs` (`responsewriters.ForbiddenStatusError`), with the
 /// authorizer's `reason` appended when it has one (RBAC reports bindings to missing roles
 /// there).
-pub fn status(attrs: &Attributes, reason: &str) -> Value {
+pub(crate) fn status(attrs: &Attributes, reason: &str) -> Value {
     let mut error = sanitize(&denial(attrs));
     if !reason.is_empty() {
         error = format!("{error}: {reason}");
@@ -105,8 +91,8 @@ pub fn status(attrs: &Attributes, reason: &str) -> Value {
 }
 
 /// The 403 response for `attrs`.
-pub fn response(attrs: &Attributes, reason: &str) -> Response {
-    crate::http::json_response(StatusCode::FORBIDDEN, &status(attrs, reason))
+pub(crate) fn response(attrs: &Attributes, reason: &str) -> Response {
+    json_response(StatusCode::FORBIDDEN, &status(attrs, reason))
 }
 
 #[cfg(test)]

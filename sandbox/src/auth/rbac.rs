@@ -20,14 +20,13 @@ use serde_json::Value;
 
 use super::UserInfo;
 use super::attributes::Attributes;
-use crate::store::Store;
-
-/// The API group of the RBAC kinds.
-pub const GROUP: &str = "rbac.authorization.k8s.io";
+use crate::meta::gofmt::go_quote as quote;
+use crate::registry::RBAC_GROUP as GROUP;
+use crate::storage::Store;
 
 /// An authorization decision and its reason (empty when there is nothing to say).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Decision {
+pub(crate) enum Decision {
     /// Allowed, e.g. `RBAC: allowed by ClusterRoleBinding "x" of ClusterRole "y" to User "z"`.
     Allow(String),
     /// Denied (RBAC has no opinion and nothing else allows), with binding errors if any.
@@ -35,7 +34,7 @@ pub enum Decision {
 }
 
 /// Decides `attrs` against the store's RBAC objects.
-pub fn authorize(store: &Store, attrs: &Attributes) -> Decision {
+pub(crate) fn authorize(store: &Store, attrs: &Attributes) -> Decision {
     if attrs.user.is_superuser() {
         return Decision::Allow(String::new());
     }
@@ -107,7 +106,7 @@ pub fn authorize(store: &Store, attrs: &Attributes) -> Decision {
 /// errors of bindings to missing roles, as `RulesFor` collects them for
 /// `SelfSubjectRulesReview` (`kubectl auth can-i --list`). `system:masters` gets the rules of
 /// `cluster-admin`, which real clusters bind to that group.
-pub fn rules_for(
+pub(crate) fn rules_for(
     store: &Store,
     user: &UserInfo,
     namespace: &str,
@@ -145,10 +144,6 @@ pub fn rules_for(
         }
     }
     (rules, errors)
-}
-
-fn quote(s: &str) -> String {
-    super::forbidden::quote(s)
 }
 
 /// The stored objects of an RBAC resource that parse (invalid ones grant nothing).
@@ -239,7 +234,7 @@ fn describe(subject: &Subject, binding_namespace: &str) -> String {
 
 /// `RuleAllows`: verbs, then API groups, resources (with `*` and `*/subresource`) and
 /// resource names for resource requests, or non-resource URLs (with a trailing `*`).
-pub fn allows(rule: &PolicyRule, attrs: &Attributes) -> bool {
+pub(crate) fn allows(rule: &PolicyRule, attrs: &Attributes) -> bool {
     let verb_ok = rule.verbs.iter().any(|v| v == "*" || *v == attrs.verb);
     if !verb_ok {
         return false;

@@ -1,6 +1,7 @@
-//! Bearer tokens: the static admin token and ServiceAccount tokens issued through the
-//! TokenRequest API (`POST .../serviceaccounts/{name}/token`,
-//! <https://kubernetes.io/docs/reference/kubernetes-api/authentication-resources/token-request-v1/>).
+//! Bearer tokens: the static admin token and ServiceAccount tokens, issued through the
+//! TokenRequest API ([`super::token_request`],
+//! <https://kubernetes.io/docs/reference/kubernetes-api/authentication-resources/token-request-v1/>)
+//! or by the sandbox's own API.
 //!
 //! Real ServiceAccount tokens are signed JWTs; the sandbox hands out opaque random strings
 //! and remembers them, which is enough for clients, that never look inside. Like the real
@@ -25,30 +26,23 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::UserInfo;
-use crate::objects::meta_str;
-use crate::status::ApiError;
-use crate::store::Store;
+use crate::meta::object::meta_str;
+use crate::storage::Store;
 
-/// Default `spec.expirationSeconds` of a TokenRequest, as the apiserver defaults it.
-const DEFAULT_EXPIRATION_SECONDS: i64 = 3600;
-/// Shortest `spec.expirationSeconds` the apiserver accepts (10 minutes).
-const MIN_EXPIRATION_SECONDS: i64 = 600;
-/// Longest `spec.expirationSeconds` the apiserver accepts (2^32 seconds).
-const MAX_EXPIRATION_SECONDS: i64 = 1 << 32;
 /// How long after its `deletionTimestamp` a bound object still validates tokens
 /// (`jwt.DefaultLeeway`).
 const DELETION_LEEWAY: Duration = Duration::from_secs(60);
-/// The audience the sandbox puts into TokenRequest responses (the in-cluster default).
-const AUDIENCE: &str = "https://kubernetes.default.svc.cluster.local";
 
 /// The Secret a token is bound to (in the ServiceAccount's namespace).
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct BoundSecret {
-    name: String,
-    uid: String,
+pub(crate) struct BoundSecret {
+    /// The Secret's name.
+    pub(crate) name: String,
+    /// Its uid when the token was issued.
+    pub(crate) uid: String,
 }
 
 /// One issued ServiceAccount token.
@@ -76,7 +70,7 @@ pub enum TokenError {
 
 /// The issued ServiceAccount tokens, shared by all requests.
 #[derive(Debug, Default, Clone)]
-pub struct TokenStore {
+pub(crate) struct TokenStore {
     issued: Arc<Mutex<HashMap<String, Issued>>>,
 }
 
@@ -86,7 +80,7 @@ impl TokenStore {
     }
 
     /// Issues a token for an existing ServiceAccount, valid for `ttl`.
-    pub fn issue(
+    pub(crate) fn issue(
         &self,
         store: &Store,
         namespace: &str,
@@ -98,7 +92,7 @@ impl TokenStore {
 
     /// Issues a token for an existing ServiceAccount, valid for `ttl` and, if `bound` is
     /// given, only while that Secret exists.
-    fn issue_bound(
+    pub(crate) fn issue_bound(
         &self,
         store: &Store,
         namespace: &str,
@@ -134,7 +128,7 @@ impl TokenStore {
     /// The user of a ServiceAccount token, if it is known, unexpired, its ServiceAccount
     /// still exists with the same uid, and so does the Secret it may be bound to (not
     /// deleted longer ago than the leeway).
-    pub fn authenticate(&self, store: &Store, token: &str) -> Option<UserInfo> {
+    pub(crate) fn authenticate(&self, store: &Store, token: &str) -> Option<UserInfo> {
         let issued = self.lock().get(token).cloned()?;
         if issued.expires <= SystemTime::now() {
             return None;
@@ -156,7 +150,7 @@ impl TokenStore {
     /// token is bound to does (the faithful way, on both targets: a TokenRequest with a
     /// Secret as `boundObjectRef`, then delete the Secret); the others stay valid. Returns
     /// whether the token was known.
-    pub fn revoke(&self, token: &str) -> bool {
+    pub(crate) fn revoke(&self, token: &str) -> bool {
         let now = SystemTime::now();
         match self.lock().get_mut(token) {
             Some(entry) => {
@@ -168,7 +162,7 @@ impl TokenStore {
     }
 
     /// Expires every ServiceAccount token now (credential-expiry fault); returns how many.
-    pub fn expire_all(&self) -> usize {
+    pub(crate) fn expire_all(&self) -> usize {
         let now = SystemTime::now();
         let mut issued = self.lock();
         for entry in issued.values_mut() {
@@ -178,7 +172,7 @@ impl TokenStore {
     }
 }
 
-fn secret(store: &Store, namespace: &str, name: &str) -> Option<Arc<Value>> {
+pub(crate) fn secret(store: &Store, namespace: &str, name: &str) -> Option<Arc<Value>> {
     store.get(
         &(String::new(), "secrets".to_owned()),
         &(namespace.to_owned(), name.to_owned()),
@@ -199,7 +193,7 @@ fn deleted_beyond_leeway(obj: &Value) -> bool {
         .is_ok_and(|limit| limit < jiff::Timestamp::now())
 }
 
-fn service_account_uid(store: &Store, namespace: &str, name: &str) -> Option<String> {
+pub(crate) fn service_account_uid(store: &Store, namespace: &str, name: &str) -> Option<String> {
     let obj = store.get(
         &(String::new(), "serviceaccounts".to_owned()),
         &(namespace.to_owned(), name.to_owned()),
@@ -212,159 +206,10 @@ fn service_account_uid(store: &Store, namespace: &str, name: &str) -> Option<Str
     )
 }
 
-fn invalid(name: &str, field: &str, message: String) -> ApiError {
-    ApiError::invalid(
-        "authentication.k8s.io",
-        "TokenRequest",
-        name,
-        vec![crate::status::Cause {
-            reason: "FieldValueInvalid".into(),
-            message,
-            field: field.into(),
-        }],
-    )
-}
-
-/// Resolves `spec.boundObjectRef` like the TokenRequest REST handler: the Secret it names
-/// (its uid checked), or the real answer for a missing object or an unsupported kind.
-fn bind(store: &Store, namespace: &str, bound: &Value) -> Result<BoundSecret, ApiError> {
-    let field = |key: &str| bound.get(key).and_then(Value::as_str).unwrap_or_default();
-    let (kind, object) = (field("kind"), field("name"));
-    let api_version = field("apiVersion");
-    // `schema.FromAPIVersionAndKind`: "v1" is the core group, "g/v" group g.
-    let (group, version) = match api_version.split_once('/') {
-        Some((g, v)) => (g, v),
-        None => ("", api_version),
-    };
-    let uid = match (group, kind) {
-        ("", "Secret") => secret(store, namespace, object)
-            .map(|s| meta_str(&s, "uid").to_owned())
-            .ok_or_else(|| ApiError::not_found("", "secrets", object))?,
-        ("", "Pod") => return Err(ApiError::not_found("", "pods", object)),
-        ("", "Node") => return Err(ApiError::not_found("", "nodes", object)),
-        _ => {
-            return Err(ApiError::BadRequest(format!(
-                "cannot bind token to object of type {group}/{version}, Kind={kind}"
-            )));
-        }
-    };
-    let want = field("uid");
-    if !want.is_empty() && want != uid {
-        return Err(ApiError::Conflict {
-            group: String::new(),
-            resource: kind.to_owned(),
-            name: object.to_owned(),
-            detail: format!(
-                "the UID in the bound object reference ({want}) does not match the UID in record. The object might have been deleted and then recreated"
-            ),
-            causes: Vec::new(),
-        });
-    }
-    Ok(BoundSecret {
-        name: object.to_owned(),
-        uid,
-    })
-}
-
-/// Answers `POST /api/v1/namespaces/{ns}/serviceaccounts/{name}/token` with a
-/// `TokenRequest` carrying `status.token` and `status.expirationTimestamp` (201 Created),
-/// checking the request in the order of the real handler: metadata, ServiceAccount (404),
-/// `expirationSeconds` (422), then `boundObjectRef`.
-pub fn token_request(
-    tokens: &TokenStore,
-    store: &Store,
-    namespace: &str,
-    name: &str,
-    content_type: &str,
-    body: &[u8],
-) -> Result<Value, ApiError> {
-    let request: Value = if body.is_empty() {
-        json!({})
-    } else if content_type == crate::protobuf::CONTENT_TYPE {
-        // `kubectl create token` sends protobuf, like client-go's typed clients.
-        crate::protobuf::decode(body)?
-    } else {
-        serde_json::from_slice(body).map_err(|e| {
-            ApiError::BadRequest(format!("the object provided is unrecognized: {e}"))
-        })?
-    };
-    let given = |key: &str| meta_str(&request, key).to_owned();
-    if !given("name").is_empty() && given("name") != name {
-        return Err(invalid(
-            name,
-            "metadata.name",
-            format!(
-                "Invalid value: {}: must match the service account name if specified",
-                crate::selector::go_quote(&given("name"))
-            ),
-        ));
-    }
-    if !given("namespace").is_empty() && given("namespace") != namespace {
-        return Err(invalid(
-            name,
-            "metadata.namespace",
-            format!(
-                "Invalid value: {}: must match the service account namespace if specified",
-                crate::selector::go_quote(&given("namespace"))
-            ),
-        ));
-    }
-    if service_account_uid(store, namespace, name).is_none() {
-        return Err(ApiError::not_found("", "serviceaccounts", name));
-    }
-    let seconds = request
-        .pointer("/spec/expirationSeconds")
-        .and_then(Value::as_i64)
-        .unwrap_or(DEFAULT_EXPIRATION_SECONDS);
-    let too = if seconds < MIN_EXPIRATION_SECONDS {
-        Some("may not specify a duration less than 10 minutes")
-    } else if seconds > MAX_EXPIRATION_SECONDS {
-        Some("may not specify a duration larger than 2^32 seconds")
-    } else {
-        None
-    };
-    if let Some(detail) = too {
-        // `errors.NewInvalid(gvk.GroupKind(), "", errs)`: the object has no name here.
-        return Err(invalid(
-            "",
-            "spec.expirationSeconds",
-            format!("Invalid value: {seconds}: {detail}"),
-        ));
-    }
-    let bound_ref = request
-        .pointer("/spec/boundObjectRef")
-        .filter(|b| !b.is_null());
-    let bound = bound_ref.map(|b| bind(store, namespace, b)).transpose()?;
-    let ttl = Duration::from_secs(u64::try_from(seconds).unwrap_or_default());
-    let (token, expires) = tokens
-        .issue_bound(store, namespace, name, ttl, bound)
-        .map_err(|_| ApiError::not_found("", "serviceaccounts", name))?;
-    let audiences = request
-        .pointer("/spec/audiences")
-        .filter(|a| a.as_array().is_some_and(|a| !a.is_empty()))
-        .cloned()
-        .unwrap_or_else(|| json!([AUDIENCE]));
-    let format = |t: SystemTime| {
-        jiff::Timestamp::try_from(t)
-            .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
-            .unwrap_or_default()
-    };
-    let mut spec = json!({"audiences": audiences, "expirationSeconds": seconds});
-    if let Some(bound) = bound_ref {
-        spec["boundObjectRef"] = bound.clone();
-    }
-    Ok(json!({
-        "kind": "TokenRequest",
-        "apiVersion": "authentication.k8s.io/v1",
-        "metadata": {"name": name, "namespace": namespace, "creationTimestamp": crate::objects::now()},
-        "spec": spec,
-        "status": {"token": token, "expirationTimestamp": format(expires)},
-    }))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn a_bound_object_being_deleted_still_validates_tokens_for_the_leeway() {

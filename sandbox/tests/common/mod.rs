@@ -2,19 +2,19 @@
 //! the Document CRD and a dynamic API for it.
 //!
 //! # Running against a real API server
-//! By default every test starts its own in-memory [`sandbox::Sandbox`]. Set
+//! By default every test starts its own in-memory [`kube_apiserver_sandbox::Sandbox`]. Set
 //! `DOC_CONTROLLER_E2E_KUBECONFIG=/path/to/kubeconfig` (the variable of the controller's e2e
 //! suite) and the same tests run against that kubeconfig's current context instead, so that any
 //! divergence between the sandbox and a real apiserver shows as a failing test:
 //!
 //! ```text
-//! DOC_CONTROLLER_E2E_KUBECONFIG=$HOME/.kube/config cargo test -p sandbox
+//! DOC_CONTROLLER_E2E_KUBECONFIG=$HOME/.kube/config cargo test -p kube-apiserver-sandbox
 //! ```
 //!
 //! - The user needs cluster-admin rights; the cluster needs its controllers (garbage collector,
 //!   namespace controller), as any kind or k3s cluster has.
 //! - Each test works in its own namespace `conf-<random>`, deleted when the test ends, pass or
-//!   fail. Cluster-scoped objects get unique names.
+//!   fail (the testkit's `TestNamespace`). Cluster-scoped objects get unique names.
 //! - The Document CRD `documents.kube.rs` is server-side applied (field manager
 //!   [`FIELD_MANAGER`], forced) and left installed. Its schema is trimmed and differs from the
 //!   controller's `yaml/crd.yaml` (and kubectl.rs applies a third variant), so run this suite and
@@ -40,23 +40,26 @@
     reason = "each test binary uses a different part of the fixtures"
 )]
 
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{
     ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams,
     PostParams,
 };
-use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, ResourceExt};
-use sandbox::{Sandbox, SandboxBuilder};
+use kube_apiserver_sandbox::testkit::DEFAULT_TIMEOUT;
+use kube_apiserver_sandbox::testkit::TestCluster;
+pub use kube_apiserver_sandbox::testkit::{Teardown, TestNamespace, eventually, unique_name};
+use kube_apiserver_sandbox::{Sandbox, SandboxBuilder};
 use serde_json::{Value, json};
 use std::future::Future;
-use std::path::{Path, PathBuf};
-use std::pin::Pin;
-use std::time::Duration;
+use std::path::Path;
 
 /// The environment variable naming a kubeconfig to run the suite against a real cluster.
 pub const KUBECONFIG_ENV: &str = "DOC_CONTROLLER_E2E_KUBECONFIG";
+
+/// How long a cluster may take for something asynchronous (GC, CRD establishing, cleanup).
+pub const TIMEOUT: std::time::Duration = DEFAULT_TIMEOUT;
 
 /// The field manager the suite's CRDs are server-side applied with.
 pub const FIELD_MANAGER: &str = "sandbox-conformance";
@@ -64,15 +67,11 @@ pub const FIELD_MANAGER: &str = "sandbox-conformance";
 /// The ConfigMap a cluster's root-CA publisher puts into every namespace (the sandbox does not).
 pub const ROOT_CA: &str = "kube-root-ca.crt";
 
-/// How long a cluster may take for something asynchronous (GC, CRD establishing, cleanup).
-pub const TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Where a test runs: a sandbox started for it, or the cluster of [`KUBECONFIG_ENV`].
+/// Where a test runs: a sandbox started for it, or the cluster of [`KUBECONFIG_ENV`] (the
+/// testkit's [`TestCluster`]), with what this suite adds: the hooks only a sandbox has, a
+/// namespace that waits for the cluster's root CA, the Document CRD.
 pub struct Target {
-    sandbox: Option<Sandbox>,
-    kubeconfig: PathBuf,
-    config: kube::Config,
-    client: kube::Client,
+    cluster: TestCluster,
 }
 
 impl Target {
@@ -84,70 +83,42 @@ impl Target {
     /// Like [`Target::new`]; a sandbox is started from the builder `configure` returns (options
     /// a real cluster has fixed, such as its watch history, are ignored there).
     pub async fn with_sandbox(configure: impl FnOnce(SandboxBuilder) -> SandboxBuilder) -> Target {
-        match std::env::var_os(KUBECONFIG_ENV).filter(|path| !path.is_empty()) {
-            Some(path) => {
-                let kubeconfig = PathBuf::from(path);
-                let raw = Kubeconfig::read_from(&kubeconfig)
-                    .unwrap_or_else(|e| panic!("{KUBECONFIG_ENV} is a readable kubeconfig: {e}"));
-                let config =
-                    kube::Config::from_custom_kubeconfig(raw, &KubeConfigOptions::default())
-                        .await
-                        .unwrap_or_else(|e| panic!("{KUBECONFIG_ENV} is a valid kubeconfig: {e}"));
-                let client =
-                    kube::Client::try_from(config.clone()).expect("a client for the cluster");
-                Target {
-                    sandbox: None,
-                    kubeconfig,
-                    config,
-                    client,
-                }
-            }
-            None => {
-                let sandbox = configure(Sandbox::builder())
-                    .start()
-                    .await
-                    .expect("the sandbox starts");
-                let client = sandbox.client().expect("a client for the sandbox");
-                Target {
-                    kubeconfig: sandbox.kubeconfig_path().to_path_buf(),
-                    config: sandbox.kube_config(),
-                    sandbox: Some(sandbox),
-                    client,
-                }
-            }
-        }
+        let cluster = TestCluster::from_env(KUBECONFIG_ENV, configure)
+            .await
+            .unwrap_or_else(|e| panic!("the sandbox, or the cluster of {KUBECONFIG_ENV}: {e}"));
+        Target { cluster }
     }
 
     /// An admin client.
     pub fn client(&self) -> kube::Client {
-        self.client.clone()
+        self.cluster.client()
     }
 
     /// The client configuration, e.g. to derive clients with other credentials.
     pub fn kube_config(&self) -> kube::Config {
-        self.config.clone()
+        self.cluster.kube_config()
     }
 
     /// The kubeconfig for `kubectl --kubeconfig`.
     pub fn kubeconfig_path(&self) -> &Path {
-        &self.kubeconfig
+        self.cluster.kubeconfig_path()
     }
 
     /// Whether this is the sandbox (not a real cluster).
     pub fn is_sandbox(&self) -> bool {
-        self.sandbox.is_some()
+        self.cluster.is_sandbox()
     }
 
     /// The sandbox, for hooks only it has; `None` on a real cluster.
     pub fn sandbox(&self) -> Option<&Sandbox> {
-        self.sandbox.as_ref()
+        self.cluster.sandbox()
     }
 
     /// The sandbox, for a test that is `#[cfg_attr(real_cluster, ignore = ...)]` because it
     /// needs a hook only the sandbox has; panics (the test fails, it does not pass unchecked)
     /// when such a test is made to run against a real cluster anyway.
     pub fn sandbox_hook(&self) -> &Sandbox {
-        self.sandbox.as_ref().unwrap_or_else(|| {
+        self.cluster.sandbox().unwrap_or_else(|| {
             panic!(
                 "this test needs a sandbox-only hook and cannot check anything on the cluster of \
                  {KUBECONFIG_ENV}; build the suite with {KUBECONFIG_ENV} set so it is ignored"
@@ -158,23 +129,11 @@ impl Target {
     /// A fresh namespace `conf-<random>` for one test, deleted on a real cluster when the
     /// returned guard drops.
     pub async fn namespace(&self) -> TestNamespace {
-        let name = unique_name("conf");
-        let api: Api<Namespace> = Api::all(self.client());
-        let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": name}}))
-            .expect("a namespace object");
-        api.create(&PostParams::default(), &ns)
+        let guard = self
+            .cluster
+            .namespace("conf")
             .await
             .expect("the test namespace is created");
-        let guard = TestNamespace {
-            cleanup: self.teardown({
-                let name = name.clone();
-                move |client| async move {
-                    let api: Api<Namespace> = Api::all(client);
-                    let _ = api.delete(&name, &DeleteParams::background()).await;
-                }
-            }),
-            name,
-        };
         let publishes_root_ca = !self.is_sandbox()
             && matches!(
                 Api::<ConfigMap>::namespaced(self.client(), "default")
@@ -185,36 +144,28 @@ impl Target {
         if publishes_root_ca {
             // The cluster publishes its root CA into each new namespace a moment later; wait
             // for it so that it does not show up in the middle of a test's watch.
-            let cms: Api<ConfigMap> = Api::namespaced(self.client(), &guard.name);
-            for _ in 0..100 {
-                if matches!(cms.get_opt(ROOT_CA).await, Ok(Some(_))) {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
+            let cms: Api<ConfigMap> = Api::namespaced(self.client(), guard.name());
+            eventually("the cluster's root CA in the test namespace", || async {
+                matches!(cms.get_opt(ROOT_CA).await, Ok(Some(_)))
+            })
+            .await;
         }
         guard
     }
 
     /// Work to do when the returned guard drops, on a real cluster only (a sandbox is discarded
-    /// with everything in it). It runs on a helper thread with its own runtime and its own
-    /// client: the test's client lives on the test's runtime, blocked while the guard drops.
+    /// with everything in it); see the testkit's [`Teardown`].
     pub fn teardown<F, Fut>(&self, work: F) -> Teardown
     where
         F: FnOnce(kube::Client) -> Fut + Send + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        Teardown {
-            work: (!self.is_sandbox()).then(|| {
-                let job: Job = Box::new(move |client| Box::pin(work(client)));
-                (self.kube_config(), job)
-            }),
-        }
+        self.cluster.teardown(work)
     }
 
     /// Installs the Document CRD (server-side applied, idempotent) and waits until it is served.
     pub async fn install_crd(&self) {
-        install_crd(&self.client).await;
+        install_crd(&self.client()).await;
     }
 }
 
@@ -233,64 +184,6 @@ pub fn kubectl_binary() -> String {
          (install it, or set KUBECTL to its path)"
     );
     bin
-}
-
-/// `<prefix>-<8 random hex digits>`, for cluster-scoped objects and namespaces.
-pub fn unique_name(prefix: &str) -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or_default(),
-    );
-    format!("{prefix}-{:08x}", hasher.finish() as u32)
-}
-
-type Job = Box<dyn FnOnce(kube::Client) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
-
-/// Cleanup on a real cluster when dropped; see [`Target::teardown`].
-pub struct Teardown {
-    work: Option<(kube::Config, Job)>,
-}
-
-impl Drop for Teardown {
-    fn drop(&mut self) {
-        let Some((config, job)) = self.work.take() else {
-            return;
-        };
-        let _ = std::thread::spawn(move || {
-            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            runtime.block_on(async move {
-                // A client needs a runtime to be built on: this one, not the test's.
-                if let Ok(client) = kube::Client::try_from(config) {
-                    let _ = tokio::time::timeout(TIMEOUT, job(client)).await;
-                }
-            });
-        })
-        .join();
-    }
-}
-
-/// A namespace owned by one test; on a real cluster dropping it deletes it with its contents.
-pub struct TestNamespace {
-    /// The namespace's name.
-    pub name: String,
-    cleanup: Teardown,
-}
-
-impl std::ops::Deref for TestNamespace {
-    type Target = str;
-
-    fn deref(&self) -> &str {
-        &self.name
-    }
 }
 
 /// Leaves out the objects a real cluster adds to every namespace ([`ROOT_CA`]).
@@ -489,23 +382,6 @@ pub fn configmap(name: &str, labels: Value) -> ConfigMap {
         "data": {"k": "v"}
     }))
     .expect("a ConfigMap object")
-}
-
-/// Polls `check` every 50 ms until it holds ([`TIMEOUT`] at most: a real cluster's controllers
-/// take a moment; the sandbox's answer at once).
-pub async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + TIMEOUT;
-    while tokio::time::Instant::now() < deadline {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("timed out waiting for: {what}");
 }
 
 /// A ConfigMap owned by `owner`.
