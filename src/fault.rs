@@ -40,8 +40,8 @@ pub enum Switch {
 }
 
 /// Declares every toggle once: its catalogue row, variant, name, when it switches, the finding
-/// of the self-diagnosis its symptom raises, and the manifest under `yaml/faults/` that the
-/// cluster needs for the symptom to show as deployed.
+/// of the self-diagnosis its symptom raises, and the manifest (a path from the repository root)
+/// that the cluster needs for the symptom to show as deployed.
 macro_rules! catalogue {
     ($(
         $(#[doc = $doc:literal])+
@@ -84,16 +84,17 @@ macro_rules! catalogue {
                 match self { $( Fault::$variant => concat!($($doc),+).trim(), )+ }
             }
 
-            /// The manifest under `yaml/faults/` that a cluster needs besides the shipped ones
-            /// for this toggle's symptom to show: RBAC for verbs only the wrong way uses, or the
-            /// objects that make the API server react (a throttling FlowSchema, a namespace-only
-            /// binding). `None`: the shipped manifests suffice.
+            /// The manifest that a cluster needs besides the shipped ones for this toggle's
+            /// symptom to show: RBAC for verbs only the wrong way uses, or the objects that make
+            /// the API server react (a namespace-only binding), under `yaml/faults/`; or
+            /// `yaml/throttling.yaml`, a throttling FlowSchema that the survival suite's 429
+            /// storm uses too. `None`: the shipped manifests suffice.
             pub const fn cluster_setup(self) -> Option<&'static str> {
                 match self { $( Fault::$variant => catalogue!(@setup $($setup)?), )+ }
             }
         }
     };
-    (@setup $setup:literal) => { Some(concat!("yaml/faults/", $setup)) };
+    (@setup $setup:literal) => { Some($setup) };
     (@setup) => { None };
 }
 
@@ -103,7 +104,7 @@ catalogue! {
     /// The main watch has no `predicate_filter`: own status writes trigger reconciles again.
     2 NoPredicate "no-predicate" Live => SpuriousReconciles;
     /// The controller replaces whole ConfigMaps (PUT) instead of applying the fields it owns.
-    3 RivalWriter "rival-writer" Live => FieldPingPong, "rival-writer.yaml";
+    3 RivalWriter "rival-writer" Live => FieldPingPong, "yaml/faults/rival-writer.yaml";
     /// The initial list is one unpaged LIST of everything instead of a streaming list.
     4 UnpagedInitialList "unpaged-initial-list" Restart => ListNotPaged;
     /// Objects are cached as they come, with `managedFields` and everything else.
@@ -115,17 +116,17 @@ catalogue! {
     /// The bearer token is read once at start and never re-read from its file.
     8 StaticCredentials "static-credentials" Restart => CredentialsRejected;
     /// Documents are watched at cluster scope while RBAC grants one namespace.
-    9 ForbiddenWatch "forbidden-watch" Restart => WatchForbidden, "forbidden-watch.yaml";
+    9 ForbiddenWatch "forbidden-watch" Restart => WatchForbidden, "yaml/faults/forbidden-watch.yaml";
     /// Watches have no backoff.
     10 NoBackoff "no-backoff" Restart => WatchRetryHotLoop;
     /// Requests to the API server never leave the process, as if the network dropped them.
     11 ApiUnreachable "api-unreachable" Restart => ApiUnreachable;
     /// No `concurrency(N)`: every ready object is reconciled at once.
-    12 UnboundedConcurrency "unbounded-concurrency" Restart => Throttled, "throttling.yaml";
+    12 UnboundedConcurrency "unbounded-concurrency" Restart => Throttled, "yaml/throttling.yaml";
     /// A watch per Document's ConfigMap instead of one shared reflector.
     13 WatchPerObject "watch-per-object" Restart => TooManyWatches;
     /// Owned objects are read with GET from the API server instead of from the Store.
-    14 DirectReads "direct-reads" Live => ExcessiveApiCalls, "direct-reads.yaml";
+    14 DirectReads "direct-reads" Live => ExcessiveApiCalls, "yaml/faults/direct-reads.yaml";
     /// Cleanup fails every time, so deleted Documents stay Terminating.
     15 CleanupFails "cleanup-fails" Live => StuckTerminating;
     /// `predicates::generation` alone: finalizer changes no longer trigger a reconcile.

@@ -1215,19 +1215,19 @@ async fn a_hung_api_server_fails_readiness_until_it_answers_again() {
 }
 
 // === 12 unbounded-concurrency: a concurrency share from API Priority and Fairness objects
-// === (yaml/faults/throttling.yaml), which a real API server and the sandbox both enforce.
+// === (yaml/throttling.yaml), which a real API server and the sandbox both enforce.
 
 /// Documents that exist before the controller starts, so its initial list hands it all at once,
 /// as after a restart.
 const BURST: usize = 100;
 
-/// The priority level of yaml/faults/throttling.yaml, as installed for `ns`.
+/// The priority level of yaml/throttling.yaml, as installed for `ns`.
 fn priority_level(ns: &TestNamespace) -> String {
-    let level = support::deployed::manifest("yaml/faults/throttling.yaml")
+    let level = support::deployed::manifest("yaml/throttling.yaml")
         .into_iter()
         .find(|obj| obj["kind"] == "PriorityLevelConfiguration")
         .and_then(|obj| obj["metadata"]["name"].as_str().map(str::to_string))
-        .expect("a PriorityLevelConfiguration in yaml/faults/throttling.yaml");
+        .expect("a PriorityLevelConfiguration in yaml/throttling.yaml");
     format!("{level}-{}", ns.name())
 }
 
@@ -1246,7 +1246,7 @@ async fn rejected_by_the_server(env: &Env, ns: &TestNamespace) -> f64 {
 }
 
 /// The controller over [`BURST`] Documents, as its ServiceAccount within the throttling share
-/// of yaml/faults/throttling.yaml (8 seats), with `faults` on.
+/// of yaml/throttling.yaml (8 seats), with `faults` on.
 async fn throttled(env: &Env, ns: &TestNamespace, config: Config) -> Controller {
     let docs = documents(env, ns);
     for i in 0..BURST {

@@ -596,9 +596,9 @@ pub async fn store_not_ready(logs: &Logs) -> Res {
     Ok(())
 }
 
-/// The name of the priority level of yaml/faults/throttling.yaml, from the file.
+/// The name of the priority level of yaml/throttling.yaml, from the file.
 fn throttled_level() -> Res<String> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("yaml/faults/throttling.yaml");
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("yaml/throttling.yaml");
     let text = std::fs::read_to_string(&path)?;
     let objects: Vec<serde_json::Value> = serde_saphyr::from_multiple(&text)?;
     objects
@@ -606,7 +606,7 @@ fn throttled_level() -> Res<String> {
         .find(|obj| obj["kind"] == "PriorityLevelConfiguration")
         .and_then(|obj| obj["metadata"]["name"].as_str())
         .map(str::to_string)
-        .ok_or_else(|| "no PriorityLevelConfiguration in yaml/faults/throttling.yaml".into())
+        .ok_or_else(|| "no PriorityLevelConfiguration in yaml/throttling.yaml".into())
 }
 
 /// The demo of `unbounded-concurrency`.
@@ -617,7 +617,7 @@ pub async fn unbounded_concurrency(logs: &Logs) -> Res {
     intro(
         fault,
         &format!(
-            "{DOCS} Documents waiting for a controller. yaml/faults/throttling.yaml gives the \
+            "{DOCS} Documents waiting for a controller. yaml/throttling.yaml gives the \
              controller's ServiceAccount a small share of the API server through API Priority \
              and Fairness (8 seats; Reject: what does not fit is answered 429 with \
              Retry-After), as a busy cluster does; the sandbox enforces it like a real server. A \

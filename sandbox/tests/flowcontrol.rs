@@ -1,6 +1,6 @@
 //! API Priority and Fairness configured by its own objects: a FlowSchema and a `Limited`
 //! PriorityLevelConfiguration with `limitResponse: {type: Reject}` (those of
-//! `yaml/faults/throttling.yaml`, renamed per test) throttle one ServiceAccount with the real
+//! `yaml/throttling.yaml`, renamed per test) throttle one ServiceAccount with the real
 //! 429, while other users and `system:masters` are unaffected.
 //!
 //! Runs on the sandbox, or on DOC_CONTROLLER_E2E_KUBECONFIG (see `common`). The cluster-scoped
@@ -34,7 +34,7 @@ use kube::{Api, ResourceExt};
 use serde_json::{Value, json};
 
 /// The shipped throttling objects.
-const THROTTLING_YAML: &str = include_str!("../../yaml/faults/throttling.yaml");
+const THROTTLING_YAML: &str = include_str!("../../yaml/throttling.yaml");
 /// The server concurrency limit of a default kube-apiserver (400 + 200) and of the sandbox.
 const SERVER_CL: f64 = 600.0;
 /// The body of the real filter's 429 (`http.Error` adds the newline).
@@ -77,7 +77,7 @@ struct Throttle {
     _cleanup: Teardown,
 }
 
-/// Creates the objects of `yaml/faults/throttling.yaml` for ServiceAccount `sa` of the test
+/// Creates the objects of `yaml/throttling.yaml` for ServiceAccount `sa` of the test
 /// namespace: named uniquely, the subject's namespace rewritten, owned by the namespace.
 async fn throttle(target: &Target, ns: &TestNamespace, sa: &str) -> Throttle {
     let client = target.client();

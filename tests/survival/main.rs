@@ -460,7 +460,7 @@ const STORM_QPS: f64 = 2.0;
 const STORM_BURST: u32 = 4;
 
 /// Throttling set for the controller's user: the sandbox's throttle fault, or on a real cluster
-/// the API Priority and Fairness objects of `yaml/faults/throttling.yaml` (a concurrency share
+/// the API Priority and Fairness objects of `yaml/throttling.yaml` (a concurrency share
 /// of 8 seats that rejects what does not fit).
 enum Throttling {
     Sandbox(kube_apiserver_sandbox::FaultId),
@@ -477,7 +477,7 @@ impl Throttling {
                 ),
             ),
             None => {
-                support::deployed::install_files(env, ns, &["yaml/faults/throttling.yaml"]).await;
+                support::deployed::install_files(env, ns, &["yaml/throttling.yaml"]).await;
                 Throttling::PriorityAndFairness
             }
         }
@@ -491,7 +491,7 @@ impl Throttling {
                 }
             }
             Throttling::PriorityAndFairness => {
-                support::deployed::uninstall_files(env, ns, &["yaml/faults/throttling.yaml"]).await;
+                support::deployed::uninstall_files(env, ns, &["yaml/throttling.yaml"]).await;
             }
         }
     }

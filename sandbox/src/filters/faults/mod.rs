@@ -28,7 +28,7 @@
 //! to throttle a client, which works on a real cluster too, is the API Priority and Fairness
 //! configuration itself: a FlowSchema matching the client and a `Limited`
 //! PriorityLevelConfiguration with `limitResponse: {type: Reject}` and small
-//! `nominalConcurrencyShares` (see `yaml/faults/throttling.yaml`), which the sandbox enforces
+//! `nominalConcurrencyShares` (see `yaml/throttling.yaml`), which the sandbox enforces
 //! like kube-apiserver. Both count in `sandbox_apiserver_throttled_requests_total`.
 //!
 //! Note that kube-rs clients retry 429, 503 and 504 by default (honouring `Retry-After`),
