@@ -309,17 +309,9 @@ impl App {
         }
         readiness.set_preflight_passed();
 
-        // A replica that cannot see the CRD does not stand for leader; one that can, does, even
-        // before its caches are synced: a new leader reconciles once they are.
-        let election = leadership.is_elected().then(|| {
-            Election::start(
-                lease_client,
-                config.leader_election.clone(),
-                leadership.clone(),
-            )
-        });
-        // Whatever ends the controller, the Lease is released after it (see `leader`).
-        async {
+        let elector = leadership.clone();
+        // The controller, until shutdown (not started before it is awaited, below).
+        let controller = async {
             // FAULT(controller-down): the process is up, `/healthz` answers and metrics are
             // served, but nothing reconciles: deleted Documents stay Terminating until a
             // controller runs again. Fix: run the controller (and alert when reconciles stop, not
@@ -370,11 +362,19 @@ impl App {
             run.await;
             wait_ready.abort();
             tracing::info!("controller stopped");
+        };
+        // FAULT(no-leader-election): outside the election no elector runs: nothing asks for the
+        // Lease, nothing releases it, and the controller writes all the same.
+        if elector.is_outside_election() {
+            controller.await;
+            return Ok(());
         }
-        .await;
-        if let Some(election) = election {
-            election.resign(config.api_timeout).await;
-        }
+        // A replica that cannot see the CRD does not stand for leader; one that can, does, even
+        // before its caches are synced: a new leader reconciles once they are.
+        let election = Election::start(lease_client, config.leader_election.clone(), elector);
+        // Whatever ends the controller, the Lease is released after it (see `leader`).
+        controller.await;
+        election.resign(config.api_timeout).await;
         Ok(())
     }
 

@@ -24,8 +24,6 @@ struct Inner {
     identity: String,
     /// `namespace/name` of the Lease, for logs, readiness and the diagnosis.
     lease: (String, String),
-    /// Whether this process takes part in the election (one outside it leads, always).
-    elected: bool,
     state: Mutex<State>,
     /// Signalled whenever the last write in flight completes.
     drained: Notify,
@@ -46,22 +44,35 @@ struct State {
     valid_until: Option<Instant>,
     /// Writes let through whose answer has not come yet.
     in_flight: usize,
+    // region: fault-catalogue
+    /// The process takes part in no election (`no-leader-election`): it leads, always.
+    outside_election: bool,
+    // endregion: fault-catalogue
+}
+
+impl State {
+    /// Whether a write may leave now: before the term's time runs out.
+    fn may_write(&self) -> bool {
+        // FAULT(no-leader-election): outside the election, at any time, whatever the Lease says.
+        if self.outside_election {
+            return true;
+        }
+        self.valid_until.is_some_and(|t| Instant::now() < t)
+    }
 }
 
 /// A write let through the gate; the gate holds it until the write's answer arrives.
 #[derive(Debug)]
 pub struct WriteGuard {
-    leadership: Option<Leadership>,
+    leadership: Leadership,
 }
 
 impl Drop for WriteGuard {
     fn drop(&mut self) {
-        if let Some(leadership) = self.leadership.take() {
-            let mut state = leadership.state();
-            state.in_flight = state.in_flight.saturating_sub(1);
-            if state.in_flight == 0 {
-                leadership.inner.drained.notify_waiters();
-            }
+        let mut state = self.leadership.state();
+        state.in_flight = state.in_flight.saturating_sub(1);
+        if state.in_flight == 0 {
+            self.leadership.inner.drained.notify_waiters();
         }
     }
 }
@@ -101,7 +112,7 @@ impl Leadership {
         metrics: LeaderMetrics,
         readiness: Readiness,
     ) -> Self {
-        let leadership = Self::new(identity, lease, true, metrics, readiness);
+        let leadership = Self::new(identity, lease, metrics, readiness);
         leadership.say("standby: waiting for the Lease");
         leadership
     }
@@ -116,7 +127,8 @@ impl Leadership {
         metrics: LeaderMetrics,
         readiness: Readiness,
     ) -> Self {
-        let leadership = Self::new(identity, lease, false, metrics, readiness);
+        let leadership = Self::new(identity, lease, metrics, readiness);
+        leadership.state().outside_election = true;
         leadership.inner.leading.send_replace(true);
         leadership.inner.terms.send_replace(1);
         *leadership.leader() = Some(leadership.identity().to_string());
@@ -127,12 +139,16 @@ impl Leadership {
         ));
         leadership
     }
+
+    /// Whether this process takes part in no election ([`Leadership::unelected`]).
+    pub fn is_outside_election(&self) -> bool {
+        self.state().outside_election
+    }
     // endregion: fault-catalogue
 
     fn new(
         identity: String,
         lease: (String, String),
-        elected: bool,
         metrics: LeaderMetrics,
         readiness: Readiness,
     ) -> Self {
@@ -141,7 +157,6 @@ impl Leadership {
             inner: Arc::new(Inner {
                 identity,
                 lease,
-                elected,
                 state: Mutex::new(State::default()),
                 drained: Notify::new(),
                 leading: watch::channel(false).0,
@@ -170,14 +185,9 @@ impl Leadership {
         self.leader().clone()
     }
 
-    /// Whether this process takes part in the election.
-    pub fn is_elected(&self) -> bool {
-        self.inner.elected
-    }
-
     /// Whether this process may reconcile and write now.
     pub fn is_leading(&self) -> bool {
-        !self.inner.elected || self.state().valid_until.is_some_and(|t| Instant::now() < t)
+        self.state().may_write()
     }
 
     /// True while leading.
@@ -199,15 +209,16 @@ impl Leadership {
     /// the count of writes in flight happen under one lock, so [`Leadership::step_down`] cannot
     /// miss a write that passed just before it.
     pub fn admit_write(&self) -> Result<WriteGuard, NotLeading> {
-        if !self.inner.elected {
-            self.inner.metrics.write_without_lease();
-            return Ok(WriteGuard { leadership: None });
-        }
         let mut state = self.state();
-        if state.valid_until.is_some_and(|t| Instant::now() < t) {
+        if state.may_write() {
             state.in_flight += 1;
+            // region: fault-catalogue
+            if state.outside_election {
+                self.inner.metrics.write_without_lease();
+            }
+            // endregion: fault-catalogue
             return Ok(WriteGuard {
-                leadership: Some(self.clone()),
+                leadership: self.clone(),
             });
         }
         drop(state);
