@@ -341,15 +341,28 @@ impl Renamer {
         renamed.replace([SHIELD_OPEN, SHIELD_CLOSE], "")
     }
 
-    /// `path` in the generated project: the kind's module is named after the new kind.
+    /// `path` in the generated project: a module named after the kind (`src/document/`) or its
+    /// plural (`tests/survival/documents.rs`) is named after the new one, as the code's `mod`
+    /// declarations are.
     pub fn path(&self, path: &Path) -> PathBuf {
-        let kind_module = template().kind_snake();
+        let template = template();
+        let renames = [
+            (template.kind_snake(), self.to.kind_snake()),
+            (template.plural_snake(), self.to.plural_snake()),
+        ];
         path.components()
             .map(|c| {
-                if c.as_os_str() == kind_module.as_str() {
-                    PathBuf::from(self.to.kind_snake())
-                } else {
-                    PathBuf::from(c.as_os_str())
+                let part = Path::new(c.as_os_str());
+                let stem = part
+                    .file_stem()
+                    .and_then(|s| s.to_str())
+                    .unwrap_or_default();
+                match renames.iter().find(|(from, _)| from == stem) {
+                    Some((_, to)) => match part.extension() {
+                        Some(ext) => Path::new(to).with_extension(ext),
+                        None => PathBuf::from(to),
+                    },
+                    None => part.to_path_buf(),
                 }
             })
             .collect()
@@ -526,11 +539,19 @@ mod tests {
     }
 
     #[test]
-    fn the_kinds_module_is_renamed() {
+    fn the_kinds_modules_are_renamed() {
         let r = renamer("DatabaseCluster", None);
         assert_eq!(
             r.path(Path::new("src/document/status.rs")),
             Path::new("src/database_cluster/status.rs")
+        );
+        assert_eq!(
+            r.path(Path::new("tests/survival/documents.rs")),
+            Path::new("tests/survival/database_clusters.rs")
+        );
+        assert_eq!(
+            r.path(Path::new("docs/diagnosis.md")),
+            Path::new("docs/diagnosis.md")
         );
     }
 }
