@@ -39,7 +39,9 @@ impl Project {
             identity: identity(wanted),
             fault_catalogue,
         };
-        generate(&options).expect("generated");
+        let generated = generate(&options).expect("generated");
+        // rustfmt is there wherever cargo test is; it fails on a `mod` whose file is missing.
+        assert_eq!(generated.not_formatted, None, "rustfmt failed");
         let mut files = Vec::new();
         let root = dir.path().join("project");
         let mut dirs = vec![root.clone()];
