@@ -737,9 +737,12 @@ fn too_large_content() -> String {
 /// The kinds of invalid Documents (every way `validation::validate` rejects what the schema
 /// admits, and the states a Document can be in when it does), `per_kind` of each.
 fn invalid_kinds(per_kind: usize) -> Vec<(&'static str, Vec<Document>)> {
+    // From the longest name down to the shortest whose ConfigMap name is still too long: the
+    // ConfigMap's prefix sets how many lengths there are (a shorter kind has fewer).
+    let prefix_len = doc_controller::document::published::config_map_name("").len();
     let named = |i: usize| {
         let prefix = format!("long-{i}-");
-        let length = LONGEST_NAME - (i % 9);
+        let length = LONGEST_NAME - (i % prefix_len);
         format!("{prefix}{}", "n".repeat(length - prefix.len()))
     };
     let big = too_large_content();
