@@ -38,18 +38,21 @@
 //! The `profiling` and `unprefixed_malloc_on_supported_platforms` features of
 //! `tikv-jemallocator` are enabled, so jemalloc reads its options from the `MALLOC_CONF`
 //! environment variable at startup. To dump a heap profile every 2^30 bytes (1 GiB) of
-//! allocation and render it:
+//! allocation and read it, on the build that keeps debug info (`[profile.profiling]`; the
+//! release build's frames have no file or line):
 //!
 //! ```sh
-//! cargo build --release --features jemalloc
-//! MALLOC_CONF="prof:true,prof_active:true,lg_prof_interval:30" ./target/release/doc-controller
+//! cargo build --profile profiling --features jemalloc
+//! MALLOC_CONF="prof:true,prof_active:true,lg_prof_interval:30" ./target/profiling/doc-controller
 //! # ... exercise the controller, then:
-//! jeprof --svg ./target/release/doc-controller jeprof.*.heap > heap.svg
+//! jeprof --text --cum --lines ./target/profiling/doc-controller jeprof.*.heap | less
 //! ```
 //!
-//! `jeprof` ships with jemalloc (e.g. the `libjemalloc-dev` package). Lower `lg_prof_interval`
-//! (e.g. `26`, 64 MiB) for a small controller, and compare two dumps with
-//! `jeprof --base=<older>.heap` to see only what grew.
+//! `jeprof` ships with jemalloc (Debian: `libjemalloc-dev`). Read the cumulative column: the
+//! flat one puts everything in jemalloc's `prof_backtrace_impl`, which jeprof does not skip for
+//! an unprefixed jemalloc; `--lines` tells apart the Rust functions jeprof shortens to their last
+//! name segment. Lower `lg_prof_interval` (e.g. `26`, 64 MiB) for a small controller, and
+//! compare two dumps with `jeprof --base=<older>.heap` to see only what grew.
 
 #[cfg(feature = "jemalloc")]
 pub use self::jemalloc::JemallocCollector;

@@ -32,6 +32,19 @@ pub enum Error {
         class: RetryClass,
     },
 
+    /// The namespace's `documents-index` has no room for this Document's entry: a ConfigMap's
+    /// values may hold 1 MiB. The Document is published, only not listed; its status says so.
+    #[error(
+        "namespace {namespace}'s documents-index is full (a ConfigMap holds at most 1 MiB): \
+         {document} is published but not listed; delete Documents or spread them over namespaces"
+    )]
+    IndexFull {
+        /// The namespace whose index is full.
+        namespace: String,
+        /// The Document left out.
+        document: String,
+    },
+
     /// The Document has no namespace; the API server never sends one like that.
     #[error("document {0} has no namespace")]
     MissingNamespace(String),
@@ -107,6 +120,7 @@ impl Error {
         "api_other",
         "connection",
         "index",
+        "index_full",
         "missing_namespace",
         "not_leading",
         // region: fault-catalogue
@@ -131,6 +145,7 @@ impl Error {
                 ..
             } => "not_leading",
             Error::Index { .. } => "index",
+            Error::IndexFull { .. } => "index_full",
             Error::MissingNamespace(_) => "missing_namespace",
             // region: fault-catalogue
             Error::InjectedCleanupFailure => "injected_cleanup_failure",
@@ -143,7 +158,8 @@ impl Error {
         match self {
             Error::Kube { source, .. } => RetryClass::of(source),
             Error::Index { class, .. } => *class,
-            Error::MissingNamespace(_) => RetryClass::Persistent,
+            // Room is made by deleting Documents: retry slowly, so it is found without a restart.
+            Error::IndexFull { .. } | Error::MissingNamespace(_) => RetryClass::Persistent,
             // region: fault-catalogue
             Error::InjectedCleanupFailure => RetryClass::Transient,
             // endregion: fault-catalogue

@@ -248,6 +248,28 @@ impl Received {
         ));
     }
 
+    /// Answers as `ValidateConfigMap` does when a write would make the ConfigMap's values exceed
+    /// 1 MiB: 422 Invalid, `FieldValueTooLong` on the whole object (`[]`).
+    pub fn fail_too_long(self) {
+        let name = self
+            .uri
+            .split(['/', '?'])
+            .nth(6)
+            .unwrap_or_default()
+            .to_string();
+        let status = serde_json::json!({
+            "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+            "message": format!("ConfigMap {name:?} is invalid: []: Too long: may not be more than 1048576 bytes"),
+            "reason": "Invalid", "code": 422,
+            "details": {"name": name, "kind": "ConfigMap", "causes": [{
+                "reason": "FieldValueTooLong",
+                "message": "Too long: may not be more than 1048576 bytes",
+                "field": "[]",
+            }]},
+        });
+        self.respond_with(422, status);
+    }
+
     /// Answers with a Kubernetes `Status` error.
     pub fn fail(self, code: u16, reason: &str) {
         let status = serde_json::json!({

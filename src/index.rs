@@ -21,6 +21,13 @@
 //! A failed write fails every reconcile whose change was in the batch; each retries through its own
 //! `error_policy` backoff and resubmits. A missing index is not an error for removals (nothing to
 //! remove); for additions the index is created.
+//!
+//! # A full index
+//! A ConfigMap's values may hold 1 MiB (`ValidateConfigMap`), so one namespace's index lists some
+//! tens of thousands of Documents, depending on their titles. A batch that would grow it past that
+//! is refused whole (422, `FieldValueTooLong`); the writer then writes the batch's removals alone,
+//! so a deleted Document's cleanup never waits for room, and fails its additions with
+//! [`Error::IndexFull`], which the reconciler shows in the Document's status.
 
 mod unseen;
 
@@ -116,7 +123,8 @@ impl IndexWriter {
 #[derive(Default)]
 struct Batch {
     entries: BTreeMap<String, Option<String>>,
-    waiting: Vec<oneshot::Sender<Result<(), Error>>>,
+    /// Each waiting reconcile with its Document.
+    waiting: Vec<(String, oneshot::Sender<Result<(), Error>>)>,
 }
 
 async fn write_batches(
@@ -135,8 +143,8 @@ async fn write_batches(
         let mut add = |c: Change| {
             let batch = batches.entry(c.namespace).or_default();
             // A later change of the same Document in one batch wins, as it would have sequentially.
-            batch.entries.insert(c.document, c.entry);
-            batch.waiting.push(c.done);
+            batch.entries.insert(c.document.clone(), c.entry);
+            batch.waiting.push((c.document, c.done));
         };
         add(first);
         while let Ok(next) = rx.try_recv() {
@@ -144,34 +152,81 @@ async fn write_batches(
         }
         let writes = batches.into_iter().map(|(namespace, batch)| {
             let api: Api<ConfigMap> = Api::namespaced(client.clone(), &namespace);
-            let (metrics, unseen) = (metrics.clone(), unseen.clone());
-            async move {
-                let result = write_index(&api, &namespace, &batch.entries).await;
-                // Before the reconciles hear of it: their next read must see this write.
-                match &result {
-                    Ok(written) => {
-                        metrics.index_written(batch.entries.len());
-                        if written.is_some() {
-                            unseen.written(&namespace, written.clone(), &batch.entries);
-                        }
-                    }
-                    Err(failure) if failure.maybe_done => {
-                        unseen.written(&namespace, None, &batch.entries);
-                    }
-                    Err(_) => {}
-                }
-                for done in batch.waiting {
-                    let outcome = result.clone().map(|_| ()).map_err(|f| Error::Index {
-                        namespace: namespace.clone(),
-                        message: f.message,
-                        class: f.class,
-                    });
-                    // A reconcile that gave up waiting (shutdown) is not an error here.
-                    let _ = done.send(outcome);
-                }
-            }
+            write_batch(api, namespace, batch, metrics.clone(), unseen.clone())
         });
         futures::future::join_all(writes).await;
+    }
+}
+
+/// Writes one namespace's batch and tells each waiting reconcile how its change fared.
+async fn write_batch(
+    api: Api<ConfigMap>,
+    namespace: String,
+    batch: Batch,
+    metrics: Arc<Metrics>,
+    unseen: Arc<unseen::UnseenWrites>,
+) {
+    let mut result = write_and_remember(&api, &namespace, &batch.entries, &metrics, &unseen).await;
+    let mut additions_failed = None;
+    if let Err(failure) = &result
+        && failure.full
+    {
+        // The additions do not fit; the removals make room and must not wait for it.
+        additions_failed = Some(failure.clone());
+        let removals: BTreeMap<String, Option<String>> = batch
+            .entries
+            .iter()
+            .filter(|(_, entry)| entry.is_none())
+            .map(|(document, entry)| (document.clone(), entry.clone()))
+            .collect();
+        result = if removals.is_empty() {
+            Ok(())
+        } else {
+            write_and_remember(&api, &namespace, &removals, &metrics, &unseen).await
+        };
+    }
+    for (document, done) in batch.waiting {
+        let is_addition = batch.entries.get(&document).is_some_and(Option::is_some);
+        let outcome = match (&additions_failed, &result) {
+            (Some(_), _) if is_addition => Err(Error::IndexFull {
+                namespace: namespace.clone(),
+                document,
+            }),
+            (_, Ok(())) => Ok(()),
+            (_, Err(failure)) => Err(Error::Index {
+                namespace: namespace.clone(),
+                message: failure.message.clone(),
+                class: failure.class,
+            }),
+        };
+        // A reconcile that gave up waiting (shutdown) is not an error here.
+        let _ = done.send(outcome);
+    }
+}
+
+/// [`write_index`], remembering the write for the reconciles' next reads ([`unseen`]) before
+/// they hear of it.
+async fn write_and_remember(
+    api: &Api<ConfigMap>,
+    namespace: &str,
+    entries: &BTreeMap<String, Option<String>>,
+    metrics: &Metrics,
+    unseen: &unseen::UnseenWrites,
+) -> Result<(), WriteFailure> {
+    match write_index(api, namespace, entries).await {
+        Ok(written) => {
+            metrics.index_written(entries.len());
+            if written.is_some() {
+                unseen.written(namespace, written, entries);
+            }
+            Ok(())
+        }
+        Err(failure) => {
+            if failure.maybe_done {
+                unseen.written(namespace, None, entries);
+            }
+            Err(failure)
+        }
     }
 }
 
@@ -263,14 +318,88 @@ struct WriteFailure {
     /// No answer said the write was not done (a lost connection, a server-side timeout): it may
     /// have been (see [`unseen`]).
     maybe_done: bool,
+    /// The index would have grown past what a ConfigMap may hold: `ValidateConfigMap`'s
+    /// `FieldValueTooLong` on the whole object (the only field of the index that can be too long).
+    full: bool,
 }
 
 impl From<kube::Error> for WriteFailure {
     fn from(source: kube::Error) -> Self {
+        let full = matches!(&source, kube::Error::Api(status)
+        if status.code == 422
+            && status.details.as_ref().is_some_and(|details| {
+                details.causes.iter().any(|cause| cause.reason == "FieldValueTooLong")
+            }));
         Self {
             class: RetryClass::of(&source),
             maybe_done: !matches!(&source, kube::Error::Api(status) if status.code < 500),
+            full,
             message: source.to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::fixtures;
+    use http::Method;
+    use serde_json::json;
+
+    const INDEX: &str = "/api/v1/namespaces/default/configmaps/documents-index";
+
+    /// A batch refused because the index would grow past 1 MiB: its removals are written alone
+    /// (a deleted Document's cleanup never waits for room), its additions fail as `IndexFull`.
+    #[tokio::test]
+    async fn a_full_index_still_takes_removals_and_refuses_additions_as_full() {
+        let (ctx, mut api, _cache) = fixtures::context(Config::default());
+        let writer = ctx.index.clone();
+        let server = async move {
+            let both = api.expect(Method::PATCH, INDEX).await;
+            assert_eq!(both.body, json!({"data": {"ada": "Ada", "bob": null}}));
+            both.fail_too_long();
+            let removals = api.expect(Method::PATCH, INDEX).await;
+            assert_eq!(removals.body, json!({"data": {"bob": null}}));
+            removals.echo();
+            api.expect_silence().await;
+        };
+        // Both changes reach the writer before it starts a batch, so they share one.
+        let (added, removed, ()) = tokio::join!(
+            writer.set("default", "ada", Some("Ada".into())),
+            writer.set("default", "bob", None),
+            server,
+        );
+        assert!(
+            matches!(&added, Err(Error::IndexFull { namespace, document })
+                if namespace == "default" && document == "ada"),
+            "{added:?}"
+        );
+        assert_eq!(
+            added.expect_err("full").retry_class(),
+            RetryClass::Persistent
+        );
+        removed.expect("the removal is written");
+    }
+
+    /// Any other refusal fails the whole batch as before: nothing is written twice.
+    #[tokio::test]
+    async fn another_refusal_fails_the_whole_batch() {
+        let (ctx, mut api, _cache) = fixtures::context(Config::default());
+        let writer = ctx.index.clone();
+        let server = async move {
+            api.expect(Method::PATCH, INDEX)
+                .await
+                .fail(403, "Forbidden");
+            api.expect_silence().await;
+        };
+        let (added, removed, ()) = tokio::join!(
+            writer.set("default", "ada", Some("Ada".into())),
+            writer.set("default", "bob", None),
+            server,
+        );
+        for result in [added, removed] {
+            assert!(matches!(result, Err(Error::Index { .. })), "{result:?}");
         }
     }
 }

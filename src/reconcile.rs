@@ -173,12 +173,22 @@ pub async fn apply(doc: &Document, ctx: &Context, api: &Api<Document>) -> Result
             unpublish(doc, ctx).await?;
             Outcome::Hidden
         }
-        Ok(()) => {
-            publish(doc, ctx).await?;
-            Outcome::Published {
+        Ok(()) => match publish(doc, ctx).await {
+            Ok(()) => Outcome::Published {
                 config_map: doc.config_map_name(),
+            },
+            // Published, not listed: the status and a Warning Event say why and what to do; the
+            // error keeps the Document retrying slowly, so room made by deletions is found.
+            Err(full @ Error::IndexFull { .. }) => {
+                let outcome = Outcome::NotListed {
+                    config_map: doc.config_map_name(),
+                    why: full.to_string(),
+                };
+                write_status(doc, &outcome, ctx, api).await?;
+                return Err(full);
             }
-        }
+            Err(error) => return Err(error),
+        },
     };
     write_status(doc, &outcome, ctx, api).await?;
     // No requeue per Document: the periodic resync is one timer for all of them
@@ -881,6 +891,42 @@ mod tests {
         ctx.status_writes.seen(&echo);
         assert!(ctx.status_writes.unseen(&doc).is_none());
         assert!(ctx.status_writes.0.lock().expect("not poisoned").is_empty());
+    }
+
+    /// An index with no room left: the Document stays published, its status says it is not
+    /// listed and what to do, with one Warning Event, and the error retries it slowly.
+    #[tokio::test]
+    async fn a_full_index_leaves_the_document_published_and_says_it_is_not_listed() {
+        let (ctx, mut api, mut cache) = fixtures::context(Config::default());
+        let doc = Document::test()
+            .finalized()
+            .with_status(&fixtures::published());
+        cache.insert(crate::configmap::published(&doc));
+        cache.insert_index(&[("other", "Other")]);
+        let run = spawn(doc.clone(), ctx);
+
+        api.expect(Method::PATCH, INDEX).await.fail_too_long();
+        let status = api.expect(Method::PATCH, STATUS).await;
+        let ready = &status.body["status"]["conditions"][0];
+        assert_eq!(
+            (ready["status"].as_str(), ready["reason"].as_str()),
+            (Some("False"), Some("IndexFull"))
+        );
+        let message = ready["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains("documents-index is full")
+                && message.contains("delete Documents or spread them over namespaces"),
+            "{message}"
+        );
+        assert_eq!(status.body["status"]["configMap"], "document-samuel");
+        let answer = doc_with(&status.body, &doc);
+        status.respond(answer);
+        expect_event(&mut api, "IndexFull", "Warning").await;
+
+        let error = finish(run).await.expect_err("not listed");
+        assert_eq!(error.metric_label(), "index_full");
+        assert_eq!(error.retry_class(), RetryClass::Persistent);
+        api.expect_silence().await;
     }
 
     #[tokio::test]

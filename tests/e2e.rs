@@ -237,6 +237,86 @@ async fn deletion_cleans_the_index_and_the_config_map_is_garbage_collected() {
     controller.expect_no_findings().await;
 }
 
+/// A ConfigMap's values may hold 1 MiB (`ValidateConfigMap`), so a namespace's index can be
+/// full. A Document it has no room for stays published, says `IndexFull` with one Warning, and
+/// is listed once room is made; a deletion's cleanup does not wait for room.
+#[tokio::test]
+async fn a_document_the_full_index_has_no_room_for_says_so_and_is_listed_once_there_is() {
+    const ONE_MIB: usize = 1024 * 1024;
+    let env = Env::new().await;
+    let ns = env.namespace().await;
+    let _controller = Controller::start(&env, &ns, Config::default()).await;
+    let docs: Api<Document> = Api::namespaced(env.client.clone(), ns.name());
+    let cms: Api<ConfigMap> = Api::namespaced(env.client.clone(), ns.name());
+    create(&docs, &doc("ada", "Ada", "listed first")).await;
+    let ada = wait_for(&docs, "ada", ready_as("Published")).await;
+
+    // Someone else's entry fills the index to 5 bytes below the limit.
+    let filler = "f".repeat(ONE_MIB - "Ada".len() - 5);
+    cms.patch(
+        "documents-index",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"data": {"filler": filler}})),
+    )
+    .await
+    .expect("the index takes the filler");
+    create(&docs, &doc("bob", "A title too long", "no room")).await;
+    let bob = wait_for(&docs, "bob", ready_as("IndexFull")).await;
+    let ready = &bob.status.expect("status").conditions[0];
+    assert_eq!(ready.status, "False");
+    assert!(
+        ready
+            .message
+            .contains("delete Documents or spread them over namespaces"),
+        "{}",
+        ready.message
+    );
+    cms.get("document-bob")
+        .await
+        .expect("published all the same");
+    let warnings = eventually("an IndexFull warning", || async {
+        let events = events_with_reason(&env.client, ns.name(), "IndexFull").await;
+        (!events.is_empty()).then_some(events)
+    })
+    .await;
+    assert_eq!(warnings[0].type_.as_deref(), Some("Warning"));
+
+    // Deleting a listed Document needs no room.
+    docs.delete("ada", &DeleteParams::default())
+        .await
+        .expect("delete accepted");
+    let uid = ada.metadata.uid.expect("uid");
+    tokio::time::timeout(
+        support::TIMEOUT,
+        kube::runtime::wait::await_condition(docs.clone(), "ada", conditions::is_deleted(&uid)),
+    )
+    .await
+    .expect("finalizer released while the index is full")
+    .expect("watch works");
+    assert!(!index_entries(&cms).await.contains_key("ada"));
+
+    // Room made: the Document's slow retry lists it.
+    cms.patch(
+        "documents-index",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"data": {"filler": null}})),
+    )
+    .await
+    .expect("filler removed");
+    wait_for(&docs, "bob", ready_as("Published")).await;
+    assert_eq!(
+        index_entries(&cms).await.get("bob").map(String::as_str),
+        Some("A title too long")
+    );
+    assert_eq!(
+        events_with_reason(&env.client, ns.name(), "IndexFull")
+            .await
+            .len(),
+        1,
+        "one Warning while it was not listed"
+    );
+}
+
 #[tokio::test]
 async fn an_invalid_document_gets_invalid_spec_and_one_warning() {
     let env = Env::new().await;

@@ -634,3 +634,78 @@ async fn immutable_configmaps_reject_data_changes_and_keys_are_validated() {
         status.message
     );
 }
+
+/// `ValidateConfigMap`'s size rule: the values of `data` and `binaryData` together may hold
+/// `core.MaxSecretSize` (1 MiB) and no more, reported as `field.TooLong` on `field.NewPath("")`
+/// (printed `[]`), on create and on every update that grows past it (`ValidateConfigMapUpdate`
+/// validates the new object whole); keys do not count, `binaryData` counts decoded. A key in
+/// both maps is invalid on `data[key]`. `ValidateSecret` applies the same limit to a Secret's
+/// decoded `data`, reported on `data`.
+#[tokio::test]
+async fn configmaps_and_secrets_hold_at_most_one_mebibyte_of_values() {
+    use k8s_openapi::ByteString;
+    use k8s_openapi::api::core::v1::Secret;
+    const MAX: usize = 1024 * 1024;
+    let target = Target::new().await;
+    let ns = target.namespace().await;
+    let cms: Api<ConfigMap> = Api::namespaced(target.client(), &ns);
+    // Exactly the limit, split over both maps with long keys: accepted.
+    let mut full = configmap("full", json!({}));
+    full.data = Some([("a".repeat(253), "x".repeat(MAX / 2))].into());
+    full.binary_data = Some([("b".to_owned(), ByteString(vec![0; MAX / 2]))].into());
+    cms.create(&PostParams::default(), &full).await.unwrap();
+    // One byte more, by a merge patch: refused, and nothing is stored.
+    let status = api_error(
+        cms.patch(
+            "full",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"data": {"c": "y"}})),
+        )
+        .await,
+    );
+    assert_eq!(status.code, 422);
+    assert_eq!(
+        status.message,
+        "ConfigMap \"full\" is invalid: []: Too long: may not be more than 1048576 bytes"
+    );
+    let details = status.details.expect("details");
+    assert_eq!(details.causes[0].reason, "FieldValueTooLong");
+    assert_eq!(details.causes[0].field, "[]");
+    let stored = cms.get("full").await.unwrap().data.unwrap();
+    assert!(
+        !stored.contains_key("c"),
+        "nothing of the refused write is stored"
+    );
+    // A key in both maps.
+    let mut twice = configmap("twice", json!({}));
+    twice.data = Some([("k".to_owned(), "text".to_owned())].into());
+    twice.binary_data = Some([("k".to_owned(), ByteString(b"bytes".to_vec()))].into());
+    let status = api_error(cms.create(&PostParams::default(), &twice).await);
+    assert_eq!(
+        status.message,
+        "ConfigMap \"twice\" is invalid: data[k]: Invalid value: \"k\": duplicate of key present in binaryData"
+    );
+    // A Secret one byte over, counted decoded.
+    let secrets: Api<Secret> = Api::namespaced(target.client(), &ns);
+    let secret = |name: &str, bytes: usize| Secret {
+        metadata: kube::api::ObjectMeta {
+            name: Some(name.to_owned()),
+            ..Default::default()
+        },
+        data: Some([("blob".to_owned(), ByteString(vec![7; bytes]))].into()),
+        ..Default::default()
+    };
+    secrets
+        .create(&PostParams::default(), &secret("fits", MAX))
+        .await
+        .unwrap();
+    let status = api_error(
+        secrets
+            .create(&PostParams::default(), &secret("over", MAX + 1))
+            .await,
+    );
+    assert_eq!(
+        status.message,
+        "Secret \"over\" is invalid: data: Too long: may not be more than 1048576 bytes"
+    );
+}

@@ -25,6 +25,8 @@ pub mod reason {
     pub const HIDDEN: &str = "Hidden";
     /// The controller cannot publish this spec; see the message.
     pub const INVALID_SPEC: &str = "InvalidSpec";
+    /// Published, but the namespace's index has no room to list it; see the message.
+    pub const INDEX_FULL: &str = "IndexFull";
 }
 
 /// What the reconciler achieved for a Document.
@@ -44,6 +46,13 @@ pub enum Outcome {
         reason: InvalidSpec,
         /// The ConfigMap still holding the last valid version, if any.
         published: Option<String>,
+    },
+    /// The ConfigMap holds the document, but the namespace's index is full and does not list it.
+    NotListed {
+        /// Name of the published ConfigMap.
+        config_map: String,
+        /// Why, with the fix ([`crate::error::Error::IndexFull`]).
+        why: String,
     },
 }
 
@@ -70,6 +79,12 @@ pub fn desired_status(doc: &Document, outcome: &Outcome, now: &Time) -> Document
             reason::INVALID_SPEC,
             reason.to_string(),
             published.clone(),
+        ),
+        Outcome::NotListed { config_map, why } => (
+            "False",
+            reason::INDEX_FULL,
+            why.clone(),
+            Some(config_map.clone()),
         ),
     };
     let previous = doc.ready_condition();

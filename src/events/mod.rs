@@ -34,6 +34,11 @@ pub enum DocumentEvent {
     },
     /// The Document's index entry was removed and its finalizer is about to be released.
     Deleted,
+    /// The Document is published but its namespace's index is full (Warning).
+    IndexFull {
+        /// Why and the fix, as in the `Ready` condition.
+        message: String,
+    },
 }
 
 impl DocumentEvent {
@@ -56,6 +61,9 @@ impl DocumentEvent {
             reason::INVALID_SPEC => Some(DocumentEvent::InvalidSpec {
                 message: new.message.clone(),
             }),
+            reason::INDEX_FULL => Some(DocumentEvent::IndexFull {
+                message: new.message.clone(),
+            }),
             _ => None,
         }
     }
@@ -67,6 +75,7 @@ impl DocumentEvent {
             DocumentEvent::Hidden => "Hidden",
             DocumentEvent::InvalidSpec { .. } => "InvalidSpec",
             DocumentEvent::Deleted => "Deleted",
+            DocumentEvent::IndexFull { .. } => "IndexFull",
         }
     }
 
@@ -90,6 +99,7 @@ impl DocumentEvent {
                 "Index entry removed, finalizer released".to_string(),
                 "Delete",
             ),
+            DocumentEvent::IndexFull { message } => (EventType::Warning, message.clone(), "Index"),
         };
         Event {
             type_,

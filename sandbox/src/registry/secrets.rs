@@ -1,16 +1,16 @@
 //! Secrets (core/v1), stored like any other object; what the sandbox adds is what the real
 //! server does on decode: `type` defaults to `Opaque`, and `stringData` (write-only) is
 //! base64-encoded into `data`, overwriting keys of the same name, and dropped
-//! (`Convert_v1_Secret_To_core_Secret`). Their keys and immutability are validated with the
-//! ConfigMap rules ([`super::configmaps`]), and their `type` cannot change
-//! (`ValidateSecretUpdate`). Secrets are what bound ServiceAccount tokens are bound to
+//! (`Convert_v1_Secret_To_core_Secret`). Their keys, size and immutability are validated with
+//! the ConfigMap rules ([`super::configmaps`]; `ValidateSecret` reports the size on `data`), and
+//! their `type` cannot change (`ValidateSecretUpdate`). Secrets are what bound ServiceAccount tokens are bound to
 //! (`crate::auth::tokens`).
 
 use base64::Engine;
 use serde_json::{Map, Value};
 
 use super::ResourceInfo;
-use super::configmaps::{data_causes, invalid_if_any};
+use super::configmaps::{Encoding, data_causes, invalid_if_any, too_long, value_bytes};
 use super::strategy::Strategy;
 use crate::meta::error::{ApiError, Cause};
 use crate::meta::gofmt::go_quote;
@@ -30,6 +30,7 @@ impl Strategy for Secrets {
         new: &Value,
     ) -> Result<(), ApiError> {
         let mut causes = data_causes(old, new, &["data"]);
+        causes.extend(too_long(value_bytes(new, "data", Encoding::Base64), "data"));
         if let Some(old) = old
             && old.get("type") != new.get("type")
         {
