@@ -901,7 +901,7 @@ mod tests {
         let doc = Document::test()
             .finalized()
             .with_status(&fixtures::published());
-        cache.insert(crate::configmap::published(&doc));
+        cache.insert(crate::document::published::published(&doc));
         cache.insert_index(&[("other", "Other")]);
         let run = spawn(doc.clone(), ctx);
 
