@@ -1199,8 +1199,9 @@ mod tests {
     }
     // endregion: fault-catalogue
 
-    #[tokio::test]
-    async fn one_reconcile_yields_an_opentelemetry_span_carrying_the_object_ref() {
+    /// One reconcile of a settled Document under a subscriber exporting to memory: the spans
+    /// named `reconcile` it exported.
+    async fn exported_reconcile_spans() -> Vec<opentelemetry_sdk::trace::SpanData> {
         use opentelemetry_sdk::trace::InMemorySpanExporter;
         use tracing_subscriber::layer::SubscriberExt;
 
@@ -1217,16 +1218,34 @@ mod tests {
         cache.insert_index(&[("samuel", "Samuel")]);
         // Interest in a callsite is cached process-wide: a test on another thread, with no
         // subscriber, may have been registering the `reconcile` span's callsite while this
-        // subscriber was installed, and cached it as uninteresting (seen once in many runs, when
-        // all tests start at once). Recompute it now, right before the span is created.
+        // subscriber was installed, and cached it as uninteresting. Recompute it now, right
+        // before the span is created.
         tracing::callsite::rebuild_interest_cache();
         finish(spawn(doc, ctx)).await.expect("reconciled");
         api.expect_silence().await;
         provider.force_flush().expect("spans flushed");
-
         let spans = exporter.get_finished_spans().expect("spans exported");
-        let reconciles: Vec<_> = spans.iter().filter(|s| s.name == "reconcile").collect();
-        assert_eq!(reconciles.len(), 1, "{spans:?}");
+        spans
+            .into_iter()
+            .filter(|s| s.name == "reconcile")
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn one_reconcile_yields_an_opentelemetry_span_carrying_the_object_ref() {
+        // tracing's interest and level caches are process-wide and the other tests of this
+        // binary run at the same time, some installing subscribers of their own: rarely (seen
+        // twice, once with the rebuild above) a run exports no span at all, while tokio's own
+        // spans of the same run are there. A second or third run shows whether the reconcile
+        // makes its span; a reconcile that makes none, or two, fails every time.
+        let mut reconciles = Vec::new();
+        for _ in 0..3 {
+            reconciles = exported_reconcile_spans().await;
+            if !reconciles.is_empty() {
+                break;
+            }
+        }
+        assert_eq!(reconciles.len(), 1, "{reconciles:?}");
         let object_ref = reconciles[0]
             .attributes
             .iter()
