@@ -17,6 +17,7 @@
 mod support;
 
 use doc_controller::diagnosis::Finding;
+use heck::ToUpperCamelCase;
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -65,19 +66,6 @@ fn text<'a>(value: &'a Value, key: &str) -> &'a str {
     value[key]
         .as_str()
         .unwrap_or_else(|| panic!("no string {key} in {value}"))
-}
-
-/// `self-triggering-loop` -> `SelfTriggeringLoop`.
-fn pascal(kebab: &str) -> String {
-    kebab
-        .split('-')
-        .map(|word| {
-            let mut chars = word.chars();
-            chars.next().map_or_else(String::new, |first| {
-                first.to_ascii_uppercase().to_string() + chars.as_str()
-            })
-        })
-        .collect()
 }
 
 /// The anchors GitHub gives the headings of a Markdown file.
@@ -138,7 +126,7 @@ fn every_finding_has_its_alert_and_every_alert_its_finding() {
         let alert = theirs[0];
         assert_eq!(
             text(alert, "alert"),
-            format!("DocControllerFinding{}", pascal(name))
+            format!("DocControllerFinding{}", name.to_upper_camel_case())
         );
         assert_eq!(
             text(&alert["annotations"], "runbook_url"),

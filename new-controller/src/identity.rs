@@ -6,6 +6,7 @@
 //! in code, in Kubernetes names and in metric names ([`Identity::crate_name`],
 //! [`Identity::kind_snake`], ...) are derived here too, the way kube and kubebuilder derive them.
 
+use heck::ToUpperCamelCase;
 use std::fmt;
 
 /// The identity of a controller project.
@@ -247,15 +248,7 @@ impl Identity {
 
     /// The name in UpperCamelCase, as alert names start: `DocController`.
     pub fn name_camel(&self) -> String {
-        self.name
-            .split('-')
-            .map(|word| {
-                let mut chars = word.chars();
-                chars.next().map_or_else(String::new, |first| {
-                    first.to_ascii_uppercase().to_string() + chars.as_str()
-                })
-            })
-            .collect()
+        self.name.to_upper_camel_case()
     }
 
     /// The singular as Kubernetes spells it (`names.singular`, the lowercase kind): `document`.
